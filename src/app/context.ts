@@ -1,0 +1,14 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { ResultFiles } from '../results/files.js';
+import type { Store } from '../store/port.js';
+import type { TaskService } from './tasks.js';
+
+/** What the HTTP side needs: handed to every dialect's routes. */
+export interface AppContext {
+  config: Config;
+  store: Store;
+  files: ResultFiles;
+  tasks: TaskService;
+  log: Logger;
+}

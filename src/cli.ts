@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { createKey } from './auth/keys.js';
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger, startReelay } from './reelay.js';
+import { openSqliteStore } from './store/sqlite/index.js';
+
+const program = new Command('reelay').description('Self-hosted gateway for AI video generation');
+
+function config() {
+  try {
+    return loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`reelay: ${e.message}`);
+      process.exit(2);
+    }
+    throw e;
+  }
+}
+
+program
+  .command('serve', { isDefault: true })
+  .description('start the gateway (configuration from the environment; see README)')
+  .action(async () => {
+    const cfg = config();
+    const log = createLogger(cfg.logLevel);
+    const reelay = await startReelay(cfg, log);
+    await reelay.app.listen({ port: cfg.port, host: cfg.host });
+    if (reelay.firstKey) {
+      process.stdout.write(
+        `\nNo API key existed, so Reelay created one. It is shown only this once:\n\n    ${reelay.firstKey}\n\n` +
+          `Use it as "Authorization: Bearer <key>". Manage keys with "reelay keys create|list|revoke".\n\n`,
+      );
+    }
+    log.info({ url: cfg.publicUrl, dataDir: cfg.dataDir }, 'reelay is serving');
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'draining: new tasks are refused while running steps finish');
+      void reelay.close().then(() => process.exit(0));
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+
+const keys = program.command('keys').description('manage API keys (each key is its own tenant)');
+
+function store() {
+  return openSqliteStore(join(config().dataDir, 'reelay.sqlite'));
+}
+
+keys
+  .command('create')
+  .description('create a key and print it (the only time it is shown)')
+  .option('-n, --name <name>', 'a label for the key', '')
+  .action(async (opts: { name: string }) => {
+    const s = store();
+    const { key, row } = await createKey(s, opts.name);
+    console.log(key);
+    console.error(`created ${row.id} (tenant ${row.tenantId})`);
+    await s.close();
+  });
+
+keys
+  .command('list')
+  .description('list keys (prefixes only; keys are stored hashed)')
+  .action(async () => {
+    const s = store();
+    const rows = await s.listKeys();
+    console.log(['id', 'prefix', 'tenant', 'source', 'name', 'created', 'revoked'].join('\t'));
+    for (const k of rows) {
+      console.log([k.id, `${k.prefix}…`, k.tenantId, k.source, k.name, new Date(k.createdAt).toISOString(), k.revokedAt ? new Date(k.revokedAt).toISOString() : '-'].join('\t'));
+    }
+    await s.close();
+  });
+
+keys
+  .command('revoke <idOrPrefix>')
+  .description('revoke a key by its id or its prefix')
+  .action(async (idOrPrefix: string) => {
+    const s = store();
+    const n = await s.revokeKey(idOrPrefix, Date.now());
+    await s.close();
+    if (n === 0) {
+      console.error(`no live key matches "${idOrPrefix}"`);
+      process.exit(1);
+    }
+    console.log(`revoked ${n} key(s)`);
+  });
+
+await program.parseAsync();

@@ -1,0 +1,108 @@
+import { resolve } from 'node:path';
+
+/** Reelay's configuration. Every field is read from the environment; defaults are in the comments. */
+export interface Config {
+  /** `PORT` (default 8080). */
+  port: number;
+  /** `HOST` (default 127.0.0.1). */
+  host: string;
+  /** `REELAY_DATA_DIR` (default `./data`): the SQLite file, results, inputs and renders. */
+  dataDir: string;
+  /** `REELAY_API_KEYS`: comma-separated bearer keys accepted at start, each its own tenant. */
+  apiKeys: string[];
+  /** `REELAY_PUBLIC_URL` (default `http://HOST:PORT`): base of the URLs put in responses. */
+  publicUrl: string;
+  /** `REELAY_URL_ALLOWLIST`: hosts (`img.internal`, `127.0.0.1`) or CIDRs (`10.0.0.0/8`) exempt from the private-address block. Empty by default. */
+  urlAllowlist: string[];
+  /** `REELAY_RETENTION_DAYS` (default 14): tasks and files older than this are removed. */
+  retentionMs: number;
+  /** `REELAY_TASK_DEADLINE_SECONDS` (default 1800): a task not terminal by then fails. */
+  taskDeadlineMs: number;
+  /** `REELAY_ERROR_SLEEP_MS` (default 5000): wait between retries of a failed step. */
+  errorSleepMs: number;
+  /** `REELAY_MAX_RETRIES` (default 3): retries of a step after its first failure. */
+  maxRetries: number;
+  /** `REELAY_LEASE_MS` (default 30000): how long a claimed task stays with its engine without a heartbeat. */
+  leaseMs: number;
+  /** `REELAY_BODY_LIMIT_BYTES` (default 8 MiB): the largest request body accepted. */
+  bodyLimitBytes: number;
+  /** `REELAY_IMAGE_MAX_BYTES` (default 10 MiB): the largest input image fetched. */
+  imageMaxBytes: number;
+  /** `REELAY_CALLBACK_TIMEOUT_MS` (default 15000): how long a callback receiver may take to answer. */
+  callbackTimeoutMs: number;
+  /** `REELAY_CALLBACK_MAX_ATTEMPTS` (default 6): tries per callback, backing off from 5 s to 10 min. */
+  callbackMaxAttempts: number;
+  /** `REELAY_CALLBACK_BACKOFF_MS` (default 5000): the first retry delay of a callback; each later one is 4× longer. */
+  callbackBackoffMs: number;
+  /** `REELAY_RENDER_DELAY_MS` (default 0): the local renderer reports "running" at least this long. */
+  renderDelayMs: number;
+  /** `REELAY_RENDER_CONCURRENCY` (default 1): local ffmpeg renders run at once. */
+  renderConcurrency: number;
+  /** `REELAY_BLOCKED_WORDS` (default `nsfw`): comma-separated words that make the local renderer reject a prompt for safety. */
+  blockedWords: string[];
+  /** `REELAY_FFMPEG` / `REELAY_FFPROBE`: binaries to use; default the system's, else the bundled ones. */
+  ffmpegPath?: string;
+  ffprobePath?: string;
+  /** `LOG_LEVEL` (default `info`). */
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function list(v: string | undefined): string[] {
+  return (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function int(env: Env, name: string, def: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) {
+    throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  }
+  return n;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const port = int(env, 'PORT', 8080);
+  const host = env.HOST?.trim() || '127.0.0.1';
+  const publicHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  const hostPart = publicHost.includes(':') ? `[${publicHost}]` : publicHost;
+  const publicUrl = (env.REELAY_PUBLIC_URL?.trim() || `http://${hostPart}:${port}`).replace(/\/+$/, '');
+  try {
+    new URL(publicUrl);
+  } catch {
+    throw new ConfigError(`REELAY_PUBLIC_URL is not a URL: "${publicUrl}"`);
+  }
+  return {
+    port,
+    host,
+    dataDir: resolve(env.REELAY_DATA_DIR?.trim() || './data'),
+    apiKeys: list(env.REELAY_API_KEYS),
+    publicUrl,
+    urlAllowlist: list(env.REELAY_URL_ALLOWLIST),
+    retentionMs: int(env, 'REELAY_RETENTION_DAYS', 14, 1) * 86_400_000,
+    taskDeadlineMs: int(env, 'REELAY_TASK_DEADLINE_SECONDS', 1800, 1) * 1000,
+    errorSleepMs: int(env, 'REELAY_ERROR_SLEEP_MS', 5000),
+    maxRetries: int(env, 'REELAY_MAX_RETRIES', 3),
+    leaseMs: int(env, 'REELAY_LEASE_MS', 30_000, 1000),
+    bodyLimitBytes: int(env, 'REELAY_BODY_LIMIT_BYTES', 8 * 1024 * 1024, 1024),
+    imageMaxBytes: int(env, 'REELAY_IMAGE_MAX_BYTES', 10 * 1024 * 1024, 1024),
+    callbackTimeoutMs: int(env, 'REELAY_CALLBACK_TIMEOUT_MS', 15_000, 100),
+    callbackMaxAttempts: int(env, 'REELAY_CALLBACK_MAX_ATTEMPTS', 6, 1),
+    callbackBackoffMs: int(env, 'REELAY_CALLBACK_BACKOFF_MS', 5000, 10),
+    renderDelayMs: int(env, 'REELAY_RENDER_DELAY_MS', 0),
+    renderConcurrency: int(env, 'REELAY_RENDER_CONCURRENCY', 1, 1),
+    blockedWords: env.REELAY_BLOCKED_WORDS === undefined ? ['nsfw'] : list(env.REELAY_BLOCKED_WORDS),
+    ffmpegPath: env.REELAY_FFMPEG?.trim() || undefined,
+    ffprobePath: env.REELAY_FFPROBE?.trim() || undefined,
+    logLevel: env.LOG_LEVEL?.trim() || 'info',
+  };
+}

@@ -1,0 +1,106 @@
+import type { ErrorKind, FailureStage, TaskState } from './states.js';
+
+/**
+ * Glossary
+ * - **tenant**: the owner of an API key; a key sees only its tenant's tasks.
+ * - **task**: one request to make a video, whatever dialect created it. One record, one state machine.
+ * - **dialect**: a public wire format (kie, kkiai). A dialect maps requests to a `TaskSpec` and
+ *   renders any task of the tenant in its own vocabulary.
+ * - **provider**: what makes the video (the local ffmpeg renderer; upstream APIs later).
+ * - **attempt**: one try of a step of a task (fetch the inputs, submit, poll, upsample), logged with
+ *   the provider, the upstream id and the error; `n` numbers them from 1 per task.
+ * - **artifact**: a file Reelay stores for a task: an input image, the video, the upsampled video.
+ * - **delivery**: one callback to a client URL, with its own retries.
+ */
+
+export type Dialect = 'kie' | 'kkiai';
+export type AspectRatio = '16:9' | '9:16';
+/** `auto`: 16:9 or 9:16, whichever the first input image is closer to (16:9 without images). */
+export type RequestedAspect = AspectRatio | 'auto';
+export type Resolution = '720p' | '1080p' | '4k';
+
+/** What to generate: the dialect-neutral request. */
+export interface TaskSpec {
+  prompt: string;
+  /** Input image URLs (http(s) or data:), at most 3. */
+  images: string[];
+  /** How images are used: none, first (and last) frame, or reference images. */
+  mode: 'text' | 'frames' | 'reference';
+  aspectRatio: RequestedAspect;
+  /** The resolution of the final video; anything above 720p is made by the upsample step. */
+  resolution: Resolution;
+  /** Whether an upsampled rendition is part of the lifecycle (kkiai `enable_upsample`, kie `resolution`). */
+  upsample: boolean;
+  seed: number;
+  durationSeconds: number;
+  enhancePrompt: boolean;
+  watermark?: string;
+}
+
+export interface ImageStatus {
+  url: string;
+  status: 'pending' | 'completed' | 'failed';
+  mediaId: string;
+}
+
+export interface Task {
+  id: string;
+  tenantId: string;
+  dialect: Dialect;
+  /** The public model name as the client sent it (kkiai `veo3.1-fast`, kie `veo3_fast`). */
+  model: string;
+  spec: TaskSpec;
+  /** The create body as received, echoed by kkiai `detail.req` and kie `paramJson`. */
+  request: Record<string, unknown>;
+  state: TaskState;
+  enhancedPrompt: string;
+  images: ImageStatus[];
+  provider: string;
+  upstreamId: string | null;
+  attemptCount: number;
+  retryCount: number;
+  maxRetries: number;
+  errorSleepMs: number;
+  /** The last error seen, kept after a later success (as the kkiai seed shows). */
+  lastError: string | null;
+  lastErrorKind: ErrorKind | null;
+  failureStage: FailureStage | null;
+  callbackUrl: string | null;
+  /** Random path segment of the result URLs: unguessable, stable for the life of the task. */
+  fileToken: string;
+  /** The 1080p rendition asked for after success (kie get-1080p-video). */
+  hdState: 'none' | 'pending' | 'ready' | 'failed';
+  progress: number;
+  createdAt: number;
+  updatedAt: number;
+  completedAt: number | null;
+  deadlineAt: number;
+  nextRunAt: number | null;
+}
+
+export interface Artifact {
+  taskId: string;
+  /** `video`, `video_hd` (1080p/4k) or `input_<n>`. */
+  kind: string;
+  path: string;
+  contentType: string;
+  bytes: number;
+  width: number | null;
+  height: number | null;
+  durationMs: number | null;
+  codec: string | null;
+  createdAt: number;
+}
+
+export interface Attempt {
+  taskId: string;
+  n: number;
+  provider: string;
+  upstreamId: string | null;
+  step: 'fetch' | 'submit' | 'poll' | 'upsample' | 'deadline' | 'engine';
+  startedAt: number;
+  endedAt: number | null;
+  /** `submitted` (the provider accepted it), `succeeded`, `failed` (ended the task) or `retry`. */
+  outcome: 'submitted' | 'succeeded' | 'failed' | 'retry';
+  error: string | null;
+}

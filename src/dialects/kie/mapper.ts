@@ -1,0 +1,126 @@
+import type { Task } from '../../core/task.js';
+import type { TaskUrls } from '../../results/files.js';
+import type { ApiErrorKind } from '../../http/errors.js';
+
+/** The kie envelope: `{code, msg, data}` on every answer. */
+export interface KieEnvelope<T = unknown> {
+  code: number;
+  msg: string;
+  data: T | null;
+}
+
+/**
+ * Body `code` for each error. HTTP status choice (kie documents its error codes inside HTTP-200
+ * responses and tells clients to check `code`): every answer is HTTP 200 with the code in the body,
+ * except `internal`, which is HTTP 500 with `{code:500}` as kie documents a separate HTTP-500 answer.
+ */
+export const KIE_CODES: Record<ApiErrorKind, number> = {
+  unauthorized: 401,
+  not_found: 404,
+  validation: 422,
+  too_large: 422,
+  expired: 422,
+  content_policy: 400,
+  not_ready: 400,
+  image_fetch: 451,
+  maintenance: 455,
+  internal: 500,
+};
+
+export const KIE_MESSAGES = {
+  unauthorized: 'You do not have access permissions',
+  expired: 'Temporarily supports records within 14 days',
+  contentPolicy: 'Your prompt was flagged by Website as violating content policies.',
+  imageFetch: 'Failed to fetch the image. Kindly verify any access limits set by you or your service provider.',
+  notSuccess: 'record status is not success',
+  hdProcessing: '1080P is processing. It should be ready in 1-2 minutes. Please check back shortly.',
+  maintenance: 'Service Unavailable - System is currently undergoing maintenance',
+  success: 'success',
+  callbackOk: 'Veo3.1 video generated successfully.',
+} as const;
+
+/**
+ * `successFlag`: 0 generating, 1 success, 2 failed before generation (inputs could not be
+ * fetched), 3 generation failed (the provider took the task and failed, or it timed out there).
+ */
+export function successFlag(task: Task): 0 | 1 | 2 | 3 {
+  if (task.state === 'succeeded') return 1;
+  if (task.state === 'failed') return task.failureStage === 'input' ? 2 : 3;
+  return 0;
+}
+
+/**
+ * `errorCode` of a failed task, as kie's record and callback tables give them: 400 content policy
+ * and unusable images, 500 timeout and internal errors, 501 the generation failed.
+ */
+export function errorCode(task: Task): number | null {
+  if (task.state !== 'failed') return null;
+  switch (task.lastErrorKind) {
+    case 'content_policy':
+    case 'image_fetch':
+      return 400;
+    case 'timeout':
+    case 'internal':
+      return 500;
+    default:
+      return 501;
+  }
+}
+
+export function errorMessage(task: Task): string {
+  if (task.state !== 'failed') return '';
+  if (task.lastErrorKind === 'content_policy') return KIE_MESSAGES.contentPolicy;
+  return task.lastError ?? 'Generation failed';
+}
+
+/** kie's time format: `YYYY-MM-DD HH:mm:ss` (UTC). */
+export function kieTime(ms: number | null): string | null {
+  if (ms === null) return null;
+  return new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+}
+
+export function resolutionLabel(task: Task): string {
+  return task.spec.upsample ? task.spec.resolution : '720p';
+}
+
+export interface KieRecord {
+  taskId: string;
+  paramJson: string;
+  completeTime: string | null;
+  response: { taskId: string; resultUrls: string[]; originUrls: string[] | null; resolution: string } | null;
+  successFlag: 0 | 1 | 2 | 3;
+  errorCode: number | null;
+  errorMessage: string;
+  createTime: string;
+  fallbackFlag: boolean;
+}
+
+/** record-info's `data` for any task of the tenant, whichever dialect created it. */
+export function toRecord(task: Task, urls: TaskUrls): KieRecord {
+  return {
+    taskId: task.id,
+    paramJson: JSON.stringify(task.request),
+    completeTime: kieTime(task.completedAt),
+    response:
+      task.state === 'succeeded' && urls.final
+        ? { taskId: task.id, resultUrls: [urls.final], originUrls: null, resolution: resolutionLabel(task) }
+        : null,
+    successFlag: successFlag(task),
+    errorCode: errorCode(task),
+    errorMessage: errorMessage(task),
+    createTime: kieTime(task.createdAt)!,
+    fallbackFlag: false,
+  };
+}
+
+/** The callback body kie sends on success and on failure (reference §1.6). */
+export function toCallback(task: Task, urls: TaskUrls): KieEnvelope {
+  if (task.state === 'succeeded' && urls.final) {
+    return {
+      code: 200,
+      msg: KIE_MESSAGES.callbackOk,
+      data: { taskId: task.id, info: { resultUrls: [urls.final], originUrls: null, resolution: resolutionLabel(task) }, fallbackFlag: false },
+    };
+  }
+  return { code: errorCode(task) ?? 500, msg: errorMessage(task), data: { taskId: task.id, fallbackFlag: false } };
+}

@@ -1,0 +1,74 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { AppContext } from '../../app/context.js';
+import { TaskService } from '../../app/tasks.js';
+import { kieTaskId } from '../../core/ids.js';
+import type { Task } from '../../core/task.js';
+import { requireKey } from '../../http/auth.js';
+import { ApiError, toApiError } from '../../http/errors.js';
+import { taskUrls } from '../../results/files.js';
+import { KIE_CODES, KIE_MESSAGES, type KieEnvelope, toRecord } from './mapper.js';
+import { GenerateBody, TaskQuery, toSpec } from './request.js';
+
+/** The kie.ai Veo dialect: `/api/v1/veo/generate`, `record-info`, `get-1080p-video`. */
+export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setErrorHandler((err, req, reply) => sendError(reply, toApiError(err), req.log));
+  app.setNotFoundHandler((req, reply) => sendError(reply, new ApiError('not_found', `Not Found - ${req.method} ${req.url.split('?')[0]} does not exist`), req.log));
+  app.addHook('preHandler', requireKey(ctx.store));
+
+  const ok = <T>(data: T): KieEnvelope<T> => ({ code: 200, msg: KIE_MESSAGES.success, data });
+
+  app.post('/generate', { schema: { body: GenerateBody } }, async (req) => {
+    const body = req.body;
+    const spec = toSpec(body, TaskService.randomSeed);
+    const task = await ctx.tasks.create({
+      id: kieTaskId(),
+      tenantId: req.tenantId,
+      dialect: 'kie',
+      model: body.model ?? 'veo3_fast',
+      spec,
+      request: body as Record<string, unknown>,
+      callbackUrl: body.callBackUrl,
+    });
+    return ok({ taskId: task.id });
+  });
+
+  app.get('/record-info', { schema: { querystring: TaskQuery } }, async (req) => {
+    const task = await findTask(ctx, req.tenantId, req.query.taskId);
+    return ok(toRecord(task, taskUrls(ctx.files, task)));
+  });
+
+  app.get('/get-1080p-video', { schema: { querystring: TaskQuery } }, async (req) => {
+    const { index } = req.query;
+    if (index !== undefined && !/^\d+$/.test(index)) throw new ApiError('validation', 'index must be a non-negative integer', 'index');
+    let task = await findTask(ctx, req.tenantId, req.query.taskId);
+    if (task.state !== 'succeeded') throw new ApiError('validation', KIE_MESSAGES.notSuccess);
+    if (index !== undefined && Number(index) !== 0) throw new ApiError('validation', 'record result data not exist', 'index');
+    let urls = taskUrls(ctx.files, task);
+    if (!urls.hd1080) {
+      task = (await ctx.store.requestHd(req.tenantId, task.id, Date.now())) ?? task;
+      ctx.tasks.wakeEngine();
+      urls = taskUrls(ctx.files, task);
+    }
+    if (!urls.hd1080) throw new ApiError('not_ready', KIE_MESSAGES.hdProcessing);
+    return ok({ resultUrl: urls.hd1080 });
+  });
+}
+
+async function findTask(ctx: AppContext, tenantId: string, taskId: string | undefined): Promise<Task> {
+  if (!taskId?.trim()) throw new ApiError('validation', 'taskId is required', 'taskId');
+  const task = await ctx.tasks.get(tenantId, taskId.trim());
+  if (!task) throw new ApiError('not_found', `record is null: no task ${taskId}`);
+  if (task.state === 'expired') throw new ApiError('expired', KIE_MESSAGES.expired);
+  return task;
+}
+
+function sendError(reply: FastifyReply, err: ApiError, log: { error: (o: object, m: string) => void }): FastifyReply {
+  const code = KIE_CODES[err.kind];
+  if (err.kind === 'internal') log.error({ err }, 'internal error');
+  const msg = err.kind === 'unauthorized' ? KIE_MESSAGES.unauthorized : err.kind === 'maintenance' ? KIE_MESSAGES.maintenance : err.message;
+  const body: KieEnvelope = { code, msg, data: null };
+  return reply.status(err.kind === 'internal' ? 500 : 200).type('application/json').send(body);
+}

@@ -1,0 +1,68 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { AppContext } from '../../app/context.js';
+import { TaskService } from '../../app/tasks.js';
+import { kkiaiTaskId } from '../../core/ids.js';
+import { requireKey } from '../../http/auth.js';
+import { ApiError, type ApiErrorKind, toApiError } from '../../http/errors.js';
+import { taskUrls } from '../../results/files.js';
+import { toCreated, toQuery } from './mapper.js';
+import { CreateBody, QueryString, toSpec } from './request.js';
+
+/**
+ * Error envelope: kkiai does not document one; its resellers run new-api, whose envelope is
+ * `{"error":{"message","type","param","code"}}` with a real HTTP status. Reelay answers that.
+ */
+const HTTP: Record<ApiErrorKind, [number, string, string]> = {
+  unauthorized: [401, 'authentication_error', 'invalid_api_key'],
+  not_found: [404, 'invalid_request_error', 'task_not_found'],
+  validation: [400, 'invalid_request_error', 'invalid_request'],
+  too_large: [413, 'invalid_request_error', 'request_too_large'],
+  content_policy: [400, 'invalid_request_error', 'content_policy_violation'],
+  image_fetch: [400, 'invalid_request_error', 'image_fetch_failed'],
+  expired: [410, 'invalid_request_error', 'task_expired'],
+  not_ready: [409, 'invalid_request_error', 'not_ready'],
+  maintenance: [503, 'server_error', 'maintenance'],
+  internal: [500, 'server_error', 'internal_error'],
+};
+
+export function kkiaiError(err: ApiError) {
+  const [status, type, code] = HTTP[err.kind];
+  return { status, body: { error: { message: err.message, type, param: err.param ?? '', code } } };
+}
+
+/** The kkiai unified video dialect: `POST /v1/video/create`, `GET /v1/video/query?id=`. */
+export async function kkiaiRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  app.setErrorHandler((err, req, reply) => send(reply, toApiError(err), req.log));
+  app.setNotFoundHandler((req, reply) => send(reply, new ApiError('not_found', `${req.method} ${req.url.split('?')[0]} does not exist`), req.log));
+  app.addHook('preHandler', requireKey(ctx.store));
+
+  app.post('/create', { schema: { body: CreateBody } }, async (req) => {
+    const spec = toSpec(req.body, TaskService.randomSeed);
+    const task = await ctx.tasks.create({
+      id: kkiaiTaskId(req.body.model, Date.now()),
+      tenantId: req.tenantId,
+      dialect: 'kkiai',
+      model: req.body.model,
+      spec,
+      request: req.body as Record<string, unknown>,
+    });
+    return toCreated(task);
+  });
+
+  app.get('/query', { schema: { querystring: QueryString } }, async (req) => {
+    const id = req.query.id?.trim();
+    if (!id) throw new ApiError('validation', 'id is required', 'id');
+    const task = await ctx.tasks.get(req.tenantId, id);
+    if (!task) throw new ApiError('not_found', `task ${id} not found`, 'id');
+    if (task.state === 'expired') throw new ApiError('expired', `task ${id} has expired: results are kept ${Math.round(ctx.config.retentionMs / 86_400_000)} days`, 'id');
+    return toQuery(task, taskUrls(ctx.files, task));
+  });
+}
+
+function send(reply: FastifyReply, err: ApiError, log: { error: (o: object, m: string) => void }): FastifyReply {
+  if (err.kind === 'internal') log.error({ err }, 'internal error');
+  const { status, body } = kkiaiError(err);
+  return reply.status(status).type('application/json').send(body);
+}

@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Task } from '../core/task.js';
+import { coerceError } from '../providers/port.js';
+import type { Store } from '../store/port.js';
+import { type StepResult, Steps, type StepContext } from './steps.js';
+
+export interface EngineOptions {
+  /** How long a claimed task is ours without a heartbeat (default 30000 ms). */
+  leaseMs: number;
+  /** Steps running at once (default 16). */
+  concurrency?: number;
+  /** Tasks claimed per query (default 32). */
+  batch?: number;
+  /** How often the engine looks for due tasks when nothing wakes it (default 250 ms). */
+  tickMs?: number;
+}
+
+/**
+ * The engine: claims due tasks from the store under a lease, runs one step of each, and commits the
+ * result. The schedule lives in the store (`next_run_at`), so a restarted or second engine picks up
+ * exactly where the work stands; a task whose engine died is claimed again when its lease expires.
+ */
+export class Engine {
+  readonly owner = `engine-${randomUUID().slice(0, 8)}`;
+  private readonly steps: Steps;
+  private readonly inflight = new Map<string, Promise<void>>();
+  private timer?: NodeJS.Timeout;
+  private heartbeat?: NodeJS.Timeout;
+  private ticking = false;
+  private again = false;
+  private stopped = true;
+  private readonly concurrency: number;
+  private readonly batch: number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly ctx: StepContext,
+    private readonly opts: EngineOptions,
+  ) {
+    this.steps = new Steps(ctx);
+    this.concurrency = opts.concurrency ?? 16;
+    this.batch = opts.batch ?? 32;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.timer = setInterval(() => void this.tick(), this.opts.tickMs ?? 250);
+    this.heartbeat = setInterval(() => void this.extendLeases(), Math.max(250, Math.floor(this.opts.leaseMs / 3)));
+    this.wake();
+  }
+
+  /** Looks for due work now instead of at the next tick. */
+  wake(): void {
+    if (this.stopped) return;
+    setImmediate(() => void this.tick());
+  }
+
+  /** Stops claiming; waits for running steps to commit. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await Promise.allSettled([...this.inflight.values()]);
+    clearInterval(this.heartbeat);
+  }
+
+  get running(): number {
+    return this.inflight.size;
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.again = true;
+      return;
+    }
+    this.ticking = true;
+    try {
+      do {
+        this.again = false;
+        const free = this.concurrency - this.inflight.size;
+        if (free <= 0) break;
+        const tasks = await this.store.claimDue(this.owner, Date.now(), this.opts.leaseMs, Math.min(free, this.batch));
+        for (const task of tasks) {
+          this.inflight.set(task.id, this.execute(task).finally(() => this.inflight.delete(task.id)));
+        }
+        if (tasks.length === Math.min(free, this.batch)) this.again = true;
+      } while (this.again && !this.stopped);
+    } catch (e) {
+      this.ctx.log.error({ err: coerceError(e).message }, 'engine tick failed');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async execute(task: Task): Promise<void> {
+    const now = Date.now();
+    let result: StepResult;
+    try {
+      result = await this.steps.run(task, now);
+    } catch (e) {
+      // A bug or an unexpected I/O error: treat it like a transient failure of this step.
+      const err = coerceError(e);
+      this.ctx.log.error({ taskId: task.id, state: task.state, err: err.message }, 'step threw');
+      result = this.steps.retry(task, now, err, 'engine', {});
+    }
+    try {
+      const ok = await this.store.commitStep(this.owner, result);
+      if (!ok) {
+        this.ctx.log.warn({ taskId: task.id }, 'lease lost before commit; the step result was dropped');
+        return;
+      }
+      result.afterCommit?.();
+      const next = result.patch.nextRunAt;
+      if (typeof next === 'number' && next <= Date.now() + 5) this.wake();
+    } catch (e) {
+      this.ctx.log.error({ taskId: task.id, err: coerceError(e).message }, 'commit failed');
+    }
+  }
+
+  private async extendLeases(): Promise<void> {
+    if (this.inflight.size === 0) return;
+    try {
+      await this.store.extendLeases(this.owner, [...this.inflight.keys()], Date.now() + this.opts.leaseMs);
+    } catch (e) {
+      this.ctx.log.error({ err: coerceError(e).message }, 'lease heartbeat failed');
+    }
+  }
+}

@@ -1,0 +1,340 @@
+import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { ErrorKind, FailureStage, TaskState } from '../core/states.js';
+import type { Artifact, Attempt, Task } from '../core/task.js';
+import { run } from '../media/ffmpeg.js';
+import { probe } from '../media/probe.js';
+import type { Binaries } from '../media/ffmpeg.js';
+import type { GuardedFetcher } from '../net/fetch.js';
+import { upscaleArgs } from '../providers/local/scene.js';
+import { type Provider, type ProviderError, RateLimitedError, SafetyRejectedError, coerceError } from '../providers/port.js';
+import { type ResultFiles, VIDEO_FILE, hdFileName } from '../results/files.js';
+import type { NewDelivery, StepCommit, Store, TaskPatch } from '../store/port.js';
+import { fetchImage } from './inputs.js';
+
+export interface StepContext {
+  store: Store;
+  provider: (task: Task) => Provider;
+  files: ResultFiles;
+  fetcher: GuardedFetcher;
+  binaries: Binaries;
+  imageMaxBytes: number;
+  /** Builds the callbacks owed when a task ends (dialect-specific bodies). */
+  notify: (task: Task) => NewDelivery[];
+  log: Logger;
+  /** Polling interval when a provider gives none (default 2000 ms). */
+  defaultPollMs: number;
+}
+
+/** What one step decided, plus work to do once the commit is durable. */
+export interface StepResult extends StepCommit {
+  afterCommit?: () => void;
+}
+
+const STAGE_OF: Record<TaskState, FailureStage> = {
+  queued: 'input',
+  fetching: 'input',
+  generating: 'generation',
+  generated: 'upsample',
+  upsampling: 'upsample',
+  succeeded: 'upsample',
+  failed: 'generation',
+  expired: 'generation',
+};
+
+/** The width and height of an upsampled rendition. */
+export function hdSize(task: Task): { w: number; h: number } {
+  const [long, short] = task.spec.resolution === '4k' ? [3840, 2160] : [1920, 1080];
+  return task.spec.aspectRatio === '9:16' ? { w: short, h: long } : { w: long, h: short };
+}
+
+/**
+ * The engine's steps: given a claimed task, do the next piece of work and say what to commit.
+ * Each step is safe to run again after a crash: a step that completed is not redone because its
+ * effect is either committed (the state moved on) or recognisable on disk (a renamed file) or
+ * idempotent upstream (the same submission id).
+ */
+export class Steps {
+  constructor(private readonly ctx: StepContext) {}
+
+  async run(task: Task, now: number): Promise<StepResult> {
+    if (task.state !== 'succeeded' && now >= task.deadlineAt) {
+      const minutes = Math.round((task.deadlineAt - task.createdAt) / 60_000);
+      return this.fail(task, now, 'timeout', STAGE_OF[task.state], 'deadline',
+        `Timeout: the task did not finish within ${minutes} minutes (it was ${task.state})`);
+    }
+    switch (task.state) {
+      case 'queued':
+        return task.images.length > 0
+          ? { taskId: task.id, patch: { state: 'fetching', nextRunAt: now, updatedAt: now } }
+          : this.submit(task, now);
+      case 'fetching':
+        return this.fetchInputs(task, now);
+      case 'generating':
+        return task.upstreamId ? this.poll(task, now) : this.submit(task, now);
+      case 'generated':
+        return { taskId: task.id, patch: { state: 'upsampling', nextRunAt: now, updatedAt: now } };
+      case 'upsampling':
+        return this.upsample(task, now);
+      case 'succeeded':
+        if (task.hdState === 'pending') return this.renderHd(task, now);
+        return { taskId: task.id, patch: { nextRunAt: null } };
+      default:
+        return { taskId: task.id, patch: { nextRunAt: null } };
+    }
+  }
+
+  private async fetchInputs(task: Task, now: number): Promise<StepResult> {
+    const images = task.images.map((i) => ({ ...i }));
+    const artifacts: Artifact[] = [];
+    for (const [i, img] of images.entries()) {
+      if (img.status === 'completed') continue;
+      try {
+        const got = await fetchImage(this.ctx.fetcher, img.url, this.ctx.imageMaxBytes);
+        const name = `input-${i}.${got.ext}`;
+        const file = this.ctx.files.path(task, name);
+        writeFileSync(file, got.bytes);
+        artifacts.push(artifact(task.id, `input_${i}`, file, got.contentType, got.bytes.length, Date.now()));
+        img.status = 'completed';
+      } catch (e) {
+        const err = e as ProviderError;
+        if (err.retryable === true) return this.retry(task, now, err, 'fetch', { images }, artifacts);
+        img.status = 'failed';
+        const result = this.fail(task, now, 'image_fetch', 'input', 'fetch', `Failed to fetch the image: ${err.message}`, { images });
+        return { ...result, artifacts };
+      }
+    }
+    const patch: TaskPatch = { state: 'generating', images, upstreamId: null, nextRunAt: now, updatedAt: now };
+    if (task.spec.aspectRatio === 'auto') patch.spec = { ...task.spec, aspectRatio: await this.aspectOfFirstImage(task, artifacts) };
+    return { taskId: task.id, patch, artifacts };
+  }
+
+  /** kie `Auto`: 9:16 when the first image is taller than wide, else 16:9. */
+  private async aspectOfFirstImage(task: Task, fresh: Artifact[]): Promise<'16:9' | '9:16'> {
+    const first = fresh.find((a) => a.kind === 'input_0') ?? (await this.ctx.store.listArtifacts(task.id)).find((a) => a.kind === 'input_0');
+    if (!first) return '16:9';
+    try {
+      const p = await probe(this.ctx.binaries.ffprobe, first.path);
+      return p.video && p.video.height > p.video.width ? '9:16' : '16:9';
+    } catch {
+      return '16:9';
+    }
+  }
+
+  private async submit(task: Task, now: number): Promise<StepResult> {
+    const provider = this.ctx.provider(task);
+    const inputs = (await this.ctx.store.listArtifacts(task.id))
+      .filter((a) => a.kind.startsWith('input_'))
+      .sort((a, b) => a.kind.localeCompare(b.kind))
+      .map((a) => ({ path: a.path, contentType: a.contentType }));
+    const submissionId = `${task.id}#${task.attemptCount + 1}`;
+    try {
+      const { upstreamId } = await provider.submit({
+        submissionId,
+        task,
+        prompt: task.spec.enhancePrompt ? task.enhancedPrompt : task.spec.prompt,
+        inputs,
+      });
+      return {
+        taskId: task.id,
+        patch: { state: 'generating', upstreamId, attemptCount: task.attemptCount + 1, progress: 0, nextRunAt: now + this.ctx.defaultPollMs, updatedAt: now },
+        attempt: attempt(task, 'submit', provider.name, upstreamId, now, 'submitted', null),
+      };
+    } catch (e) {
+      return this.providerFailure(task, now, e, 'submit', provider.name, null, { state: 'generating', upstreamId: null });
+    }
+  }
+
+  private async poll(task: Task, now: number): Promise<StepResult> {
+    const provider = this.ctx.provider(task);
+    const upstreamId = task.upstreamId!;
+    let outcome;
+    try {
+      outcome = await provider.poll(upstreamId);
+    } catch (e) {
+      return this.providerFailure(task, now, e, 'poll', provider.name, upstreamId, {});
+    }
+    if (outcome.status === 'running') {
+      return {
+        taskId: task.id,
+        patch: { progress: outcome.progress ?? task.progress, nextRunAt: now + (outcome.pollAfterMs ?? this.ctx.defaultPollMs) },
+      };
+    }
+    if (outcome.status === 'failed') {
+      // The upstream job is over: a retry is a new submission.
+      return this.providerFailure(task, now, outcome.error, 'poll', provider.name, upstreamId, { upstreamId: null });
+    }
+    const file = this.ctx.files.path(task, VIDEO_FILE);
+    try {
+      await provider.fetchResult(upstreamId, file);
+      const video = await this.probeVideo(task.id, 'video', file);
+      const done = attempt(task, 'poll', provider.name, upstreamId, now, 'succeeded', null);
+      const release = () => (provider as { discard?: (id: string) => void }).discard?.(upstreamId);
+      if (task.spec.upsample) {
+        return { taskId: task.id, patch: { state: 'generated', progress: 90, nextRunAt: Date.now(), updatedAt: Date.now() }, attempt: done, artifacts: [video], afterCommit: release };
+      }
+      return { ...this.succeed(task, {}, [video]), attempt: done, afterCommit: release };
+    } catch (e) {
+      return this.providerFailure(task, now, e, 'poll', provider.name, upstreamId, {});
+    }
+  }
+
+  private async upsample(task: Task, now: number): Promise<StepResult> {
+    try {
+      const hd = await this.makeHd(task);
+      return this.succeed(task, {}, [hd]);
+    } catch (e) {
+      return this.retry(task, now, coerceError(e), 'upsample', {});
+    }
+  }
+
+  private async renderHd(task: Task, now: number): Promise<StepResult> {
+    try {
+      const hd = await this.makeHd({ ...task, spec: { ...task.spec, resolution: '1080p' } }, 'video_1080p');
+      return { taskId: task.id, patch: { hdState: 'ready', nextRunAt: null, updatedAt: now }, artifacts: [hd] };
+    } catch (e) {
+      const err = coerceError(e);
+      return {
+        taskId: task.id,
+        patch: { hdState: 'failed', nextRunAt: null, updatedAt: now, lastError: `1080p rendition failed: ${err.message}`, lastErrorKind: 'internal' },
+        attempt: attempt(task, 'upsample', 'local', null, now, 'failed', err.message),
+      };
+    }
+  }
+
+  /** Scales the stored video up; an output already on disk (made before a crash) is kept. */
+  private async makeHd(task: Task, kind = 'video_hd'): Promise<Artifact> {
+    const { w, h } = hdSize(task);
+    const out = this.ctx.files.path(task, hdFileName(task.spec.resolution));
+    if (!existsSync(out)) {
+      const tmp = out + '.tmp.mp4';
+      try {
+        await run(this.ctx.binaries.ffmpeg, upscaleArgs(this.ctx.files.path(task, VIDEO_FILE), tmp, w, h), { timeoutMs: 20 * 60_000 });
+      } catch (e) {
+        rmSync(tmp, { force: true });
+        throw e;
+      }
+      renameSync(tmp, out);
+    }
+    return this.probeVideo(task.id, kind, out);
+  }
+
+  private async probeVideo(taskId: string, kind: string, file: string): Promise<Artifact> {
+    const p = await probe(this.ctx.binaries.ffprobe, file);
+    if (!p.video) throw new Error(`${kind} has no video stream`);
+    return {
+      ...artifact(taskId, kind, file, 'video/mp4', statSync(file).size, Date.now()),
+      width: p.video.width,
+      height: p.video.height,
+      durationMs: p.durationMs,
+      codec: p.video.codec,
+    };
+  }
+
+  private providerFailure(
+    task: Task,
+    now: number,
+    e: unknown,
+    step: Attempt['step'],
+    providerName: string,
+    upstreamId: string | null,
+    extra: TaskPatch,
+  ): StepResult {
+    const err = coerceError(e) as ProviderError;
+    if (err instanceof SafetyRejectedError) {
+      return this.fail(task, now, 'content_policy', 'generation', step, err.message, extra, providerName, upstreamId);
+    }
+    if (err.retryable === false) {
+      return this.fail(task, now, 'upstream', 'generation', step, err.message, extra, providerName, upstreamId);
+    }
+    const wait = err instanceof RateLimitedError ? err.retryAfterMs : undefined;
+    return this.retry(task, now, err, step, extra, [], wait, providerName, upstreamId);
+  }
+
+  /** Tries the step again after `error_sleep`, or fails the task when the retries are used up. */
+  retry(
+    task: Task,
+    now: number,
+    err: Error,
+    step: Attempt['step'],
+    extra: TaskPatch,
+    artifacts: Artifact[] = [],
+    waitMs?: number,
+    providerName = task.provider,
+    upstreamId: string | null = task.upstreamId,
+  ): StepResult {
+    const kind: ErrorKind = step === 'fetch' ? 'image_fetch' : step === 'upsample' || step === 'engine' ? 'internal' : 'upstream';
+    if (task.retryCount >= task.maxRetries) {
+      const stage = step === 'fetch' ? 'input' : step === 'upsample' ? 'upsample' : STAGE_OF[task.state];
+      const message = step === 'fetch' ? `Failed to fetch the image: ${err.message}` : err.message;
+      return { ...this.fail(task, now, kind, stage, step, message, extra, providerName, upstreamId), artifacts };
+    }
+    this.ctx.log.warn({ taskId: task.id, step, err: err.message, retry: task.retryCount + 1 }, 'step failed; will retry');
+    return {
+      taskId: task.id,
+      patch: {
+        ...extra,
+        retryCount: task.retryCount + 1,
+        lastError: err.message,
+        lastErrorKind: kind,
+        nextRunAt: now + Math.max(waitMs ?? 0, task.errorSleepMs),
+        updatedAt: now,
+      },
+      attempt: attempt(task, step, providerName, upstreamId, now, 'retry', err.message),
+      artifacts,
+    };
+  }
+
+  fail(
+    task: Task,
+    now: number,
+    kind: ErrorKind,
+    stage: FailureStage,
+    step: Attempt['step'],
+    message: string,
+    extra: TaskPatch = {},
+    providerName = task.provider,
+    upstreamId: string | null = task.upstreamId,
+  ): StepResult {
+    const patch: TaskPatch = {
+      ...extra,
+      state: 'failed',
+      failureStage: stage,
+      lastError: message,
+      lastErrorKind: kind,
+      completedAt: now,
+      nextRunAt: null,
+      updatedAt: now,
+    };
+    const ended = { ...task, ...patch } as Task;
+    return {
+      taskId: task.id,
+      patch,
+      attempt: attempt(task, step, providerName, upstreamId, now, 'failed', message),
+      deliveries: this.ctx.notify(ended),
+    };
+  }
+
+  private succeed(task: Task, extra: TaskPatch, artifacts: Artifact[]): StepResult {
+    const now = Date.now();
+    const patch: TaskPatch = { ...extra, state: 'succeeded', progress: 100, completedAt: now, nextRunAt: null, updatedAt: now };
+    const ended = { ...task, ...patch } as Task;
+    return { taskId: task.id, patch, artifacts, deliveries: this.ctx.notify(ended) };
+  }
+}
+
+function artifact(taskId: string, kind: string, path: string, contentType: string, bytes: number, now: number): Artifact {
+  return { taskId, kind, path, contentType, bytes, width: null, height: null, durationMs: null, codec: null, createdAt: now };
+}
+
+function attempt(
+  task: Task,
+  step: Attempt['step'],
+  provider: string,
+  upstreamId: string | null,
+  now: number,
+  outcome: Attempt['outcome'],
+  error: string | null,
+): Attempt {
+  return { taskId: task.id, n: 0, step, provider, upstreamId, startedAt: now, endedAt: Date.now(), outcome, error };
+}

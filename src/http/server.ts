@@ -1,0 +1,45 @@
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { AppContext } from '../app/context.js';
+import { kieRoutes } from '../dialects/kie/routes.js';
+import { kkiaiRoutes } from '../dialects/kkiai/routes.js';
+
+/**
+ * The HTTP side: each dialect is an encapsulated plugin under its own prefix, with its own error
+ * envelope and key check; result files are public (their path holds an unguessable token).
+ */
+export async function buildServer(ctx: AppContext, opts: { logger?: boolean } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: opts.logger === false ? undefined : (ctx.log as FastifyBaseLogger),
+    bodyLimit: ctx.config.bodyLimitBytes,
+    // Per-request lines would log every poll; errors are logged where they are handled.
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  });
+
+  await app.register(fastifyStatic, {
+    root: ctx.files.root,
+    prefix: '/files/',
+    index: false,
+    list: false,
+    dotfiles: 'deny',
+    immutable: true,
+    maxAge: '1d',
+    acceptRanges: true,
+  });
+
+  app.get('/healthz', async () => ({ ok: true, draining: ctx.tasks.draining }));
+
+  await app.register(async (scope) => kieRoutes(scope, ctx), { prefix: '/api/v1/veo' });
+  await app.register(async (scope) => kkiaiRoutes(scope, ctx), { prefix: '/v1/video' });
+
+  app.setNotFoundHandler((req, reply) => {
+    reply.status(404).send({ error: { message: `${req.method} ${req.url.split('?')[0]} does not exist`, code: 'not_found' } });
+  });
+  app.setErrorHandler((err, req, reply) => {
+    const status = (err as { statusCode?: number }).statusCode ?? 500;
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    reply.status(status).send({ error: { message: status >= 500 ? 'Internal error' : (err as Error).message, code: 'error' } });
+  });
+  return app;
+}

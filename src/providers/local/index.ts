@@ -1,0 +1,195 @@
+import { createHash } from 'node:crypto';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Binaries } from '../../media/ffmpeg.js';
+import { run } from '../../media/ffmpeg.js';
+import type { PollOutcome, Provider, SubmitRequest } from '../port.js';
+import { PermanentError, SafetyRejectedError, TransientError, coerceError } from '../port.js';
+import { type SceneInput, sceneArgs, wrapCaption } from './scene.js';
+
+export interface LocalProviderOptions {
+  /** Working folder for render jobs (`<dataDir>/renders`). */
+  dir: string;
+  binaries: Binaries;
+  /** ffmpeg processes at once (default 1). */
+  concurrency: number;
+  /** A render is reported "running" at least this long after submission (default 0). */
+  renderDelayMs: number;
+  /** Prompts containing any of these words (case-insensitive, whole words) are rejected for safety. */
+  blockedWords: string[];
+  log: Logger;
+}
+
+/** The text a safety rejection carries, as the kkiai seed words it. */
+export const SAFETY_MESSAGE =
+  'your request contains unsafe prompt or images, such as porn, violence, minors etc., has been rejected by google, please change your prompt or images and try again';
+
+interface JobFile {
+  id: string;
+  submissionId: string;
+  taskId: string;
+  submittedAt: number;
+  scene: Omit<SceneInput, 'captionFile' | 'watermarkFile' | 'font'>;
+}
+
+/**
+ * The embedded renderer: makes real H.264/AAC MP4s with ffmpeg, so Reelay works offline.
+ *
+ * Each submission is a job file `<id>.json` in `dir`; the render writes `<id>.tmp.mp4` and renames
+ * it to `<id>.mp4` when complete, then appends a line to `renders.log`. The job survives a restart:
+ * a poll of a job whose MP4 is missing and which is not running starts it again, and a job whose MP4
+ * exists is never rendered again.
+ */
+export class LocalProvider implements Provider {
+  readonly name = 'local';
+  private readonly queue: string[] = [];
+  private readonly active = new Map<string, AbortController>();
+  private wake: (upstreamId: string) => void = () => {};
+  private closed = false;
+
+  constructor(private readonly opts: LocalProviderOptions) {
+    mkdirSync(opts.dir, { recursive: true });
+  }
+
+  onWake(fn: (upstreamId: string) => void): void {
+    this.wake = fn;
+  }
+
+  async submit(req: SubmitRequest): Promise<{ upstreamId: string }> {
+    const blocked = this.blockedWord(`${req.task.spec.prompt} ${req.prompt}`);
+    if (blocked) throw new SafetyRejectedError(SAFETY_MESSAGE);
+    const id = createHash('sha256').update(req.submissionId).digest('hex').slice(0, 32);
+    const jobFile = this.path(id, '.json');
+    if (!existsSync(jobFile)) {
+      const spec = req.task.spec;
+      const job: JobFile = {
+        id,
+        submissionId: req.submissionId,
+        taskId: req.task.id,
+        submittedAt: Date.now(),
+        scene: {
+          prompt: req.prompt,
+          seed: spec.seed,
+          aspectRatio: spec.aspectRatio === 'auto' ? '16:9' : spec.aspectRatio,
+          durationSeconds: spec.durationSeconds,
+          images: req.inputs.map((i) => i.path),
+          mode: spec.mode,
+          ...(spec.watermark ? { watermark: spec.watermark } : {}),
+        },
+      };
+      writeFileSync(jobFile + '.tmp', JSON.stringify(job));
+      renameSync(jobFile + '.tmp', jobFile);
+    }
+    this.ensureRunning(id);
+    return { upstreamId: id };
+  }
+
+  async poll(upstreamId: string): Promise<PollOutcome> {
+    const job = this.readJob(upstreamId);
+    if (!job) return { status: 'failed', error: new PermanentError(`render job ${upstreamId} is unknown`) };
+    if (existsSync(this.path(upstreamId, '.mp4'))) {
+      const wait = job.submittedAt + this.opts.renderDelayMs - Date.now();
+      if (wait > 0) return { status: 'running', progress: 99, pollAfterMs: wait };
+      return { status: 'succeeded' };
+    }
+    const errFile = this.path(upstreamId, '.err');
+    if (existsSync(errFile)) {
+      const message = readFileSync(errFile, 'utf8');
+      return { status: 'failed', error: new TransientError(`local render failed: ${message}`) };
+    }
+    this.ensureRunning(upstreamId);
+    const position = this.queue.indexOf(upstreamId);
+    return { status: 'running', progress: position >= 0 ? 0 : 50, pollAfterMs: 2000 };
+  }
+
+  async fetchResult(upstreamId: string, destFile: string): Promise<void> {
+    const src = this.path(upstreamId, '.mp4');
+    if (!existsSync(src)) throw new TransientError(`render ${upstreamId} has no output`);
+    copyFileSync(src, destFile + '.tmp');
+    renameSync(destFile + '.tmp', destFile);
+  }
+
+  /** Removes a finished job's files once its video has been stored elsewhere. */
+  discard(upstreamId: string): void {
+    for (const ext of ['.json', '.mp4', '.err', '.txt', '.wm.txt']) rmSync(this.path(upstreamId, ext), { force: true });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.queue.length = 0;
+    for (const ac of this.active.values()) ac.abort();
+  }
+
+  private blockedWord(text: string): string | undefined {
+    const lower = text.toLowerCase();
+    return this.opts.blockedWords.find((w) => new RegExp(`(^|[^\\p{L}\\p{N}])${escapeRe(w.toLowerCase())}($|[^\\p{L}\\p{N}])`, 'u').test(lower));
+  }
+
+  private path(id: string, ext: string): string {
+    return join(this.opts.dir, id + ext);
+  }
+
+  private readJob(id: string): JobFile | undefined {
+    try {
+      return JSON.parse(readFileSync(this.path(id, '.json'), 'utf8')) as JobFile;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private ensureRunning(id: string): void {
+    if (this.closed || this.active.has(id) || this.queue.includes(id)) return;
+    if (existsSync(this.path(id, '.mp4')) || existsSync(this.path(id, '.err'))) return;
+    this.queue.push(id);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.closed && this.active.size < this.opts.concurrency && this.queue.length > 0) {
+      const id = this.queue.shift()!;
+      const ac = new AbortController();
+      this.active.set(id, ac);
+      void this.render(id, ac.signal).finally(() => {
+        this.active.delete(id);
+        this.pump();
+      });
+    }
+  }
+
+  private async render(id: string, signal: AbortSignal): Promise<void> {
+    const job = this.readJob(id);
+    if (!job) return;
+    const captionFile = this.path(id, '.txt');
+    writeFileSync(captionFile, wrapCaption(job.scene.prompt));
+    let watermarkFile: string | undefined;
+    if (job.scene.watermark) {
+      watermarkFile = this.path(id, '.wm.txt');
+      writeFileSync(watermarkFile, job.scene.watermark);
+    }
+    const tmp = this.path(id, '.tmp.mp4');
+    const started = Date.now();
+    try {
+      const args = sceneArgs({ ...job.scene, captionFile, font: this.opts.binaries.font, ...(watermarkFile ? { watermarkFile } : {}) }, tmp);
+      await run(this.opts.binaries.ffmpeg, args, { timeoutMs: 10 * 60_000, signal });
+      renameSync(tmp, this.path(id, '.mp4'));
+      appendFileSync(
+        join(this.opts.dir, 'renders.log'),
+        JSON.stringify({ id, taskId: job.taskId, submissionId: job.submissionId, ms: Date.now() - started, at: Date.now() }) + '\n',
+      );
+      this.opts.log.info({ taskId: job.taskId, upstreamId: id, ms: Date.now() - started }, 'local render done');
+    } catch (e) {
+      if (this.closed) return;
+      const err = coerceError(e);
+      rmSync(tmp, { force: true });
+      writeFileSync(this.path(id, '.err'), err.message.slice(0, 1000));
+      this.opts.log.warn({ taskId: job.taskId, upstreamId: id, err: err.message }, 'local render failed');
+    }
+    const remaining = job.submittedAt + this.opts.renderDelayMs - Date.now();
+    setTimeout(() => this.wake(id), Math.max(0, remaining)).unref();
+  }
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

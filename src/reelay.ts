@@ -1,0 +1,99 @@
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from './app/context.js';
+import { TaskService } from './app/tasks.js';
+import { ensureKeys } from './auth/keys.js';
+import type { Config } from './config.js';
+import type { Task } from './core/task.js';
+import { toCallback } from './dialects/kie/mapper.js';
+import { Deliverer } from './engine/deliveries.js';
+import { Engine } from './engine/engine.js';
+import { sweep } from './engine/sweeper.js';
+import { buildServer } from './http/server.js';
+import { locateBinaries } from './media/ffmpeg.js';
+import { GuardedFetcher } from './net/fetch.js';
+import { UrlGuard } from './net/guard.js';
+import { LocalProvider } from './providers/local/index.js';
+import { ResultFiles, taskUrls } from './results/files.js';
+import type { NewDelivery } from './store/port.js';
+import { openSqliteStore } from './store/sqlite/index.js';
+
+export interface Reelay {
+  app: FastifyInstance;
+  ctx: AppContext;
+  engine: Engine;
+  /** The key created on first start (when no key existed), to print once. */
+  firstKey?: string;
+  /** Stops taking tasks (455), lets running steps commit, closes everything. */
+  close(): Promise<void>;
+}
+
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.apiKey', 'key'], censor: '[redacted]' },
+  });
+}
+
+/** Builds and starts a whole gateway on the embedded default: SQLite, local files, local renderer. */
+export async function startReelay(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Reelay> {
+  const store = openSqliteStore(join(config.dataDir, 'reelay.sqlite'));
+  const firstKey = await ensureKeys(store, config.apiKeys);
+  const binaries = locateBinaries({ ffmpeg: config.ffmpegPath, ffprobe: config.ffprobePath });
+  log.info({ ffmpeg: binaries.ffmpeg, ffprobe: binaries.ffprobe, source: binaries.source }, 'media binaries');
+  const guard = new UrlGuard(config.urlAllowlist);
+  const fetcher = new GuardedFetcher(guard);
+  const files = new ResultFiles(config.dataDir, config.publicUrl);
+  const rendersDir = join(config.dataDir, 'renders');
+  const local = new LocalProvider({
+    dir: rendersDir,
+    binaries,
+    concurrency: config.renderConcurrency,
+    renderDelayMs: config.renderDelayMs,
+    blockedWords: config.blockedWords,
+    log,
+  });
+  const notify = (task: Task): NewDelivery[] =>
+    task.callbackUrl
+      ? [{ taskId: task.id, url: task.callbackUrl, body: JSON.stringify(toCallback(task, taskUrls(files, task))), createdAt: Date.now() }]
+      : [];
+  const engine = new Engine(
+    store,
+    { store, provider: () => local, files, fetcher, binaries, imageMaxBytes: config.imageMaxBytes, notify, log, defaultPollMs: 2000 },
+    { leaseMs: config.leaseMs },
+  );
+  local.onWake((upstreamId) => void store.wakeByUpstream('local', upstreamId, Date.now()).then(() => engine.wake()));
+  const deliverer = new Deliverer(store, fetcher, { timeoutMs: config.callbackTimeoutMs, maxAttempts: config.callbackMaxAttempts, backoffMs: config.callbackBackoffMs }, log);
+  const tasks = new TaskService(store, guard, config);
+  tasks.wakeEngine = () => engine.wake();
+  const ctx: AppContext = { config, store, files, tasks, log };
+  const app = await buildServer(ctx);
+
+  const runSweep = () => sweep(store, files, rendersDir, config.retentionMs, Date.now(), log).catch((e: Error) => log.error({ err: e.message }, 'sweep failed'));
+  void runSweep();
+  const sweeper = setInterval(runSweep, Math.min(config.retentionMs / 24, 3_600_000));
+  engine.start();
+  deliverer.start();
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    ctx,
+    engine,
+    ...(firstKey ? { firstKey } : {}),
+    close() {
+      closing ??= (async () => {
+        tasks.draining = true;
+        clearInterval(sweeper);
+        await engine.stop();
+        await deliverer.stop();
+        await app.close();
+        await local.close();
+        await fetcher.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

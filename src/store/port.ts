@@ -1,0 +1,130 @@
+import type { Artifact, Attempt, Task } from '../core/task.js';
+
+/**
+ * The store port: everything the engine, the dialects and the CLI need from a database.
+ * `SqliteStore` implements it today; a PostgreSQL store will implement the same contract, and
+ * `contract.test.ts` runs against every implementation.
+ *
+ * Guarantees every implementation must keep:
+ * - **Idempotent create**: `createTask` with an id that exists returns `false` and changes nothing.
+ * - **Atomic claim**: `claimDue` hands a due task to exactly one owner until its lease ends; a task
+ *   whose lease has expired (its owner died) is due again.
+ * - **Fenced commits**: `commitStep` applies only while the caller still holds the lease, and applies
+ *   the task patch, the attempt, the artifacts and the deliveries all together or not at all.
+ * - **Tenant isolation**: every read by a client names the tenant; another tenant's task is absent.
+ */
+export interface Store {
+  /** Applies pending migrations. Safe to call on every start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  // --- API keys ---
+  insertKey(key: ApiKeyRow): Promise<void>;
+  /** The live (not revoked) key with this hash, or undefined. */
+  findKeyByHash(hash: string): Promise<ApiKeyRow | undefined>;
+  listKeys(): Promise<ApiKeyRow[]>;
+  /** Revokes by id or by prefix; returns how many keys were revoked. */
+  revokeKey(idOrPrefix: string, now: number): Promise<number>;
+
+  // --- tasks ---
+  /** Inserts a new task. Returns false when a task with that id already exists. */
+  createTask(task: Task): Promise<boolean>;
+  getTask(tenantId: string, id: string): Promise<Task | undefined>;
+  /** Claims up to `limit` tasks whose `nextRunAt <= now` and whose lease is free or expired. */
+  claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<Task[]>;
+  /** Extends the lease of tasks this owner holds; returns the ids it still holds. */
+  extendLeases(owner: string, ids: string[], until: number): Promise<string[]>;
+  /** Applies a step's result atomically if `owner` still holds the lease; releases the lease. */
+  commitStep(owner: string, commit: StepCommit): Promise<boolean>;
+  /** Makes a task due now (a provider finished early). No-op when the task is leased or terminal. */
+  wakeByUpstream(provider: string, upstreamId: string, now: number): Promise<void>;
+  /**
+   * Asks for the 1080p rendition of a succeeded task: sets `hdState` to `pending` and makes the task
+   * due. Returns the task as it is afterwards.
+   */
+  requestHd(tenantId: string, id: string, now: number): Promise<Task | undefined>;
+  listAttempts(taskId: string): Promise<Attempt[]>;
+  listArtifacts(taskId: string): Promise<Artifact[]>;
+
+  // --- retention ---
+  /** Terminal tasks completed before `before` that still have files, oldest first. */
+  listExpiring(before: number, limit: number): Promise<Task[]>;
+  /** Marks tasks `expired` and deletes their artifact rows (files are removed by the caller first). */
+  markExpired(ids: string[], now: number): Promise<void>;
+  /** Deletes expired tombstones (and their attempts and deliveries) completed before `before`. */
+  purgeTombstones(before: number): Promise<number>;
+
+  // --- deliveries ---
+  claimDueDeliveries(now: number, leaseMs: number, limit: number): Promise<Delivery[]>;
+  finishDelivery(result: DeliveryResult): Promise<void>;
+  listDeliveries(taskId: string): Promise<Delivery[]>;
+}
+
+export interface ApiKeyRow {
+  id: string;
+  tenantId: string;
+  hash: string;
+  /** The first characters of the key, enough to recognise it in a list. */
+  prefix: string;
+  name: string;
+  source: 'env' | 'cli' | 'auto';
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+/** A task field update; only the listed fields change. */
+export type TaskPatch = Partial<
+  Pick<
+    Task,
+    | 'state'
+    | 'spec'
+    | 'images'
+    | 'upstreamId'
+    | 'attemptCount'
+    | 'retryCount'
+    | 'lastError'
+    | 'lastErrorKind'
+    | 'failureStage'
+    | 'hdState'
+    | 'progress'
+    | 'completedAt'
+    | 'nextRunAt'
+    | 'updatedAt'
+  >
+>;
+
+export interface StepCommit {
+  taskId: string;
+  patch: TaskPatch;
+  /** Logged with the next free `n` for the task (the `n` given here is ignored). */
+  attempt?: Attempt;
+  artifacts?: Artifact[];
+  deliveries?: NewDelivery[];
+}
+
+export interface NewDelivery {
+  taskId: string;
+  url: string;
+  body: string;
+  createdAt: number;
+}
+
+export interface Delivery extends NewDelivery {
+  id: number;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  nextAttemptAt: number | null;
+  lastError: string | null;
+  lastStatus: number | null;
+  deliveredAt: number | null;
+}
+
+export interface DeliveryResult {
+  id: number;
+  attempts: number;
+  status: Delivery['status'];
+  nextAttemptAt: number | null;
+  lastError: string | null;
+  lastStatus: number | null;
+  deliveredAt: number | null;
+}

@@ -1,0 +1,61 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import type { Store } from '../port.js';
+import { migrate } from './migrate.js';
+import { claimOps } from './ops/claim.js';
+import { deliveryOps } from './ops/deliveries.js';
+import { keyOps } from './ops/keys.js';
+import { retentionOps } from './ops/retention.js';
+import { taskOps } from './ops/tasks.js';
+
+/**
+ * The embedded store: one SQLite file in WAL mode (better-sqlite3). Its calls are synchronous and
+ * fast; they are wrapped in promises to honour the port, which a network database needs.
+ */
+export function openSqliteStore(file: string): Store {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const db = new BetterSqlite3(file);
+  db.pragma('journal_mode = WAL');
+  // NORMAL in WAL mode: a commit survives a process crash (kill -9); only an OS crash or power loss
+  // can lose the last transactions.
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+
+  const keys = keyOps(db);
+  const tasks = taskOps(db);
+  const claim = claimOps(db);
+  const retention = retentionOps(db);
+  const deliveries = deliveryOps(db);
+
+  return {
+    async migrate() {
+      migrate(db);
+    },
+    async close() {
+      db.close();
+    },
+    insertKey: async (k) => keys.insertKey(k),
+    findKeyByHash: async (h) => keys.findKeyByHash(h),
+    listKeys: async () => keys.listKeys(),
+    revokeKey: async (k, now) => keys.revokeKey(k, now),
+    createTask: async (t) => tasks.createTask(t),
+    getTask: async (tenant, id) => tasks.getTask(tenant, id),
+    claimDue: async (owner, now, leaseMs, limit) => claim.claimDue(owner, now, leaseMs, limit),
+    extendLeases: async (owner, ids, until) => claim.extendLeases(owner, ids, until),
+    commitStep: async (owner, c) => claim.commitStep(owner, c),
+    wakeByUpstream: async (p, u, now) => tasks.wakeByUpstream(p, u, now),
+    requestHd: async (tenant, id, now) => tasks.requestHd(tenant, id, now),
+    listAttempts: async (id) => tasks.listAttempts(id),
+    listArtifacts: async (id) => tasks.listArtifacts(id),
+    listExpiring: async (before, limit) => retention.listExpiring(before, limit),
+    markExpired: async (ids, now) => retention.markExpired(ids, now),
+    purgeTombstones: async (before) => retention.purgeTombstones(before),
+    claimDueDeliveries: async (now, leaseMs, limit) =>
+      deliveries.claimDueDeliveries(now, leaseMs, limit),
+    finishDelivery: async (r) => deliveries.finishDelivery(r),
+    listDeliveries: async (id) => deliveries.listDeliveries(id),
+  };
+}

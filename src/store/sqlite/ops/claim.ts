@@ -1,0 +1,82 @@
+import type { Database, Statement } from 'better-sqlite3';
+import type { Task } from '../../../core/task.js';
+import type { StepCommit } from '../../port.js';
+import { PATCH_COLUMNS, patchValue, taskFromRow } from '../rows.js';
+
+type Row = Record<string, unknown>;
+
+/** Claiming due tasks under a lease, extending leases, and committing a step's result. */
+export function claimOps(db: Database) {
+  // SQLite has one writer at a time, so the sub-select and the update cannot interleave with another
+  // claim: a task goes to exactly one owner.
+  const claim = db.prepare(
+    `UPDATE tasks SET lease_owner = @owner, lease_until = @until
+     WHERE id IN (
+       SELECT id FROM tasks
+       WHERE next_run_at IS NOT NULL AND next_run_at <= @now
+         AND (lease_until IS NULL OR lease_until < @now)
+       ORDER BY next_run_at LIMIT @limit)
+     RETURNING *`,
+  );
+  const extend = db.prepare(
+    `UPDATE tasks SET lease_until = @until WHERE id = @id AND lease_owner = @owner RETURNING id`,
+  );
+  const insertAttempt = db.prepare(
+    `INSERT INTO attempts (task_id, n, step, provider, upstream_id, started_at, ended_at, outcome, error)
+     VALUES (@taskId, (SELECT COALESCE(MAX(n), 0) + 1 FROM attempts WHERE task_id = @taskId),
+       @step, @provider, @upstreamId, @startedAt, @endedAt, @outcome, @error)`,
+  );
+  const insertArtifact = db.prepare(
+    `INSERT OR REPLACE INTO artifacts (task_id, kind, path, content_type, bytes, width, height, duration_ms, codec, created_at)
+     VALUES (@taskId, @kind, @path, @contentType, @bytes, @width, @height, @durationMs, @codec, @createdAt)`,
+  );
+  const insertDelivery = db.prepare(
+    `INSERT INTO deliveries (task_id, url, body, created_at, next_attempt_at)
+     VALUES (@taskId, @url, @body, @createdAt, @createdAt)`,
+  );
+
+  // One prepared UPDATE per distinct set of patched fields.
+  const updates = new Map<string, Statement>();
+  function updateFor(fields: string[]): Statement {
+    const key = fields.join(',');
+    let stmt = updates.get(key);
+    if (!stmt) {
+      const sets = fields.map((f) => `${PATCH_COLUMNS[f as keyof typeof PATCH_COLUMNS]} = @${f}`);
+      stmt = db.prepare(
+        `UPDATE tasks SET ${[...sets, 'lease_owner = NULL', 'lease_until = NULL'].join(', ')}
+         WHERE id = @taskId AND lease_owner = @owner`,
+      );
+      updates.set(key, stmt);
+    }
+    return stmt;
+  }
+
+  const commit = db.transaction((owner: string, c: StepCommit): boolean => {
+    const fields = Object.keys(c.patch).sort();
+    const params: Record<string, unknown> = { taskId: c.taskId, owner };
+    for (const f of fields) params[f] = patchValue(f, c.patch[f as keyof typeof c.patch]);
+    if (updateFor(fields).run(params).changes !== 1) return false;
+    if (c.attempt) {
+      const { n: _ignored, ...attempt } = c.attempt;
+      insertAttempt.run(attempt);
+    }
+    for (const a of c.artifacts ?? []) insertArtifact.run(a);
+    for (const d of c.deliveries ?? []) insertDelivery.run(d);
+    return true;
+  });
+
+  return {
+    claimDue(owner: string, now: number, leaseMs: number, limit: number): Task[] {
+      const rows = claim.all({ owner, now, until: now + leaseMs, limit }) as Row[];
+      return rows.map(taskFromRow).sort((a, b) => (a.nextRunAt ?? 0) - (b.nextRunAt ?? 0));
+    },
+    extendLeases(owner: string, ids: string[], until: number): string[] {
+      const held: string[] = [];
+      for (const id of ids) if (extend.get({ id, owner, until })) held.push(id);
+      return held;
+    },
+    commitStep(owner: string, c: StepCommit): boolean {
+      return commit.immediate(owner, c);
+    },
+  };
+}

@@ -1,0 +1,55 @@
+import type { Database } from 'better-sqlite3';
+import type { Task } from '../../../core/task.js';
+import { artifactFromRow, attemptFromRow, taskFromRow, taskToRow } from '../rows.js';
+
+type Row = Record<string, unknown>;
+
+export function taskOps(db: Database) {
+  const insert = db.prepare(
+    `INSERT INTO tasks (id, tenant_id, dialect, model, spec, request, state, enhanced_prompt, images,
+       provider, upstream_id, attempt_count, retry_count, max_retries, error_sleep_ms, last_error,
+       last_error_kind, failure_stage, callback_url, file_token, hd_state, progress, created_at,
+       updated_at, completed_at, deadline_at, next_run_at)
+     VALUES (@id, @tenant_id, @dialect, @model, @spec, @request, @state, @enhanced_prompt, @images,
+       @provider, @upstream_id, @attempt_count, @retry_count, @max_retries, @error_sleep_ms, @last_error,
+       @last_error_kind, @failure_stage, @callback_url, @file_token, @hd_state, @progress, @created_at,
+       @updated_at, @completed_at, @deadline_at, @next_run_at)
+     ON CONFLICT (id) DO NOTHING`,
+  );
+  const byId = db.prepare(`SELECT * FROM tasks WHERE id = ? AND tenant_id = ?`);
+  const wake = db.prepare(
+    `UPDATE tasks SET next_run_at = @now
+     WHERE provider = @provider AND upstream_id = @upstreamId AND lease_owner IS NULL
+       AND next_run_at > @now`,
+  );
+  const hd = db.prepare(
+    `UPDATE tasks SET hd_state = 'pending', next_run_at = @now, updated_at = @now
+     WHERE id = @id AND tenant_id = @tenantId AND state = 'succeeded' AND hd_state IN ('none', 'failed')`,
+  );
+  const attempts = db.prepare(`SELECT * FROM attempts WHERE task_id = ? ORDER BY n`);
+  const artifacts = db.prepare(`SELECT * FROM artifacts WHERE task_id = ? ORDER BY kind`);
+
+  return {
+    createTask(task: Task): boolean {
+      return insert.run(taskToRow(task)).changes === 1;
+    },
+    getTask(tenantId: string, id: string): Task | undefined {
+      const row = byId.get(id, tenantId) as Row | undefined;
+      return row && taskFromRow(row);
+    },
+    wakeByUpstream(provider: string, upstreamId: string, now: number): void {
+      wake.run({ provider, upstreamId, now });
+    },
+    requestHd(tenantId: string, id: string, now: number): Task | undefined {
+      hd.run({ id, tenantId, now });
+      const row = byId.get(id, tenantId) as Row | undefined;
+      return row && taskFromRow(row);
+    },
+    listAttempts(taskId: string) {
+      return (attempts.all(taskId) as Row[]).map(attemptFromRow);
+    },
+    listArtifacts(taskId: string) {
+      return (artifacts.all(taskId) as Row[]).map(artifactFromRow);
+    },
+  };
+}

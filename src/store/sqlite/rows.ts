@@ -1,0 +1,151 @@
+import type { Artifact, Attempt, Task } from '../../core/task.js';
+import type { ApiKeyRow, Delivery, TaskPatch } from '../port.js';
+
+/** Column names of `tasks` for each `Task` field that a patch may change. */
+export const PATCH_COLUMNS: Record<keyof TaskPatch, string> = {
+  state: 'state',
+  spec: 'spec',
+  images: 'images',
+  upstreamId: 'upstream_id',
+  attemptCount: 'attempt_count',
+  retryCount: 'retry_count',
+  lastError: 'last_error',
+  lastErrorKind: 'last_error_kind',
+  failureStage: 'failure_stage',
+  hdState: 'hd_state',
+  progress: 'progress',
+  completedAt: 'completed_at',
+  nextRunAt: 'next_run_at',
+  updatedAt: 'updated_at',
+};
+
+/** Fields stored as JSON text. */
+const JSON_FIELDS = new Set<string>(['images', 'spec', 'request']);
+
+export function patchValue(field: string, value: unknown): unknown {
+  return JSON_FIELDS.has(field) ? JSON.stringify(value) : value;
+}
+
+type Row = Record<string, unknown>;
+
+export function taskFromRow(r: Row): Task {
+  return {
+    id: r.id as string,
+    tenantId: r.tenant_id as string,
+    dialect: r.dialect as Task['dialect'],
+    model: r.model as string,
+    spec: JSON.parse(r.spec as string),
+    request: JSON.parse(r.request as string),
+    state: r.state as Task['state'],
+    enhancedPrompt: r.enhanced_prompt as string,
+    images: JSON.parse(r.images as string),
+    provider: r.provider as string,
+    upstreamId: (r.upstream_id as string | null) ?? null,
+    attemptCount: r.attempt_count as number,
+    retryCount: r.retry_count as number,
+    maxRetries: r.max_retries as number,
+    errorSleepMs: r.error_sleep_ms as number,
+    lastError: (r.last_error as string | null) ?? null,
+    lastErrorKind: (r.last_error_kind as Task['lastErrorKind']) ?? null,
+    failureStage: (r.failure_stage as Task['failureStage']) ?? null,
+    callbackUrl: (r.callback_url as string | null) ?? null,
+    fileToken: r.file_token as string,
+    hdState: r.hd_state as Task['hdState'],
+    progress: r.progress as number,
+    createdAt: r.created_at as number,
+    updatedAt: r.updated_at as number,
+    completedAt: (r.completed_at as number | null) ?? null,
+    deadlineAt: r.deadline_at as number,
+    nextRunAt: (r.next_run_at as number | null) ?? null,
+  };
+}
+
+export function taskToRow(t: Task): Row {
+  return {
+    id: t.id,
+    tenant_id: t.tenantId,
+    dialect: t.dialect,
+    model: t.model,
+    spec: JSON.stringify(t.spec),
+    request: JSON.stringify(t.request),
+    state: t.state,
+    enhanced_prompt: t.enhancedPrompt,
+    images: JSON.stringify(t.images),
+    provider: t.provider,
+    upstream_id: t.upstreamId,
+    attempt_count: t.attemptCount,
+    retry_count: t.retryCount,
+    max_retries: t.maxRetries,
+    error_sleep_ms: t.errorSleepMs,
+    last_error: t.lastError,
+    last_error_kind: t.lastErrorKind,
+    failure_stage: t.failureStage,
+    callback_url: t.callbackUrl,
+    file_token: t.fileToken,
+    hd_state: t.hdState,
+    progress: t.progress,
+    created_at: t.createdAt,
+    updated_at: t.updatedAt,
+    completed_at: t.completedAt,
+    deadline_at: t.deadlineAt,
+    next_run_at: t.nextRunAt,
+  };
+}
+
+export function keyFromRow(r: Row): ApiKeyRow {
+  return {
+    id: r.id as string,
+    tenantId: r.tenant_id as string,
+    hash: r.hash as string,
+    prefix: r.prefix as string,
+    name: r.name as string,
+    source: r.source as ApiKeyRow['source'],
+    createdAt: r.created_at as number,
+    revokedAt: (r.revoked_at as number | null) ?? null,
+  };
+}
+
+export function attemptFromRow(r: Row): Attempt {
+  return {
+    taskId: r.task_id as string,
+    n: r.n as number,
+    step: r.step as Attempt['step'],
+    provider: r.provider as string,
+    upstreamId: (r.upstream_id as string | null) ?? null,
+    startedAt: r.started_at as number,
+    endedAt: (r.ended_at as number | null) ?? null,
+    outcome: r.outcome as Attempt['outcome'],
+    error: (r.error as string | null) ?? null,
+  };
+}
+
+export function artifactFromRow(r: Row): Artifact {
+  return {
+    taskId: r.task_id as string,
+    kind: r.kind as string,
+    path: r.path as string,
+    contentType: r.content_type as string,
+    bytes: r.bytes as number,
+    width: (r.width as number | null) ?? null,
+    height: (r.height as number | null) ?? null,
+    durationMs: (r.duration_ms as number | null) ?? null,
+    codec: (r.codec as string | null) ?? null,
+    createdAt: r.created_at as number,
+  };
+}
+
+export function deliveryFromRow(r: Row): Delivery {
+  return {
+    id: r.id as number,
+    taskId: r.task_id as string,
+    url: r.url as string,
+    body: r.body as string,
+    createdAt: r.created_at as number,
+    status: r.status as Delivery['status'],
+    attempts: r.attempts as number,
+    nextAttemptAt: (r.next_attempt_at as number | null) ?? null,
+    lastError: (r.last_error as string | null) ?? null,
+    lastStatus: (r.last_status as number | null) ?? null,
+    deliveredAt: (r.delivered_at as number | null) ?? null,
+  };
+}
