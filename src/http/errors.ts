@@ -44,6 +44,9 @@ export function toApiError(e: unknown): ApiError {
     const missing = v.params?.missingProperty as string | undefined;
     const allowed = v.params?.allowedValues as unknown[] | undefined;
     const name = missing ?? field;
+    if (!name && err.validationContext === 'body') {
+      return new ApiError('validation', 'Request body must be a JSON object (Content-Type: application/json)');
+    }
     let message = missing ? `${missing} is required` : `${field || err.validationContext || 'body'} ${v.message ?? 'is invalid'}`;
     if (allowed) message += `: ${allowed.map(String).join(', ')}`;
     return new ApiError('validation', message, name || undefined);

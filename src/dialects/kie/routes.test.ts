@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { KEY_B, auth, testApp } from '../../../test/app.js';
+
+describe('kie dialect over HTTP (in-process)', async () => {
+  const { app, ctx } = await testApp();
+  const post = (body: unknown, headers: Record<string, string> = auth()) =>
+    app.inject({ method: 'POST', url: '/api/v1/veo/generate', headers, payload: typeof body === 'string' ? body : JSON.stringify(body) });
+  const get = (url: string, headers: Record<string, string> = auth()) => app.inject({ method: 'GET', url, headers });
+
+  /** Every kie answer is the envelope; business errors are HTTP 200 with the code in the body. */
+  function envelope(res: { statusCode: number; headers: Record<string, unknown>; body: string }, code: number, msg?: RegExp) {
+    assert.match(String(res.headers['content-type']), /application\/json/);
+    const body = JSON.parse(res.body);
+    assert.deepEqual(Object.keys(body).sort(), ['code', 'data', 'msg']);
+    assert.equal(body.code, code, res.body);
+    assert.equal(res.statusCode, code === 500 ? 500 : 200);
+    if (msg) assert.match(body.msg, msg);
+    return body;
+  }
+
+  test('generate takes every documented field and answers {code:200, msg:"success", data:{taskId}}', async () => {
+    const res = await post({
+      prompt: 'A dog playing in a park',
+      model: 'veo3',
+      watermark: 'MyBrand',
+      aspect_ratio: '9:16',
+      resolution: '1080p',
+      seeds: 12345,
+      enableFallback: false,
+      enableTranslation: true,
+      generationType: 'TEXT_2_VIDEO',
+      callBackUrl: 'https://93.184.215.14/cb',
+    });
+    const body = envelope(res, 200, /^success$/);
+    assert.match(body.data.taskId, /^[0-9a-f]{32}$/);
+    const task = await ctx.store.getTask('tenant0', body.data.taskId);
+    assert.equal(task?.model, 'veo3');
+    assert.equal(task?.spec.aspectRatio, '9:16');
+    assert.equal(task?.spec.resolution, '1080p');
+    assert.equal(task?.spec.upsample, true);
+    assert.equal(task?.spec.seed, 12345);
+    assert.equal(task?.spec.watermark, 'MyBrand');
+    assert.equal(task?.callbackUrl, 'https://93.184.215.14/cb');
+  });
+
+  test('the older aspectRatio spelling and the default model', async () => {
+    const body = envelope(await post({ prompt: 'p', aspectRatio: '9:16' }), 200);
+    const task = await ctx.store.getTask('tenant0', body.data.taskId);
+    assert.equal(task?.spec.aspectRatio, '9:16');
+    assert.equal(task?.model, 'veo3_fast');
+    assert.ok(task!.spec.seed >= 10000 && task!.spec.seed <= 99999, 'a seed is assigned');
+  });
+
+  test('record-info of a new task: every seed field, successFlag 0', async () => {
+    const created = envelope(await post({ prompt: 'A futuristic city', watermark: 'KieAI' }), 200);
+    const body = envelope(await get(`/api/v1/veo/record-info?taskId=${created.data.taskId}`), 200);
+    const d = body.data;
+    assert.deepEqual(Object.keys(d).sort(), ['completeTime', 'createTime', 'errorCode', 'errorMessage', 'fallbackFlag', 'paramJson', 'response', 'successFlag', 'taskId'].sort());
+    assert.equal(d.taskId, created.data.taskId);
+    assert.deepEqual(JSON.parse(d.paramJson), { prompt: 'A futuristic city', watermark: 'KieAI' });
+    assert.equal(d.successFlag, 0);
+    assert.equal(d.response, null);
+    assert.match(d.createTime, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    assert.equal(d.fallbackFlag, false);
+  });
+
+  test('401 for a missing, malformed or unknown key', async () => {
+    envelope(await post({ prompt: 'p' }, { 'content-type': 'application/json' }), 401, /access permissions/);
+    envelope(await post({ prompt: 'p' }, { authorization: 'Basic abc', 'content-type': 'application/json' }), 401);
+    envelope(await get('/api/v1/veo/record-info?taskId=x', { authorization: 'Bearer sk-nope' }), 401);
+  });
+
+  test('404 for an unknown task and for another tenant\'s task', async () => {
+    envelope(await get('/api/v1/veo/record-info?taskId=0123456789abcdef0123456789abcdef'), 404);
+    const mine = envelope(await post({ prompt: 'p' }), 200);
+    envelope(await get(`/api/v1/veo/record-info?taskId=${mine.data.taskId}`, auth(KEY_B)), 404);
+    envelope(await get(`/api/v1/veo/get-1080p-video?taskId=${mine.data.taskId}`, auth(KEY_B)), 404);
+  });
+
+  test('422 for validation errors, with a message naming the field', async () => {
+    envelope(await post({}), 422, /prompt is required/);
+    envelope(await post({ prompt: '   ' }), 422, /prompt is required/);
+    envelope(await post({ prompt: 42 }), 422, /prompt must be string/);
+    envelope(await post({ prompt: 'p', model: 'veo9' }), 422, /model .*veo3, veo3_fast, veo3_lite/);
+    envelope(await post({ prompt: 'p', aspect_ratio: '4:3' }), 422, /aspect_ratio/);
+    envelope(await post({ prompt: 'p', seeds: 5 }), 422, /seeds/);
+    envelope(await post({ prompt: 'p', seeds: '12345' }), 422, /seeds must be integer/);
+    envelope(await post({ prompt: 'p', imageUrls: 'https://x/y.png' }), 422, /imageUrls must be array/);
+    envelope(await post({ prompt: 'p', imageUrls: ['a', 'b', 'c', 'd'] }), 422, /imageUrls/);
+    envelope(await post({ prompt: 'p', enableTranslation: 'yes' }), 422, /enableTranslation/);
+    envelope(await post({ prompt: 'p', generationType: 'TEXT_2_VIDEO', imageUrls: ['https://93.184.215.14/a.png'] }), 422, /TEXT_2_VIDEO/);
+    envelope(await post({ prompt: 'p', generationType: 'REFERENCE_2_VIDEO' }), 422, /REFERENCE_2_VIDEO/);
+    envelope(await post({ prompt: 'p', duration: 5 }), 422, /duration/);
+    envelope(await post([1, 2]), 422);
+    envelope(await get('/api/v1/veo/record-info'), 422, /taskId is required/);
+    envelope(await get('/api/v1/veo/get-1080p-video?taskId=x&index=-1'), 422, /index/);
+  });
+
+  test('malformed JSON, wrong content type, oversized body', async () => {
+    envelope(await post('{"prompt": '), 422, /not valid JSON/);
+    envelope(await post('prompt=x', { ...auth(), 'content-type': 'text/plain' }), 422, /JSON object/);
+    envelope(await post('prompt=x', { ...auth(), 'content-type': 'application/x-www-form-urlencoded' }), 422, /Content-Type must be application\/json/);
+    envelope(await post({ prompt: 'x'.repeat(70_000) }), 422, /too large/);
+  });
+
+  test('private and malformed image and callback URLs are refused', async () => {
+    envelope(await post({ prompt: 'p', imageUrls: ['http://127.0.0.2/a.png'] }), 451, /Failed to fetch the image.*loopback/);
+    envelope(await post({ prompt: 'p', imageUrls: ['http://[::1]/a.png'] }), 451, /loopback/);
+    envelope(await post({ prompt: 'p', imageUrls: ['http://localhost/a.png'] }), 451, /loopback/);
+    envelope(await post({ prompt: 'p', imageUrls: ['file:///etc/passwd'] }), 451, /http and https/);
+    envelope(await post({ prompt: 'p', callBackUrl: 'http://127.0.0.2:9/cb' }), 422, /callback URL refused/);
+    envelope(await post({ prompt: 'p', callBackUrl: 'not a url' }), 422, /callback URL refused/);
+  });
+
+  test('get-1080p-video of an unfinished task: record status is not success', async () => {
+    const created = envelope(await post({ prompt: 'p' }), 200);
+    envelope(await get(`/api/v1/veo/get-1080p-video?taskId=${created.data.taskId}&index=0`), 422, /record status is not success/);
+  });
+
+  test('455 while draining for maintenance; queries still answer', async () => {
+    const created = envelope(await post({ prompt: 'p' }), 200);
+    ctx.tasks.draining = true;
+    try {
+      envelope(await post({ prompt: 'p' }), 455, /maintenance/);
+      envelope(await get(`/api/v1/veo/record-info?taskId=${created.data.taskId}`), 200);
+    } finally {
+      ctx.tasks.draining = false;
+    }
+  });
+
+  test('an expired task answers the 14-day message', async () => {
+    const created = envelope(await post({ prompt: 'p' }), 200);
+    const id = created.data.taskId;
+    const [t] = await ctx.store.claimDue('x', Date.now() + 1, 1000, 100).then((ts) => ts.filter((t) => t.id === id));
+    assert.ok(t);
+    await ctx.store.commitStep('x', { taskId: id, patch: { state: 'failed', failureStage: 'generation', completedAt: 1, nextRunAt: null } });
+    await ctx.store.markExpired([id], Date.now());
+    envelope(await get(`/api/v1/veo/record-info?taskId=${id}`), 422, /^Temporarily supports records within 14 days$/);
+  });
+
+  test('unknown kie path: 404 in the envelope', async () => {
+    envelope(await get('/api/v1/veo/nope'), 404);
+  });
+});

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { makeTask } from '../../test/fixtures.js';
+import { tmpDir } from '../../test/tmp.js';
+import type { Store } from './port.js';
+import { openSqliteStore } from './sqlite/index.js';
+
+/** Every store backend runs the same contract. A PostgreSQL backend joins this list. */
+const backends: { name: string; open: () => Promise<Store> }[] = [
+  { name: 'sqlite', open: async () => openSqliteStore(join(tmpDir(), `store-${Math.random().toString(36).slice(2)}.sqlite`)) },
+];
+
+for (const backend of backends) {
+  describe(`store contract: ${backend.name}`, () => {
+    test('create is idempotent on the id and reads are per tenant', async () => {
+      const s = await backend.open();
+      const t = makeTask({ id: 'a1', tenantId: 't1', fileToken: 'f1' });
+      assert.equal(await s.createTask(t), true);
+      assert.equal(await s.createTask({ ...t, model: 'other' }), false);
+      assert.equal((await s.getTask('t1', 'a1'))?.model, 'veo3.1-fast');
+      assert.equal(await s.getTask('t2', 'a1'), undefined, "another tenant's task is absent");
+      assert.deepEqual(await s.getTask('t1', 'a1'), t, 'round-trips every field');
+      await s.close();
+    });
+
+    test('claim hands a due task to exactly one owner until the lease expires', async () => {
+      const s = await backend.open();
+      const now = 1_000_000;
+      for (let i = 0; i < 5; i++) await s.createTask(makeTask({ id: `c${i}`, fileToken: `fc${i}`, nextRunAt: now - i }));
+      await s.createTask(makeTask({ id: 'later', fileToken: 'fl', nextRunAt: now + 60_000 }));
+      const a = await s.claimDue('A', now, 10_000, 3);
+      const b = await s.claimDue('B', now, 10_000, 10);
+      assert.equal(a.length, 3);
+      assert.equal(b.length, 2);
+      assert.deepEqual(a.map((t) => t.id), ['c4', 'c3', 'c2'], 'oldest due first');
+      assert.equal(new Set([...a, ...b].map((t) => t.id)).size, 5, 'no task twice');
+      assert.deepEqual(await s.claimDue('C', now + 5_000, 10_000, 10), [], 'leased tasks are not due');
+      const again = await s.claimDue('C', now + 10_001, 10_000, 10);
+      assert.equal(again.length, 5, 'expired leases are claimable');
+      await s.close();
+    });
+
+    test('commit is fenced by the lease and applies everything together', async () => {
+      const s = await backend.open();
+      const now = 2_000_000;
+      await s.createTask(makeTask({ id: 'f', fileToken: 'ff', nextRunAt: now }));
+      const [t] = await s.claimDue('A', now, 1000, 1);
+      assert.ok(t);
+      const commit = {
+        taskId: 'f',
+        patch: { state: 'generating' as const, upstreamId: 'up1', attemptCount: 1, nextRunAt: now + 500, updatedAt: now },
+        attempt: { taskId: 'f', n: 0, step: 'submit' as const, provider: 'local', upstreamId: 'up1', startedAt: now, endedAt: now, outcome: 'submitted' as const, error: null },
+        artifacts: [{ taskId: 'f', kind: 'input_0', path: '/x', contentType: 'image/png', bytes: 3, width: null, height: null, durationMs: null, codec: null, createdAt: now }],
+        deliveries: [{ taskId: 'f', url: 'https://cb.example/x', body: '{}', createdAt: now }],
+      };
+      assert.equal(await s.commitStep('B', commit), false, 'a non-owner cannot commit');
+      assert.equal((await s.getTask('t_a', 'f'))?.state, 'queued');
+      assert.equal(await s.commitStep('A', commit), true);
+      const after = await s.getTask('t_a', 'f');
+      assert.equal(after?.state, 'generating');
+      assert.equal(after?.upstreamId, 'up1');
+      assert.equal((await s.listAttempts('f'))[0]?.n, 1);
+      assert.equal((await s.listArtifacts('f')).length, 1);
+      assert.equal((await s.listDeliveries('f')).length, 1);
+      assert.equal(await s.commitStep('A', commit), false, 'the lease was released by the commit');
+      // The next attempt gets the next number.
+      const [t2] = await s.claimDue('A', now + 600, 1000, 1);
+      assert.ok(t2);
+      await s.commitStep('A', { taskId: 'f', patch: { nextRunAt: null }, attempt: { ...commit.attempt, outcome: 'retry', error: 'boom' } });
+      assert.deepEqual((await s.listAttempts('f')).map((a) => [a.n, a.outcome]), [[1, 'submitted'], [2, 'retry']]);
+      await s.close();
+    });
+
+    test('a heartbeat extends only the leases its owner holds', async () => {
+      const s = await backend.open();
+      await s.createTask(makeTask({ id: 'h', fileToken: 'fh', nextRunAt: 0 }));
+      await s.claimDue('A', 10, 100, 1);
+      assert.deepEqual(await s.extendLeases('B', ['h'], 10_000), []);
+      assert.deepEqual(await s.extendLeases('A', ['h'], 10_000), ['h']);
+      assert.deepEqual(await s.claimDue('B', 5_000, 100, 1), [], 'extended lease holds');
+      await s.close();
+    });
+
+    test('wakeByUpstream makes a waiting task due now', async () => {
+      const s = await backend.open();
+      await s.createTask(makeTask({ id: 'w', fileToken: 'fw', state: 'generating', upstreamId: 'u9', nextRunAt: 50_000 }));
+      await s.wakeByUpstream('local', 'u9', 1_000);
+      assert.equal((await s.getTask('t_a', 'w'))?.nextRunAt, 1_000);
+      await s.close();
+    });
+
+    test('requestHd only applies to succeeded tasks and makes them due', async () => {
+      const s = await backend.open();
+      await s.createTask(makeTask({ id: 'ok', fileToken: 'fo', state: 'succeeded', nextRunAt: null, completedAt: 5 }));
+      await s.createTask(makeTask({ id: 'run', fileToken: 'fr', state: 'generating' }));
+      assert.equal((await s.requestHd('t_a', 'ok', 100))?.hdState, 'pending');
+      assert.equal((await s.getTask('t_a', 'ok'))?.nextRunAt, 100);
+      assert.equal((await s.requestHd('t_a', 'run', 100))?.hdState, 'none');
+      assert.equal(await s.requestHd('t_other', 'ok', 100), undefined);
+      await s.close();
+    });
+
+    test('retention: expiring, tombstones, purge', async () => {
+      const s = await backend.open();
+      await s.createTask(makeTask({ id: 'old', fileToken: 'fo1', state: 'succeeded', completedAt: 100, nextRunAt: null }));
+      await s.createTask(makeTask({ id: 'new', fileToken: 'fn1', state: 'succeeded', completedAt: 10_000, nextRunAt: null }));
+      await s.createTask(makeTask({ id: 'run', fileToken: 'fr1', state: 'generating' }));
+      const due = await s.listExpiring(5_000, 10);
+      assert.deepEqual(due.map((t) => t.id), ['old']);
+      await s.markExpired(['old'], 6_000);
+      assert.equal((await s.getTask('t_a', 'old'))?.state, 'expired');
+      assert.deepEqual(await s.listExpiring(5_000, 10), []);
+      assert.equal(await s.purgeTombstones(50), 0);
+      assert.equal(await s.purgeTombstones(200), 1);
+      assert.equal(await s.getTask('t_a', 'old'), undefined);
+      await s.close();
+    });
+
+    test('deliveries: claim, finish, retry schedule', async () => {
+      const s = await backend.open();
+      await s.createTask(makeTask({ id: 'd', fileToken: 'fd', nextRunAt: 0 }));
+      await s.claimDue('A', 1, 1000, 1);
+      await s.commitStep('A', { taskId: 'd', patch: { nextRunAt: null }, deliveries: [{ taskId: 'd', url: 'u', body: 'b', createdAt: 10 }] });
+      const [d] = await s.claimDueDeliveries(10, 1000, 5);
+      assert.ok(d);
+      assert.deepEqual(await s.claimDueDeliveries(20, 1000, 5), [], 'leased');
+      await s.finishDelivery({ id: d.id, attempts: 1, status: 'pending', nextAttemptAt: 5_000, lastError: 'HTTP 500', lastStatus: 500, deliveredAt: null });
+      assert.deepEqual(await s.claimDueDeliveries(4_000, 1000, 5), []);
+      const [again] = await s.claimDueDeliveries(5_000, 1000, 5);
+      assert.equal(again?.attempts, 1);
+      await s.finishDelivery({ id: d.id, attempts: 2, status: 'delivered', nextAttemptAt: null, lastError: null, lastStatus: 200, deliveredAt: 5_001 });
+      assert.equal((await s.listDeliveries('d'))[0]?.status, 'delivered');
+      await s.close();
+    });
+
+    test('keys: stored hashed, revocable by id or prefix', async () => {
+      const s = await backend.open();
+      await s.insertKey({ id: 'k1', tenantId: 't1', hash: 'h1', prefix: 'sk-abc', name: '', source: 'cli', createdAt: 1, revokedAt: null });
+      assert.equal((await s.findKeyByHash('h1'))?.tenantId, 't1');
+      assert.equal(await s.revokeKey('sk-abc', 2), 1);
+      assert.equal(await s.findKeyByHash('h1'), undefined);
+      assert.equal(await s.revokeKey('k1', 3), 0, 'already revoked');
+      await s.close();
+    });
+  });
+}

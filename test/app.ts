@@ -1,0 +1,42 @@
+import { join } from 'node:path';
+import { after } from 'node:test';
+import { pino } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../src/app/context.js';
+import { TaskService } from '../src/app/tasks.js';
+import { hashKey } from '../src/auth/keys.js';
+import { loadConfig } from '../src/config.js';
+import { buildServer } from '../src/http/server.js';
+import { UrlGuard } from '../src/net/guard.js';
+import { ResultFiles } from '../src/results/files.js';
+import { openSqliteStore } from '../src/store/sqlite/index.js';
+import { tmpDir } from './tmp.js';
+
+export const KEY_A = 'sk-test-tenant-a';
+export const KEY_B = 'sk-test-tenant-b';
+
+/** An in-process app (no engine, no listening socket) with two tenants' keys, for app.inject(). */
+export async function testApp(env: Record<string, string> = {}): Promise<{ app: FastifyInstance; ctx: AppContext }> {
+  const dir = tmpDir();
+  const config = loadConfig({ REELAY_DATA_DIR: dir, REELAY_BODY_LIMIT_BYTES: '65536', ...env });
+  const store = openSqliteStore(join(dir, 'reelay.sqlite'));
+  for (const [i, key] of [KEY_A, KEY_B].entries()) {
+    await store.insertKey({ id: `k${i}`, tenantId: `tenant${i}`, hash: hashKey(key), prefix: key.slice(0, 10), name: '', source: 'cli', createdAt: 0, revokedAt: null });
+  }
+  const guard = new UrlGuard(config.urlAllowlist);
+  const ctx: AppContext = {
+    config,
+    store,
+    files: new ResultFiles(dir, config.publicUrl),
+    tasks: new TaskService(store, guard, config),
+    log: pino({ level: 'silent' }),
+  };
+  const app = await buildServer(ctx, { logger: false });
+  after(async () => {
+    await app.close();
+    await store.close();
+  });
+  return { app, ctx };
+}
+
+export const auth = (key = KEY_A) => ({ authorization: `Bearer ${key}`, 'content-type': 'application/json' });
