@@ -2,7 +2,7 @@ import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs
 import type { Logger } from 'pino';
 import type { ErrorKind, FailureStage, TaskState } from '../core/states.js';
 import type { Artifact, Attempt, Task } from '../core/task.js';
-import { run } from '../media/ffmpeg.js';
+import { killOrphan, run } from '../media/ffmpeg.js';
 import { probe } from '../media/probe.js';
 import type { Binaries } from '../media/ffmpeg.js';
 import type { GuardedFetcher } from '../net/fetch.js';
@@ -208,8 +208,10 @@ export class Steps {
     const out = this.ctx.files.path(task, hdFileName(task.spec.resolution));
     if (!existsSync(out)) {
       const tmp = out + '.tmp.mp4';
+      const pidFile = out + '.pid';
+      killOrphan(pidFile, tmp);
       try {
-        await run(this.ctx.binaries.ffmpeg, upscaleArgs(this.ctx.files.path(task, VIDEO_FILE), tmp, w, h), { timeoutMs: 20 * 60_000 });
+        await run(this.ctx.binaries.ffmpeg, upscaleArgs(this.ctx.files.path(task, VIDEO_FILE), tmp, w, h), { timeoutMs: 20 * 60_000, pidFile });
       } catch (e) {
         rmSync(tmp, { force: true });
         throw e;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
 
@@ -64,12 +64,38 @@ export class FfmpegError extends Error {
 export interface RunOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Records the child's pid here while it runs. A process that died with `kill -9` leaves its
+   * ffmpeg running as an orphan; the next run with the same pid file kills that orphan first, so
+   * two encoders never write the same output.
+   */
+  pidFile?: string;
+}
+
+/** Kills the process recorded in `pidFile` if it is still alive and still runs `marker`. */
+export function killOrphan(pidFile: string, marker: string): void {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8'));
+  } catch {
+    return;
+  }
+  try {
+    // Linux: check the command line, so a recycled pid of an unrelated process is left alone.
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (cmdline.includes(marker)) process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already, or no /proc
+  }
+  rmSync(pidFile, { force: true });
 }
 
 /** Runs a binary to completion; resolves with its stdout, rejects with the tail of stderr. */
 export function run(bin: string, args: string[], opts: RunOptions = {}): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal });
+    if (opts.pidFile && child.pid) writeFileSync(opts.pidFile, String(child.pid));
+    const forget = () => opts.pidFile && rmSync(opts.pidFile, { force: true });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -81,10 +107,12 @@ export function run(bin: string, args: string[], opts: RunOptions = {}): Promise
       : undefined;
     child.on('error', (e) => {
       if (timer) clearTimeout(timer);
+      forget();
       reject(new FfmpegError(`${bin}: ${e.message}`, err));
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
+      forget();
       if (code === 0) resolvePromise(Buffer.concat(out).toString());
       else {
         const last = err.trim().split('\n').slice(-3).join(' | ');

@@ -3,7 +3,7 @@ import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rena
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Binaries } from '../../media/ffmpeg.js';
-import { run } from '../../media/ffmpeg.js';
+import { killOrphan, run } from '../../media/ffmpeg.js';
 import type { PollOutcome, Provider, SubmitRequest } from '../port.js';
 import { PermanentError, SafetyRejectedError, TransientError, coerceError } from '../port.js';
 import { type SceneInput, sceneArgs, wrapCaption } from './scene.js';
@@ -112,7 +112,7 @@ export class LocalProvider implements Provider {
 
   /** Removes a finished job's files once its video has been stored elsewhere. */
   discard(upstreamId: string): void {
-    for (const ext of ['.json', '.mp4', '.err', '.txt', '.wm.txt']) rmSync(this.path(upstreamId, ext), { force: true });
+    for (const ext of ['.json', '.mp4', '.err', '.txt', '.wm.txt', '.pid', '.tmp.mp4']) rmSync(this.path(upstreamId, ext), { force: true });
   }
 
   async close(): Promise<void> {
@@ -167,11 +167,14 @@ export class LocalProvider implements Provider {
       watermarkFile = this.path(id, '.wm.txt');
       writeFileSync(watermarkFile, job.scene.watermark);
     }
+    // A render left running by a process that was killed must not write alongside this one.
+    const pidFile = this.path(id, '.pid');
     const tmp = this.path(id, '.tmp.mp4');
+    killOrphan(pidFile, tmp);
     const started = Date.now();
     try {
       const args = sceneArgs({ ...job.scene, captionFile, font: this.opts.binaries.font, ...(watermarkFile ? { watermarkFile } : {}) }, tmp);
-      await run(this.opts.binaries.ffmpeg, args, { timeoutMs: 10 * 60_000, signal });
+      await run(this.opts.binaries.ffmpeg, args, { timeoutMs: 10 * 60_000, signal, pidFile });
       renameSync(tmp, this.path(id, '.mp4'));
       appendFileSync(
         join(this.opts.dir, 'renders.log'),
