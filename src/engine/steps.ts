@@ -91,8 +91,8 @@ export class Steps {
       if (img.status === 'completed') continue;
       try {
         const got = await fetchImage(this.ctx.fetcher, img.url, this.ctx.imageMaxBytes);
-        const name = `input-${i}.${got.ext}`;
-        const file = this.ctx.files.path(task, name);
+        this.ctx.files.ensureDir(task);
+        const file = this.ctx.files.path(task, `input-${i}.${got.ext}`);
         writeFileSync(file, got.bytes);
         artifacts.push(artifact(task.id, `input_${i}`, file, got.contentType, got.bytes.length, Date.now()));
         img.status = 'completed';
@@ -164,6 +164,7 @@ export class Steps {
       // The upstream job is over: a retry is a new submission.
       return this.providerFailure(task, now, outcome.error, 'poll', provider.name, upstreamId, { upstreamId: null });
     }
+    this.ctx.files.ensureDir(task);
     const file = this.ctx.files.path(task, VIDEO_FILE);
     try {
       await provider.fetchResult(upstreamId, file);

@@ -23,14 +23,15 @@ export class ResultFiles {
     mkdirSync(this.root, { recursive: true });
   }
 
-  dir(task: Pick<Task, 'fileToken'>): string {
+  /** Creates the task's folder (if needed) and returns its path. */
+  ensureDir(task: Pick<Task, 'fileToken'>): string {
     const d = join(this.root, task.fileToken);
     mkdirSync(d, { recursive: true });
     return d;
   }
 
   path(task: Pick<Task, 'fileToken'>, name: string): string {
-    return join(this.dir(task), name);
+    return join(this.root, task.fileToken, name);
   }
 
   url(task: Pick<Task, 'fileToken'>, name: string): string {
