@@ -1,5 +1,6 @@
-// Copies non-TypeScript assets (SQL migrations) from src/ to dist/src/, keeping their paths.
-import { cpSync, readdirSync, statSync } from 'node:fs';
+// After tsc: copies non-TypeScript assets (SQL migrations) from src/ to dist/src/, keeping their
+// paths, and makes the bin executable (npm may have linked it before the first build).
+import { chmodSync, cpSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 function walk(dir) {
@@ -10,3 +11,4 @@ function walk(dir) {
   }
 }
 walk('src');
+chmodSync('dist/src/cli.js', 0o755);

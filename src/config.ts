@@ -43,6 +43,11 @@ export interface Config {
   /** `REELAY_FFMPEG` / `REELAY_FFPROBE`: binaries to use; default the system's, else the bundled ones. */
   ffmpegPath?: string;
   ffprobePath?: string;
+  /**
+   * `REELAY_ENGINE` (default `on`): `off` serves the API only: tasks are accepted and stored but not
+   * processed by this process (for benchmarks of the HTTP side, and API-only nodes later).
+   */
+  engine: boolean;
   /** `LOG_LEVEL` (default `info`). */
   logLevel: string;
 }
@@ -103,6 +108,7 @@ export function loadConfig(env: Env = process.env): Config {
     blockedWords: env.REELAY_BLOCKED_WORDS === undefined ? ['nsfw'] : list(env.REELAY_BLOCKED_WORDS),
     ffmpegPath: env.REELAY_FFMPEG?.trim() || undefined,
     ffprobePath: env.REELAY_FFPROBE?.trim() || undefined,
+    engine: (env.REELAY_ENGINE?.trim() || 'on') !== 'off',
     logLevel: env.LOG_LEVEL?.trim() || 'info',
   };
 }

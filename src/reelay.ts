@@ -3,6 +3,7 @@ import { pino, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from './app/context.js';
 import { TaskService } from './app/tasks.js';
+import { KeyCache } from './auth/cache.js';
 import { ensureKeys } from './auth/keys.js';
 import type { Config } from './config.js';
 import type { Task } from './core/task.js';
@@ -17,6 +18,7 @@ import { UrlGuard } from './net/guard.js';
 import { LocalProvider } from './providers/local/index.js';
 import { ResultFiles, taskUrls } from './results/files.js';
 import type { NewDelivery } from './store/port.js';
+import { withTaskCache } from './store/cache.js';
 import { openSqliteStore } from './store/sqlite/index.js';
 
 export interface Reelay {
@@ -38,7 +40,8 @@ export function createLogger(level: string): Logger {
 
 /** Builds and starts a whole gateway on the embedded default: SQLite, local files, local renderer. */
 export async function startReelay(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Reelay> {
-  const store = openSqliteStore(join(config.dataDir, 'reelay.sqlite'));
+  // One process owns the SQLite file, so its task reads can be cached (see withTaskCache).
+  const store = withTaskCache(openSqliteStore(join(config.dataDir, 'reelay.sqlite')));
   const firstKey = await ensureKeys(store, config.apiKeys);
   const binaries = locateBinaries({ ffmpeg: config.ffmpegPath, ffprobe: config.ffprobePath });
   log.info({ ffmpeg: binaries.ffmpeg, ffprobe: binaries.ffprobe, source: binaries.source }, 'media binaries');
@@ -67,14 +70,16 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   const deliverer = new Deliverer(store, fetcher, { timeoutMs: config.callbackTimeoutMs, maxAttempts: config.callbackMaxAttempts, backoffMs: config.callbackBackoffMs }, log);
   const tasks = new TaskService(store, guard, config);
   tasks.wakeEngine = () => engine.wake();
-  const ctx: AppContext = { config, store, files, tasks, log };
+  const ctx: AppContext = { config, store, keys: new KeyCache(store), files, tasks, log };
   const app = await buildServer(ctx);
 
   const runSweep = () => sweep(store, files, rendersDir, config.retentionMs, Date.now(), log).catch((e: Error) => log.error({ err: e.message }, 'sweep failed'));
   void runSweep();
   const sweeper = setInterval(runSweep, Math.min(config.retentionMs / 24, 3_600_000));
-  engine.start();
-  deliverer.start();
+  if (config.engine) {
+    engine.start();
+    deliverer.start();
+  }
 
   let closing: Promise<void> | undefined;
   return {

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../src/app/context.js';
 import { TaskService } from '../src/app/tasks.js';
+import { KeyCache } from '../src/auth/cache.js';
 import { hashKey } from '../src/auth/keys.js';
 import { loadConfig } from '../src/config.js';
 import { buildServer } from '../src/http/server.js';
@@ -27,11 +28,12 @@ export async function testApp(env: Record<string, string> = {}): Promise<{ app: 
   const ctx: AppContext = {
     config,
     store,
+    keys: new KeyCache(store),
     files: new ResultFiles(dir, config.publicUrl),
     tasks: new TaskService(store, guard, config),
     log: pino({ level: 'silent' }),
   };
-  const app = await buildServer(ctx, { logger: false });
+  const app = await buildServer(ctx);
   after(async () => {
     await app.close();
     await store.close();

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { KeyCache } from '../auth/cache.js';
 import type { Config } from '../config.js';
 import type { ResultFiles } from '../results/files.js';
 import type { Store } from '../store/port.js';
@@ -8,6 +9,7 @@ import type { TaskService } from './tasks.js';
 export interface AppContext {
   config: Config;
   store: Store;
+  keys: KeyCache;
   files: ResultFiles;
   tasks: TaskService;
   log: Logger;

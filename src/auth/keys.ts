@@ -51,12 +51,3 @@ export async function ensureKeys(store: Store, envKeys: string[]): Promise<strin
   const { key } = await createKey(store, 'first key', 'auto');
   return key;
 }
-
-/** Resolves a bearer key to its tenant, or undefined. */
-export async function authenticate(store: Store, header: string | undefined): Promise<string | undefined> {
-  if (!header) return undefined;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!m) return undefined;
-  const found = await store.findKeyByHash(hashKey(m[1]!));
-  return found?.tenantId;
-}

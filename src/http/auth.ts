@@ -1,6 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { authenticate } from '../auth/keys.js';
-import type { Store } from '../store/port.js';
+import type { KeyCache } from '../auth/cache.js';
 import { ApiError } from './errors.js';
 
 declare module 'fastify' {
@@ -10,9 +9,9 @@ declare module 'fastify' {
 }
 
 /** A preHandler that resolves the bearer key to its tenant or throws `unauthorized`. */
-export function requireKey(store: Store) {
+export function requireKey(keys: KeyCache) {
   return async (req: FastifyRequest): Promise<void> => {
-    const tenant = await authenticate(store, req.headers.authorization);
+    const tenant = await keys.tenantOf(req.headers.authorization);
     if (!tenant) throw new ApiError('unauthorized', 'Missing or invalid API key');
     req.tenantId = tenant;
   };

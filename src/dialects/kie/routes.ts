@@ -14,9 +14,9 @@ import { GenerateBody, TaskQuery, toSpec } from './request.js';
 export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.setErrorHandler((err, req, reply) => sendError(reply, toApiError(err), req.log));
-  app.setNotFoundHandler((req, reply) => sendError(reply, new ApiError('not_found', `Not Found - ${req.method} ${req.url.split('?')[0]} does not exist`), req.log));
-  app.addHook('preHandler', requireKey(ctx.store));
+  app.setErrorHandler((err, req, reply) => sendError(reply, toApiError(err), ctx.log));
+  app.setNotFoundHandler((req, reply) => sendError(reply, new ApiError('not_found', `Not Found - ${req.method} ${req.url.split('?')[0]} does not exist`), ctx.log));
+  app.addHook('preHandler', requireKey(ctx.keys));
 
   const ok = <T>(data: T): KieEnvelope<T> => ({ code: 200, msg: KIE_MESSAGES.success, data });
 

@@ -1,0 +1,35 @@
+import type { Store } from '../store/port.js';
+import { hashKey } from './keys.js';
+
+/**
+ * Resolves bearer keys to tenants with a short-lived memory cache in front of the store, so the
+ * query path does not hash and look up the key on every request.
+ * - Only keys that exist are cached (random tokens cannot fill the memory).
+ * - A revoked key stops working within `ttlMs` (default 1000 ms) in every process.
+ */
+export class KeyCache {
+  private readonly hits = new Map<string, { tenantId: string; until: number }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly ttlMs = 1000,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  async tenantOf(authorization: string | undefined): Promise<string | undefined> {
+    if (!authorization || authorization.length < 8 || authorization.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
+    const token = authorization.slice(7).trim();
+    if (!token || /\s/.test(token)) return undefined;
+    const now = Date.now();
+    const hit = this.hits.get(token);
+    if (hit && hit.until > now) return hit.tenantId;
+    const found = await this.store.findKeyByHash(hashKey(token));
+    if (!found) {
+      this.hits.delete(token);
+      return undefined;
+    }
+    if (this.hits.size >= this.maxEntries) this.hits.clear();
+    this.hits.set(token, { tenantId: found.tenantId, until: now + this.ttlMs });
+    return found.tenantId;
+  }
+}
