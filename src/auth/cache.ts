@@ -16,10 +16,16 @@ export class KeyCache {
     private readonly maxEntries = 10_000,
   ) {}
 
+  /** The tenant of a key seen within the last `ttlMs`, without touching the store; else undefined. */
+  cachedTenant(authorization: string | undefined): string | undefined {
+    const token = bearer(authorization);
+    const hit = token === undefined ? undefined : this.hits.get(token);
+    return hit && hit.until > Date.now() ? hit.tenantId : undefined;
+  }
+
   async tenantOf(authorization: string | undefined): Promise<string | undefined> {
-    if (!authorization || authorization.length < 8 || authorization.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
-    const token = authorization.slice(7).trim();
-    if (!token || /\s/.test(token)) return undefined;
+    const token = bearer(authorization);
+    if (token === undefined) return undefined;
     const now = Date.now();
     const hit = this.hits.get(token);
     if (hit && hit.until > now) return hit.tenantId;
@@ -32,4 +38,11 @@ export class KeyCache {
     this.hits.set(token, { tenantId: found.tenantId, until: now + this.ttlMs });
     return found.tenantId;
   }
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or undefined. */
+function bearer(authorization: string | undefined): string | undefined {
+  if (!authorization || authorization.length < 8 || authorization.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
+  const token = authorization.slice(7).trim();
+  return token && !/\s/.test(token) ? token : undefined;
 }

@@ -6,6 +6,7 @@ import { kieTaskId } from '../../core/ids.js';
 import type { Task } from '../../core/task.js';
 import { requireKey } from '../../http/auth.js';
 import { ApiError, toApiError } from '../../http/errors.js';
+import { JSON_TYPE, memoAnswer } from '../../http/memo.js';
 import { taskUrls } from '../../results/files.js';
 import { KIE_CODES, KIE_MESSAGES, type KieEnvelope, toRecord } from './mapper.js';
 import { GenerateBody, TaskQuery, toSpec } from './request.js';
@@ -35,9 +36,10 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
     return ok({ taskId: task.id });
   });
 
-  app.get('/record-info', { schema: { querystring: TaskQuery } }, async (req) => {
+  const recordAnswer = memoAnswer((task) => ok(toRecord(task, taskUrls(ctx.files, task))));
+  app.get('/record-info', { schema: { querystring: TaskQuery } }, async (req, reply) => {
     const task = await findTask(ctx, req.tenantId, req.query.taskId);
-    return ok(toRecord(task, taskUrls(ctx.files, task)));
+    return reply.type(JSON_TYPE).send(recordAnswer(task));
   });
 
   app.get('/get-1080p-video', { schema: { querystring: TaskQuery } }, async (req) => {

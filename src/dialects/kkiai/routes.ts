@@ -5,6 +5,7 @@ import { TaskService } from '../../app/tasks.js';
 import { kkiaiTaskId } from '../../core/ids.js';
 import { requireKey } from '../../http/auth.js';
 import { ApiError, type ApiErrorKind, toApiError } from '../../http/errors.js';
+import { JSON_TYPE, memoAnswer } from '../../http/memo.js';
 import { taskUrls } from '../../results/files.js';
 import { toCreated, toQuery } from './mapper.js';
 import { CreateBody, QueryString, toSpec } from './request.js';
@@ -51,13 +52,14 @@ export async function kkiaiRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
     return toCreated(task);
   });
 
-  app.get('/query', { schema: { querystring: QueryString } }, async (req) => {
+  const queryAnswer = memoAnswer((task) => toQuery(task, taskUrls(ctx.files, task)));
+  app.get('/query', { schema: { querystring: QueryString } }, async (req, reply) => {
     const id = req.query.id?.trim();
     if (!id) throw new ApiError('validation', 'id is required', 'id');
     const task = await ctx.tasks.get(req.tenantId, id);
     if (!task) throw new ApiError('not_found', `task ${id} not found`, 'id');
     if (task.state === 'expired') throw new ApiError('expired', `task ${id} has expired: results are kept ${Math.round(ctx.config.retentionMs / 86_400_000)} days`, 'id');
-    return toQuery(task, taskUrls(ctx.files, task));
+    return reply.type(JSON_TYPE).send(queryAnswer(task));
   });
 }
 
