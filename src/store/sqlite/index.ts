@@ -41,7 +41,7 @@ export function openSqliteStore(file: string): Store {
     findKeyByHash: async (h) => keys.findKeyByHash(h),
     listKeys: async () => keys.listKeys(),
     revokeKey: async (k, now) => keys.revokeKey(k, now),
-    createTask: async (t) => tasks.createTask(t),
+    createTask: (t) => tasks.createTask(t),
     getTask: async (tenant, id) => tasks.getTask(tenant, id),
     claimDue: async (owner, now, leaseMs, limit) => claim.claimDue(owner, now, leaseMs, limit),
     extendLeases: async (owner, ids, until) => claim.extendLeases(owner, ids, until),

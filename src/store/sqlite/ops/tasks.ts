@@ -29,9 +29,28 @@ export function taskOps(db: Database) {
   const attempts = db.prepare(`SELECT * FROM attempts WHERE task_id = ? ORDER BY n`);
   const artifacts = db.prepare(`SELECT * FROM artifacts WHERE task_id = ? ORDER BY kind`);
 
+  const insertMany = db.transaction((tasks: Task[]): boolean[] => tasks.map((t) => insert.run(taskToRow(t)).changes === 1));
+
+  // Group commit: creates that arrive in the same turn of the event loop share one transaction
+  // (one WAL write) instead of one each. Each caller's promise resolves after that commit.
+  let pending: { task: Task; resolve: (ok: boolean) => void; reject: (e: unknown) => void }[] = [];
+  const flush = () => {
+    const batch = pending;
+    pending = [];
+    try {
+      const results = insertMany.immediate(batch.map((p) => p.task));
+      batch.forEach((p, i) => p.resolve(results[i]!));
+    } catch (e) {
+      for (const p of batch) p.reject(e);
+    }
+  };
+
   return {
-    createTask(task: Task): boolean {
-      return insert.run(taskToRow(task)).changes === 1;
+    createTask(task: Task): Promise<boolean> {
+      return new Promise((resolve, reject) => {
+        if (pending.length === 0) setImmediate(flush);
+        pending.push({ task, resolve, reject });
+      });
     },
     getTask(tenantId: string, id: string): Task | undefined {
       const row = byId.get(id, tenantId) as Row | undefined;
