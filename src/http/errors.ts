@@ -68,3 +68,13 @@ export function toApiError(e: unknown): ApiError {
   if (err?.statusCode === 415) return new ApiError('validation', 'Content-Type must be application/json');
   return new ApiError('internal', 'Internal Error, Please try again later.');
 }
+
+/**
+ * Reads a single query parameter by hand (the polling routes skip schema validation: it is a
+ * measurable part of their cost). A repeated parameter is a validation error.
+ */
+export function queryParam(query: unknown, name: string): string | undefined {
+  const v = (query as Record<string, unknown> | undefined)?.[name];
+  if (v === undefined || typeof v === 'string') return v;
+  throw new ApiError('validation', `${name} must be given once, as a string`, name);
+}

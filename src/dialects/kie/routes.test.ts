@@ -94,6 +94,7 @@ describe('kie dialect over HTTP (in-process)', async () => {
     envelope(await post({ prompt: 'p', duration: 5 }), 422, /duration/);
     envelope(await post([1, 2]), 422);
     envelope(await get('/api/v1/veo/record-info'), 422, /taskId is required/);
+    envelope(await get('/api/v1/veo/record-info?taskId=a&taskId=b'), 422, /taskId must be given once/);
     envelope(await get('/api/v1/veo/get-1080p-video?taskId=x&index=-1'), 422, /index/);
   });
 

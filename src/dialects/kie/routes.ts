@@ -5,7 +5,7 @@ import { TaskService } from '../../app/tasks.js';
 import { kieTaskId } from '../../core/ids.js';
 import type { Task } from '../../core/task.js';
 import { requireKey } from '../../http/auth.js';
-import { ApiError, toApiError } from '../../http/errors.js';
+import { ApiError, queryParam, toApiError } from '../../http/errors.js';
 import { JSON_TYPE, memoAnswer } from '../../http/memo.js';
 import { taskUrls } from '../../results/files.js';
 import { KIE_CODES, KIE_MESSAGES, type KieEnvelope, toRecord } from './mapper.js';
@@ -37,8 +37,8 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
   });
 
   const recordAnswer = memoAnswer((task) => ok(toRecord(task, taskUrls(ctx.files, task))));
-  app.get('/record-info', { schema: { querystring: TaskQuery } }, async (req, reply) => {
-    const task = await findTask(ctx, req.tenantId, req.query.taskId);
+  app.get('/record-info', async (req, reply) => {
+    const task = await findTask(ctx, req.tenantId, queryParam(req.query, 'taskId'));
     return reply.type(JSON_TYPE).send(recordAnswer(task));
   });
 

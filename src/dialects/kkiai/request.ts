@@ -17,8 +17,6 @@ export const CreateBody = Type.Object({
 });
 export type CreateBody = Static<typeof CreateBody>;
 
-export const QueryString = Type.Object({ id: Type.Optional(Type.String()) });
-
 const flag = (v: boolean | string | undefined): boolean => v === true || v === 'true';
 
 export function toSpec(body: CreateBody, randomSeed: () => number): TaskSpec {

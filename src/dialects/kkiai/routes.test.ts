@@ -91,6 +91,7 @@ describe('kkiai dialect over HTTP (in-process)', async () => {
     error(await post({ model: 'veo3', prompt: 'p' }, { 'content-type': 'application/json' }), 401);
     error(await get('/v1/video/query?id=veo3:1770350082-trii1OXZc3'), 404, /not found/);
     error(await get('/v1/video/query'), 400, /id is required/);
+    error(await get('/v1/video/query?id=a&id=b'), 400, /id must be given once/);
     const created = JSON.parse((await post({ model: 'veo3', prompt: 'p' })).body);
     error(await get(`/v1/video/query?id=${encodeURIComponent(created.id)}`, auth(KEY_B)), 404);
   });

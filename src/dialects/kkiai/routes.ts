@@ -4,11 +4,11 @@ import type { AppContext } from '../../app/context.js';
 import { TaskService } from '../../app/tasks.js';
 import { kkiaiTaskId } from '../../core/ids.js';
 import { requireKey } from '../../http/auth.js';
-import { ApiError, type ApiErrorKind, toApiError } from '../../http/errors.js';
+import { ApiError, type ApiErrorKind, queryParam, toApiError } from '../../http/errors.js';
 import { JSON_TYPE, memoAnswer } from '../../http/memo.js';
 import { taskUrls } from '../../results/files.js';
 import { toCreated, toQuery } from './mapper.js';
-import { CreateBody, QueryString, toSpec } from './request.js';
+import { CreateBody, toSpec } from './request.js';
 
 /**
  * Error envelope: kkiai does not document one; its resellers run new-api, whose envelope is
@@ -53,8 +53,8 @@ export async function kkiaiRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
   });
 
   const queryAnswer = memoAnswer((task) => toQuery(task, taskUrls(ctx.files, task)));
-  app.get('/query', { schema: { querystring: QueryString } }, async (req, reply) => {
-    const id = req.query.id?.trim();
+  app.get('/query', async (req, reply) => {
+    const id = queryParam(req.query, 'id')?.trim();
     if (!id) throw new ApiError('validation', 'id is required', 'id');
     const task = await ctx.tasks.get(req.tenantId, id);
     if (!task) throw new ApiError('not_found', `task ${id} not found`, 'id');
