@@ -21,3 +21,8 @@ export async function downloadAndProbe(url: string, dir: string, name: string): 
   writeFileSync(file, bytes);
   return { ...(await probe(binaries.ffprobe, file)), bytes, contentType: res.headers.get('content-type') };
 }
+
+/** Checks codec, frame size and the video stream's own duration (±150 ms). */
+export function videoShape(p: ProbeResult): { codec: string; size: string; seconds: number } | null {
+  return p.video ? { codec: p.video.codec, size: `${p.video.width}x${p.video.height}`, seconds: Math.round(p.video.durationMs / 250) / 4 } : null;
+}

@@ -3,20 +3,21 @@ import { run } from './ffmpeg.js';
 export interface ProbeResult {
   container: string;
   durationMs: number;
-  video: { codec: string; width: number; height: number } | null;
+  /** The video stream, with its own duration (a container can be longer than its video). */
+  video: { codec: string; width: number; height: number; durationMs: number } | null;
   audio: { codec: string } | null;
 }
 
 interface FfprobeJson {
   format?: { format_name?: string; duration?: string };
-  streams?: { codec_type?: string; codec_name?: string; width?: number; height?: number }[];
+  streams?: { codec_type?: string; codec_name?: string; width?: number; height?: number; duration?: string }[];
 }
 
 /** Reads container, duration and stream codecs of a media file with ffprobe. */
 export async function probe(ffprobe: string, file: string): Promise<ProbeResult> {
   const out = await run(
     ffprobe,
-    ['-v', 'error', '-show_entries', 'format=format_name,duration:stream=codec_type,codec_name,width,height', '-of', 'json', file],
+    ['-v', 'error', '-show_entries', 'format=format_name,duration:stream=codec_type,codec_name,width,height,duration', '-of', 'json', file],
     { timeoutMs: 30_000 },
   );
   const json = JSON.parse(out) as FfprobeJson;
@@ -26,7 +27,7 @@ export async function probe(ffprobe: string, file: string): Promise<ProbeResult>
   return {
     container: json.format?.format_name ?? '',
     durationMs: Math.round(Number(json.format?.duration ?? 0) * 1000),
-    video: v ? { codec: v.codec_name ?? '', width: v.width ?? 0, height: v.height ?? 0 } : null,
+    video: v ? { codec: v.codec_name ?? '', width: v.width ?? 0, height: v.height ?? 0, durationMs: Math.round(Number(v.duration ?? 0) * 1000) } : null,
     audio: a ? { codec: a.codec_name ?? '' } : null,
   };
 }

@@ -67,7 +67,6 @@ export function sceneArgs(input: SceneInput, outFile: string): string[] {
   const { w, h } = frameSize(input.aspectRatio);
   const dur = input.durationSeconds;
   const hash = sceneHash(input.prompt, input.seed);
-  const frames = dur * FPS;
   const args = ['-hide_banner', '-loglevel', 'error', '-y'];
   const filters: string[] = [];
   let last: string;
@@ -82,17 +81,21 @@ export function sceneArgs(input: SceneInput, outFile: string): string[] {
     filters.push(`[0:v]format=yuv420p,hue=h=${hash % 360}+t*${8 + (hash % 20)}:s=1.2,${caption}[v]`);
     last = 'v';
   } else {
-    // Each image: cover the frame at twice the size (a smoother zoom), crop, then zoom in slowly.
-    const per = input.images.length === 1 ? dur : dur / input.images.length + 1;
+    // Each image lasts the whole video (the first one is the base the others dissolve onto: an
+    // overlay ends when its base ends). Cover the frame at twice the size for a smoother zoom,
+    // crop, then zoom in slowly.
+    const frames = dur * FPS;
     input.images.forEach((file, i) => {
-      args.push('-loop', '1', '-framerate', String(FPS), '-t', String(per), '-i', file);
-      const panX = (hash >> (i * 3)) % 3 === 0 ? `iw/2-(iw/zoom/2)` : (hash >> (i * 3)) % 3 === 1 ? `(iw-iw/zoom)*on/${frames}` : `(iw-iw/zoom)*(1-on/${frames})`;
+      args.push('-loop', '1', '-framerate', String(FPS), '-t', String(dur), '-i', file);
+      const pan = (hash >> (i * 3)) % 3;
+      const panX = pan === 0 ? `iw/2-(iw/zoom/2)` : pan === 1 ? `(iw-iw/zoom)*on/${frames}` : `(iw-iw/zoom)*(1-on/${frames})`;
       filters.push(
         `[${i}:v]scale=${w * 2}:${h * 2}:force_original_aspect_ratio=increase,crop=${w * 2}:${h * 2},setsar=1,` +
-          `zoompan=z='1+0.18*on/${Math.round(per * FPS)}':x='${panX}':y='ih/2-(ih/zoom/2)':d=1:s=${w}x${h}:fps=${FPS},format=yuva420p[img${i}]`,
+          `zoompan=z='1+0.18*on/${frames}':x='${panX}':y='ih/2-(ih/zoom/2)':d=1:s=${w}x${h}:fps=${FPS},format=yuva420p[img${i}]`,
       );
     });
     last = 'img0';
+    // Image i (i ≥ 1) fades in over one second, centred on i/n of the way through.
     const step = dur / input.images.length;
     for (let i = 1; i < input.images.length; i++) {
       const start = (step * i - 0.5).toFixed(2);
@@ -107,7 +110,7 @@ export function sceneArgs(input: SceneInput, outFile: string): string[] {
   if (input.watermarkFile) {
     filters.push(
       `[${last}]drawtext=fontfile='${filterPath(input.font)}':textfile='${filterPath(input.watermarkFile)}':` +
-        `fontsize=${Math.round(h / 30)}:fontcolor=white@0.7:x=w-tw-24:y=24[wm]`,
+        `fontsize=${Math.round(h / 30)}:fontcolor=white@0.8:box=1:boxcolor=black@0.35:boxborderw=6:x=w-tw-24:y=24[wm]`,
     );
     last = 'wm';
   }
