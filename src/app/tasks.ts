@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { enhancePrompt } from '../core/enhance.js';
 import { fileToken, mediaId } from '../core/ids.js';
-import type { Dialect, Task, TaskSpec } from '../core/task.js';
+import type { Task } from '../core/task.js';
 import { ApiError } from '../http/errors.js';
 import { BlockedUrlError, type UrlGuard } from '../net/guard.js';
 import type { Store } from '../store/port.js';
@@ -12,15 +12,10 @@ export interface TaskServiceOptions {
   maxRetries: number;
 }
 
-export interface NewTask {
-  id: string;
-  tenantId: string;
-  dialect: Dialect;
-  model: string;
-  spec: TaskSpec;
-  request: Record<string, unknown>;
+/** What a dialect hands over to create a task; everything else starts at its initial value. */
+export type NewTask = Pick<Task, 'id' | 'tenantId' | 'dialect' | 'model' | 'spec' | 'request'> & {
   callbackUrl?: string | undefined;
-}
+};
 
 /** The application side of tasks: what every dialect's routes call to create and read them. */
 export class TaskService {
