@@ -1,31 +1,18 @@
-import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { KeyCache } from '../auth/cache.js';
 import { ApiError } from './errors.js';
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    tenantId: string;
-  }
-}
-
 /**
- * A preHandler that resolves the bearer key to its tenant or fails with `unauthorized`. Callback
- * style, so a key seen in the last second costs no promise (this runs on every poll).
+ * Resolves the request's bearer key to its tenant or throws `unauthorized`. Called at the top of
+ * every dialect handler (a plain call, not a hook: this runs on every poll, and a key seen within
+ * the last second costs neither a promise nor a store read).
  */
-export function requireKey(keys: KeyCache) {
-  return (req: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
-    const cached = keys.cachedTenant(req.headers.authorization);
-    if (cached) {
-      req.tenantId = cached;
-      return done();
-    }
-    keys.tenantOf(req.headers.authorization).then(
-      (tenant) => {
-        if (!tenant) return done(new ApiError('unauthorized', 'Missing or invalid API key'));
-        req.tenantId = tenant;
-        done();
-      },
-      (e: Error) => done(e),
-    );
-  };
+export function tenantOf(keys: KeyCache, req: FastifyRequest): string | Promise<string> {
+  const header = req.headers.authorization;
+  const cached = keys.cachedTenant(header);
+  if (cached) return cached;
+  return keys.tenantOf(header).then((tenant) => {
+    if (!tenant) throw new ApiError('unauthorized', 'Missing or invalid API key');
+    return tenant;
+  });
 }

@@ -17,9 +17,6 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
 
-  // Declared up front so every request object keeps one shape (adding it later deoptimises).
-  app.decorateRequest('tenantId', '');
-
   await app.register(fastifyStatic, {
     root: ctx.files.root,
     prefix: '/files/',

@@ -4,7 +4,7 @@ import type { AppContext } from '../../app/context.js';
 import { TaskService } from '../../app/tasks.js';
 import { kieTaskId } from '../../core/ids.js';
 import type { Task } from '../../core/task.js';
-import { requireKey } from '../../http/auth.js';
+import { tenantOf } from '../../http/auth.js';
 import { ApiError, queryParam, toApiError } from '../../http/errors.js';
 import { JSON_TYPE, memoAnswer } from '../../http/memo.js';
 import { taskUrls } from '../../results/files.js';
@@ -17,16 +17,16 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
 
   app.setErrorHandler((err, req, reply) => sendError(reply, toApiError(err), ctx.log));
   app.setNotFoundHandler((req, reply) => sendError(reply, new ApiError('not_found', `Not Found - ${req.method} ${req.url.split('?')[0]} does not exist`), ctx.log));
-  app.addHook('preHandler', requireKey(ctx.keys));
 
   const ok = <T>(data: T): KieEnvelope<T> => ({ code: 200, msg: KIE_MESSAGES.success, data });
 
   app.post('/generate', { schema: { body: GenerateBody } }, async (req) => {
+    const tenantId = await tenantOf(ctx.keys, req);
     const body = req.body;
     const spec = toSpec(body, TaskService.randomSeed);
     const task = await ctx.tasks.create({
       id: kieTaskId(),
-      tenantId: req.tenantId,
+      tenantId,
       dialect: 'kie',
       model: body.model ?? 'veo3_fast',
       spec,
@@ -38,19 +38,21 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
 
   const recordAnswer = memoAnswer((task) => ok(toRecord(task, taskUrls(ctx.files, task))));
   app.get('/record-info', async (req, reply) => {
-    const task = await findTask(ctx, req.tenantId, queryParam(req.query, 'taskId'));
+    const tenantId = await tenantOf(ctx.keys, req);
+    const task = await findTask(ctx, tenantId, queryParam(req.query, 'taskId'));
     return reply.type(JSON_TYPE).send(recordAnswer(task));
   });
 
   app.get('/get-1080p-video', { schema: { querystring: TaskQuery } }, async (req) => {
+    const tenantId = await tenantOf(ctx.keys, req);
     const { index } = req.query;
     if (index !== undefined && !/^\d+$/.test(index)) throw new ApiError('validation', 'index must be a non-negative integer', 'index');
-    let task = await findTask(ctx, req.tenantId, req.query.taskId);
+    let task = await findTask(ctx, tenantId, req.query.taskId);
     if (task.state !== 'succeeded') throw new ApiError('validation', KIE_MESSAGES.notSuccess);
     if (index !== undefined && Number(index) !== 0) throw new ApiError('validation', 'record result data not exist', 'index');
     let urls = taskUrls(ctx.files, task);
     if (!urls.hd1080) {
-      task = (await ctx.store.requestHd(req.tenantId, task.id, Date.now())) ?? task;
+      task = (await ctx.store.requestHd(tenantId, task.id, Date.now())) ?? task;
       ctx.tasks.wakeEngine();
       urls = taskUrls(ctx.files, task);
     }

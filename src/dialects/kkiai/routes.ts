@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { AppContext } from '../../app/context.js';
 import { TaskService } from '../../app/tasks.js';
 import { kkiaiTaskId } from '../../core/ids.js';
-import { requireKey } from '../../http/auth.js';
+import { tenantOf } from '../../http/auth.js';
 import { ApiError, type ApiErrorKind, queryParam, toApiError } from '../../http/errors.js';
 import { JSON_TYPE, memoAnswer } from '../../http/memo.js';
 import { taskUrls } from '../../results/files.js';
@@ -37,13 +37,13 @@ export async function kkiaiRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.setErrorHandler((err, req, reply) => send(reply, toApiError(err), ctx.log));
   app.setNotFoundHandler((req, reply) => send(reply, new ApiError('not_found', `${req.method} ${req.url.split('?')[0]} does not exist`), ctx.log));
-  app.addHook('preHandler', requireKey(ctx.keys));
 
   app.post('/create', { schema: { body: CreateBody } }, async (req) => {
+    const tenantId = await tenantOf(ctx.keys, req);
     const spec = toSpec(req.body, TaskService.randomSeed);
     const task = await ctx.tasks.create({
       id: kkiaiTaskId(req.body.model, Date.now()),
-      tenantId: req.tenantId,
+      tenantId,
       dialect: 'kkiai',
       model: req.body.model,
       spec,
@@ -54,9 +54,10 @@ export async function kkiaiRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
 
   const queryAnswer = memoAnswer((task) => toQuery(task, taskUrls(ctx.files, task)));
   app.get('/query', async (req, reply) => {
+    const tenantId = await tenantOf(ctx.keys, req);
     const id = queryParam(req.query, 'id')?.trim();
     if (!id) throw new ApiError('validation', 'id is required', 'id');
-    const task = await ctx.tasks.get(req.tenantId, id);
+    const task = await ctx.tasks.get(tenantId, id);
     if (!task) throw new ApiError('not_found', `task ${id} not found`, 'id');
     if (task.state === 'expired') throw new ApiError('expired', `task ${id} has expired: results are kept ${Math.round(ctx.config.retentionMs / 86_400_000)} days`, 'id');
     return reply.type(JSON_TYPE).send(queryAnswer(task));
