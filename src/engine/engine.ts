@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { assertTransition } from '../core/states.js';
 import type { Task } from '../core/task.js';
 import { coerceError } from '../providers/port.js';
 import type { Store } from '../store/port.js';
@@ -64,10 +65,6 @@ export class Engine {
     clearInterval(this.heartbeat);
   }
 
-  get running(): number {
-    return this.inflight.size;
-  }
-
   private async tick(): Promise<void> {
     if (this.stopped) return;
     if (this.ticking) {
@@ -98,6 +95,8 @@ export class Engine {
     let result: StepResult;
     try {
       result = await this.steps.run(task, now);
+      // The transition table is the law: a step that breaks it is a bug, handled like a failed step.
+      if (result.patch.state) assertTransition(task.state, result.patch.state);
     } catch (e) {
       // A bug or an unexpected I/O error: treat it like a transient failure of this step.
       const err = coerceError(e);

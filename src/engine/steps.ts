@@ -170,7 +170,7 @@ export class Steps {
       await provider.fetchResult(upstreamId, file);
       const video = await this.probeVideo(task.id, 'video', file);
       const done = attempt(task, 'poll', provider.name, upstreamId, now, 'succeeded', null);
-      const release = () => (provider as { discard?: (id: string) => void }).discard?.(upstreamId);
+      const release = () => provider.release?.(upstreamId);
       if (task.spec.upsample) {
         return { taskId: task.id, patch: { state: 'generated', progress: 90, nextRunAt: Date.now(), updatedAt: Date.now() }, attempt: done, artifacts: [video], afterCommit: release };
       }

@@ -16,6 +16,8 @@ export interface Provider {
   poll(upstreamId: string): Promise<PollOutcome>;
   /** Copies the finished video to `destFile` (atomically: a partial file never appears there). */
   fetchResult(upstreamId: string, destFile: string): Promise<void>;
+  /** Called once the result is stored and committed: the provider may drop its copy. */
+  release?(upstreamId: string): void;
   /** Lets the provider say "this job has news" so the engine polls it now, not at the next tick. */
   onWake?(fn: (upstreamId: string) => void): void;
   close?(): Promise<void>;

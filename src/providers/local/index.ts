@@ -111,7 +111,7 @@ export class LocalProvider implements Provider {
   }
 
   /** Removes a finished job's files once its video has been stored elsewhere. */
-  discard(upstreamId: string): void {
+  release(upstreamId: string): void {
     for (const ext of ['.json', '.mp4', '.err', '.txt', '.wm.txt', '.pid', '.tmp.mp4']) rmSync(this.path(upstreamId, ext), { force: true });
   }
 
