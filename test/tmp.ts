@@ -4,7 +4,13 @@ import { join } from 'node:path';
 
 const made: string[] = [];
 process.on('exit', () => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
+  for (const d of made) {
+    try {
+      rmSync(d, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      // A child still writing (an encoder being killed) must not fail the test file at exit.
+    }
+  }
 });
 
 /** A fresh temporary folder, removed when the test process exits (safe to call inside hooks). */
