@@ -62,7 +62,6 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
       ? [{ taskId: task.id, url: task.callbackUrl, body: JSON.stringify(toCallback(task, taskUrls(files, task))), createdAt: Date.now() }]
       : [];
   const engine = new Engine(
-    store,
     { store, provider: () => local, files, fetcher, binaries, imageMaxBytes: config.imageMaxBytes, notify, log, defaultPollMs: 2000 },
     { leaseMs: config.leaseMs },
   );

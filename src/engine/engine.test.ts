@@ -55,7 +55,6 @@ describe('engine with a scripted provider', () => {
     const fetcher = new GuardedFetcher(new UrlGuard([]));
     const files = new ResultFiles(dir, 'http://reelay.test');
     engine = new Engine(
-      store,
       {
         store,
         provider: () => provider,

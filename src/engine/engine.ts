@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from 'pino';
 import { assertTransition } from '../core/states.js';
 import type { Task } from '../core/task.js';
 import { coerceError } from '../providers/port.js';
@@ -34,11 +33,13 @@ export class Engine {
   private readonly concurrency: number;
   private readonly batch: number;
 
+  private readonly store: Store;
+
   constructor(
-    private readonly store: Store,
     private readonly ctx: StepContext,
     private readonly opts: EngineOptions,
   ) {
+    this.store = ctx.store;
     this.steps = new Steps(ctx);
     this.concurrency = opts.concurrency ?? 16;
     this.batch = opts.batch ?? 32;

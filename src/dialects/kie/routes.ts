@@ -15,7 +15,7 @@ import { GenerateBody, TaskQuery, toSpec } from './request.js';
 export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.setErrorHandler((err, req, reply) => sendError(reply, toApiError(err), ctx.log));
+  app.setErrorHandler((err, _req, reply) => sendError(reply, toApiError(err), ctx.log));
   app.setNotFoundHandler((req, reply) => sendError(reply, new ApiError('not_found', `Not Found - ${req.method} ${req.url.split('?')[0]} does not exist`), ctx.log));
 
   const ok = <T>(data: T): KieEnvelope<T> => ({ code: 200, msg: KIE_MESSAGES.success, data });

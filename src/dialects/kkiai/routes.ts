@@ -35,7 +35,7 @@ export function kkiaiError(err: ApiError) {
 /** The kkiai unified video dialect: `POST /v1/video/create`, `GET /v1/video/query?id=`. */
 export async function kkiaiRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  app.setErrorHandler((err, req, reply) => send(reply, toApiError(err), ctx.log));
+  app.setErrorHandler((err, _req, reply) => send(reply, toApiError(err), ctx.log));
   app.setNotFoundHandler((req, reply) => send(reply, new ApiError('not_found', `${req.method} ${req.url.split('?')[0]} does not exist`), ctx.log));
 
   app.post('/create', { schema: { body: CreateBody } }, async (req) => {
