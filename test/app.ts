@@ -10,6 +10,7 @@ import { loadConfig } from '../src/config.js';
 import { buildServer } from '../src/http/server.js';
 import { UrlGuard } from '../src/net/guard.js';
 import { ResultFiles } from '../src/results/files.js';
+import { withTaskCache } from '../src/store/cache.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { tmpDir } from './tmp.js';
 
@@ -20,7 +21,8 @@ export const KEY_B = 'sk-test-tenant-b';
 export async function testApp(env: Record<string, string> = {}): Promise<{ app: FastifyInstance; ctx: AppContext }> {
   const dir = tmpDir();
   const config = loadConfig({ REELAY_DATA_DIR: dir, REELAY_BODY_LIMIT_BYTES: '65536', ...env });
-  const store = openSqliteStore(join(dir, 'reelay.sqlite'));
+  // Wrapped in the task read cache as the server wires it, so the polling fast path is the one tested.
+  const store = withTaskCache(openSqliteStore(join(dir, 'reelay.sqlite')));
   for (const [i, key] of [KEY_A, KEY_B].entries()) {
     await store.insertKey({ id: `k${i}`, tenantId: `tenant${i}`, hash: hashKey(key), prefix: key.slice(0, 10), name: '', source: 'cli', createdAt: 0, revokedAt: null });
   }

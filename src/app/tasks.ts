@@ -80,6 +80,11 @@ export class TaskService {
     return this.store.getTask(tenantId, id);
   }
 
+  /** The task if the store holds it in memory (see `Store.peekTask`), else `undefined`. */
+  peek(tenantId: string, id: string): Task | undefined {
+    return this.store.peekTask?.(tenantId, id);
+  }
+
   private async checkImageUrl(url: string): Promise<void> {
     if (url.startsWith('data:')) {
       if (!/^data:image\/[a-z0-9.+-]+(;[a-z0-9=.+-]+)*;base64,[A-Za-z0-9+/=\s]+$/i.test(url)) {

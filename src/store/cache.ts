@@ -25,6 +25,9 @@ export function withTaskCache(inner: Store, maxEntries = 10_000): Store {
 
   return {
     ...inner,
+    peekTask(tenantId, id) {
+      return cache.get(key(tenantId, id));
+    },
     async getTask(tenantId, id) {
       const k = key(tenantId, id);
       const hit = cache.get(k);

@@ -30,6 +30,11 @@ export interface Store {
   /** Inserts a new task. Returns false when a task with that id already exists. */
   createTask(task: Task): Promise<boolean>;
   getTask(tenantId: string, id: string): Promise<Task | undefined>;
+  /**
+   * Optional: the task when this store already holds it in memory, without a promise; `undefined`
+   * means "not at hand" (call `getTask`), never "does not exist". The polling path uses it.
+   */
+  peekTask?(tenantId: string, id: string): Task | undefined;
   /** Claims up to `limit` tasks whose `nextRunAt <= now` and whose lease is free or expired. */
   claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<Task[]>;
   /** Extends the lease of tasks this owner holds; returns the ids it still holds. */

@@ -5,8 +5,9 @@ import { TaskService } from '../../app/tasks.js';
 import { kieTaskId } from '../../core/ids.js';
 import type { Task } from '../../core/task.js';
 import { tenantOf } from '../../http/auth.js';
-import { ApiError, queryParam, toApiError } from '../../http/errors.js';
-import { JSON_TYPE, memoAnswer } from '../../http/memo.js';
+import { ApiError, toApiError } from '../../http/errors.js';
+import { memoAnswer } from '../../http/memo.js';
+import { taskPollHandler } from '../../http/poll.js';
 import { taskUrls } from '../../results/files.js';
 import { KIE_CODES, KIE_MESSAGES, type KieEnvelope, toRecord } from './mapper.js';
 import { GenerateBody, TaskQuery, toSpec } from './request.js';
@@ -36,12 +37,12 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
     return ok({ taskId: task.id });
   });
 
-  const recordAnswer = memoAnswer((task) => ok(toRecord(task, taskUrls(ctx.files, task))));
-  app.get('/record-info', async (req, reply) => {
-    const tenantId = await tenantOf(ctx.keys, req);
-    const task = await findTask(ctx, tenantId, queryParam(req.query, 'taskId'));
-    return reply.type(JSON_TYPE).send(recordAnswer(task));
-  });
+  app.get('/record-info', taskPollHandler(ctx, {
+    param: 'taskId',
+    notFound: (id) => new ApiError('not_found', `record is null: no task ${id}`),
+    expired: () => new ApiError('expired', KIE_MESSAGES.expired),
+    answer: memoAnswer((task) => ok(toRecord(task, taskUrls(ctx.files, task)))),
+  }));
 
   app.get('/get-1080p-video', { schema: { querystring: TaskQuery } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);

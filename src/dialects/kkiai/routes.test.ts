@@ -90,10 +90,29 @@ describe('kkiai dialect over HTTP (in-process)', async () => {
     error(await post({ model: 'veo3', prompt: 'x'.repeat(70_000) }), 413, /too large/);
     error(await post({ model: 'veo3', prompt: 'p' }, { 'content-type': 'application/json' }), 401);
     error(await get('/v1/video/query?id=veo3:1770350082-trii1OXZc3'), 404, /not found/);
+    error(await get('/v1/video/query?id=veo3:1770350082-trii1OXZc3', { authorization: 'Bearer sk-nope' }), 401);
+    error(await get('/v1/video/query?id=veo3:1770350082-trii1OXZc3', {}), 401);
     error(await get('/v1/video/query'), 400, /id is required/);
     error(await get('/v1/video/query?id=a&id=b'), 400, /id must be given once/);
     const created = JSON.parse((await post({ model: 'veo3', prompt: 'p' })).body);
     error(await get(`/v1/video/query?id=${encodeURIComponent(created.id)}`, auth(KEY_B)), 404);
+  });
+
+  test('a polled task shows each change at once, and 410 once it has expired', async () => {
+    const created = JSON.parse((await post({ model: 'veo3', prompt: 'p' })).body);
+    const url = `/v1/video/query?id=${encodeURIComponent(created.id)}`;
+    const status = async () => JSON.parse((await get(url)).body).status;
+    assert.equal(await status(), 'pending');
+    assert.equal(await status(), 'pending'); // answered from memory this time
+    const claim = async () => assert.ok((await ctx.store.claimDue('x', Date.now() + 1, 1000, 100)).some((t) => t.id === created.id));
+    await claim();
+    await ctx.store.commitStep('x', { taskId: created.id, patch: { state: 'generating', nextRunAt: Date.now() } });
+    assert.equal(await status(), 'video_generating');
+    await claim();
+    await ctx.store.commitStep('x', { taskId: created.id, patch: { state: 'failed', failureStage: 'generation', completedAt: Date.now(), nextRunAt: null } });
+    assert.equal(await status(), 'video_generation_failed');
+    await ctx.store.markExpired([created.id], Date.now());
+    error(await get(url), 410, /has expired: results are kept 14 days/);
   });
 
   test('errors: private image URLs', async () => {

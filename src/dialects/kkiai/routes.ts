@@ -4,8 +4,9 @@ import type { AppContext } from '../../app/context.js';
 import { TaskService } from '../../app/tasks.js';
 import { kkiaiTaskId } from '../../core/ids.js';
 import { tenantOf } from '../../http/auth.js';
-import { ApiError, type ApiErrorKind, queryParam, toApiError } from '../../http/errors.js';
-import { JSON_TYPE, memoAnswer } from '../../http/memo.js';
+import { ApiError, type ApiErrorKind, toApiError } from '../../http/errors.js';
+import { memoAnswer } from '../../http/memo.js';
+import { taskPollHandler } from '../../http/poll.js';
 import { taskUrls } from '../../results/files.js';
 import { toCreated, toQuery } from './mapper.js';
 import { CreateBody, toSpec } from './request.js';
@@ -52,16 +53,13 @@ export async function kkiaiRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
     return toCreated(task);
   });
 
-  const queryAnswer = memoAnswer((task) => toQuery(task, taskUrls(ctx.files, task)));
-  app.get('/query', async (req, reply) => {
-    const tenantId = await tenantOf(ctx.keys, req);
-    const id = queryParam(req.query, 'id')?.trim();
-    if (!id) throw new ApiError('validation', 'id is required', 'id');
-    const task = await ctx.tasks.get(tenantId, id);
-    if (!task) throw new ApiError('not_found', `task ${id} not found`, 'id');
-    if (task.state === 'expired') throw new ApiError('expired', `task ${id} has expired: results are kept ${Math.round(ctx.config.retentionMs / 86_400_000)} days`, 'id');
-    return reply.type(JSON_TYPE).send(queryAnswer(task));
-  });
+  const keptDays = Math.round(ctx.config.retentionMs / 86_400_000);
+  app.get('/query', taskPollHandler(ctx, {
+    param: 'id',
+    notFound: (id) => new ApiError('not_found', `task ${id} not found`, 'id'),
+    expired: (id) => new ApiError('expired', `task ${id} has expired: results are kept ${keptDays} days`, 'id'),
+    answer: memoAnswer((task) => toQuery(task, taskUrls(ctx.files, task))),
+  }));
 }
 
 function send(reply: FastifyReply, err: ApiError, log: { error: (o: object, m: string) => void }): FastifyReply {
