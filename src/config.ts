@@ -1,4 +1,6 @@
 import { resolve } from 'node:path';
+import { ConfigError } from './config-error.js';
+import { type RoutingConfig, defaultRouting, loadRoutingFile } from './routing/config.js';
 
 /** Reelay's configuration. Every field is read from the environment; defaults are in the comments. */
 export interface Config {
@@ -50,11 +52,18 @@ export interface Config {
   engine: boolean;
   /** `LOG_LEVEL` (default `info`). */
   logLevel: string;
+  /**
+   * `REELAY_CONFIG`: a JSON file of providers and model routes (see README, "Providers and
+   * routing"). Without it, every model renders locally. Keys come from the environment variables
+   * the file names.
+   */
+  configFile?: string;
+  routing: RoutingConfig;
+  /** `REELAY_RESULT_MAX_BYTES` (default 2 GiB): the largest video downloaded from an upstream. */
+  resultMaxBytes: number;
 }
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError } from './config-error.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -110,5 +119,8 @@ export function loadConfig(env: Env = process.env): Config {
     ffprobePath: env.REELAY_FFPROBE?.trim() || undefined,
     engine: (env.REELAY_ENGINE?.trim() || 'on') !== 'off',
     logLevel: env.LOG_LEVEL?.trim() || 'info',
+    ...(env.REELAY_CONFIG?.trim() ? { configFile: resolve(env.REELAY_CONFIG.trim()) } : {}),
+    routing: env.REELAY_CONFIG?.trim() ? loadRoutingFile(resolve(env.REELAY_CONFIG.trim()), env) : defaultRouting(),
+    resultMaxBytes: int(env, 'REELAY_RESULT_MAX_BYTES', 2 * 1024 * 1024 * 1024, 1024),
   };
 }

@@ -15,7 +15,9 @@ import { buildServer } from './http/server.js';
 import { locateBinaries } from './media/ffmpeg.js';
 import { GuardedFetcher } from './net/fetch.js';
 import { UrlGuard } from './net/guard.js';
+import { createProviders } from './providers/index.js';
 import { LocalProvider } from './providers/local/index.js';
+import { Router } from './routing/router.js';
 import { ResultFiles, taskUrls } from './results/files.js';
 import type { NewDelivery } from './store/port.js';
 import { withTaskCache } from './store/cache.js';
@@ -61,8 +63,10 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
     task.callbackUrl
       ? [{ taskId: task.id, url: task.callbackUrl, body: JSON.stringify(toCallback(task, taskUrls(files, task))), createdAt: Date.now() }]
       : [];
+  const providers = createProviders(config.routing, { local, guard, maxResultBytes: config.resultMaxBytes });
+  const router = new Router(config.routing, providers);
   const engine = new Engine(
-    { store, provider: () => local, files, fetcher, binaries, imageMaxBytes: config.imageMaxBytes, notify, log, defaultPollMs: 2000 },
+    { store, router, files, fetcher, binaries, imageMaxBytes: config.imageMaxBytes, notify, log, minPollMs: 1000 },
     { leaseMs: config.leaseMs },
   );
   local.onWake((upstreamId) => void store.wakeByUpstream('local', upstreamId, Date.now()).then(() => engine.wake()));
@@ -93,7 +97,7 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
         await engine.stop();
         await deliverer.stop();
         await app.close();
-        await local.close();
+        await Promise.all([...providers.values()].map((p) => p.close?.()));
         await fetcher.close();
         await store.close();
       })();

@@ -68,6 +68,9 @@ export class TaskService {
       completedAt: null,
       deadlineAt: now + this.opts.taskDeadlineMs,
       nextRunAt: now,
+      routeIndex: 0,
+      submittedAt: null,
+      fallback: false,
     };
     if (!(await this.store.createTask(task))) {
       throw new ApiError('internal', 'task id collision; please retry');

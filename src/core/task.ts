@@ -6,7 +6,12 @@ import type { ErrorKind, FailureStage, TaskState } from './states.js';
  * - **task**: one request to make a video, whatever dialect created it. One record, one state machine.
  * - **dialect**: a public wire format (kie, kkiai). A dialect maps requests to a `TaskSpec` and
  *   renders any task of the tenant in its own vocabulary.
- * - **provider**: what makes the video (the local ffmpeg renderer; upstream APIs later).
+ * - **provider**: what makes the video: the local ffmpeg renderer, or an upstream API (kie.ai, a
+ *   kkiai-style reseller, Google's Veo, …). Each configured provider has a label (`kie-main`).
+ * - **route**: one way to serve a public model: a provider and the upstream model id. A model has
+ *   an ordered list of routes; a task moves to the next one when its provider fails (failover),
+ *   keeping its id. The local renderer is the only route when nothing is configured.
+ * - **upstream job**: what a provider accepted for one submission, named by its `upstreamId`.
  * - **attempt**: one try of a step of a task (fetch the inputs, submit, poll, upsample), logged with
  *   the provider, the upstream id and the error; `n` numbers them from 1 per task.
  * - **artifact**: a file Reelay stores for a task: an input image, the video, the upsampled video.
@@ -76,6 +81,12 @@ export interface Task {
   completedAt: number | null;
   deadlineAt: number;
   nextRunAt: number | null;
+  /** Which of the task's routes (see `src/routing/`) the current or last submission went to. */
+  routeIndex: number;
+  /** When the current upstream job was accepted; null before a submission. */
+  submittedAt: number | null;
+  /** The video came from a route other than the first (a failover): kie `fallbackFlag`. */
+  fallback: boolean;
 }
 
 export interface Artifact {

@@ -14,6 +14,8 @@ import { GuardedFetcher } from '../net/fetch.js';
 import { UrlGuard } from '../net/guard.js';
 import { type PollOutcome, type Provider, PermanentError, RateLimitedError, SafetyRejectedError, type SubmitRequest, TransientError } from '../providers/port.js';
 import { ResultFiles } from '../results/files.js';
+import { type RoutingConfig, parseRouting } from '../routing/config.js';
+import { Router } from '../routing/router.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
 import { Engine } from './engine.js';
 
@@ -21,19 +23,27 @@ type Script = { submit?: (Error | null)[]; poll?: (PollOutcome | Error)[] };
 
 /** A provider that follows a script per task: each submit and poll takes the script's next entry. */
 class ScriptedProvider implements Provider {
-  readonly name = 'scripted';
   readonly scripts = new Map<string, Script>();
-  constructor(private readonly sample: string) {}
+  readonly cancelled: string[] = [];
+  readonly models: string[] = [];
+  constructor(
+    readonly name: string,
+    private readonly sample: string,
+  ) {}
   async submit(req: SubmitRequest) {
     const err = this.scripts.get(req.task.id)?.submit?.shift();
     if (err) throw err;
-    return { upstreamId: `up-${req.submissionId}` };
+    this.models.push(req.model);
+    return { upstreamId: `${this.name}-${req.submissionId}` };
   }
   async poll(upstreamId: string): Promise<PollOutcome> {
-    const taskId = upstreamId.slice('up-'.length).split('#')[0]!;
+    const taskId = upstreamId.slice(this.name.length + 1).split('#')[0]!;
     const next = this.scripts.get(taskId)?.poll?.shift();
     if (next instanceof Error) throw next;
     return next ?? { status: 'succeeded' };
+  }
+  async cancel(upstreamId: string) {
+    this.cancelled.push(upstreamId);
   }
   async fetchResult(_id: string, dest: string) {
     copyFileSync(this.sample, dest + '.tmp');
@@ -46,25 +56,36 @@ describe('engine with a scripted provider', () => {
   const store = openSqliteStore(join(dir, 'e.sqlite'));
   const sample = join(dir, 'sample.mp4');
   let provider: ScriptedProvider;
+  let backup: ScriptedProvider;
+  let routing: RoutingConfig;
   let engine: Engine;
   let tasks: TaskService;
 
   before(async () => {
     await run(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=s=320x180:d=1', '-f', 'lavfi', '-i', 'sine=d=1', '-c:v', 'libx264', '-c:a', 'aac', '-shortest', sample]);
-    provider = new ScriptedProvider(sample);
+    provider = new ScriptedProvider('a', sample);
+    backup = new ScriptedProvider('b', sample);
+    // Model `veo3_fast` has one route (a); model `failover` tries a, then b (as `b-model`).
+    routing = parseRouting({
+      providers: { a: { type: 'kkiai', baseUrl: 'http://a.test', apiKeyEnv: 'A_KEY', typicalSeconds: 0, stallSeconds: 1, rateLimitBudgetSeconds: 1 }, b: { type: 'kkiai', baseUrl: 'http://b.test', apiKeyEnv: 'B_KEY', typicalSeconds: 0 } },
+      models: [
+        { match: 'veo3_fast', routes: [{ provider: 'a' }] },
+        { match: ['failover', 'fail*'], routes: [{ provider: 'a' }, { provider: 'b', model: 'b-model' }] },
+      ],
+    }, { A_KEY: 'x', B_KEY: 'y' });
     const fetcher = new GuardedFetcher(new UrlGuard([]));
     const files = new ResultFiles(dir, 'http://reelay.test');
     engine = new Engine(
       {
         store,
-        provider: () => provider,
+        router: new Router(routing, new Map<string, Provider>([['a', provider], ['b', backup]])),
         files,
         fetcher,
         binaries,
         imageMaxBytes: 1 << 20,
         notify: (t) => [{ taskId: t.id, url: 'http://cb.test/x', body: JSON.stringify({ state: t.state }), createdAt: Date.now() }],
         log: pino({ level: 'silent' }),
-        defaultPollMs: 10,
+        minPollMs: 10,
       },
       { leaseMs: 2000, tickMs: 10 },
     );
@@ -77,16 +98,17 @@ describe('engine with a scripted provider', () => {
     await store.close();
   });
 
-  async function create(prompt: string, script: Script, deadlineMs?: number): Promise<Task> {
+  async function create(prompt: string, script: Script, deadlineMs?: number, model = 'veo3_fast', backupScript: Script = {}): Promise<Task> {
     const svc = deadlineMs ? new TaskService(store, new UrlGuard([]), { taskDeadlineMs: deadlineMs, errorSleepMs: 20, maxRetries: 2 }) : tasks;
     svc.wakeEngine = () => engine.wake();
     const id = kieTaskId();
     provider.scripts.set(id, script);
+    backup.scripts.set(id, backupScript);
     return svc.create({
       id,
       tenantId: 't',
       dialect: 'kie',
-      model: 'veo3_fast',
+      model,
       spec: { prompt, images: [], mode: 'text', aspectRatio: '16:9', resolution: '720p', upsample: false, seed: 10000, durationSeconds: 8, enhancePrompt: false },
       request: { prompt },
     });
@@ -142,7 +164,7 @@ describe('engine with a scripted provider', () => {
     assert.equal(done.state, 'succeeded');
     assert.equal(done.attemptCount, 2);
     const submitted = (await store.listAttempts(t.id)).filter((a) => a.outcome === 'submitted').map((a) => a.upstreamId);
-    assert.deepEqual(submitted, [`up-${t.id}#1`, `up-${t.id}#2`]);
+    assert.deepEqual(submitted, [`a-${t.id}#1`, `a-${t.id}#2`]);
   });
 
   test('a rate limit waits at least its retry time', async () => {
@@ -160,5 +182,76 @@ describe('engine with a scripted provider', () => {
     assert.equal(done.state, 'failed');
     assert.equal(done.lastErrorKind, 'timeout');
     assert.match(done.lastError ?? '', /did not finish within .* \(it was generating\)/);
+  });
+
+  describe('failover across routes', () => {
+    const submitted = async (id: string) => (await store.listAttempts(id)).filter((a) => a.outcome === 'submitted').map((a) => `${a.provider}:${a.upstreamId}`);
+
+    test('a job that fails after acceptance completes on the next route under the same task id', async () => {
+      const t = await create('a fails after accepting', { poll: [{ status: 'running' }, { status: 'failed', error: new TransientError('upstream generation error') }] }, undefined, 'failover');
+      const done = await settled(t.id);
+      assert.equal(done.state, 'succeeded');
+      assert.equal(done.id, t.id);
+      assert.equal(done.provider, 'b');
+      assert.equal(done.routeIndex, 1);
+      assert.equal(done.fallback, true);
+      assert.equal(done.retryCount, 1);
+      assert.equal(done.lastError, 'upstream generation error');
+      assert.deepEqual(await submitted(t.id), [`a:a-${t.id}#1`, `b:b-${t.id}#2`]);
+      assert.equal(backup.models.at(-1), 'b-model', "the route's upstream model id is sent");
+    });
+
+    test('a refused submission (5xx, connection) moves on at once; a success on the first route is no fallback', async () => {
+      const t = await create('a is down', { submit: [new TransientError('a: POST /v1/video/create failed: ECONNREFUSED')] }, undefined, 'failover');
+      const done = await settled(t.id);
+      assert.equal(done.provider, 'b');
+      assert.equal(done.fallback, true);
+      const first = await settled((await create('a is fine', {}, undefined, 'failover')).id);
+      assert.equal(first.provider, 'a');
+      assert.equal(first.fallback, false);
+    });
+
+    test('a 429 within the budget waits on the same route; past it, the task fails over', async () => {
+      const within = await settled((await create('short 429', { submit: [new RateLimitedError('slow down', 100)] }, undefined, 'failover')).id);
+      assert.equal(within.provider, 'a');
+      const past = await settled((await create('long 429', { submit: [new RateLimitedError('come back in an hour', 3_600_000)] }, undefined, 'failover')).id);
+      assert.equal(past.provider, 'b');
+    });
+
+    test('a safety rejection is not resubmitted elsewhere', async () => {
+      const t = await create('unsafe at a', { poll: [{ status: 'failed', error: new SafetyRejectedError('rejected by safety') }] }, undefined, 'failover');
+      const done = await settled(t.id);
+      assert.equal(done.state, 'failed');
+      assert.equal(done.lastErrorKind, 'content_policy');
+      assert.deepEqual(await submitted(t.id), [`a:a-${t.id}#1`]);
+    });
+
+    test('a stalled job is cancelled upstream and the task fails over', async () => {
+      const running = Array.from({ length: 1000 }, () => ({ status: 'running' as const, pollAfterMs: 50 }));
+      const t = await create('a stalls', { poll: running }, undefined, 'failover');
+      const done = await settled(t.id);
+      assert.equal(done.provider, 'b');
+      assert.ok(provider.cancelled.includes(`a-${t.id}#1`), 'the stalled job was cancelled');
+      const attempts = await store.listAttempts(t.id);
+      assert.match(attempts.find((a) => a.outcome === 'retry')?.error ?? '', /gave no result within 1 s/);
+    });
+
+    test('a provider disabled while it holds a job: the task moves to the next route', async () => {
+      const running = Array.from({ length: 1000 }, () => ({ status: 'running' as const, pollAfterMs: 20 }));
+      const t = await create('a gets disabled', { poll: running }, undefined, 'failover');
+      await waitFor(async () => (await store.getTask('t', t.id))?.upstreamId ?? undefined, 5000, 10);
+      routing.providers.get('a')!.enabled = false;
+      try {
+        const done = await settled(t.id);
+        assert.equal(done.provider, 'b');
+        assert.ok(provider.cancelled.includes(`a-${t.id}#1`), JSON.stringify([provider.cancelled, await store.listAttempts(t.id)]));
+        // New tasks skip the disabled route from the start.
+        const fresh = await settled((await create('after disable', {}, undefined, 'failover')).id);
+        assert.equal(fresh.provider, 'b');
+        assert.deepEqual(await submitted(fresh.id), [`b:b-${fresh.id}#1`]);
+      } finally {
+        routing.providers.get('a')!.enabled = true;
+      }
+    });
   });
 });

@@ -7,14 +7,16 @@ import { probe } from '../media/probe.js';
 import type { Binaries } from '../media/ffmpeg.js';
 import type { GuardedFetcher } from '../net/fetch.js';
 import { upscaleArgs } from '../providers/local/scene.js';
-import { type Provider, type ProviderError, RateLimitedError, SafetyRejectedError, coerceError } from '../providers/port.js';
+import { type Provider, type ProviderError, RateLimitedError, SafetyRejectedError, TransientError, coerceError } from '../providers/port.js';
+import type { ProviderConfig } from '../routing/config.js';
+import type { Route, Router } from '../routing/router.js';
 import { type ResultFiles, VIDEO_FILE, hdFileName } from '../results/files.js';
 import type { NewDelivery, StepCommit, Store, TaskPatch } from '../store/port.js';
 import { fetchImage } from './inputs.js';
 
 export interface StepContext {
   store: Store;
-  provider: (task: Task) => Provider;
+  router: Router;
   files: ResultFiles;
   fetcher: GuardedFetcher;
   binaries: Binaries;
@@ -22,8 +24,8 @@ export interface StepContext {
   /** Builds the callbacks owed when a task ends (dialect-specific bodies). */
   notify: (task: Task) => NewDelivery[];
   log: Logger;
-  /** Polling interval when a provider gives none (default 2000 ms). */
-  defaultPollMs: number;
+  /** The shortest wait between two polls of one job (default 1000 ms; tests use less). */
+  minPollMs: number;
 }
 
 /** What one step decided, plus work to do once the commit is durable. */
@@ -60,6 +62,7 @@ export class Steps {
   async run(task: Task, now: number): Promise<StepResult> {
     if (task.state !== 'succeeded' && now >= task.deadlineAt) {
       const minutes = Math.round((task.deadlineAt - task.createdAt) / 60_000);
+      if (task.state === 'generating' && task.upstreamId) this.abandon(task.provider, task.upstreamId);
       return this.fail(task, now, 'timeout', STAGE_OF[task.state], 'deadline',
         `Timeout: the task did not finish within ${minutes} minutes (it was ${task.state})`);
     }
@@ -122,62 +125,108 @@ export class Steps {
   }
 
   private async submit(task: Task, now: number): Promise<StepResult> {
-    const provider = this.ctx.provider(task);
+    const plan = this.ctx.router.plan(task);
+    const next = this.ctx.router.next(plan, task.routeIndex);
+    if (!next) {
+      const labels = [...new Set(plan.map((r) => r.provider.label))].join(', ');
+      return this.fail(task, now, 'upstream', 'generation', 'submit', `No usable route for model ${task.model}: ${labels} disabled or not configured`);
+    }
+    const { route } = next;
+    const provider = this.ctx.router.provider(route.provider.label)!;
     const inputs = (await this.ctx.store.listArtifacts(task.id))
       .filter((a) => a.kind.startsWith('input_'))
       .sort((a, b) => a.kind.localeCompare(b.kind))
-      .map((a) => ({ path: a.path, contentType: a.contentType }));
+      .map((a) => ({ path: a.path, contentType: a.contentType, url: task.spec.images[Number(a.kind.slice('input_'.length))] ?? '' }));
     const submissionId = `${task.id}#${task.attemptCount + 1}`;
     try {
       const { upstreamId } = await provider.submit({
         submissionId,
         task,
+        model: route.model,
         prompt: task.spec.enhancePrompt ? task.enhancedPrompt : task.spec.prompt,
         inputs,
       });
       return {
         taskId: task.id,
-        patch: { state: 'generating', upstreamId, attemptCount: task.attemptCount + 1, progress: 0, nextRunAt: now + this.ctx.defaultPollMs, updatedAt: now },
+        patch: {
+          state: 'generating',
+          upstreamId,
+          provider: route.provider.label,
+          routeIndex: route.index,
+          submittedAt: now,
+          attemptCount: task.attemptCount + 1,
+          progress: 0,
+          nextRunAt: now + Math.max(this.ctx.minPollMs, route.provider.typicalMs),
+          updatedAt: now,
+        },
         attempt: attempt(task, 'submit', provider.name, upstreamId, now, 'submitted', null),
       };
     } catch (e) {
-      return this.providerFailure(task, now, e, 'submit', provider.name, null, { state: 'generating', upstreamId: null });
+      return this.providerFailure(task, now, e, 'submit', route, plan, null, { state: 'generating', upstreamId: null, routeIndex: route.index });
     }
   }
 
   private async poll(task: Task, now: number): Promise<StepResult> {
-    const provider = this.ctx.provider(task);
+    const plan = this.ctx.router.plan(task);
+    const route = plan[task.routeIndex]?.provider.label === task.provider ? plan[task.routeIndex]! : undefined;
     const upstreamId = task.upstreamId!;
+    const provider = this.ctx.router.provider(task.provider);
+    const config = this.ctx.router.config.providers.get(task.provider);
+    // The job's provider was disabled or removed from the configuration: move the task on.
+    if (!provider || !config || !route || !this.ctx.router.usable(task.provider)) {
+      if (provider) this.abandon(task.provider, upstreamId);
+      const err = new TransientError(`provider ${task.provider} is disabled or no longer routes model ${task.model}`);
+      return this.providerFailure(task, now, err, 'poll', route ?? { index: task.routeIndex, provider: config ?? unknownProvider(task.provider), model: task.model }, plan, upstreamId, { upstreamId: null });
+    }
+    const elapsed = now - (task.submittedAt ?? now);
+    if (elapsed > config.stallMs) {
+      this.abandon(task.provider, upstreamId);
+      const err = new TransientError(`${task.provider} gave no result within ${Math.round(config.stallMs / 1000)} s (stalled job ${upstreamId})`);
+      return this.providerFailure(task, now, err, 'poll', route, plan, upstreamId, { upstreamId: null });
+    }
     let outcome;
     try {
       outcome = await provider.poll(upstreamId);
     } catch (e) {
-      return this.providerFailure(task, now, e, 'poll', provider.name, upstreamId, {});
+      // The poll itself failed (network, 5xx, 429): the job may be fine. Poll again later; a job
+      // that stays unreachable ends as stalled above.
+      const err = coerceError(e);
+      const wait = err instanceof RateLimitedError ? err.retryAfterMs : pollDelay(config, elapsed, this.ctx.minPollMs);
+      this.ctx.log.warn({ taskId: task.id, provider: task.provider, err: err.message }, 'poll failed; will poll again');
+      return { taskId: task.id, patch: { lastError: err.message, lastErrorKind: 'upstream', nextRunAt: now + wait } };
     }
     if (outcome.status === 'running') {
       return {
         taskId: task.id,
-        patch: { progress: outcome.progress ?? task.progress, nextRunAt: now + (outcome.pollAfterMs ?? this.ctx.defaultPollMs) },
+        patch: { progress: outcome.progress ?? task.progress, nextRunAt: now + pollDelay(config, elapsed, this.ctx.minPollMs, outcome.pollAfterMs) },
       };
     }
     if (outcome.status === 'failed') {
-      // The upstream job is over: a retry is a new submission.
-      return this.providerFailure(task, now, outcome.error, 'poll', provider.name, upstreamId, { upstreamId: null });
+      // The upstream job is over: a retry is a new submission (on the next route, if any).
+      return this.providerFailure(task, now, outcome.error, 'poll', route, plan, upstreamId, { upstreamId: null });
     }
     this.ctx.files.ensureDir(task);
     const file = this.ctx.files.path(task, VIDEO_FILE);
     try {
-      await provider.fetchResult(upstreamId, file);
+      await provider.fetchResult(upstreamId, file, outcome);
       const video = await this.probeVideo(task.id, 'video', file);
       const done = attempt(task, 'poll', provider.name, upstreamId, now, 'succeeded', null);
       const release = () => provider.release?.(upstreamId);
+      const fallback = route.index !== this.ctx.router.next(plan, 0)?.route.index;
       if (task.spec.upsample) {
-        return { taskId: task.id, patch: { state: 'generated', progress: 90, nextRunAt: Date.now(), updatedAt: Date.now() }, attempt: done, artifacts: [video], afterCommit: release };
+        return { taskId: task.id, patch: { state: 'generated', fallback, progress: 90, nextRunAt: Date.now(), updatedAt: Date.now() }, attempt: done, artifacts: [video], afterCommit: release };
       }
-      return { ...this.succeed(task, {}, [video]), attempt: done, afterCommit: release };
+      return { ...this.succeed(task, { fallback }, [video]), attempt: done, afterCommit: release };
     } catch (e) {
-      return this.providerFailure(task, now, e, 'poll', provider.name, upstreamId, {});
+      // The job succeeded but its video could not be fetched or is not a video: fetch again later.
+      return this.retry(task, now, coerceError(e), 'poll', {}, [], undefined, provider.name, upstreamId);
     }
+  }
+
+  /** Tells a provider to stop a job the task no longer waits for; never fails the step. */
+  private abandon(label: string, upstreamId: string): void {
+    const provider = this.ctx.router.provider(label);
+    provider?.cancel?.(upstreamId).catch((e: unknown) => this.ctx.log.warn({ provider: label, upstreamId, err: coerceError(e).message }, 'upstream cancel failed'));
   }
 
   private async upsample(task: Task, now: number): Promise<StepResult> {
@@ -234,24 +283,45 @@ export class Steps {
     };
   }
 
+  /**
+   * What a provider's error means for the task:
+   * - safety rejection: the task fails (or, when configured, moves to the next route);
+   * - permanent: the task fails;
+   * - rate limited before acceptance: wait as asked on the same route while the wait is within
+   *   the provider's budget, else move on;
+   * - anything else retryable: move to the next usable route at once (failover); with one route,
+   *   or after a full round over them, wait `error_sleep` first.
+   * Every move counts as a retry; the task fails when the retries are used up.
+   */
   private providerFailure(
     task: Task,
     now: number,
     e: unknown,
     step: Attempt['step'],
-    providerName: string,
+    route: Route,
+    plan: Route[],
     upstreamId: string | null,
     extra: TaskPatch,
   ): StepResult {
     const err = coerceError(e) as ProviderError;
-    if (err instanceof SafetyRejectedError) {
-      return this.fail(task, now, 'content_policy', 'generation', step, err.message, extra, providerName, upstreamId);
+    const label = route.provider.label;
+    const safety = err instanceof SafetyRejectedError;
+    if (safety && !this.ctx.router.failoverOnSafety) {
+      return this.fail(task, now, 'content_policy', 'generation', step, err.message, extra, label, upstreamId);
     }
-    if (err.retryable === false) {
-      return this.fail(task, now, 'upstream', 'generation', step, err.message, extra, providerName, upstreamId);
+    if (!safety && err.retryable === false) {
+      return this.fail(task, now, 'upstream', 'generation', step, err.message, extra, label, upstreamId);
     }
-    const wait = err instanceof RateLimitedError ? err.retryAfterMs : undefined;
-    return this.retry(task, now, err, step, extra, [], wait, providerName, upstreamId);
+    if (err instanceof RateLimitedError && step === 'submit' && err.retryAfterMs <= route.provider.rateLimitBudgetMs) {
+      return this.retry(task, now, err, step, { ...extra, routeIndex: route.index }, [], err.retryAfterMs, label, upstreamId);
+    }
+    const next = this.ctx.router.next(plan, route.index + 1);
+    if (!next) return this.retry(task, now, err, step, extra, [], undefined, label, upstreamId);
+    const moved = next.route.index !== route.index;
+    if (moved) this.ctx.log.warn({ taskId: task.id, from: label, to: next.route.provider.label, err: err.message }, 'failing over');
+    // A new route is tried at once; the same route again (or a new round) after error_sleep.
+    const wait = moved && !next.wrapped ? 0 : undefined;
+    return this.retry(task, now, err, step, { ...extra, routeIndex: next.route.index }, [], wait, label, upstreamId, safety ? 'content_policy' : undefined);
   }
 
   /** Tries the step again after `error_sleep`, or fails the task when the retries are used up. */
@@ -265,8 +335,9 @@ export class Steps {
     waitMs?: number,
     providerName = task.provider,
     upstreamId: string | null = task.upstreamId,
+    errorKind?: ErrorKind,
   ): StepResult {
-    const kind: ErrorKind = step === 'fetch' ? 'image_fetch' : step === 'upsample' || step === 'engine' ? 'internal' : 'upstream';
+    const kind: ErrorKind = errorKind ?? (step === 'fetch' ? 'image_fetch' : step === 'upsample' || step === 'engine' ? 'internal' : 'upstream');
     if (task.retryCount >= task.maxRetries) {
       const stage = step === 'fetch' ? 'input' : step === 'upsample' ? 'upsample' : STAGE_OF[task.state];
       const message = step === 'fetch' ? `Failed to fetch the image: ${err.message}` : err.message;
@@ -280,7 +351,7 @@ export class Steps {
         retryCount: task.retryCount + 1,
         lastError: err.message,
         lastErrorKind: kind,
-        nextRunAt: now + Math.max(waitMs ?? 0, task.errorSleepMs),
+        nextRunAt: now + (waitMs ?? task.errorSleepMs),
         updatedAt: now,
       },
       attempt: attempt(task, step, providerName, upstreamId, now, 'retry', err.message),
@@ -324,6 +395,21 @@ export class Steps {
     const ended = { ...task, ...patch } as Task;
     return { taskId: task.id, patch, artifacts, deliveries: this.ctx.notify(ended) };
   }
+}
+
+/**
+ * When to poll a running job again: as the provider asked (`Retry-After`, a hint), else not before
+ * the provider's typical duration, then at a fifth of the time it has been running, between
+ * `minMs` and the provider's ceiling. Long jobs are polled rarely, short ones promptly.
+ */
+export function pollDelay(config: ProviderConfig, elapsedMs: number, minMs: number, hintMs?: number): number {
+  if (hintMs !== undefined) return Math.min(Math.max(hintMs, minMs), config.pollMaxMs);
+  if (elapsedMs < config.typicalMs) return Math.max(config.typicalMs - elapsedMs, minMs);
+  return Math.min(Math.max(elapsedMs / 5, minMs), config.pollMaxMs);
+}
+
+function unknownProvider(label: string): ProviderConfig {
+  return { label, type: 'local', enabled: false, maxInFlight: 1, ratePerSecond: 1, typicalMs: 0, pollMaxMs: 30_000, stallMs: 0, rateLimitBudgetMs: 0, timeoutMs: 30_000, options: {} };
 }
 
 function artifact(taskId: string, kind: string, path: string, contentType: string, bytes: number, now: number): Artifact {

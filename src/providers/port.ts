@@ -6,16 +6,23 @@ import type { Task } from '../core/task.js';
  * typed outcomes and errors below.
  */
 export interface Provider {
+  /** The provider's label in the routing configuration (`local`, `kie-main`, …). */
   readonly name: string;
   /**
-   * Starts generating. Must be idempotent for the same `submissionId`: submitting again after a
-   * crash returns the same upstream id and does not start a second generation.
+   * Starts generating. Where the upstream allows it, idempotent for the same `submissionId`:
+   * submitting again after a crash returns the same upstream id and does not start a second
+   * generation (the local renderer does this; most remote APIs take no idempotency key).
    */
   submit(req: SubmitRequest): Promise<{ upstreamId: string }>;
   /** Where an upstream job is now. */
   poll(upstreamId: string): Promise<PollOutcome>;
-  /** Copies the finished video to `destFile` (atomically: a partial file never appears there). */
-  fetchResult(upstreamId: string, destFile: string): Promise<void>;
+  /**
+   * Copies the finished video to `destFile` (atomically: a partial file never appears there).
+   * `done` is the poll outcome that said it succeeded (its result URLs, for remote providers).
+   */
+  fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<void>;
+  /** Asks the upstream to stop a job Reelay no longer wants (best effort; absent when unsupported). */
+  cancel?(upstreamId: string): Promise<void>;
   /** Called once the result is stored and committed: the provider may drop its copy. */
   release?(upstreamId: string): void;
   /** Lets the provider say "this job has news" so the engine polls it now, not at the next tick. */
@@ -27,10 +34,20 @@ export interface SubmitRequest {
   /** Stable across retries of the same submission: `<taskId>#<attempt>`. */
   submissionId: string;
   task: Task;
+  /** The upstream model id of the route (the public model name unless the route names another). */
+  model: string;
   /** The prompt to generate from (the enhanced one when enhancement was asked for). */
   prompt: string;
-  /** Input images already fetched and checked by Reelay, as local files. */
-  inputs: { path: string; contentType: string }[];
+  /** Input images already fetched and checked by Reelay. */
+  inputs: SubmitInput[];
+}
+
+export interface SubmitInput {
+  /** The stored copy. */
+  path: string;
+  contentType: string;
+  /** The URL the client gave (http(s) or data:), for upstreams that fetch images themselves. */
+  url: string;
 }
 
 /**
@@ -42,8 +59,14 @@ export interface SubmitRequest {
  */
 export type PollOutcome =
   | { status: 'running'; progress?: number; pollAfterMs?: number }
-  | { status: 'succeeded' }
+  | Succeeded
   | { status: 'failed'; error: ProviderError };
+
+/** A finished job; remote providers say where its video is. */
+export interface Succeeded {
+  status: 'succeeded';
+  resultUrl?: string;
+}
 
 /** Base of the typed provider errors: each says what the engine should do. */
 export abstract class ProviderError extends Error {

@@ -95,6 +95,10 @@ export type TaskPatch = Partial<
     | 'completedAt'
     | 'nextRunAt'
     | 'updatedAt'
+    | 'provider'
+    | 'routeIndex'
+    | 'submittedAt'
+    | 'fallback'
   >
 >;
 

@@ -17,12 +17,17 @@ export const PATCH_COLUMNS: Record<keyof TaskPatch, string> = {
   completedAt: 'completed_at',
   nextRunAt: 'next_run_at',
   updatedAt: 'updated_at',
+  provider: 'provider',
+  routeIndex: 'route_index',
+  submittedAt: 'submitted_at',
+  fallback: 'fallback',
 };
 
 /** Fields stored as JSON text. */
 const JSON_FIELDS = new Set<string>(['images', 'spec', 'request']);
 
 export function patchValue(field: string, value: unknown): unknown {
+  if (typeof value === 'boolean') return value ? 1 : 0;
   return JSON_FIELDS.has(field) ? JSON.stringify(value) : value;
 }
 
@@ -57,6 +62,9 @@ export function taskFromRow(r: Row): Task {
     completedAt: (r.completed_at as number | null) ?? null,
     deadlineAt: r.deadline_at as number,
     nextRunAt: (r.next_run_at as number | null) ?? null,
+    routeIndex: r.route_index as number,
+    submittedAt: (r.submitted_at as number | null) ?? null,
+    fallback: r.fallback === 1,
   };
 }
 
@@ -89,6 +97,9 @@ export function taskToRow(t: Task): Row {
     completed_at: t.completedAt,
     deadline_at: t.deadlineAt,
     next_run_at: t.nextRunAt,
+    route_index: t.routeIndex,
+    submitted_at: t.submittedAt,
+    fallback: t.fallback ? 1 : 0,
   };
 }
 

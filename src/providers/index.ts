@@ -1,0 +1,32 @@
+import { ConfigError } from '../config-error.js';
+import type { UrlGuard } from '../net/guard.js';
+import type { RoutingConfig } from '../routing/config.js';
+import { KkiaiProvider } from './kkiai/index.js';
+import type { LocalProvider } from './local/index.js';
+import type { Provider } from './port.js';
+
+export interface ProviderDeps {
+  local: LocalProvider;
+  guard: UrlGuard;
+  /** The largest result file downloaded from an upstream. */
+  maxResultBytes: number;
+}
+
+/** One provider instance per configured label. */
+export function createProviders(routing: RoutingConfig, deps: ProviderDeps): Map<string, Provider> {
+  const out = new Map<string, Provider>();
+  for (const [label, config] of routing.providers) {
+    switch (config.type) {
+      case 'local':
+        if (label !== 'local') throw new ConfigError(`provider ${label}: the local renderer is the provider labelled "local"; it cannot be configured twice`);
+        out.set(label, deps.local);
+        break;
+      case 'kkiai':
+        out.set(label, new KkiaiProvider(config, deps.guard, deps.maxResultBytes));
+        break;
+      default:
+        throw new ConfigError(`provider ${label}: type ${config.type} is not available in this version`);
+    }
+  }
+  return out;
+}
