@@ -46,6 +46,32 @@ program
     process.on('SIGINT', () => stop('SIGINT'));
   });
 
+program
+  .command('sim')
+  .description('start the upstream simulator: kie, kkiai-style and the other upstream APIs on their real paths, with scripted timing and faults')
+  .option('-p, --port <port>', 'port to listen on', '8090')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--duration <ms>', 'how long each job takes', '3000')
+  .option('--faults <spec>', 'fault rates, e.g. "5xx=0.1,429=0.05,stall=0.01" (see README)', '')
+  .option('--retry-after <seconds>', 'Retry-After of the 429 fault', '2')
+  .option('--hang <ms>', 'how long the timeout fault holds a request', '120000')
+  .option('--video-seconds <s>', 'length of the served videos', '8')
+  .option('--keys <keys>', 'comma-separated keys to accept (default: any key)', '')
+  .option('--dir <dir>', 'where the sample videos are made', '')
+  .action(async (o: Record<string, string>) => {
+    const { startSim } = await import('./sim/index.js');
+    try {
+      const sim = await startSim(o);
+      console.log(`reelay sim listening on ${sim.url}`);
+      const stop = () => void sim.close().then(() => process.exit(0));
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    } catch (e) {
+      console.error(`reelay sim: ${(e as Error).message}`);
+      process.exit(2);
+    }
+  });
+
 const keys = program.command('keys').description('manage API keys (each key is its own tenant)');
 
 function store() {

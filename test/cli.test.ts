@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
@@ -45,4 +45,17 @@ test('a bad setting is a clear error, not a crash', () => {
     () => execFileSync(process.execPath, [CLI, 'serve'], { env: { ...process.env, PORT: 'eighty' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
     (e: { status: number; stderr: string }) => e.status === 2 && /PORT must be an integer/.test(e.stderr),
   );
+  const dir = tmpDir();
+  const cases: [string, RegExp][] = [
+    ['{"providers": {"kie": {"type": "kie"}}', /REELAY_CONFIG .*JSON/],
+    ['{"providers": {"kie": {"type": "kie", "apiKeyEnv": "REELAY_TEST_UNSET_KEY"}}}', /REELAY_TEST_UNSET_KEY \(apiKeyEnv\) is not set/],
+  ];
+  for (const [i, [text, message]] of cases.entries()) {
+    writeFileSync(join(dir, `bad${i}.json`), text);
+    assert.throws(
+      () => execFileSync(process.execPath, [CLI, 'serve'], { env: { ...process.env, REELAY_DATA_DIR: dir, REELAY_CONFIG: join(dir, `bad${i}.json`) }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
+      (e: { status: number; stderr: string }) => e.status === 2 && message.test(e.stderr),
+      text,
+    );
+  }
 });

@@ -121,7 +121,9 @@ export class UpstreamHttp {
       const headers = own && withAuth ? await this.auth() : {};
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, { method: 'GET', headers, dispatcher: own ? this.agent : this.guarded, signal: AbortSignal.timeout(Math.max(this.config.timeoutMs, 120_000)) });
+        // A video can take minutes to arrive: the wait for headers is the API timeout, the body
+        // may take as long as it keeps flowing (bodyTimeout is per chunk).
+        res = await request(url, { method: 'GET', headers, dispatcher: own ? this.agent : this.guarded, headersTimeout: Math.max(this.config.timeoutMs, 30_000) });
       } catch (e) {
         throw new TransientError(`${this.config.label}: download failed: ${networkReason(e)}`);
       }

@@ -1,6 +1,7 @@
 import { ConfigError } from '../config-error.js';
 import type { UrlGuard } from '../net/guard.js';
 import type { RoutingConfig } from '../routing/config.js';
+import { KieProvider } from './kie/index.js';
 import { KkiaiProvider } from './kkiai/index.js';
 import type { LocalProvider } from './local/index.js';
 import type { Provider } from './port.js';
@@ -20,6 +21,9 @@ export function createProviders(routing: RoutingConfig, deps: ProviderDeps): Map
       case 'local':
         if (label !== 'local') throw new ConfigError(`provider ${label}: the local renderer is the provider labelled "local"; it cannot be configured twice`);
         out.set(label, deps.local);
+        break;
+      case 'kie':
+        out.set(label, new KieProvider(config, deps.guard, deps.maxResultBytes));
         break;
       case 'kkiai':
         out.set(label, new KkiaiProvider(config, deps.guard, deps.maxResultBytes));

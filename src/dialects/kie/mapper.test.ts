@@ -71,3 +71,11 @@ test('kieTime formats UTC as YYYY-MM-DD HH:mm:ss', () => {
   assert.equal(kieTime(Date.UTC(2025, 5, 6, 10, 30, 0)), '2025-06-06 10:30:00');
   assert.equal(kieTime(null), null);
 });
+
+test('fallbackFlag is true when a fallback route made the video, in the record and the callback', () => {
+  const urls = { video: 'http://r/v.mp4', upsampled: null, hd1080: null, final: 'http://r/v.mp4' };
+  const task = makeTask({ dialect: 'kie', state: 'succeeded', completedAt: 1, fallback: true });
+  assert.equal(toRecord(task, urls).fallbackFlag, true);
+  assert.equal((toCallback(task, urls).data as { fallbackFlag: boolean }).fallbackFlag, true);
+  assert.equal(toRecord(makeTask({ dialect: 'kie', state: 'succeeded', completedAt: 1 }), urls).fallbackFlag, false);
+});

@@ -109,7 +109,7 @@ export function toRecord(task: Task, urls: TaskUrls): KieRecord {
     errorCode: errorCode(task),
     errorMessage: errorMessage(task),
     createTime: kieTime(task.createdAt)!,
-    fallbackFlag: false,
+    fallbackFlag: task.fallback,
   };
 }
 
@@ -119,8 +119,8 @@ export function toCallback(task: Task, urls: TaskUrls): KieEnvelope {
     return {
       code: 200,
       msg: KIE_MESSAGES.callbackOk,
-      data: { taskId: task.id, info: { resultUrls: [urls.final], originUrls: null, resolution: resolutionLabel(task) }, fallbackFlag: false },
+      data: { taskId: task.id, info: { resultUrls: [urls.final], originUrls: null, resolution: resolutionLabel(task) }, fallbackFlag: task.fallback },
     };
   }
-  return { code: errorCode(task) ?? 500, msg: errorMessage(task), data: { taskId: task.id, fallbackFlag: false } };
+  return { code: errorCode(task) ?? 500, msg: errorMessage(task), data: { taskId: task.id, fallbackFlag: task.fallback } };
 }

@@ -83,3 +83,9 @@ test('create answer', () => {
     enhanced_prompt: 'make animate',
   });
 });
+
+test('detail.fallback says whether a fallback route made the video', () => {
+  const urls = { video: 'http://r/v.mp4', upsampled: null, hd1080: null, final: 'http://r/v.mp4' };
+  assert.equal(toQuery(makeTask({ state: 'succeeded', fallback: true }), urls).detail.fallback, true);
+  assert.equal(toQuery(makeTask({ state: 'succeeded' }), urls).detail.fallback, false);
+});

@@ -110,6 +110,8 @@ export function toQuery(task: Task, urls: TaskUrls) {
       upsample_generation_id: task.spec.upsample && generationId ? `${generationId}_upsampled` : '',
       video_generation_error: generationError(task),
       video_generation_status: generationStatus(task),
+      // Not in the seed: true when a fallback route (another upstream) made the video.
+      fallback: task.fallback,
     },
     status,
     video_url: videoUrl,

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { binaries } from '../../test/media.js';
+import { SIM_KEY, noAllowlist, simProvider, startTestSim } from '../../test/sim.js';
+import { tmpDir } from '../../test/tmp.js';
+import { makeTask } from '../../test/fixtures.js';
+import { probe } from '../media/probe.js';
+import type { ProviderType } from '../routing/config.js';
+import { KieProvider } from './kie/index.js';
+import { KkiaiProvider } from './kkiai/index.js';
+import { type PollOutcome, type Provider, RateLimitedError, SafetyRejectedError, TransientError } from './port.js';
+
+// Every adapter against the simulator: the happy path, each failure class, the status mapping.
+const ADAPTERS: { type: ProviderType; model: string; make: (url: string, over?: Record<string, unknown>, key?: string) => Provider }[] = [
+  { type: 'kkiai', model: 'veo3.1-fast', make: (url, over, key) => new KkiaiProvider(simProvider('kkiai', url, over, key), noAllowlist, 1 << 30) },
+  { type: 'kie', model: 'veo3_fast', make: (url, over, key) => new KieProvider(simProvider('kie', url, over, key), noAllowlist, 1 << 30) },
+];
+
+for (const adapter of ADAPTERS) {
+  describe(`${adapter.type} adapter against the simulator`, async () => {
+    const sim = await startTestSim({ durationMs: 300 });
+    const provider = adapter.make(sim.url);
+    const dir = tmpDir();
+    const submit = (prompt: string, p = provider) =>
+      p.submit({ submissionId: 'x#1', task: makeTask({}, { prompt }), model: adapter.model, prompt, inputs: [] });
+    const rejects = async (prompt: string, type: new (...a: never[]) => Error, message?: RegExp) => {
+      const err = await submit(prompt).then(() => undefined, (e: Error) => e);
+      assert.ok(err instanceof type, `${prompt}: expected ${type.name}, got ${err?.name}: ${err?.message}`);
+      if (message) assert.match(err.message, message);
+      return err;
+    };
+    const settle = async (id: string): Promise<PollOutcome> => {
+      for (let i = 0; i < 100; i++) {
+        const o = await provider.poll(id);
+        if (o.status !== 'running') return o;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return provider.poll(id);
+    };
+
+    test('happy path: accepted, running, succeeded; the video downloads and probes as H.264', async () => {
+      const { upstreamId } = await submit('a lighthouse at dusk');
+      assert.ok(upstreamId);
+      assert.equal((await provider.poll(upstreamId)).status, 'running');
+      const done = await settle(upstreamId);
+      assert.equal(done.status, 'succeeded');
+      const file = join(dir, `${adapter.type}.mp4`);
+      await provider.fetchResult(upstreamId, file, done.status === 'succeeded' ? done : undefined);
+      const p = await probe(binaries.ffprobe, file);
+      assert.equal(p.video?.codec, 'h264');
+      assert.equal(p.video?.width, 1280);
+    });
+
+    test('refusals at create: 5xx, timeout, malformed JSON and reCAPTCHA are transient; 429 is rate limited', async () => {
+      await rejects('[sim:5xx] p', TransientError, /500|Server Error|Internal Error/);
+      await rejects('[sim:timeout] p', TransientError, /timed out/);
+      await rejects('[sim:malformed] p', TransientError, /not (kie )?JSON/);
+      const captcha = await rejects('[sim:recaptcha] p', TransientError, /reCAPTCHA/);
+      assert.ok(!(captcha instanceof SafetyRejectedError));
+      const limited = (await rejects('[sim:429] p', RateLimitedError)) as RateLimitedError;
+      assert.equal(limited.retryAfterMs, 2000);
+    });
+
+    test('a scripted fault can hit only the first tries: [sim:5xx*1] fails once, then is accepted', async () => {
+      await rejects('[sim:5xx*1] once', TransientError);
+      assert.ok((await submit('[sim:5xx*1] once')).upstreamId);
+    });
+
+    test('a bad key is transient (our account, not the request): another route may work', async () => {
+      const wrong = adapter.make(sim.url, {}, 'sk-wrong');
+      const err = await submit('p', wrong).then(() => undefined, (e: Error) => e);
+      assert.ok(err instanceof TransientError, String(err));
+      assert.ok(!err.message.includes('sk-wrong') && !err.message.includes(SIM_KEY), 'no key in the message');
+    });
+
+    test('after acceptance: safety rejection, generation failure, lost task, stall', async () => {
+      const safety = await settle((await submit('[sim:safety] p')).upstreamId);
+      assert.equal(safety.status, 'failed');
+      assert.ok(safety.status === 'failed' && safety.error instanceof SafetyRejectedError, safety.status === 'failed' ? safety.error.message : '');
+      const failed = await settle((await submit('[sim:fail] p')).upstreamId);
+      assert.ok(failed.status === 'failed' && failed.error instanceof TransientError && !(failed.error instanceof SafetyRejectedError));
+      const lost = await provider.poll((await submit('[sim:lost] p')).upstreamId);
+      assert.ok(lost.status === 'failed' && /lost/.test(lost.error.message));
+      const stalled = (await submit('[sim:stall] p')).upstreamId;
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal((await provider.poll(stalled)).status, 'running');
+    });
+
+    test('a failing status request throws (the job is fine and is polled again)', async () => {
+      const { upstreamId } = await submit('[sim:poll-5xx*1] p');
+      await assert.rejects(provider.poll(upstreamId), TransientError);
+      assert.equal((await settle(upstreamId)).status, 'succeeded');
+    });
+  });
+}

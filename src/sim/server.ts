@@ -1,0 +1,159 @@
+import { createReadStream, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Binaries } from '../media/ffmpeg.js';
+import { type CreateFault, FaultPicker, type FaultRates, type JobFault } from './faults.js';
+import { type SimJob, SimJobs } from './jobs.js';
+import { kieSim } from './upstreams/kie.js';
+import { kkiaiSim } from './upstreams/kkiai.js';
+import { SampleVideos } from './video.js';
+
+export interface SimOptions {
+  /** How long a job takes (default 3000 ms). `0` finishes at once. */
+  durationMs: number;
+  /** Fault rates (see `faults.ts`); prompts can also script faults with `[sim:…]` tags. */
+  faults: FaultRates;
+  /** `Retry-After` of the 429 fault, in seconds (default 2). */
+  retryAfterSeconds: number;
+  /** How long the `timeout` fault holds a request before answering 504 (default 120000 ms). */
+  hangMs: number;
+  /** Length of the served videos (default 8 s). */
+  videoSeconds: number;
+  /** Where the sample videos are made. */
+  dir: string;
+  binaries: Binaries;
+  /** Keys the simulator accepts; empty accepts any non-empty bearer key. */
+  keys: string[];
+  random?: () => number;
+}
+
+/** What every simulated upstream shares. */
+export interface SimContext {
+  opts: SimOptions;
+  jobs: SimJobs;
+  faults: FaultPicker;
+  videos: SampleVideos;
+  /** Absolute base URL of this server as the client reached it (for result URLs). */
+  base(req: FastifyRequest): string;
+  /** Whether the request carries an acceptable key (`Authorization: Bearer`, `x-goog-api-key`, `?key=`). */
+  authorized(req: FastifyRequest): boolean;
+  /** Starts a job, or applies the create fault it drew. `refuse` answers in the upstream's envelope. */
+  admit(req: FastifyRequest, reply: FastifyReply, input: AdmitInput, refuse: Refuse): Promise<SimJob | undefined>;
+  /** Whether this status request fails with 500 (`poll-5xx`). */
+  pollFails(job: SimJob): boolean;
+  /** The URL of a job's video on this server. */
+  fileUrl(req: FastifyRequest, job: SimJob): string;
+  /** Serves a job's video: the sample of its aspect ratio, slowly for `slow-download`. */
+  sendVideo(job: SimJob, reply: FastifyReply): Promise<FastifyReply>;
+}
+
+export interface AdmitInput {
+  id: string;
+  upstream: string;
+  model: string;
+  prompt: string;
+  aspect: '16:9' | '9:16';
+  request: unknown;
+  callbackUrl?: string;
+}
+
+/** Answers a create fault in the upstream's own envelope: `status` and a message. */
+export type Refuse = (reply: FastifyReply, status: number, message: string, fault: CreateFault) => FastifyReply;
+
+export const RECAPTCHA_TEXT = 'reCAPTCHA evaluation failed, please try again later (upstream 403 PERMISSION_DENIED)';
+
+export async function buildSim(opts: SimOptions): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024, forceCloseConnections: true });
+  const jobs = new SimJobs();
+  const faults = new FaultPicker(opts.faults, opts.random);
+  const videos = new SampleVideos(opts.dir, opts.binaries, opts.videoSeconds);
+  const hanging = new Set<NodeJS.Timeout>();
+  app.addHook('onClose', async () => {
+    for (const t of hanging) clearTimeout(t);
+  });
+
+  const ctx: SimContext = {
+    opts,
+    jobs,
+    faults,
+    videos,
+    base: (req) => `${req.protocol}://${req.headers.host ?? req.host}`,
+    authorized(req) {
+      const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      const goog = req.headers['x-goog-api-key'];
+      const query = (req.query as Record<string, unknown> | undefined)?.key;
+      const key = bearer ?? (typeof goog === 'string' ? goog : undefined) ?? (typeof query === 'string' ? query : undefined);
+      if (!key) return false;
+      return opts.keys.length === 0 || opts.keys.includes(key);
+    },
+    async admit(_req, reply, input, refuse) {
+      const picked = faults.pick(input.prompt, input.upstream);
+      switch (picked.create) {
+        case '5xx':
+          refuse(reply, 500, 'Internal Error, Please try again later.', '5xx');
+          return undefined;
+        case '429':
+          reply.header('retry-after', String(opts.retryAfterSeconds));
+          refuse(reply, 429, 'Rate limited: too many requests, please slow down', '429');
+          return undefined;
+        case 'recaptcha':
+          refuse(reply, 403, RECAPTCHA_TEXT, 'recaptcha');
+          return undefined;
+        case 'malformed':
+          reply.status(200).type('application/json').send('{"code":200,"data":{"taskId":');
+          return undefined;
+        case 'timeout':
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(() => {
+              hanging.delete(t);
+              resolve();
+            }, opts.hangMs);
+            hanging.add(t);
+          });
+          refuse(reply, 504, 'Gateway Timeout', 'timeout');
+          return undefined;
+        default:
+      }
+      const now = Date.now();
+      const fault: JobFault | undefined = picked.job;
+      return jobs.add({ ...input, createdAt: now, readyAt: now + opts.durationMs, ...(fault ? { fault } : {}) });
+    },
+    pollFails: (job) => faults.pollFails(job.prompt, job.id),
+    fileUrl: (req, job) => `${ctx.base(req)}/sim/files/${encodeURIComponent(job.id)}.mp4`,
+    async sendVideo(job, reply) {
+      const file = await videos.path(job.aspect);
+      const size = statSync(file).size;
+      reply.header('content-type', 'video/mp4').header('content-length', String(size));
+      if (job.fault === 'slow-download') return reply.send(throttled(file, 256 * 1024));
+      return reply.send(createReadStream(file));
+    },
+  };
+
+  // The sample videos are made before the simulator answers anything, so no download waits on a render.
+  await Promise.all([videos.path('16:9'), videos.path('9:16')]);
+
+  app.get('/healthz', async () => ({ ok: true, jobs: jobs.size }));
+  // Result files of every upstream that hands out plain URLs: /sim/files/<job id>.mp4
+  app.get<{ Params: { name: string } }>('/sim/files/:name', async (req, reply) => {
+    const job = jobs.get(req.params.name.replace(/\.mp4$/, ''));
+    if (!job || jobs.status(job, Date.now()).state !== 'succeeded') return reply.status(404).send({ error: 'no such file' });
+    return ctx.sendVideo(job, reply);
+  });
+  await app.register(async (scope) => kkiaiSim(scope, ctx));
+  await app.register(async (scope) => kieSim(scope, ctx));
+  return app;
+}
+
+/** A file read at about `bytesPerSecond`. */
+function throttled(file: string, bytesPerSecond: number): Readable {
+  const chunk = Math.max(1024, Math.floor(bytesPerSecond / 10));
+  const source = createReadStream(file, { highWaterMark: chunk });
+  return Readable.from(
+    (async function* () {
+      for await (const part of source) {
+        yield part as Buffer;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })(),
+  );
+}
