@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { binaries } from '../../test/media.js';
@@ -7,12 +8,22 @@ import { tmpDir } from '../../test/tmp.js';
 import { makeTask } from '../../test/fixtures.js';
 import { probe } from '../media/probe.js';
 import type { ProviderType } from '../routing/config.js';
+import { GeminiProvider } from './google/gemini.js';
+import { VertexProvider } from './google/vertex.js';
 import { KieProvider } from './kie/index.js';
 import { KkiaiProvider } from './kkiai/index.js';
 import { type PollOutcome, type Provider, RateLimitedError, SafetyRejectedError, TransientError } from './port.js';
 
 // Every adapter against the simulator: the happy path, each failure class, the status mapping.
+/** A throwaway service account whose token exchange goes to the simulator. */
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const serviceAccount = (url: string, email: string) => JSON.stringify({ type: 'service_account', client_email: email, private_key: pem, token_uri: `${url}/token` });
+const vertexOptions = (over: Record<string, unknown> = {}) => ({ options: { project: 'demo-project', location: 'us-central1', ...over } });
+
 const ADAPTERS: { type: ProviderType; model: string; make: (url: string, over?: Record<string, unknown>, key?: string) => Provider }[] = [
+  { type: 'gemini', model: 'veo-3.1-fast-generate-preview', make: (url, over, key) => new GeminiProvider(simProvider('gemini', url, over, key), noAllowlist, 1 << 30) },
+  { type: 'vertex', model: 'veo-3.1-fast-generate-001', make: (url, over, key) => new VertexProvider(simProvider('vertex', url, { ...vertexOptions(), ...over }, serviceAccount(url, key ?? SIM_KEY)), noAllowlist, 1 << 30) },
   { type: 'kkiai', model: 'veo3.1-fast', make: (url, over, key) => new KkiaiProvider(simProvider('kkiai', url, over, key), noAllowlist, 1 << 30) },
   { type: 'kie', model: 'veo3_fast', make: (url, over, key) => new KieProvider(simProvider('kie', url, over, key), noAllowlist, 1 << 30) },
 ];
@@ -94,3 +105,26 @@ for (const adapter of ADAPTERS) {
     });
   });
 }
+
+describe('vertex specifics', async () => {
+  const sim = await startTestSim({ durationMs: 100 });
+  const dir = tmpDir();
+  const submitTo = (p: Provider) => p.submit({ submissionId: 'x#1', task: makeTask({ id: 'task-1' }, { prompt: 'p' }), model: 'veo-3.1-generate-001', prompt: 'p', inputs: [] });
+
+  test('results in a bucket (options.storageUri) are read through the storage API with the token', async () => {
+    const p = new VertexProvider(simProvider('vertex', sim.url, vertexOptions({ storageUri: 'gs://my-bucket/reelay', storageBaseUrl: sim.url }), serviceAccount(sim.url, SIM_KEY)), noAllowlist, 1 << 30);
+    const { upstreamId } = await submitTo(p);
+    let done: PollOutcome = { status: 'running' };
+    for (let i = 0; i < 50 && done.status === 'running'; i++, await new Promise((r) => setTimeout(r, 50))) done = await p.poll(upstreamId);
+    assert.equal(done.status, 'succeeded');
+    assert.match(done.status === 'succeeded' ? done.resultUrl ?? '' : '', /\/storage\/v1\/b\/my-bucket\/o\/reelay%2Ftask-1%2F[0-9a-f]+\.mp4\?alt=media$/);
+    const file = join(dir, 'gcs.mp4');
+    await p.fetchResult(upstreamId, file, done.status === 'succeeded' ? done : undefined);
+    assert.equal((await probe(binaries.ffprobe, file)).video?.codec, 'h264');
+  });
+
+  test('a bad configuration is a clear error at start', () => {
+    assert.throws(() => new VertexProvider(simProvider('vertex', sim.url, {}, serviceAccount(sim.url, SIM_KEY)), noAllowlist, 1), /needs options.project/);
+    assert.throws(() => new VertexProvider(simProvider('vertex', sim.url, vertexOptions(), '{"client_email": 1}'), noAllowlist, 1), /needs client_email and private_key/);
+  });
+});

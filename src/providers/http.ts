@@ -1,4 +1,4 @@
-import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Agent, type Dispatcher, request } from 'undici';
@@ -110,15 +110,23 @@ export class UpstreamHttp {
 
   /**
    * Streams a result to `dest` (through `dest.tmp`, renamed when complete). A URL on the
-   * provider's own host is fetched with its credentials; any other host is an outside URL and is
-   * checked by the private-address guard on every hop, without credentials.
+   * provider's own host (or one of `authHosts`, such as a storage API) is fetched with its
+   * credentials; any other host is an outside URL and is checked by the private-address guard on
+   * every hop, without credentials. A `data:` URL (a result sent inline) is decoded.
    */
-  async download(raw: string, dest: string, maxBytes: number, withAuth = true): Promise<void> {
+  async download(raw: string, dest: string, maxBytes: number, authHosts: string[] = []): Promise<void> {
+    if (raw.startsWith('data:')) {
+      const bytes = Buffer.from(raw.slice(raw.indexOf(',') + 1), 'base64');
+      if (bytes.length > maxBytes) throw new PermanentError(`${this.config.label}: the result is over the limit of ${maxBytes} bytes`);
+      writeFileSync(`${dest}.tmp`, bytes);
+      renameSync(`${dest}.tmp`, dest);
+      return;
+    }
     let url = new URL(raw, this.base);
     for (let hop = 0; hop < 6; hop++) {
-      const own = url.host === this.base.host;
+      const own = url.host === this.base.host || authHosts.includes(url.host);
       if (!own) url = this.guard.parse(url.toString());
-      const headers = own && withAuth ? await this.auth() : {};
+      const headers = own ? await this.auth() : {};
       let res: Dispatcher.ResponseData;
       try {
         // A video can take minutes to arrive: the wait for headers is the API timeout, the body

@@ -1,6 +1,8 @@
 import { ConfigError } from '../config-error.js';
 import type { UrlGuard } from '../net/guard.js';
 import type { RoutingConfig } from '../routing/config.js';
+import { GeminiProvider } from './google/gemini.js';
+import { VertexProvider } from './google/vertex.js';
 import { KieProvider } from './kie/index.js';
 import { KkiaiProvider } from './kkiai/index.js';
 import type { LocalProvider } from './local/index.js';
@@ -21,6 +23,12 @@ export function createProviders(routing: RoutingConfig, deps: ProviderDeps): Map
       case 'local':
         if (label !== 'local') throw new ConfigError(`provider ${label}: the local renderer is the provider labelled "local"; it cannot be configured twice`);
         out.set(label, deps.local);
+        break;
+      case 'gemini':
+        out.set(label, new GeminiProvider(config, deps.guard, deps.maxResultBytes));
+        break;
+      case 'vertex':
+        out.set(label, new VertexProvider(config, deps.guard, deps.maxResultBytes));
         break;
       case 'kie':
         out.set(label, new KieProvider(config, deps.guard, deps.maxResultBytes));

@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Binaries } from '../media/ffmpeg.js';
 import { type CreateFault, FaultPicker, type FaultRates, type JobFault } from './faults.js';
 import { type SimJob, SimJobs } from './jobs.js';
+import { googleSim } from './upstreams/google.js';
 import { kieSim } from './upstreams/kie.js';
 import { kkiaiSim } from './upstreams/kkiai.js';
 import { SampleVideos } from './video.js';
@@ -64,6 +65,10 @@ export const RECAPTCHA_TEXT = 'reCAPTCHA evaluation failed, please try again lat
 
 export async function buildSim(opts: SimOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024, forceCloseConnections: true });
+  // OAuth token requests are form-encoded.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
   const jobs = new SimJobs();
   const faults = new FaultPicker(opts.faults, opts.random);
   const videos = new SampleVideos(opts.dir, opts.binaries, opts.videoSeconds);
@@ -141,6 +146,7 @@ export async function buildSim(opts: SimOptions): Promise<FastifyInstance> {
   });
   await app.register(async (scope) => kkiaiSim(scope, ctx));
   await app.register(async (scope) => kieSim(scope, ctx));
+  await app.register(async (scope) => googleSim(scope, ctx));
   return app;
 }
 
