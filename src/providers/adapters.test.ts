@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { binaries } from '../../test/media.js';
+import { binaries, makePng } from '../../test/media.js';
 import { SIM_KEY, noAllowlist, simProvider, startTestSim } from '../../test/sim.js';
 import { tmpDir } from '../../test/tmp.js';
 import { makeTask } from '../../test/fixtures.js';
@@ -11,6 +11,7 @@ import type { ProviderType } from '../routing/config.js';
 import { GeminiProvider } from './google/gemini.js';
 import { VertexProvider } from './google/vertex.js';
 import { KieProvider } from './kie/index.js';
+import { OpenAIVideosProvider } from './openai/index.js';
 import { KkiaiProvider } from './kkiai/index.js';
 import { type PollOutcome, type Provider, RateLimitedError, SafetyRejectedError, TransientError } from './port.js';
 
@@ -22,6 +23,7 @@ const serviceAccount = (url: string, email: string) => JSON.stringify({ type: 's
 const vertexOptions = (over: Record<string, unknown> = {}) => ({ options: { project: 'demo-project', location: 'us-central1', ...over } });
 
 const ADAPTERS: { type: ProviderType; model: string; make: (url: string, over?: Record<string, unknown>, key?: string) => Provider }[] = [
+  { type: 'openai', model: 'sora-2', make: (url, over, key) => new OpenAIVideosProvider(simProvider('openai', url, over, key), noAllowlist, 1 << 30) },
   { type: 'gemini', model: 'veo-3.1-fast-generate-preview', make: (url, over, key) => new GeminiProvider(simProvider('gemini', url, over, key), noAllowlist, 1 << 30) },
   { type: 'vertex', model: 'veo-3.1-fast-generate-001', make: (url, over, key) => new VertexProvider(simProvider('vertex', url, { ...vertexOptions(), ...over }, serviceAccount(url, key ?? SIM_KEY)), noAllowlist, 1 << 30) },
   { type: 'kkiai', model: 'veo3.1-fast', make: (url, over, key) => new KkiaiProvider(simProvider('kkiai', url, over, key), noAllowlist, 1 << 30) },
@@ -126,5 +128,20 @@ describe('vertex specifics', async () => {
   test('a bad configuration is a clear error at start', () => {
     assert.throws(() => new VertexProvider(simProvider('vertex', sim.url, {}, serviceAccount(sim.url, SIM_KEY)), noAllowlist, 1), /needs options.project/);
     assert.throws(() => new VertexProvider(simProvider('vertex', sim.url, vertexOptions(), '{"client_email": 1}'), noAllowlist, 1), /needs client_email and private_key/);
+  });
+});
+
+describe('openai specifics', async () => {
+  const sim = await startTestSim({ durationMs: 100 });
+  const dir = tmpDir();
+
+  test('with an input image the create is multipart (input_reference as a file); cancel deletes the video', async () => {
+    const p = new OpenAIVideosProvider(simProvider('openai', sim.url), noAllowlist, 1 << 30);
+    const png = await makePng(dir, 'ref.png', 64, 36);
+    const { upstreamId } = await p.submit({ submissionId: 'x#1', task: makeTask({}, { prompt: 'p', images: ['https://img.example/ref.png'], mode: 'frames' }), model: 'sora-2', prompt: 'p', inputs: [{ path: png, contentType: 'image/png', url: 'https://img.example/ref.png' }] });
+    assert.match(upstreamId, /^video_[0-9a-f]{32}$/);
+    await p.cancel(upstreamId);
+    const after = await p.poll(upstreamId);
+    assert.equal(after.status, 'failed');
   });
 });

@@ -3,6 +3,7 @@ import type { UrlGuard } from '../net/guard.js';
 import type { RoutingConfig } from '../routing/config.js';
 import { GeminiProvider } from './google/gemini.js';
 import { VertexProvider } from './google/vertex.js';
+import { OpenAIVideosProvider } from './openai/index.js';
 import { KieProvider } from './kie/index.js';
 import { KkiaiProvider } from './kkiai/index.js';
 import type { LocalProvider } from './local/index.js';
@@ -29,6 +30,9 @@ export function createProviders(routing: RoutingConfig, deps: ProviderDeps): Map
         break;
       case 'vertex':
         out.set(label, new VertexProvider(config, deps.guard, deps.maxResultBytes));
+        break;
+      case 'openai':
+        out.set(label, new OpenAIVideosProvider(config, deps.guard, deps.maxResultBytes));
         break;
       case 'kie':
         out.set(label, new KieProvider(config, deps.guard, deps.maxResultBytes));

@@ -7,6 +7,7 @@ import { type SimJob, SimJobs } from './jobs.js';
 import { googleSim } from './upstreams/google.js';
 import { kieSim } from './upstreams/kie.js';
 import { kkiaiSim } from './upstreams/kkiai.js';
+import { openaiSim } from './upstreams/openai.js';
 import { SampleVideos } from './video.js';
 
 export interface SimOptions {
@@ -68,6 +69,12 @@ export async function buildSim(opts: SimOptions): Promise<FastifyInstance> {
   // OAuth token requests are form-encoded.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+  // Multipart bodies (OpenAI's create from the SDK, ComfyUI uploads) are read with the Fetch API.
+  app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer', bodyLimit: 64 * 1024 * 1024 }, (req, body, done) => {
+    new Response(body as Buffer, { headers: { 'content-type': req.headers['content-type'] ?? '' } })
+      .formData()
+      .then((form) => done(null, form), (e: Error) => done(Object.assign(e, { statusCode: 400 }), undefined));
   });
   const jobs = new SimJobs();
   const faults = new FaultPicker(opts.faults, opts.random);
@@ -147,6 +154,7 @@ export async function buildSim(opts: SimOptions): Promise<FastifyInstance> {
   await app.register(async (scope) => kkiaiSim(scope, ctx));
   await app.register(async (scope) => kieSim(scope, ctx));
   await app.register(async (scope) => googleSim(scope, ctx));
+  await app.register(async (scope) => openaiSim(scope, ctx));
   return app;
 }
 

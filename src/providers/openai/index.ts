@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import type { UrlGuard } from '../../net/guard.js';
+import type { ProviderConfig } from '../../routing/config.js';
+import { UpstreamHttp, httpError } from '../http.js';
+import { type PollOutcome, PermanentError, type Provider, SafetyRejectedError, type SubmitRequest, TransientError } from '../port.js';
+import { isSafetyText } from '../safety.js';
+
+interface VideoResource {
+  id?: string;
+  status?: string;
+  progress?: number;
+  error?: { code?: string; message?: string } | null;
+}
+
+/**
+ * OpenAI-style `/v1/videos` upstreams (OpenAI's Sora and the resellers that serve the same API):
+ * create, retrieve, download `/content`, and `DELETE` to cancel. The create is JSON, or multipart
+ * when an input image is sent as a file (`options.multipart: true` sends multipart always, for
+ * resellers that take nothing else).
+ */
+export class OpenAIVideosProvider implements Provider {
+  readonly name: string;
+  private readonly http: UpstreamHttp;
+  private readonly multipart: boolean;
+
+  constructor(
+    config: ProviderConfig,
+    guard: UrlGuard,
+    private readonly maxResultBytes: number,
+  ) {
+    this.name = config.label;
+    this.http = new UpstreamHttp(config, 'https://api.openai.com', () => ({ authorization: `Bearer ${config.apiKey}` }), guard);
+    this.multipart = config.options.multipart === true;
+  }
+
+  async submit(req: SubmitRequest): Promise<{ upstreamId: string }> {
+    const spec = req.task.spec;
+    const fields: Record<string, string> = {
+      model: req.model,
+      prompt: req.prompt,
+      // OpenAI takes seconds as a string: 4, 8 or 12.
+      seconds: String([4, 8, 12].reduce((best, s) => (Math.abs(s - spec.durationSeconds) < Math.abs(best - spec.durationSeconds) ? s : best), 8)),
+      size: spec.aspectRatio === '9:16' ? '720x1280' : '1280x720',
+    };
+    const image = req.inputs[0];
+    let res;
+    if (this.multipart || image) {
+      const form = new FormData();
+      for (const [k, v] of Object.entries(fields)) form.append(k, v);
+      if (image) form.append('input_reference', new Blob([readFileSync(image.path)], { type: image.contentType }), `input.${image.contentType.split('/')[1] ?? 'png'}`);
+      const encoded = new Response(form);
+      const data = Buffer.from(await encoded.arrayBuffer());
+      res = await this.http.json<VideoResource>('v1/videos', { body: { data, contentType: encoded.headers.get('content-type')! } });
+    } else {
+      res = await this.http.json<VideoResource>('v1/videos', { json: fields });
+    }
+    if (typeof res.id !== 'string' || !res.id) throw new TransientError(`${this.name}: create answered without an id`);
+    if (res.status === 'failed') throw this.failure(res);
+    return { upstreamId: res.id };
+  }
+
+  async poll(upstreamId: string): Promise<PollOutcome> {
+    const res = await this.http.call(`v1/videos/${encodeURIComponent(upstreamId)}`);
+    if (res.status === 404) return { status: 'failed', error: new TransientError(`${this.name}: the upstream lost video ${upstreamId} (404)`) };
+    if (res.status < 200 || res.status >= 300) throw httpError(`${this.name}: GET /v1/videos/{id}`, res);
+    const v = res.json as VideoResource | undefined;
+    if (!v || typeof v.status !== 'string') throw new TransientError(`${this.name}: the video answer is not the expected JSON`);
+    if (v.status === 'queued' || v.status === 'in_progress') return { status: 'running', ...(typeof v.progress === 'number' ? { progress: v.progress } : {}) };
+    if (v.status === 'completed') return { status: 'succeeded', resultUrl: this.http.url(`v1/videos/${encodeURIComponent(upstreamId)}/content?variant=video`).toString() };
+    return { status: 'failed', error: this.failure(v) };
+  }
+
+  async fetchResult(upstreamId: string, destFile: string): Promise<void> {
+    await this.http.download(this.http.url(`v1/videos/${encodeURIComponent(upstreamId)}/content?variant=video`).toString(), destFile, this.maxResultBytes);
+  }
+
+  async cancel(upstreamId: string): Promise<void> {
+    await this.http.call(`v1/videos/${encodeURIComponent(upstreamId)}`, { method: 'DELETE' });
+  }
+
+  async close(): Promise<void> {
+    await this.http.close();
+  }
+
+  private failure(v: VideoResource) {
+    const code = v.error?.code ?? 'failed';
+    const message = `${this.name}: video ${v.status ?? 'failed'} (${code}): ${v.error?.message ?? ''}`;
+    if (code === 'moderation_blocked' || isSafetyText(`${code} ${v.error?.message ?? ''}`)) return new SafetyRejectedError(message);
+    if (code === 'invalid_request' || code === 'invalid_value') return new PermanentError(message);
+    return new TransientError(message);
+  }
+}
