@@ -10,7 +10,9 @@ import { probe } from '../media/probe.js';
 import type { ProviderType } from '../routing/config.js';
 import { GeminiProvider } from './google/gemini.js';
 import { VertexProvider } from './google/vertex.js';
+import { FalProvider } from './fal/index.js';
 import { KieProvider } from './kie/index.js';
+import { ReplicateProvider } from './replicate/index.js';
 import { OpenAIVideosProvider } from './openai/index.js';
 import { KkiaiProvider } from './kkiai/index.js';
 import { type PollOutcome, type Provider, RateLimitedError, SafetyRejectedError, TransientError } from './port.js';
@@ -24,6 +26,8 @@ const vertexOptions = (over: Record<string, unknown> = {}) => ({ options: { proj
 
 const ADAPTERS: { type: ProviderType; model: string; make: (url: string, over?: Record<string, unknown>, key?: string) => Provider }[] = [
   { type: 'openai', model: 'sora-2', make: (url, over, key) => new OpenAIVideosProvider(simProvider('openai', url, over, key), noAllowlist, 1 << 30) },
+  { type: 'replicate', model: 'google/veo-3.1-fast', make: (url, over, key) => new ReplicateProvider(simProvider('replicate', url, over, key), noAllowlist, 1 << 30) },
+  { type: 'fal', model: 'fal-ai/veo3.1/fast', make: (url, over, key) => new FalProvider(simProvider('fal', `${url}/fal`, over, key), noAllowlist, 1 << 30) },
   { type: 'gemini', model: 'veo-3.1-fast-generate-preview', make: (url, over, key) => new GeminiProvider(simProvider('gemini', url, over, key), noAllowlist, 1 << 30) },
   { type: 'vertex', model: 'veo-3.1-fast-generate-001', make: (url, over, key) => new VertexProvider(simProvider('vertex', url, { ...vertexOptions(), ...over }, serviceAccount(url, key ?? SIM_KEY)), noAllowlist, 1 << 30) },
   { type: 'kkiai', model: 'veo3.1-fast', make: (url, over, key) => new KkiaiProvider(simProvider('kkiai', url, over, key), noAllowlist, 1 << 30) },
@@ -98,6 +102,13 @@ for (const adapter of ADAPTERS) {
       const stalled = (await submit('[sim:stall] p')).upstreamId;
       await new Promise((r) => setTimeout(r, 400));
       assert.equal((await provider.poll(stalled)).status, 'running');
+    });
+
+    test('cancel reaches the upstream where it has one', { skip: !provider.cancel && 'no cancel in this API' }, async () => {
+      const { upstreamId } = await submit('[sim:stall] to be cancelled');
+      await provider.cancel!(upstreamId);
+      const after = await provider.poll(upstreamId);
+      assert.equal(after.status, 'failed');
     });
 
     test('a failing status request throws (the job is fine and is polled again)', async () => {

@@ -1,9 +1,11 @@
 import { ConfigError } from '../config-error.js';
 import type { UrlGuard } from '../net/guard.js';
 import type { RoutingConfig } from '../routing/config.js';
+import { FalProvider } from './fal/index.js';
 import { GeminiProvider } from './google/gemini.js';
 import { VertexProvider } from './google/vertex.js';
 import { OpenAIVideosProvider } from './openai/index.js';
+import { ReplicateProvider } from './replicate/index.js';
 import { KieProvider } from './kie/index.js';
 import { KkiaiProvider } from './kkiai/index.js';
 import type { LocalProvider } from './local/index.js';
@@ -33,6 +35,12 @@ export function createProviders(routing: RoutingConfig, deps: ProviderDeps): Map
         break;
       case 'openai':
         out.set(label, new OpenAIVideosProvider(config, deps.guard, deps.maxResultBytes));
+        break;
+      case 'replicate':
+        out.set(label, new ReplicateProvider(config, deps.guard, deps.maxResultBytes));
+        break;
+      case 'fal':
+        out.set(label, new FalProvider(config, deps.guard, deps.maxResultBytes));
         break;
       case 'kie':
         out.set(label, new KieProvider(config, deps.guard, deps.maxResultBytes));

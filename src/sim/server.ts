@@ -4,10 +4,12 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Binaries } from '../media/ffmpeg.js';
 import { type CreateFault, FaultPicker, type FaultRates, type JobFault } from './faults.js';
 import { type SimJob, SimJobs } from './jobs.js';
+import { falSim } from './upstreams/fal.js';
 import { googleSim } from './upstreams/google.js';
 import { kieSim } from './upstreams/kie.js';
 import { kkiaiSim } from './upstreams/kkiai.js';
 import { openaiSim } from './upstreams/openai.js';
+import { replicateSim } from './upstreams/replicate.js';
 import { SampleVideos } from './video.js';
 
 export interface SimOptions {
@@ -91,7 +93,7 @@ export async function buildSim(opts: SimOptions): Promise<FastifyInstance> {
     videos,
     base: (req) => `${req.protocol}://${req.headers.host ?? req.host}`,
     authorized(req) {
-      const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      const bearer = /^(?:Bearer|Key|Token)\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const goog = req.headers['x-goog-api-key'];
       const query = (req.query as Record<string, unknown> | undefined)?.key;
       const key = bearer ?? (typeof goog === 'string' ? goog : undefined) ?? (typeof query === 'string' ? query : undefined);
@@ -155,6 +157,8 @@ export async function buildSim(opts: SimOptions): Promise<FastifyInstance> {
   await app.register(async (scope) => kieSim(scope, ctx));
   await app.register(async (scope) => googleSim(scope, ctx));
   await app.register(async (scope) => openaiSim(scope, ctx));
+  await app.register(async (scope) => replicateSim(scope, ctx));
+  await app.register(async (scope) => falSim(scope, ctx));
   return app;
 }
 
