@@ -10,6 +10,7 @@ import { probe } from '../media/probe.js';
 import type { ProviderType } from '../routing/config.js';
 import { GeminiProvider } from './google/gemini.js';
 import { VertexProvider } from './google/vertex.js';
+import { ComfyUIProvider, fill } from './comfyui/index.js';
 import { FalProvider } from './fal/index.js';
 import { KieProvider } from './kie/index.js';
 import { ReplicateProvider } from './replicate/index.js';
@@ -24,10 +25,20 @@ const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 const serviceAccount = (url: string, email: string) => JSON.stringify({ type: 'service_account', client_email: email, private_key: pem, token_uri: `${url}/token` });
 const vertexOptions = (over: Record<string, unknown> = {}) => ({ options: { project: 'demo-project', location: 'us-central1', ...over } });
 
+/** A text-to-video workflow in ComfyUI's API format, with Reelay's placeholders. */
+const WORKFLOW = {
+  '3': { class_type: 'CLIPTextEncode', inputs: { text: '{{prompt}}', clip: ['4', 1] } },
+  '5': { class_type: 'EmptyHunyuanLatentVideo', inputs: { width: '{{width}}', height: '{{height}}', length: '{{frames}}', batch_size: 1 } },
+  '6': { class_type: 'KSampler', inputs: { seed: '{{seed}}', steps: 20, positive: ['3', 0], latent_image: ['5', 0] } },
+  '9': { class_type: 'VHS_VideoCombine', inputs: { frame_rate: 24, filename_prefix: 'reelay', images: ['6', 0] } },
+};
+const IMAGE_WORKFLOW = { ...WORKFLOW, '10': { class_type: 'LoadImage', inputs: { image: '{{image}}' } } };
+
 const ADAPTERS: { type: ProviderType; model: string; make: (url: string, over?: Record<string, unknown>, key?: string) => Provider }[] = [
   { type: 'openai', model: 'sora-2', make: (url, over, key) => new OpenAIVideosProvider(simProvider('openai', url, over, key), noAllowlist, 1 << 30) },
   { type: 'replicate', model: 'google/veo-3.1-fast', make: (url, over, key) => new ReplicateProvider(simProvider('replicate', url, over, key), noAllowlist, 1 << 30) },
   { type: 'fal', model: 'fal-ai/veo3.1/fast', make: (url, over, key) => new FalProvider(simProvider('fal', `${url}/fal`, over, key), noAllowlist, 1 << 30) },
+  { type: 'comfyui', model: 'workflow', make: (url, over, key) => new ComfyUIProvider(simProvider('comfyui', url, { options: { workflow: WORKFLOW, imageWorkflow: IMAGE_WORKFLOW }, ...over }, key), noAllowlist, 1 << 30) },
   { type: 'gemini', model: 'veo-3.1-fast-generate-preview', make: (url, over, key) => new GeminiProvider(simProvider('gemini', url, over, key), noAllowlist, 1 << 30) },
   { type: 'vertex', model: 'veo-3.1-fast-generate-001', make: (url, over, key) => new VertexProvider(simProvider('vertex', url, { ...vertexOptions(), ...over }, serviceAccount(url, key ?? SIM_KEY)), noAllowlist, 1 << 30) },
   { type: 'kkiai', model: 'veo3.1-fast', make: (url, over, key) => new KkiaiProvider(simProvider('kkiai', url, over, key), noAllowlist, 1 << 30) },
@@ -154,5 +165,29 @@ describe('openai specifics', async () => {
     await p.cancel(upstreamId);
     const after = await p.poll(upstreamId);
     assert.equal(after.status, 'failed');
+  });
+});
+
+describe('comfyui specifics', async () => {
+  const sim = await startTestSim({ durationMs: 100 });
+  const dir = tmpDir();
+
+  test('placeholders: whole values keep their type, parts are replaced in text', () => {
+    assert.deepEqual(fill({ a: '{{seed}}', b: 'seed {{seed}} of {{prompt}}', c: ['{{width}}'], d: '{{unknown}}' }, { seed: 7, prompt: 'p', width: 1280 }), { a: 7, b: 'seed 7 of p', c: [1280], d: '{{unknown}}' });
+  });
+
+  test('an input image is uploaded and its name fills {{image}}; a rejected workflow is transient', async () => {
+    const p = new ComfyUIProvider(simProvider('comfyui', sim.url, { options: { workflow: WORKFLOW, imageWorkflow: IMAGE_WORKFLOW } }), noAllowlist, 1 << 30);
+    const png = await makePng(dir, 'in.png', 64, 36);
+    const task = makeTask({}, { prompt: 'p', images: ['https://img.example/in.png'], mode: 'frames' });
+    const { upstreamId } = await p.submit({ submissionId: 'x#1', task, model: 'workflow', prompt: 'p', inputs: [{ path: png, contentType: 'image/png', url: 'https://img.example/in.png' }] });
+    assert.ok(upstreamId);
+    // Without the upload, LoadImage names a file the server does not have.
+    const broken = new ComfyUIProvider(simProvider('comfyui', sim.url, { options: { workflow: IMAGE_WORKFLOW } }), noAllowlist, 1 << 30);
+    await assert.rejects(broken.submit({ submissionId: 'x#1', task: makeTask(), model: 'workflow', prompt: 'p', inputs: [] }), (e: Error) => e instanceof TransientError && /rejected.*value_not_in_list/.test(e.message));
+  });
+
+  test('a comfyui provider without a workflow is a configuration error', () => {
+    assert.throws(() => new ComfyUIProvider(simProvider('comfyui', sim.url), noAllowlist, 1), /needs options.workflowFile/);
   });
 });

@@ -1,6 +1,7 @@
 import { ConfigError } from '../config-error.js';
 import type { UrlGuard } from '../net/guard.js';
 import type { RoutingConfig } from '../routing/config.js';
+import { ComfyUIProvider } from './comfyui/index.js';
 import { FalProvider } from './fal/index.js';
 import { GeminiProvider } from './google/gemini.js';
 import { VertexProvider } from './google/vertex.js';
@@ -42,14 +43,15 @@ export function createProviders(routing: RoutingConfig, deps: ProviderDeps): Map
       case 'fal':
         out.set(label, new FalProvider(config, deps.guard, deps.maxResultBytes));
         break;
+      case 'comfyui':
+        out.set(label, new ComfyUIProvider(config, deps.guard, deps.maxResultBytes));
+        break;
       case 'kie':
         out.set(label, new KieProvider(config, deps.guard, deps.maxResultBytes));
         break;
       case 'kkiai':
         out.set(label, new KkiaiProvider(config, deps.guard, deps.maxResultBytes));
         break;
-      default:
-        throw new ConfigError(`provider ${label}: type ${config.type} is not available in this version`);
     }
   }
   return out;

@@ -41,6 +41,11 @@ export class SimJobs {
     return this.jobs.get(id);
   }
 
+  /** Ids of one upstream's jobs, oldest first. */
+  *ids(upstream: string): Iterable<string> {
+    for (const [id, job] of this.jobs) if (job.upstream === upstream) yield id;
+  }
+
   get size(): number {
     return this.jobs.size;
   }

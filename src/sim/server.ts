@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Binaries } from '../media/ffmpeg.js';
 import { type CreateFault, FaultPicker, type FaultRates, type JobFault } from './faults.js';
 import { type SimJob, SimJobs } from './jobs.js';
+import { comfyuiSim } from './upstreams/comfyui.js';
 import { falSim } from './upstreams/fal.js';
 import { googleSim } from './upstreams/google.js';
 import { kieSim } from './upstreams/kie.js';
@@ -159,6 +160,7 @@ export async function buildSim(opts: SimOptions): Promise<FastifyInstance> {
   await app.register(async (scope) => openaiSim(scope, ctx));
   await app.register(async (scope) => replicateSim(scope, ctx));
   await app.register(async (scope) => falSim(scope, ctx));
+  await app.register(async (scope) => comfyuiSim(scope, ctx));
   return app;
 }
 
