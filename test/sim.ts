@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { after } from 'node:test';
 import { UrlGuard } from '../src/net/guard.js';
 import { type ProviderConfig, type ProviderType, parseRouting } from '../src/routing/config.js';
+import type { SimJobs } from '../src/sim/jobs.js';
 import { type SimOptions, buildSim } from '../src/sim/server.js';
 import { binaries } from './media.js';
 import { tmpDir } from './tmp.js';
@@ -9,8 +10,8 @@ import { tmpDir } from './tmp.js';
 export const SIM_KEY = 'sk-sim-test';
 
 /** An upstream simulator on a free loopback port, closed after the test file. */
-export async function startTestSim(over: Partial<SimOptions> = {}): Promise<{ url: string; app: FastifyInstance }> {
-  const app = await buildSim({
+export async function startTestSim(over: Partial<SimOptions> = {}): Promise<{ url: string; app: FastifyInstance; jobs: SimJobs }> {
+  const { app, jobs } = await buildSim({
     durationMs: 300,
     faults: {},
     retryAfterSeconds: 2,
@@ -24,7 +25,7 @@ export async function startTestSim(over: Partial<SimOptions> = {}): Promise<{ ur
   await app.listen({ port: 0, host: '127.0.0.1' });
   after(() => app.close());
   const address = app.server.address();
-  return { url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`, app };
+  return { url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`, app, jobs };
 }
 
 /** A provider configuration pointing at the simulator. */

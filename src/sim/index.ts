@@ -19,7 +19,7 @@ function number(v: string | undefined, name: string, def: number): number {
 
 /** Starts the simulator from command-line style options (all strings). */
 export async function startSim(o: Record<string, string | undefined>): Promise<RunningSim> {
-  const app = await buildSim({
+  const { app } = await buildSim({
     durationMs: number(o.duration, 'duration', 3000),
     faults: parseFaultRates(o.faults ?? ''),
     retryAfterSeconds: number(o.retryAfter, 'retry-after', 2),

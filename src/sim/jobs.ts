@@ -41,6 +41,11 @@ export class SimJobs {
     return this.jobs.get(id);
   }
 
+  /** Every job, oldest first. */
+  all(): Iterable<SimJob> {
+    return this.jobs.values();
+  }
+
   /** Ids of one upstream's jobs, oldest first. */
   *ids(upstream: string): Iterable<string> {
     for (const [id, job] of this.jobs) if (job.upstream === upstream) yield id;

@@ -67,7 +67,13 @@ export type Refuse = (reply: FastifyReply, status: number, message: string, faul
 
 export const RECAPTCHA_TEXT = 'reCAPTCHA evaluation failed, please try again later (upstream 403 PERMISSION_DENIED)';
 
-export async function buildSim(opts: SimOptions): Promise<FastifyInstance> {
+/** A simulator: its HTTP app and its jobs (tests count what the upstreams accepted). */
+export interface Sim {
+  app: FastifyInstance;
+  jobs: SimJobs;
+}
+
+export async function buildSim(opts: SimOptions): Promise<Sim> {
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024, forceCloseConnections: true });
   // OAuth token requests are form-encoded.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
@@ -161,7 +167,7 @@ export async function buildSim(opts: SimOptions): Promise<FastifyInstance> {
   await app.register(async (scope) => replicateSim(scope, ctx));
   await app.register(async (scope) => falSim(scope, ctx));
   await app.register(async (scope) => comfyuiSim(scope, ctx));
-  return app;
+  return { app, jobs };
 }
 
 /** A file read at about `bytesPerSecond`. */

@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { pino } from 'pino';
+import { TaskService } from '../src/app/tasks.js';
+import { kkiaiTaskId } from '../src/core/ids.js';
+import { Engine } from '../src/engine/engine.js';
+import { GuardedFetcher } from '../src/net/fetch.js';
+import { UrlGuard } from '../src/net/guard.js';
+import { KieProvider } from '../src/providers/kie/index.js';
+import { KkiaiProvider } from '../src/providers/kkiai/index.js';
+import type { Provider } from '../src/providers/port.js';
+import { ResultFiles } from '../src/results/files.js';
+import { parseRouting } from '../src/routing/config.js';
+import { Router } from '../src/routing/router.js';
+import { openSqliteStore } from '../src/store/sqlite/index.js';
+import { binaries } from './media.js';
+import { SIM_KEY, startTestSim } from './sim.js';
+import { waitFor } from './server.js';
+import { tmpDir } from './tmp.js';
+
+const TASKS = 60;
+
+/**
+ * Chaos: many tasks routed to a simulated reseller that fails in every way it can (refusals,
+ * timeouts, broken JSON, reCAPTCHA, failed, lost and stalled jobs, failing status requests,
+ * safety rejections), with a healthy kie simulator as the fallback route. Every task must end,
+ * none stuck; each upstream job Reelay started is one it recorded (no hidden double submission);
+ * and the outcomes are right: safety rejections fail as content policy, everything else succeeds.
+ */
+describe('chaos: random upstream faults with a healthy fallback route', async () => {
+  const flaky = await startTestSim({
+    durationMs: 150,
+    hangMs: 1500,
+    faults: { '5xx': 0.08, '429': 0.05, timeout: 0.04, malformed: 0.05, recaptcha: 0.06, fail: 0.1, safety: 0.05, stall: 0.06, lost: 0.06, 'slow-download': 0.03, 'poll-5xx': 0.15 },
+    retryAfterSeconds: 0.2,
+  });
+  const healthy = await startTestSim({ durationMs: 150 });
+  const dir = tmpDir();
+  const store = openSqliteStore(join(dir, 'chaos.sqlite'));
+  const common = { apiKeyEnv: 'SIM_KEY', typicalSeconds: 0.1, pollMaxSeconds: 0.3, stallSeconds: 2, timeoutSeconds: 1, rateLimitBudgetSeconds: 1 };
+  const routing = parseRouting({
+    providers: { flaky: { type: 'kkiai', baseUrl: flaky.url, ...common }, healthy: { type: 'kie', baseUrl: healthy.url, ...common } },
+    models: [{ match: 'veo3.1-fast', routes: [{ provider: 'flaky' }, { provider: 'healthy', model: 'veo3_fast' }] }],
+  }, { SIM_KEY });
+  const guard = new UrlGuard([]);
+  const providers = new Map<string, Provider>([
+    ['flaky', new KkiaiProvider(routing.providers.get('flaky')!, guard, 1 << 30)],
+    ['healthy', new KieProvider(routing.providers.get('healthy')!, guard, 1 << 30)],
+  ]);
+  const fetcher = new GuardedFetcher(guard);
+  const engine = new Engine(
+    { store, router: new Router(routing, providers), files: new ResultFiles(dir, 'http://reelay.test'), fetcher, binaries, imageMaxBytes: 1 << 20, notify: () => [], log: pino({ level: 'silent' }), minPollMs: 50 },
+    { leaseMs: 5000, tickMs: 20, concurrency: 32 },
+  );
+  const tasks = new TaskService(store, guard, { taskDeadlineMs: 120_000, errorSleepMs: 100, maxRetries: 6 });
+  tasks.wakeEngine = () => engine.wake();
+  engine.start();
+  after(async () => {
+    await engine.stop();
+    await Promise.all([...providers.values()].map((p) => p.close?.()));
+    await fetcher.close();
+    await store.close();
+  });
+
+  test(`${TASKS} tasks: all terminal, no double submission, the right outcomes`, { timeout: 240_000 }, async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < TASKS; i++) {
+      const prompt = `chaos task ${i}`;
+      const t = await tasks.create({
+        id: kkiaiTaskId('veo3.1-fast', Date.now()),
+        tenantId: 't',
+        dialect: 'kkiai',
+        model: 'veo3.1-fast',
+        spec: { prompt, images: [], mode: 'text', aspectRatio: '16:9', resolution: '720p', upsample: false, seed: i, durationSeconds: 8, enhancePrompt: false },
+        request: { prompt },
+      });
+      ids.push(t.id);
+    }
+    const ended = await waitFor(async () => {
+      const all = await Promise.all(ids.map((id) => store.getTask('t', id)));
+      return all.every((t) => t && (t.state === 'succeeded' || t.state === 'failed')) ? all.map((t) => t!) : undefined;
+    }, 200_000, 200);
+
+    const byPrompt = new Map<string, { flaky: number; healthy: number }>();
+    for (const [side, sim] of [['flaky', flaky], ['healthy', healthy]] as const) {
+      for (const job of sim.jobs.all()) {
+        const counts = byPrompt.get(job.prompt) ?? { flaky: 0, healthy: 0 };
+        counts[side]++;
+        byPrompt.set(job.prompt, counts);
+      }
+    }
+    const outcome = { succeeded: 0, onFallback: 0, safety: 0, retried: 0 };
+    for (const t of ended) {
+      const attempts = await store.listAttempts(t.id);
+      const submitted = attempts.filter((a) => a.outcome === 'submitted');
+      if (attempts.some((a) => a.outcome === 'retry')) outcome.retried++;
+      const accepted = byPrompt.get(t.spec.prompt) ?? { flaky: 0, healthy: 0 };
+      // Every job an upstream accepted is one Reelay recorded, and no upstream id twice.
+      assert.equal(submitted.filter((a) => a.provider === 'flaky').length, accepted.flaky, `${t.id}: jobs on flaky`);
+      assert.equal(submitted.filter((a) => a.provider === 'healthy').length, accepted.healthy, `${t.id}: jobs on healthy`);
+      assert.equal(new Set(submitted.map((a) => a.upstreamId)).size, submitted.length, `${t.id}: an upstream id submitted twice`);
+      // A new submission to a route only after the previous job there ended (no duplicate in flight).
+      for (const [i, a] of attempts.entries()) {
+        if (a.outcome !== 'submitted' || i === 0) continue;
+        const before = attempts.slice(0, i).filter((b) => b.outcome === 'submitted').at(-1);
+        if (before) assert.ok(attempts.slice(attempts.indexOf(before) + 1, i).some((b) => b.outcome === 'retry' && b.upstreamId === before.upstreamId), `${t.id}: submission ${a.upstreamId} while ${before.upstreamId} was still live`);
+      }
+      if (t.state === 'failed') {
+        assert.equal(t.lastErrorKind, 'content_policy', `${t.id} failed: ${t.lastError}`);
+        outcome.safety++;
+      } else {
+        outcome.succeeded++;
+        if (t.fallback) outcome.onFallback++;
+        assert.equal(t.provider, t.fallback ? 'healthy' : 'flaky');
+      }
+    }
+    assert.equal(outcome.succeeded + outcome.safety, TASKS);
+    assert.ok(outcome.retried >= TASKS / 4, `faults hit enough tasks: ${JSON.stringify(outcome)}`);
+    assert.ok(outcome.onFallback > 0, 'some tasks completed on the fallback route');
+    assert.ok(outcome.succeeded - outcome.onFallback > 0, 'some tasks completed on the flaky route');
+  });
+});
