@@ -5,7 +5,8 @@ import { type ProviderConfig, type ProviderType, parseRouting } from '../src/rou
 import type { SimJobs } from '../src/sim/jobs.js';
 import { type SimOptions, buildSim } from '../src/sim/server.js';
 import { binaries } from './media.js';
-import { tmpDir } from './tmp.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export const SIM_KEY = 'sk-sim-test';
 
@@ -17,7 +18,8 @@ export async function startTestSim(over: Partial<SimOptions> = {}): Promise<{ ur
     retryAfterSeconds: 2,
     hangMs: 3000,
     videoSeconds: 1,
-    dir: tmpDir('reelay-sim-'),
+    // Shared by every test simulator (and kept between runs): the samples are made once.
+    dir: join(tmpdir(), 'reelay-test-sim-samples'),
     binaries,
     keys: [SIM_KEY],
     ...over,

@@ -32,9 +32,10 @@ export class SampleVideos {
   private async render(aspect: '16:9' | '9:16'): Promise<string> {
     const out = join(this.dir, `sample-${aspect === '16:9' ? 'landscape' : 'portrait'}-${this.seconds}s.mp4`);
     if (existsSync(out)) return out;
-    const captionFile = join(this.dir, 'caption.txt');
+    const captionFile = join(this.dir, `caption.${process.pid}.txt`);
     writeFileSync(captionFile, 'Reelay upstream simulator');
-    const tmp = `${out}.tmp.mp4`;
+    // Unique per process: simulators sharing a directory may render the same sample at once.
+    const tmp = `${out}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp.mp4`;
     const args = sceneArgs(
       { prompt: 'Reelay upstream simulator', seed: 1, aspectRatio: aspect, durationSeconds: this.seconds, images: [], mode: 'text', captionFile, font: this.binaries.font },
       tmp,
