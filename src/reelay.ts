@@ -80,7 +80,7 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   void runSweep();
   const sweeper = setInterval(runSweep, Math.min(config.retentionMs / 24, 3_600_000));
   if (config.engine) {
-    engine.start();
+    await engine.start();
     deliverer.start();
   }
 

@@ -55,7 +55,7 @@ describe('chaos: random upstream faults with a healthy fallback route', async ()
   );
   const tasks = new TaskService(store, guard, { taskDeadlineMs: 120_000, errorSleepMs: 100, maxRetries: 6 });
   tasks.wakeEngine = () => engine.wake();
-  engine.start();
+  await engine.start();
   after(async () => {
     await engine.stop();
     await Promise.all([...providers.values()].map((p) => p.close?.()));

@@ -30,16 +30,23 @@ class ScriptedProvider implements Provider {
     readonly name: string,
     private readonly sample: string,
   ) {}
+  /** Jobs accepted and not yet ended, and the most there ever were at once. */
+  readonly live = new Set<string>();
+  maxLive = 0;
   async submit(req: SubmitRequest) {
     const err = this.scripts.get(req.task.id)?.submit?.shift();
     if (err) throw err;
     this.models.push(req.model);
-    return { upstreamId: `${this.name}-${req.submissionId}` };
+    const upstreamId = `${this.name}-${req.submissionId}`;
+    this.live.add(upstreamId);
+    this.maxLive = Math.max(this.maxLive, this.live.size);
+    return { upstreamId };
   }
   async poll(upstreamId: string): Promise<PollOutcome> {
     const taskId = upstreamId.slice(this.name.length + 1).split('#')[0]!;
     const next = this.scripts.get(taskId)?.poll?.shift();
     if (next instanceof Error) throw next;
+    if (!next || next.status !== 'running') this.live.delete(upstreamId);
     return next ?? { status: 'succeeded' };
   }
   async cancel(upstreamId: string) {
@@ -57,6 +64,7 @@ describe('engine with a scripted provider', () => {
   const sample = join(dir, 'sample.mp4');
   let provider: ScriptedProvider;
   let backup: ScriptedProvider;
+  let limited: ScriptedProvider;
   let routing: RoutingConfig;
   let engine: Engine;
   let tasks: TaskService;
@@ -65,11 +73,13 @@ describe('engine with a scripted provider', () => {
     await run(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=s=320x180:d=1', '-f', 'lavfi', '-i', 'sine=d=1', '-c:v', 'libx264', '-c:a', 'aac', '-shortest', sample]);
     provider = new ScriptedProvider('a', sample);
     backup = new ScriptedProvider('b', sample);
+    limited = new ScriptedProvider('c', sample);
     // Model `veo3_fast` has one route (a); model `failover` tries a, then b (as `b-model`).
     routing = parseRouting({
-      providers: { a: { type: 'kkiai', baseUrl: 'http://a.test', apiKeyEnv: 'A_KEY', typicalSeconds: 0, stallSeconds: 1, rateLimitBudgetSeconds: 1 }, b: { type: 'kkiai', baseUrl: 'http://b.test', apiKeyEnv: 'B_KEY', typicalSeconds: 0 } },
+      providers: { a: { type: 'kkiai', baseUrl: 'http://a.test', apiKeyEnv: 'A_KEY', typicalSeconds: 0, stallSeconds: 1, rateLimitBudgetSeconds: 1 }, b: { type: 'kkiai', baseUrl: 'http://b.test', apiKeyEnv: 'B_KEY', typicalSeconds: 0 }, c: { type: 'kkiai', baseUrl: 'http://c.test', apiKeyEnv: 'B_KEY', typicalSeconds: 0, maxInFlight: 2, ratePerSecond: 20 } },
       models: [
         { match: 'veo3_fast', routes: [{ provider: 'a' }] },
+        { match: 'limited', routes: [{ provider: 'c' }] },
         { match: ['failover', 'fail*'], routes: [{ provider: 'a' }, { provider: 'b', model: 'b-model' }] },
       ],
     }, { A_KEY: 'x', B_KEY: 'y' });
@@ -78,7 +88,7 @@ describe('engine with a scripted provider', () => {
     engine = new Engine(
       {
         store,
-        router: new Router(routing, new Map<string, Provider>([['a', provider], ['b', backup]])),
+        router: new Router(routing, new Map<string, Provider>([['a', provider], ['b', backup], ['c', limited]])),
         files,
         fetcher,
         binaries,
@@ -91,7 +101,7 @@ describe('engine with a scripted provider', () => {
     );
     tasks = new TaskService(store, new UrlGuard([]), { taskDeadlineMs: 60_000, errorSleepMs: 20, maxRetries: 2 });
     tasks.wakeEngine = () => engine.wake();
-    engine.start();
+    await engine.start();
   });
   after(async () => {
     await engine.stop();
@@ -104,6 +114,7 @@ describe('engine with a scripted provider', () => {
     const id = kieTaskId();
     provider.scripts.set(id, script);
     backup.scripts.set(id, backupScript);
+    limited.scripts.set(id, script);
     return svc.create({
       id,
       tenantId: 't',
@@ -253,5 +264,17 @@ describe('engine with a scripted provider', () => {
         routing.providers.get('a')!.enabled = true;
       }
     });
+  });
+
+  test('per-provider limits: at most maxInFlight jobs at once, submissions paced by ratePerSecond', async () => {
+    const running = () => ({ poll: Array.from({ length: 4 }, () => ({ status: 'running' as const, pollAfterMs: 30 })) });
+    const started = Date.now();
+    const all = await Promise.all(Array.from({ length: 6 }, (_, i) => create(`limited ${i}`, running(), undefined, 'limited')));
+    const done = await Promise.all(all.map((t) => settled(t.id)));
+    assert.ok(done.every((t) => t.state === 'succeeded'));
+    assert.equal(limited.maxLive, 2, 'never more than maxInFlight upstream jobs');
+    assert.equal(engine.gate.count('c'), 0, 'the count returns to zero');
+    assert.ok(done.every((t) => t.retryCount === 0), 'waiting for a slot is not a retry');
+    assert.ok(Date.now() - started >= 200, 'six submissions at 20 per second with a burst of 20 still wait for slots');
   });
 });

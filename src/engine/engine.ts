@@ -3,6 +3,7 @@ import { assertTransition } from '../core/states.js';
 import type { Task } from '../core/task.js';
 import { coerceError } from '../providers/port.js';
 import type { Store } from '../store/port.js';
+import { ProviderGate } from './gate.js';
 import { type StepResult, Steps, type StepContext } from './steps.js';
 
 export interface EngineOptions {
@@ -24,6 +25,8 @@ export interface EngineOptions {
 export class Engine {
   readonly owner = `engine-${randomUUID().slice(0, 8)}`;
   private readonly steps: Steps;
+  /** Per-provider in-flight counts and submission rates (see ProviderGate). */
+  readonly gate = new ProviderGate();
   private readonly inflight = new Map<string, Promise<void>>();
   private timer?: NodeJS.Timeout;
   private heartbeat?: NodeJS.Timeout;
@@ -40,12 +43,13 @@ export class Engine {
     private readonly opts: EngineOptions,
   ) {
     this.store = ctx.store;
-    this.steps = new Steps(ctx);
+    this.steps = new Steps(ctx, this.gate);
     this.concurrency = opts.concurrency ?? 16;
     this.batch = opts.batch ?? 32;
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    this.gate.reset(await this.store.countInFlight());
     this.stopped = false;
     this.timer = setInterval(() => void this.tick(), this.opts.tickMs ?? 250);
     this.heartbeat = setInterval(() => void this.extendLeases(), Math.max(250, Math.floor(this.opts.leaseMs / 3)));
@@ -106,6 +110,7 @@ export class Engine {
     }
     try {
       const ok = await this.store.commitStep(this.owner, result);
+      this.gate.settle(task, ok ? result.patch : undefined);
       if (!ok) {
         this.ctx.log.warn({ taskId: task.id }, 'lease lost before commit; the step result was dropped');
         return;
@@ -114,6 +119,7 @@ export class Engine {
       const next = result.patch.nextRunAt;
       if (typeof next === 'number' && next <= Date.now() + 5) this.wake();
     } catch (e) {
+      this.gate.settle(task, undefined);
       this.ctx.log.error({ taskId: task.id, err: coerceError(e).message }, 'commit failed');
     }
   }

@@ -12,6 +12,7 @@ import type { ProviderConfig } from '../routing/config.js';
 import type { Route, Router } from '../routing/router.js';
 import { type ResultFiles, VIDEO_FILE, hdFileName } from '../results/files.js';
 import type { NewDelivery, StepCommit, Store, TaskPatch } from '../store/port.js';
+import { ProviderGate } from './gate.js';
 import { fetchImage } from './inputs.js';
 
 export interface StepContext {
@@ -57,7 +58,10 @@ export function hdSize(task: Task): { w: number; h: number } {
  * idempotent upstream (the same submission id).
  */
 export class Steps {
-  constructor(private readonly ctx: StepContext) {}
+  constructor(
+    private readonly ctx: StepContext,
+    private readonly gate: ProviderGate = new ProviderGate(),
+  ) {}
 
   async run(task: Task, now: number): Promise<StepResult> {
     if (task.state !== 'succeeded' && now >= task.deadlineAt) {
@@ -133,6 +137,11 @@ export class Steps {
     }
     const { route } = next;
     const provider = this.ctx.router.provider(route.provider.label)!;
+    const admitted = this.gate.admit(route.provider, now, task.id);
+    if (!admitted.ok) {
+      // The provider is full: ask again shortly. Not a failure, so nothing is counted.
+      return { taskId: task.id, patch: { nextRunAt: now + admitted.waitMs } };
+    }
     const inputs = (await this.ctx.store.listArtifacts(task.id))
       .filter((a) => a.kind.startsWith('input_'))
       .sort((a, b) => a.kind.localeCompare(b.kind))
@@ -409,7 +418,7 @@ export function pollDelay(config: ProviderConfig, elapsedMs: number, minMs: numb
 }
 
 function unknownProvider(label: string): ProviderConfig {
-  return { label, type: 'local', enabled: false, maxInFlight: 1, ratePerSecond: 1, typicalMs: 0, pollMaxMs: 30_000, stallMs: 0, rateLimitBudgetMs: 0, timeoutMs: 30_000, options: {} };
+  return { label, type: 'local', enabled: false, maxInFlight: 1, typicalMs: 0, pollMaxMs: 30_000, stallMs: 0, rateLimitBudgetMs: 0, timeoutMs: 30_000, options: {} };
 }
 
 function artifact(taskId: string, kind: string, path: string, contentType: string, bytes: number, now: number): Artifact {

@@ -16,7 +16,7 @@ const ProviderSchema = Type.Object(
     apiKeyEnv: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'the environment variable that holds the key' })),
     enabled: Type.Optional(Type.Boolean({ description: 'false: no new submissions; tasks on it fail over' })),
     maxInFlight: Type.Optional(Type.Integer({ minimum: 1, description: 'upstream jobs running at once' })),
-    ratePerSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'upstream requests per second' })),
+    ratePerSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'new submissions per second' })),
     typicalSeconds: Seconds('first poll after this long', 0),
     pollMaxSeconds: Seconds('the longest wait between polls', 0.1),
     stallSeconds: Seconds('an accepted job without a result after this is abandoned and the task fails over', 1),
@@ -69,7 +69,8 @@ export interface ProviderConfig {
   apiKey?: string;
   enabled: boolean;
   maxInFlight: number;
-  ratePerSecond: number;
+  /** New submissions per second; undefined: no limit. */
+  ratePerSecond?: number;
   typicalMs: number;
   pollMaxMs: number;
   stallMs: number;
@@ -175,8 +176,8 @@ function providerConfig(label: string, p: Static<typeof ProviderSchema>, env: Re
     ...(p.baseUrl ? { baseUrl: p.baseUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey ? { apiKey } : {}),
     enabled: p.enabled ?? true,
-    maxInFlight: p.maxInFlight ?? 50,
-    ratePerSecond: p.ratePerSecond ?? 10,
+    maxInFlight: p.maxInFlight ?? 1000,
+    ...(p.ratePerSecond !== undefined ? { ratePerSecond: p.ratePerSecond } : {}),
     typicalMs: ms(p.typicalSeconds, d.typicalMs),
     pollMaxMs: ms(p.pollMaxSeconds, 30_000),
     stallMs: ms(p.stallSeconds, d.stallMs),

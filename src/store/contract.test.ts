@@ -90,6 +90,18 @@ for (const backend of backends) {
       await s.close();
     });
 
+    test('countInFlight counts generating tasks with an upstream job, per provider; routing fields round-trip', async () => {
+      const s = await backend.open();
+      await s.createTask(makeTask({ id: 'f1', fileToken: 'f1', state: 'generating', provider: 'kie', upstreamId: 'a', routeIndex: 1, submittedAt: 77, fallback: true }));
+      await s.createTask(makeTask({ id: 'f2', fileToken: 'f2', state: 'generating', provider: 'kie', upstreamId: 'b' }));
+      await s.createTask(makeTask({ id: 'f3', fileToken: 'f3', state: 'generating', provider: 'fal', upstreamId: null }));
+      await s.createTask(makeTask({ id: 'f4', fileToken: 'f4', state: 'succeeded', provider: 'fal', upstreamId: 'c' }));
+      assert.deepEqual(await s.countInFlight(), { kie: 2 });
+      const t = await s.getTask('t_a', 'f1');
+      assert.deepEqual([t?.routeIndex, t?.submittedAt, t?.fallback], [1, 77, true]);
+      await s.close();
+    });
+
     test('requestHd only applies to succeeded tasks and makes them due', async () => {
       const s = await backend.open();
       await s.createTask(makeTask({ id: 'ok', fileToken: 'fo', state: 'succeeded', nextRunAt: null, completedAt: 5 }));

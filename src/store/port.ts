@@ -41,6 +41,8 @@ export interface Store {
   extendLeases(owner: string, ids: string[], until: number): Promise<string[]>;
   /** Applies a step's result atomically if `owner` still holds the lease; releases the lease. */
   commitStep(owner: string, commit: StepCommit): Promise<boolean>;
+  /** Upstream jobs running per provider: tasks `generating` with an upstream id. */
+  countInFlight(): Promise<Record<string, number>>;
   /** Makes a task due now (a provider finished early). No-op when the task is leased or terminal. */
   wakeByUpstream(provider: string, upstreamId: string, now: number): Promise<void>;
   /**

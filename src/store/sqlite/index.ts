@@ -46,6 +46,7 @@ export function openSqliteStore(file: string): Store {
     claimDue: async (owner, now, leaseMs, limit) => claim.claimDue(owner, now, leaseMs, limit),
     extendLeases: async (owner, ids, until) => claim.extendLeases(owner, ids, until),
     commitStep: async (owner, c) => claim.commitStep(owner, c),
+    countInFlight: async () => tasks.countInFlight(),
     wakeByUpstream: async (p, u, now) => tasks.wakeByUpstream(p, u, now),
     requestHd: async (tenant, id, now) => tasks.requestHd(tenant, id, now),
     listAttempts: async (id) => tasks.listAttempts(id),

@@ -27,6 +27,9 @@ export function taskOps(db: Database) {
      WHERE id = @id AND tenant_id = @tenantId AND state = 'succeeded' AND hd_state IN ('none', 'failed')`,
   );
   const attempts = db.prepare(`SELECT * FROM attempts WHERE task_id = ? ORDER BY n`);
+  const inFlight = db.prepare(
+    `SELECT provider, COUNT(*) AS n FROM tasks WHERE state = 'generating' AND upstream_id IS NOT NULL GROUP BY provider`,
+  );
   const artifacts = db.prepare(`SELECT * FROM artifacts WHERE task_id = ? ORDER BY kind`);
 
   const insertMany = db.transaction((tasks: Task[]): boolean[] => tasks.map((t) => insert.run(taskToRow(t)).changes === 1));
@@ -55,6 +58,9 @@ export function taskOps(db: Database) {
     getTask(tenantId: string, id: string): Task | undefined {
       const row = byId.get(id, tenantId) as Row | undefined;
       return row && taskFromRow(row);
+    },
+    countInFlight(): Record<string, number> {
+      return Object.fromEntries((inFlight.all() as { provider: string; n: number }[]).map((r) => [r.provider, r.n]));
     },
     wakeByUpstream(provider: string, upstreamId: string, now: number): void {
       wake.run({ provider, upstreamId, now });
