@@ -1,4 +1,5 @@
 import { run } from './ffmpeg.js';
+import { probeMp4 } from './mp4.js';
 
 export interface ProbeResult {
   container: string;
@@ -13,8 +14,16 @@ interface FfprobeJson {
   streams?: { codec_type?: string; codec_name?: string; width?: number; height?: number; duration?: string }[];
 }
 
-/** Reads container, duration and stream codecs of a media file with ffprobe. */
+/**
+ * Reads container, duration and stream codecs of a media file: in-process for an MP4 (see
+ * `probeMp4`), with ffprobe for anything else.
+ */
 export async function probe(ffprobe: string, file: string): Promise<ProbeResult> {
+  return probeMp4(file) ?? ffprobeFile(ffprobe, file);
+}
+
+/** The same, always with ffprobe. */
+export async function ffprobeFile(ffprobe: string, file: string): Promise<ProbeResult> {
   const out = await run(
     ffprobe,
     ['-v', 'error', '-show_entries', 'format=format_name,duration:stream=codec_type,codec_name,width,height,duration', '-of', 'json', file],
