@@ -56,6 +56,7 @@ program
   .option('--retry-after <seconds>', 'Retry-After of the 429 fault', '2')
   .option('--hang <ms>', 'how long the timeout fault holds a request', '120000')
   .option('--video-seconds <s>', 'length of the served videos', '8')
+  .option('--small', 'serve a few-kB test pattern instead of a rendered scene (load tests)')
   .option('--keys <keys>', 'comma-separated keys to accept (default: any key)', '')
   .option('--dir <dir>', 'where the sample videos are made', '')
   .action(async (o: Record<string, string>) => {

@@ -50,6 +50,8 @@ export interface Config {
    * processed by this process (for benchmarks of the HTTP side, and API-only nodes later).
    */
   engine: boolean;
+  /** `REELAY_ENGINE_CONCURRENCY` (default 64): engine steps (submits, polls, downloads) in progress at once. */
+  engineConcurrency: number;
   /** `LOG_LEVEL` (default `info`). */
   logLevel: string;
   /**
@@ -118,6 +120,7 @@ export function loadConfig(env: Env = process.env): Config {
     ffmpegPath: env.REELAY_FFMPEG?.trim() || undefined,
     ffprobePath: env.REELAY_FFPROBE?.trim() || undefined,
     engine: (env.REELAY_ENGINE?.trim() || 'on') !== 'off',
+    engineConcurrency: int(env, 'REELAY_ENGINE_CONCURRENCY', 64, 1),
     logLevel: env.LOG_LEVEL?.trim() || 'info',
     ...(env.REELAY_CONFIG?.trim() ? { configFile: resolve(env.REELAY_CONFIG.trim()) } : {}),
     routing: env.REELAY_CONFIG?.trim() ? loadRoutingFile(resolve(env.REELAY_CONFIG.trim()), env) : defaultRouting(),

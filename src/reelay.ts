@@ -66,8 +66,8 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   const providers = createProviders(config.routing, { local, guard, maxResultBytes: config.resultMaxBytes });
   const router = new Router(config.routing, providers);
   const engine = new Engine(
-    { store, router, files, fetcher, binaries, imageMaxBytes: config.imageMaxBytes, notify, log, minPollMs: 1000 },
-    { leaseMs: config.leaseMs },
+    { store, router, files, fetcher, binaries, imageMaxBytes: config.imageMaxBytes, notify, log, minPollMs: 1000, deliveriesQueued: () => deliverer.wake() },
+    { leaseMs: config.leaseMs, concurrency: config.engineConcurrency, batch: Math.min(config.engineConcurrency, 256) },
   );
   local.onWake((upstreamId) => void store.wakeByUpstream('local', upstreamId, Date.now()).then(() => engine.wake()));
   const deliverer = new Deliverer(store, fetcher, { timeoutMs: config.callbackTimeoutMs, maxAttempts: config.callbackMaxAttempts, backoffMs: config.callbackBackoffMs }, log);

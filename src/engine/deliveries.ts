@@ -10,8 +10,10 @@ export interface DelivererOptions {
   maxAttempts: number;
   /** First retry delay; each later one is 4× longer, at most 10 minutes (default 5000 ms). */
   backoffMs: number;
-  /** How often due deliveries are looked for (default 500 ms). */
+  /** How often due deliveries are looked for when nothing wakes the deliverer (default 500 ms). */
   tickMs?: number;
+  /** Callbacks in flight at once (default 64). */
+  concurrency?: number;
 }
 
 /** The delay before try `n + 1` after `n` failed tries. */
@@ -28,6 +30,8 @@ export class Deliverer {
   private timer?: NodeJS.Timeout;
   private running = new Set<Promise<void>>();
   private busy = false;
+  private again = false;
+  private stopped = true;
 
   constructor(
     private readonly store: Store,
@@ -37,23 +41,46 @@ export class Deliverer {
   ) {}
 
   start(): void {
+    this.stopped = false;
     this.timer = setInterval(() => void this.tick(), this.opts.tickMs ?? 500);
+    this.wake();
+  }
+
+  /** Looks for due callbacks now (a task just ended) instead of at the next tick. */
+  wake(): void {
+    if (!this.stopped) setImmediate(() => void this.tick());
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     await Promise.allSettled([...this.running]);
   }
 
+  /** Claims due callbacks while there are free slots and the claims come back full. */
   async tick(): Promise<void> {
-    if (this.busy) return;
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
     this.busy = true;
+    const concurrency = this.opts.concurrency ?? 64;
     try {
-      const due = await this.store.claimDueDeliveries(Date.now(), this.opts.timeoutMs * 2, 16);
-      for (const d of due) {
-        const p = this.deliver(d).finally(() => this.running.delete(p));
-        this.running.add(p);
-      }
+      do {
+        this.again = false;
+        const free = concurrency - this.running.size;
+        if (free <= 0 || this.stopped) break;
+        const due = await this.store.claimDueDeliveries(Date.now(), this.opts.timeoutMs * 2, Math.min(free, 64));
+        for (const d of due) {
+          const p = this.deliver(d).finally(() => {
+            this.running.delete(p);
+            // A slot came free while callbacks were waiting for one.
+            if (this.running.size === concurrency - 1) this.wake();
+          });
+          this.running.add(p);
+        }
+        if (due.length === Math.min(free, 64)) this.again = true;
+      } while (this.again);
     } catch (e) {
       this.log.error({ err: coerceError(e).message }, 'delivery tick failed');
     } finally {
@@ -65,13 +92,20 @@ export class Deliverer {
     const attempts = d.attempts + 1;
     let status: number | null = null;
     let error: string | null = null;
-    try {
-      const res = await this.fetcher.fetch(d.url, {
+    const post = () =>
+      this.fetcher.fetch(d.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'user-agent': 'Reelay-Callback/1' },
         body: d.body,
         timeoutMs: this.opts.timeoutMs,
         maxBytes: 64 * 1024,
+      });
+    try {
+      // A kept-alive connection the receiver closed at the same moment resets: try once more at
+      // once on a fresh one rather than waiting for the backoff.
+      const res = await post().catch((e: unknown) => {
+        if (/ECONNRESET|socket hang up|other side closed/i.test(coerceError(e).message + String((e as { cause?: unknown }).cause ?? ''))) return post();
+        throw e;
       });
       status = res.status;
       if (status < 200 || status >= 300) error = `receiver answered HTTP ${status}`;

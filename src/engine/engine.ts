@@ -116,6 +116,7 @@ export class Engine {
         return;
       }
       result.afterCommit?.();
+      if (result.deliveries?.length) this.ctx.deliveriesQueued?.();
       const next = result.patch.nextRunAt;
       if (typeof next === 'number' && next <= Date.now() + 5) this.wake();
     } catch (e) {

@@ -25,6 +25,8 @@ export interface StepContext {
   /** Builds the callbacks owed when a task ends (dialect-specific bodies). */
   notify: (task: Task) => NewDelivery[];
   log: Logger;
+  /** Called after a commit that queued callbacks, so they go out at once. */
+  deliveriesQueued?: () => void;
   /** The shortest wait between two polls of one job (default 1000 ms; tests use less). */
   minPollMs: number;
 }
@@ -165,7 +167,7 @@ export class Steps {
           submittedAt: now,
           attemptCount: task.attemptCount + 1,
           progress: 0,
-          nextRunAt: now + Math.max(this.ctx.minPollMs, route.provider.typicalMs),
+          nextRunAt: now + route.provider.typicalMs,
           updatedAt: now,
         },
         attempt: attempt(task, 'submit', provider.name, upstreamId, now, 'submitted', null),

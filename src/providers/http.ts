@@ -72,7 +72,8 @@ export class UpstreamHttp {
     const where = `${this.config.label}: ${method} ${url.pathname}`;
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(url, { method, headers, body, dispatcher: this.agent, signal: AbortSignal.timeout(this.config.timeoutMs) });
+      // The agent's headersTimeout and bodyTimeout bound the wait (no timer per request).
+      res = await request(url, { method, headers, body, dispatcher: this.agent });
     } catch (e) {
       throw new TransientError(`${where} failed: ${networkReason(e)}`);
     }

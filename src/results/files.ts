@@ -14,6 +14,8 @@ export const UHD_FILE = 'video-4k.mp4';
  */
 export class ResultFiles {
   readonly root: string;
+  /** Result folders this process has made (expired tasks' folders are removed, never remade). */
+  private readonly made = new Set<string>();
 
   constructor(
     dataDir: string,
@@ -26,7 +28,12 @@ export class ResultFiles {
   /** Creates the task's folder (if needed) and returns its path. */
   ensureDir(task: Pick<Task, 'fileToken'>): string {
     const d = join(this.root, task.fileToken);
-    mkdirSync(d, { recursive: true });
+    // A recursive mkdir costs a stat per path level; each folder is made once per process.
+    if (!this.made.has(d)) {
+      mkdirSync(d, { recursive: true });
+      this.made.add(d);
+      if (this.made.size > 50_000) this.made.clear();
+    }
     return d;
   }
 

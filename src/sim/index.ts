@@ -25,6 +25,7 @@ export async function startSim(o: Record<string, string | undefined>): Promise<R
     retryAfterSeconds: number(o.retryAfter, 'retry-after', 2),
     hangMs: number(o.hang, 'hang', 120_000),
     videoSeconds: Math.max(1, number(o.videoSeconds, 'video-seconds', 8)),
+    ...(o.small ? { videoSize: 'small' as const } : {}),
     dir: o.dir || mkdtempSync(join(tmpdir(), 'reelay-sim-')),
     binaries: locateBinaries(),
     keys: (o.keys ?? '').split(',').map((k) => k.trim()).filter(Boolean),

@@ -24,6 +24,8 @@ export interface SimOptions {
   hangMs: number;
   /** Length of the served videos (default 8 s). */
   videoSeconds: number;
+  /** `small` serves a few-kB test pattern instead of the local renderer's scene (load tests). */
+  videoSize?: 'full' | 'small';
   /** Where the sample videos are made. */
   dir: string;
   binaries: Binaries;
@@ -87,7 +89,7 @@ export async function buildSim(opts: SimOptions): Promise<Sim> {
   });
   const jobs = new SimJobs();
   const faults = new FaultPicker(opts.faults, opts.random);
-  const videos = new SampleVideos(opts.dir, opts.binaries, opts.videoSeconds);
+  const videos = new SampleVideos(opts.dir, opts.binaries, opts.videoSeconds, opts.videoSize);
   const hanging = new Set<NodeJS.Timeout>();
   app.addHook('onClose', async () => {
     for (const t of hanging) clearTimeout(t);

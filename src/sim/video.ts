@@ -15,6 +15,8 @@ export class SampleVideos {
     private readonly dir: string,
     private readonly binaries: Binaries,
     private readonly seconds: number,
+    /** `small`: a 320×180 (or 180×320) test pattern of a few kB, for load tests. */
+    private readonly size: 'full' | 'small' = 'full',
   ) {
     mkdirSync(dir, { recursive: true });
   }
@@ -30,8 +32,15 @@ export class SampleVideos {
   }
 
   private async render(aspect: '16:9' | '9:16'): Promise<string> {
-    const out = join(this.dir, `sample-${aspect === '16:9' ? 'landscape' : 'portrait'}-${this.seconds}s.mp4`);
+    const out = join(this.dir, `sample-${aspect === '16:9' ? 'landscape' : 'portrait'}-${this.seconds}s${this.size === 'small' ? '-small' : ''}.mp4`);
     if (existsSync(out)) return out;
+    if (this.size === 'small') {
+      const tmp = `${out}.${process.pid}.tmp.mp4`;
+      const s = aspect === '16:9' ? '320x180' : '180x320';
+      await run(this.binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `testsrc=s=${s}:r=24:d=${this.seconds}`, '-f', 'lavfi', '-i', `sine=d=${this.seconds}`, '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-crf', '35', '-c:a', 'aac', '-b:a', '32k', '-shortest', '-movflags', '+faststart', tmp], { timeoutMs: 60_000 });
+      renameSync(tmp, out);
+      return out;
+    }
     const captionFile = join(this.dir, `caption.${process.pid}.txt`);
     writeFileSync(captionFile, 'Reelay upstream simulator');
     // Unique per process: simulators sharing a directory may render the same sample at once.

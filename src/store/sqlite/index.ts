@@ -45,7 +45,7 @@ export function openSqliteStore(file: string): Store {
     getTask: async (tenant, id) => tasks.getTask(tenant, id),
     claimDue: async (owner, now, leaseMs, limit) => claim.claimDue(owner, now, leaseMs, limit),
     extendLeases: async (owner, ids, until) => claim.extendLeases(owner, ids, until),
-    commitStep: async (owner, c) => claim.commitStep(owner, c),
+    commitStep: (owner, c) => claim.commitStep(owner, c),
     countInFlight: async () => tasks.countInFlight(),
     wakeByUpstream: async (p, u, now) => tasks.wakeByUpstream(p, u, now),
     requestHd: async (tenant, id, now) => tasks.requestHd(tenant, id, now),
@@ -56,7 +56,7 @@ export function openSqliteStore(file: string): Store {
     purgeTombstones: async (before) => retention.purgeTombstones(before),
     claimDueDeliveries: async (now, leaseMs, limit) =>
       deliveries.claimDueDeliveries(now, leaseMs, limit),
-    finishDelivery: async (r) => deliveries.finishDelivery(r),
+    finishDelivery: (r) => deliveries.finishDelivery(r),
     listDeliveries: async (id) => deliveries.listDeliveries(id),
   };
 }

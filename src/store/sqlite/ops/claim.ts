@@ -1,6 +1,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Task } from '../../../core/task.js';
 import type { StepCommit } from '../../port.js';
+import { grouped } from '../group.js';
 import { PATCH_COLUMNS, patchValue, taskFromRow } from '../rows.js';
 
 type Row = Record<string, unknown>;
@@ -51,7 +52,8 @@ export function claimOps(db: Database) {
     return stmt;
   }
 
-  const commit = db.transaction((owner: string, c: StepCommit): boolean => {
+  // Commits of steps that end in the same turn of the event loop share one transaction.
+  const commit = grouped(db, (owner: string, c: StepCommit): boolean => {
     const fields = Object.keys(c.patch).sort();
     const params: Record<string, unknown> = { taskId: c.taskId, owner };
     for (const f of fields) params[f] = patchValue(f, c.patch[f as keyof typeof c.patch]);
@@ -75,8 +77,8 @@ export function claimOps(db: Database) {
       for (const id of ids) if (extend.get({ id, owner, until })) held.push(id);
       return held;
     },
-    commitStep(owner: string, c: StepCommit): boolean {
-      return commit.immediate(owner, c);
+    commitStep(owner: string, c: StepCommit): Promise<boolean> {
+      return commit(owner, c);
     },
   };
 }

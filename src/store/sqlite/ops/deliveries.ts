@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import type { Delivery, DeliveryResult } from '../../port.js';
+import { grouped } from '../group.js';
 import { deliveryFromRow } from '../rows.js';
 
 export function deliveryOps(db: Database) {
@@ -18,13 +19,16 @@ export function deliveryOps(db: Database) {
      WHERE id = @id`,
   );
   const byTask = db.prepare(`SELECT * FROM deliveries WHERE task_id = ? ORDER BY id`);
+  const finishGrouped = grouped(db, (r: DeliveryResult): void => {
+    finish.run(r);
+  });
   return {
     claimDueDeliveries(now: number, leaseMs: number, limit: number): Delivery[] {
       const rows = claim.all({ now, until: now + leaseMs, limit }) as Record<string, unknown>[];
       return rows.map(deliveryFromRow);
     },
-    finishDelivery(r: DeliveryResult): void {
-      finish.run(r);
+    finishDelivery(r: DeliveryResult): Promise<void> {
+      return finishGrouped(r);
     },
     listDeliveries(taskId: string): Delivery[] {
       return (byTask.all(taskId) as Record<string, unknown>[]).map(deliveryFromRow);

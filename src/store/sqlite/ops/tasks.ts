@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { Task } from '../../../core/task.js';
 import { artifactFromRow, attemptFromRow, taskFromRow, taskToRow } from '../rows.js';
+import { grouped } from '../group.js';
 
 type Row = Record<string, unknown>;
 
@@ -32,29 +33,11 @@ export function taskOps(db: Database) {
   );
   const artifacts = db.prepare(`SELECT * FROM artifacts WHERE task_id = ? ORDER BY kind`);
 
-  const insertMany = db.transaction((tasks: Task[]): boolean[] => tasks.map((t) => insert.run(taskToRow(t)).changes === 1));
-
-  // Group commit: creates that arrive in the same turn of the event loop share one transaction
-  // (one WAL write) instead of one each. Each caller's promise resolves after that commit.
-  let pending: { task: Task; resolve: (ok: boolean) => void; reject: (e: unknown) => void }[] = [];
-  const flush = () => {
-    const batch = pending;
-    pending = [];
-    try {
-      const results = insertMany.immediate(batch.map((p) => p.task));
-      batch.forEach((p, i) => p.resolve(results[i]!));
-    } catch (e) {
-      for (const p of batch) p.reject(e);
-    }
-  };
+  // Creates that arrive in the same turn of the event loop share one transaction (group commit).
+  const create = grouped(db, (task: Task): boolean => insert.run(taskToRow(task)).changes === 1);
 
   return {
-    createTask(task: Task): Promise<boolean> {
-      return new Promise((resolve, reject) => {
-        if (pending.length === 0) setImmediate(flush);
-        pending.push({ task, resolve, reject });
-      });
-    },
+    createTask: create,
     getTask(tenantId: string, id: string): Task | undefined {
       const row = byId.get(id, tenantId) as Row | undefined;
       return row && taskFromRow(row);
