@@ -50,6 +50,8 @@ export interface Config {
    * processed by this process (for benchmarks of the HTTP side, and API-only nodes later).
    */
   engine: boolean;
+  /** `REELAY_METRICS` (default `off`): `on` serves Prometheus metrics at `/metrics`, without a key (bind to a private address). */
+  metrics: boolean;
   /** `REELAY_ENGINE_CONCURRENCY` (default 64): engine steps (submits, polls, downloads) in progress at once. */
   engineConcurrency: number;
   /** `LOG_LEVEL` (default `info`). */
@@ -121,6 +123,7 @@ export function loadConfig(env: Env = process.env): Config {
     ffprobePath: env.REELAY_FFPROBE?.trim() || undefined,
     engine: (env.REELAY_ENGINE?.trim() || 'on') !== 'off',
     engineConcurrency: int(env, 'REELAY_ENGINE_CONCURRENCY', 64, 1),
+    metrics: (env.REELAY_METRICS?.trim() || 'off') === 'on',
     logLevel: env.LOG_LEVEL?.trim() || 'info',
     ...(env.REELAY_CONFIG?.trim() ? { configFile: resolve(env.REELAY_CONFIG.trim()) } : {}),
     routing: env.REELAY_CONFIG?.trim() ? loadRoutingFile(resolve(env.REELAY_CONFIG.trim()), env) : defaultRouting(),

@@ -12,6 +12,7 @@ import { Deliverer } from './engine/deliveries.js';
 import { Engine } from './engine/engine.js';
 import { sweep } from './engine/sweeper.js';
 import { buildServer } from './http/server.js';
+import { Metrics } from './metrics.js';
 import { locateBinaries } from './media/ffmpeg.js';
 import { GuardedFetcher } from './net/fetch.js';
 import { UrlGuard } from './net/guard.js';
@@ -65,8 +66,9 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
       : [];
   const providers = createProviders(config.routing, { local, guard, maxResultBytes: config.resultMaxBytes });
   const router = new Router(config.routing, providers);
+  const metrics = config.metrics ? new Metrics() : undefined;
   const engine = new Engine(
-    { store, router, files, fetcher, binaries, imageMaxBytes: config.imageMaxBytes, notify, log, minPollMs: 1000, deliveriesQueued: () => deliverer.wake() },
+    { store, router, files, fetcher, binaries, imageMaxBytes: config.imageMaxBytes, notify, log, minPollMs: 1000, deliveriesQueued: () => deliverer.wake(), ...(metrics ? { metrics } : {}) },
     { leaseMs: config.leaseMs, concurrency: config.engineConcurrency, batch: Math.min(config.engineConcurrency, 256) },
   );
   local.onWake((upstreamId) => void store.wakeByUpstream('local', upstreamId, Date.now()).then(() => engine.wake()));
@@ -75,6 +77,12 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   tasks.wakeEngine = () => engine.wake();
   const ctx: AppContext = { config, store, keys: new KeyCache(store), files, tasks, log };
   const app = await buildServer(ctx);
+  if (metrics) {
+    app.get('/metrics', async (_req, reply) => {
+      for (const [provider, n] of Object.entries(engine.gate.counts())) metrics.inFlight.set({ provider }, n);
+      return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+  }
 
   const runSweep = () => sweep(store, files, rendersDir, config.retentionMs, Date.now(), log).catch((e: Error) => log.error({ err: e.message }, 'sweep failed'));
   void runSweep();

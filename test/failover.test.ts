@@ -46,6 +46,7 @@ describe('failover end to end (real processes: reelay sim and reelay serve)', ()
       REELAY_CONFIG: join(work, 'reelay.json'),
       SIM_KEY,
       REELAY_ERROR_SLEEP_MS: '200',
+      REELAY_METRICS: 'on',
       LOG_LEVEL: 'info',
     });
   });
@@ -109,6 +110,15 @@ describe('failover end to end (real processes: reelay sim and reelay serve)', ()
     const rec = await kieRecord(id);
     assert.equal(rec.successFlag, 3);
     assert.equal(rec.errorCode, 400);
+  });
+
+  test('/metrics (REELAY_METRICS=on): step lateness and upstream jobs in flight, in Prometheus text', async () => {
+    const res = await fetch(`${srv.url}/metrics`);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    assert.match(text, /reelay_engine_step_lateness_seconds_bucket\{le="1",step="poll"\} \d+/);
+    assert.match(text, /reelay_upstream_jobs_in_flight\{provider="reseller"\} 0/);
+    assert.match(text, /reelay_process_resident_memory_bytes \d+/);
   });
 
   test('the upstream key never appears in the logs', () => {

@@ -97,6 +97,11 @@ export class Engine {
 
   private async execute(task: Task): Promise<void> {
     const now = Date.now();
+    if (this.ctx.metrics) {
+      const step = task.state === 'generating' && task.upstreamId ? 'poll' : task.state === 'generating' || task.state === 'queued' ? 'submit' : 'other';
+      if (task.nextRunAt !== null) this.ctx.metrics.lateness.observe({ step }, Math.max(0, now - task.nextRunAt) / 1000);
+      this.ctx.metrics.steps.inc({ step });
+    }
     let result: StepResult;
     try {
       result = await this.steps.run(task, now);

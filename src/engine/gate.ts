@@ -22,6 +22,11 @@ export class ProviderGate {
     for (const [label, n] of Object.entries(counts)) this.inFlight.set(label, n);
   }
 
+  /** Every provider's in-flight count. */
+  counts(): Record<string, number> {
+    return Object.fromEntries(this.inFlight);
+  }
+
   count(label: string): number {
     return this.inFlight.get(label) ?? 0;
   }

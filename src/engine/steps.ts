@@ -12,6 +12,7 @@ import type { ProviderConfig } from '../routing/config.js';
 import type { Route, Router } from '../routing/router.js';
 import { type ResultFiles, VIDEO_FILE, hdFileName } from '../results/files.js';
 import type { NewDelivery, StepCommit, Store, TaskPatch } from '../store/port.js';
+import type { Metrics } from '../metrics.js';
 import { ProviderGate } from './gate.js';
 import { fetchImage } from './inputs.js';
 
@@ -25,6 +26,8 @@ export interface StepContext {
   /** Builds the callbacks owed when a task ends (dialect-specific bodies). */
   notify: (task: Task) => NewDelivery[];
   log: Logger;
+  /** Where the engine records its figures (optional). */
+  metrics?: Metrics;
   /** Called after a commit that queued callbacks, so they go out at once. */
   deliveriesQueued?: () => void;
   /** The shortest wait between two polls of one job (default 1000 ms; tests use less). */
