@@ -170,7 +170,7 @@ export class Steps {
           submittedAt: now,
           attemptCount: task.attemptCount + 1,
           progress: 0,
-          nextRunAt: now + route.provider.typicalMs,
+          nextRunAt: now + route.provider.typicalMs * (0.9 + 0.2 * Math.random()),
           updatedAt: now,
         },
         attempt: attempt(task, 'submit', provider.name, upstreamId, now, 'submitted', null),
@@ -414,12 +414,15 @@ export class Steps {
 /**
  * When to poll a running job again: as the provider asked (`Retry-After`, a hint), else not before
  * the provider's typical duration, then at a fifth of the time it has been running, between
- * `minMs` and the provider's ceiling. Long jobs are polled rarely, short ones promptly.
+ * `minMs` and the provider's ceiling. Long jobs are polled rarely, short ones promptly. The
+ * computed waits are spread by ±10 % (`u` in [0, 1)), so jobs submitted together are not all
+ * polled in the same instant.
  */
-export function pollDelay(config: ProviderConfig, elapsedMs: number, minMs: number, hintMs?: number): number {
+export function pollDelay(config: ProviderConfig, elapsedMs: number, minMs: number, hintMs?: number, u = Math.random()): number {
   if (hintMs !== undefined) return Math.min(Math.max(hintMs, minMs), config.pollMaxMs);
-  if (elapsedMs < config.typicalMs) return Math.max(config.typicalMs - elapsedMs, minMs);
-  return Math.min(Math.max(elapsedMs / 5, minMs), config.pollMaxMs);
+  const spread = 0.9 + 0.2 * u;
+  if (elapsedMs < config.typicalMs) return Math.max((config.typicalMs - elapsedMs) * spread, minMs);
+  return Math.min(Math.max((elapsedMs / 5) * spread, minMs), config.pollMaxMs);
 }
 
 function unknownProvider(label: string): ProviderConfig {
