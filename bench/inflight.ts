@@ -20,6 +20,9 @@ import { Agent, request } from 'undici';
 const TASKS = Number(process.env.BENCH_TASKS ?? 100_000);
 const JOB_SECONDS = Number(process.env.BENCH_JOB_SECONDS ?? 300);
 const KEY = 'sk-bench-inflight';
+// How the upstream is configured: first poll after TYPICAL s, then at most every POLL_MAX s.
+const TYPICAL = Number(process.env.BENCH_TYPICAL_SECONDS ?? 60);
+const POLL_MAX = Number(process.env.BENCH_POLL_MAX_SECONDS ?? 30);
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const dir = mkdtempSync(join(process.env.BENCH_DATA_ROOT ?? tmpdir(), 'reelay-inflight-'));
 
@@ -60,7 +63,7 @@ const simPort = await freePort();
 const sim = spawnCli(['sim', '--port', String(simPort), '--duration', String(JOB_SECONDS * 1000), '--video-seconds', '1', '--small', '--dir', join(dir, 'sim')], {});
 await healthy(`http://127.0.0.1:${simPort}/healthz`);
 writeFileSync(join(dir, 'reelay.json'), JSON.stringify({
-  providers: { upstream: { type: 'kie', baseUrl: `http://127.0.0.1:${simPort}`, apiKeyEnv: 'SIM_KEY', typicalSeconds: 60, pollMaxSeconds: 30, stallSeconds: JOB_SECONDS * 3, maxInFlight: 1_000_000 } },
+  providers: { upstream: { type: 'kie', baseUrl: `http://127.0.0.1:${simPort}`, apiKeyEnv: 'SIM_KEY', typicalSeconds: TYPICAL, pollMaxSeconds: POLL_MAX, stallSeconds: JOB_SECONDS * 3, maxInFlight: 1_000_000 } },
   models: [{ match: '*', routes: [{ provider: 'upstream' }] }],
 }));
 const port = await freePort();
@@ -135,7 +138,7 @@ await once(reelay, 'exit');
 rmSync(dir, { recursive: true, force: true });
 
 console.log('');
-console.log(`node ${process.version}, ${TASKS} tasks, simulated generation ${JOB_SECONDS} s, first poll at 60 s, polls at most every 30 s`);
+console.log(`node ${process.version}, ${TASKS} tasks, simulated generation ${JOB_SECONDS} s, first poll at ${TYPICAL} s, polls at most every ${POLL_MAX} s`);
 console.log(`all finished after ${totalSeconds.toFixed(0)} s; ${total} polls`);
 console.log(`peak RSS of the Reelay process: ${peakRss.toFixed(0)} MB   goal <= 1024 MB: ${peakRss <= 1024 ? 'met' : 'MISSED'}`);
 console.log(`poll lateness: ${(within(0.1) * 100).toFixed(2)} % within 0.1 s, ${(within(1) * 100).toFixed(2)} % within 1 s; p99 <= ${p99} s   goal p99 <= 1 s: ${within(1) >= 0.99 ? 'met' : 'MISSED'}`);

@@ -31,6 +31,9 @@ export class Engine {
   private timer?: NodeJS.Timeout;
   private heartbeat?: NodeJS.Timeout;
   private ticking = false;
+  private wakePending = false;
+  /** The last claim found every slot taken or came back full: more may be due than was claimed. */
+  private backlog = false;
   private again = false;
   private stopped = true;
   private readonly concurrency: number;
@@ -58,8 +61,12 @@ export class Engine {
 
   /** Looks for due work now instead of at the next tick. */
   wake(): void {
-    if (this.stopped) return;
-    setImmediate(() => void this.tick());
+    if (this.stopped || this.wakePending) return;
+    this.wakePending = true;
+    setImmediate(() => {
+      this.wakePending = false;
+      void this.tick();
+    });
   }
 
   /** Stops claiming; waits for running steps to commit. */
@@ -81,12 +88,20 @@ export class Engine {
       do {
         this.again = false;
         const free = this.concurrency - this.inflight.size;
-        if (free <= 0) break;
+        if (free <= 0) {
+          this.backlog = true;
+          break;
+        }
         const tasks = await this.store.claimDue(this.owner, Date.now(), this.opts.leaseMs, Math.min(free, this.batch));
         for (const task of tasks) {
-          this.inflight.set(task.id, this.execute(task).finally(() => this.inflight.delete(task.id)));
+          this.inflight.set(task.id, this.execute(task).finally(() => {
+            this.inflight.delete(task.id);
+            // A slot came free while due work was waiting for one: claim now, not at the next tick.
+            if (this.backlog) this.wake();
+          }));
         }
-        if (tasks.length === Math.min(free, this.batch)) this.again = true;
+        this.backlog = tasks.length === Math.min(free, this.batch);
+        if (this.backlog) this.again = true;
       } while (this.again && !this.stopped);
     } catch (e) {
       this.ctx.log.error({ err: coerceError(e).message }, 'engine tick failed');
