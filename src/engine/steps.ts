@@ -204,7 +204,7 @@ export class Steps {
     } catch (e) {
       // The poll itself failed (network, 5xx, 429): the job may be fine. Poll again later; a job
       // that stays unreachable ends as stalled above.
-      const err = coerceError(e);
+      const err = this.clean(e);
       const wait = err instanceof RateLimitedError ? err.retryAfterMs : pollDelay(config, elapsed, this.ctx.minPollMs);
       this.ctx.log.warn({ taskId: task.id, provider: task.provider, err: err.message }, 'poll failed; will poll again');
       return { taskId: task.id, patch: { lastError: err.message, lastErrorKind: 'upstream', nextRunAt: now + wait } };
@@ -233,8 +233,15 @@ export class Steps {
       return { ...this.succeed(task, { fallback }, [video]), attempt: done, afterCommit: release };
     } catch (e) {
       // The job succeeded but its video could not be fetched or is not a video: fetch again later.
-      return this.retry(task, now, coerceError(e), 'poll', {}, [], undefined, provider.name, upstreamId);
+      return this.retry(task, now, this.clean(e), 'poll', {}, [], undefined, provider.name, upstreamId);
     }
+  }
+
+  /** An error as an Error whose message holds no upstream secret. */
+  private clean(e: unknown): Error {
+    const err = coerceError(e);
+    err.message = this.ctx.router.redact(err.message);
+    return err;
   }
 
   /** Tells a provider to stop a job the task no longer waits for; never fails the step. */
@@ -317,7 +324,7 @@ export class Steps {
     upstreamId: string | null,
     extra: TaskPatch,
   ): StepResult {
-    const err = coerceError(e) as ProviderError;
+    const err = this.clean(e) as ProviderError;
     const label = route.provider.label;
     const safety = err instanceof SafetyRejectedError;
     if (safety && !this.ctx.router.failoverOnSafety) {

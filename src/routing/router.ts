@@ -27,6 +27,18 @@ export class Router {
     return this.config.failoverOnSafety;
   }
 
+  /**
+   * Removes every configured upstream secret from a text (an upstream may echo a key in an error):
+   * what is stored in task records and logs goes through this.
+   */
+  redact(text: string): string {
+    let out = text;
+    for (const p of this.config.providers.values()) {
+      if (p.apiKey && p.apiKey.length >= 6) out = out.split(p.apiKey).join('[redacted]');
+    }
+    return out;
+  }
+
   /** The provider behind a label, if it is still configured. */
   provider(label: string): Provider | undefined {
     return this.providers.get(label);

@@ -72,3 +72,9 @@ test('next() skips disabled providers and wraps around', () => {
   assert.equal(r.next(plan, 0)?.route.provider.label, 'reseller');
   assert.deepEqual([r.next(plan, 3)?.route.provider.label, r.next(plan, 3)?.wrapped], ['reseller', true]);
 });
+
+test('redact() removes every configured upstream key from a text', () => {
+  const cfg = parseRouting({ providers: { kie: { type: 'kie', apiKeyEnv: 'KIE_KEY' } } }, { KIE_KEY: 'sk-upstream-very-secret' });
+  const r = new Router(cfg, new Map());
+  assert.equal(r.redact('401: Incorrect API key provided: sk-upstream-very-secret (twice: sk-upstream-very-secret)'), '401: Incorrect API key provided: [redacted] (twice: [redacted])');
+});
