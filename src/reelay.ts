@@ -12,6 +12,7 @@ import { Deliverer } from './engine/deliveries.js';
 import { Engine } from './engine/engine.js';
 import { sweep } from './engine/sweeper.js';
 import { buildServer } from './http/server.js';
+import { registerUpstreamCallbacks } from './http/upstream-callbacks.js';
 import { Metrics } from './metrics.js';
 import { locateBinaries } from './media/ffmpeg.js';
 import { GuardedFetcher } from './net/fetch.js';
@@ -64,7 +65,7 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
     task.callbackUrl
       ? [{ taskId: task.id, url: task.callbackUrl, body: JSON.stringify(toCallback(task, taskUrls(files, task))), createdAt: Date.now() }]
       : [];
-  const providers = createProviders(config.routing, { local, guard, maxResultBytes: config.resultMaxBytes });
+  const providers = createProviders(config.routing, { local, guard, maxResultBytes: config.resultMaxBytes, publicUrl: config.publicUrl });
   const router = new Router(config.routing, providers);
   const metrics = config.metrics ? new Metrics() : undefined;
   const engine = new Engine(
@@ -77,6 +78,7 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   tasks.wakeEngine = () => engine.wake();
   const ctx: AppContext = { config, store, keys: new KeyCache(store), files, tasks, log };
   const app = await buildServer(ctx);
+  registerUpstreamCallbacks(app, config.routing, store, () => engine.wake());
   if (metrics) {
     app.get('/metrics', async (_req, reply) => {
       for (const [provider, n] of Object.entries(engine.gate.counts())) metrics.inFlight.set({ provider }, n);

@@ -34,10 +34,16 @@ describe('failover end to end (real processes: reelay sim and reelay serve)', ()
     simUrl = `http://127.0.0.1:${simPort}`;
     const upstream = { baseUrl: simUrl, apiKeyEnv: 'SIM_KEY', typicalSeconds: 0.5, pollMaxSeconds: 1, timeoutSeconds: 3 };
     writeFileSync(join(work, 'reelay.json'), JSON.stringify({
-      providers: { reseller: { type: 'kkiai', ...upstream }, kie: { type: 'kie', ...upstream } },
+      providers: {
+        reseller: { type: 'kkiai', ...upstream },
+        kie: { type: 'kie', ...upstream },
+        // Polled first after a minute, but kie calls back: the callback makes the poll come at once.
+        'kie-callbacks': { type: 'kie', ...upstream, typicalSeconds: 60, options: { callbacks: true } },
+      },
       models: [
         { match: ['veo3.1-fast', 'veo3_fast'], routes: [{ provider: 'reseller' }, { provider: 'local' }] },
         { match: 'veo3', routes: [{ provider: 'kie' }, { provider: 'local' }] },
+        { match: 'veo3_lite', routes: [{ provider: 'kie-callbacks' }] },
       ],
     }));
     srv = await startServer({
@@ -100,6 +106,16 @@ describe('failover end to end (real processes: reelay sim and reelay serve)', ()
     const rec = await kieRecord(id);
     assert.equal(rec.successFlag, 1);
     assert.equal(rec.fallbackFlag, true);
+  });
+
+  test('kie callbacks (options.callbacks): the upstream calls back and the task finishes long before its first poll', async () => {
+    const started = Date.now();
+    const id = await kieCreate({ prompt: 'a quiet harbour', model: 'veo3_lite' });
+    await waitFor(async () => ((await kieRecord(id)).successFlag !== 0 ? true : undefined), 30_000, 100);
+    assert.equal((await kieRecord(id)).successFlag, 1);
+    assert.ok(Date.now() - started < 20_000, `finished in ${Date.now() - started} ms; the first poll was due after ~60 s`);
+    const bad = await fetch(`${srv.url}/upstream-callbacks/kie-callbacks/not-the-token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { taskId: 'x' } }) });
+    assert.equal(bad.status, 404, 'a wrong token is refused');
   });
 
   test('a safety rejection upstream is not resubmitted: kie errorCode 400, kkiai video_generation_failed', async () => {

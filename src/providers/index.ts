@@ -1,4 +1,5 @@
 import { ConfigError } from '../config-error.js';
+import { callbackUrl } from '../http/upstream-callbacks.js';
 import type { UrlGuard } from '../net/guard.js';
 import type { RoutingConfig } from '../routing/config.js';
 import { ComfyUIProvider } from './comfyui/index.js';
@@ -17,6 +18,8 @@ export interface ProviderDeps {
   guard: UrlGuard;
   /** The largest result file downloaded from an upstream. */
   maxResultBytes: number;
+  /** Reelay's public base URL (for upstream callbacks). */
+  publicUrl?: string;
 }
 
 /** One provider instance per configured label. */
@@ -47,7 +50,7 @@ export function createProviders(routing: RoutingConfig, deps: ProviderDeps): Map
         out.set(label, new ComfyUIProvider(config, deps.guard, deps.maxResultBytes));
         break;
       case 'kie':
-        out.set(label, new KieProvider(config, deps.guard, deps.maxResultBytes));
+        out.set(label, new KieProvider(config, deps.guard, deps.maxResultBytes, deps.publicUrl ? callbackUrl(deps.publicUrl, config) : undefined));
         break;
       case 'kkiai':
         out.set(label, new KkiaiProvider(config, deps.guard, deps.maxResultBytes));

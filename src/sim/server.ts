@@ -48,6 +48,8 @@ export interface SimContext {
   admit(req: FastifyRequest, reply: FastifyReply, input: AdmitInput, refuse: Refuse): Promise<SimJob | undefined>;
   /** Whether this status request fails with 500 (`poll-5xx`). */
   pollFails(job: SimJob): boolean;
+  /** Runs `fn` after `ms` (timers are cleared when the simulator closes). */
+  later(ms: number, fn: () => void): void;
   /** The URL of a job's video on this server. */
   fileUrl(req: FastifyRequest, job: SimJob): string;
   /** Serves a job's video: the sample of its aspect ratio, slowly for `slow-download`. */
@@ -142,6 +144,13 @@ export async function buildSim(opts: SimOptions): Promise<Sim> {
       return jobs.add({ ...input, createdAt: now, readyAt: now + opts.durationMs, ...(fault ? { fault } : {}) });
     },
     pollFails: (job) => faults.pollFails(job.prompt, job.id),
+    later(ms, fn) {
+      const t = setTimeout(() => {
+        hanging.delete(t);
+        fn();
+      }, ms);
+      hanging.add(t);
+    },
     fileUrl: (req, job) => `${ctx.base(req)}/sim/files/${encodeURIComponent(job.id)}.mp4`,
     async sendVideo(job, reply) {
       const file = await videos.path(job.aspect);

@@ -31,7 +31,9 @@ const GENERATION_TYPE = { text: 'TEXT_2_VIDEO', frames: 'FIRST_AND_LAST_FRAMES_2
 
 /**
  * kie.ai's Veo API. Answers carry `{code,msg,data}`, with most errors as HTTP 200 and the code in
- * the body; both forms are read. Polling `record-info` is the source of truth.
+ * the body; both forms are read. Polling `record-info` is the source of truth; with
+ * `options.callbacks: true`, kie also calls Reelay back (`/upstream-callbacks/…`), which only makes
+ * the task's next poll come at once.
  */
 export class KieProvider implements Provider {
   readonly name: string;
@@ -41,6 +43,7 @@ export class KieProvider implements Provider {
     config: ProviderConfig,
     guard: UrlGuard,
     private readonly maxResultBytes: number,
+    private readonly callBackUrl?: string,
   ) {
     this.name = config.label;
     this.http = new UpstreamHttp(config, 'https://api.kie.ai', () => ({ authorization: `Bearer ${config.apiKey}` }), guard);
@@ -58,6 +61,7 @@ export class KieProvider implements Provider {
       seeds: 10000 + (Math.abs(spec.seed) % 90000),
       enableTranslation: false,
       ...(spec.watermark ? { watermark: spec.watermark } : {}),
+      ...(this.callBackUrl ? { callBackUrl: this.callBackUrl } : {}),
     };
     const res = await this.call<{ taskId?: unknown }>('api/v1/veo/generate', { json: body });
     const taskId = res.data?.taskId;

@@ -37,6 +37,19 @@ export async function kieSim(app: FastifyInstance, ctx: SimContext): Promise<voi
       return envelope(r, status, status === 504 ? 'Gateway Timeout' : 'Server Error - An unexpected error occurred while processing the request');
     });
     if (!job) return reply;
+    if (typeof body.callBackUrl === 'string' && job.fault !== 'stall' && job.fault !== 'lost') {
+      const target = body.callBackUrl;
+      const base = ctx.base(req);
+      // kie calls back when the job ends (success or failure); a callback that fails is not retried here.
+      ctx.later(Math.max(0, job.readyAt - Date.now()), () => {
+        const s = ctx.jobs.status(job, Date.now());
+        const ok = s.state === 'succeeded';
+        const payload = ok
+          ? { code: 200, msg: 'Veo3.1 video generated successfully.', data: { taskId: job.id, info: { resultUrls: [`${base}/sim/files/${encodeURIComponent(job.id)}.mp4`], originUrls: null, resolution: '720p' }, fallbackFlag: false } }
+          : { code: s.state === 'failed' && s.reason === 'safety' ? 400 : 501, msg: s.state === 'failed' ? s.message : 'failed', data: { taskId: job.id, fallbackFlag: false } };
+        fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload), signal: AbortSignal.timeout(15_000) }).catch(() => {});
+      });
+    }
     return envelope(reply, 200, 'success', { taskId: job.id });
   });
 

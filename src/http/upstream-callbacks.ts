@@ -1,0 +1,38 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { ProviderConfig, RoutingConfig } from '../routing/config.js';
+import type { Store } from '../store/port.js';
+
+/**
+ * The secret path segment of a provider's callback URL: an HMAC of the label under the provider's
+ * own key, so it survives restarts and only someone holding that key can make one.
+ */
+export function callbackToken(p: ProviderConfig): string {
+  return createHmac('sha256', p.apiKey ?? '').update(`reelay-upstream-callback:${p.label}`).digest('base64url').slice(0, 32);
+}
+
+/** Where a provider's upstream should call back, or undefined when callbacks are off for it. */
+export function callbackUrl(publicUrl: string, p: ProviderConfig): string | undefined {
+  return p.options.callbacks === true && p.apiKey ? `${publicUrl}/upstream-callbacks/${p.label}/${callbackToken(p)}` : undefined;
+}
+
+/**
+ * `POST /upstream-callbacks/{label}/{token}`: an upstream (kie) says a job changed. The body is not
+ * trusted: it only makes the task due now, and the next poll reads the outcome from the upstream.
+ * A wrong label or token is a plain 404.
+ */
+export function registerUpstreamCallbacks(app: FastifyInstance, routing: RoutingConfig, store: Store, wake: () => void): void {
+  app.post<{ Params: { label: string; token: string } }>('/upstream-callbacks/:label/:token', async (req, reply) => {
+    const p = routing.providers.get(req.params.label);
+    const want = p && callbackUrl('', p) ? Buffer.from(callbackToken(p)) : undefined;
+    const got = Buffer.from(req.params.token);
+    if (!p || !want || want.length !== got.length || !timingSafeEqual(want, got)) return reply.status(404).send({ code: 404, msg: 'Not Found' });
+    const data = (req.body as { data?: { taskId?: unknown; task_id?: unknown } } | undefined)?.data;
+    const upstreamId = typeof data?.taskId === 'string' ? data.taskId : typeof data?.task_id === 'string' ? data.task_id : undefined;
+    if (upstreamId) {
+      await store.wakeByUpstream(p.label, upstreamId, Date.now());
+      wake();
+    }
+    return { code: 200, msg: 'success' };
+  });
+}
