@@ -50,6 +50,8 @@ function spawnCli(args: string[], env: Record<string, string>, ready: RegExp): P
 const created = new Map<string, number>();
 const latencies: number[] = [];
 let callbacks = 0;
+let duplicates = 0;
+const seen = new Set<string>();
 let failedCallbacks = 0;
 let allDone: () => void;
 const done = new Promise<void>((r) => (allDone = r));
@@ -60,6 +62,12 @@ const receiver = createServer((req, res) => {
     res.writeHead(200).end('ok');
     const body = JSON.parse(Buffer.concat(chunks).toString()) as { code: number; data: { taskId: string } };
     if (body.code !== 200) failedCallbacks++;
+    // Callbacks are at least once: count each task once.
+    if (seen.has(body.data.taskId)) {
+      duplicates++;
+      return;
+    }
+    seen.add(body.data.taskId);
     const t0 = created.get(body.data.taskId);
     if (t0 !== undefined) latencies.push(performance.now() - t0);
     if (++callbacks === TASKS) allDone();
@@ -133,5 +141,5 @@ rmSync(dir, { recursive: true, force: true });
 console.log(`node ${process.version}, ${TASKS} lifecycles, at most ${INFLIGHT} open at once, engine concurrency ${process.env.REELAY_ENGINE_CONCURRENCY ?? '256'}`);
 console.log(`lifecycle = create (durable) + submit + poll + download and probe + finalize + callback delivered`);
 console.log(`${(TASKS / seconds).toFixed(0)} lifecycles/s  (${seconds.toFixed(1)} s)   create→callback p50 ${pct(50)} ms  p99 ${pct(99)} ms`);
-console.log(`failed creates ${createErrors}, failure callbacks ${failedCallbacks}   goal >= 2000/s: ${TASKS / seconds >= 2000 ? 'met' : 'MISSED'}`);
+console.log(`failed creates ${createErrors}, failure callbacks ${failedCallbacks}, repeated callbacks ${duplicates}   goal >= 2000/s: ${TASKS / seconds >= 2000 ? 'met' : 'MISSED'}`);
 process.exit(0);

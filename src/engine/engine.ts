@@ -110,7 +110,23 @@ export class Engine {
     }
   }
 
-  private async execute(task: Task): Promise<void> {
+  /**
+   * Runs a claimed task's step and commits it. When the next step is due at once (a submission
+   * whose first poll is due now, inputs fetched, an upsample to start), it runs in the same claim:
+   * the commit keeps the lease, and the task as committed is the input of the next step. At most
+   * four steps per claim, so one task cannot hold a slot for long.
+   */
+  private async execute(claimed: Task): Promise<void> {
+    let task = claimed;
+    for (let hop = 0; hop < 4; hop++) {
+      const next = await this.executeStep(task, hop < 3);
+      if (!next) return;
+      task = next;
+    }
+  }
+
+  /** One step; returns the task as committed when its next step should run now in this claim. */
+  private async executeStep(task: Task, mayContinue: boolean): Promise<Task | undefined> {
     const now = Date.now();
     if (this.ctx.metrics) {
       const step = task.state === 'generating' && task.upstreamId ? 'poll' : task.state === 'generating' || task.state === 'queued' ? 'submit' : 'other';
@@ -128,21 +144,26 @@ export class Engine {
       this.ctx.log.error({ taskId: task.id, state: task.state, err: err.message }, 'step threw');
       result = this.steps.retry(task, now, err, 'engine', {});
     }
+    const due = result.patch.nextRunAt;
+    const state = result.patch.state ?? task.state;
+    const continueNow = mayContinue && !this.stopped && typeof due === 'number' && due <= Date.now() && state !== 'succeeded' && state !== 'failed';
+    if (continueNow) result.keepLeaseUntil = Date.now() + this.opts.leaseMs;
     try {
       const ok = await this.store.commitStep(this.owner, result);
       this.gate.settle(task, ok ? result.patch : undefined);
       if (!ok) {
         this.ctx.log.warn({ taskId: task.id }, 'lease lost before commit; the step result was dropped');
-        return;
+        return undefined;
       }
       result.afterCommit?.();
       if (result.deliveries?.length) this.ctx.deliveriesQueued?.();
-      const next = result.patch.nextRunAt;
-      if (typeof next === 'number' && next <= Date.now() + 5) this.wake();
+      if (continueNow) return { ...task, ...result.patch } as Task;
+      if (typeof due === 'number' && due <= Date.now() + 5) this.wake();
     } catch (e) {
       this.gate.settle(task, undefined);
       this.ctx.log.error({ taskId: task.id, err: coerceError(e).message }, 'commit failed');
     }
+    return undefined;
   }
 
   private async extendLeases(): Promise<void> {

@@ -72,6 +72,17 @@ for (const backend of backends) {
       await s.close();
     });
 
+    test('a commit with keepLeaseUntil keeps the task with its owner for the next step', async () => {
+      const s = await backend.open();
+      await s.createTask(makeTask({ id: 'k', fileToken: 'fk', nextRunAt: 0 }));
+      await s.claimDue('A', 10, 100, 1);
+      assert.equal(await s.commitStep('A', { taskId: 'k', patch: { state: 'generating', nextRunAt: 10 }, keepLeaseUntil: 5_000 }), true);
+      assert.deepEqual(await s.claimDue('B', 20, 100, 1), [], 'still leased to A');
+      assert.equal(await s.commitStep('A', { taskId: 'k', patch: { nextRunAt: 30 } }), true, 'A commits the next step');
+      assert.equal((await s.claimDue('B', 40, 100, 1)).length, 1, 'released after the last step');
+      await s.close();
+    });
+
     test('a heartbeat extends only the leases its owner holds', async () => {
       const s = await backend.open();
       await s.createTask(makeTask({ id: 'h', fileToken: 'fh', nextRunAt: 0 }));

@@ -107,6 +107,8 @@ export type TaskPatch = Partial<
 export interface StepCommit {
   taskId: string;
   patch: TaskPatch;
+  /** Keep the lease until then (the engine runs the next step at once) instead of releasing it. */
+  keepLeaseUntil?: number;
   /** Logged with the next free `n` for the task (the `n` given here is ignored). */
   attempt?: Attempt;
   artifacts?: Artifact[];

@@ -38,13 +38,14 @@ export function claimOps(db: Database) {
 
   // One prepared UPDATE per distinct set of patched fields.
   const updates = new Map<string, Statement>();
-  function updateFor(fields: string[]): Statement {
-    const key = fields.join(',');
+  function updateFor(fields: string[], keepLease: boolean): Statement {
+    const key = `${fields.join(',')}${keepLease ? '+lease' : ''}`;
     let stmt = updates.get(key);
     if (!stmt) {
       const sets = fields.map((f) => `${PATCH_COLUMNS[f as keyof typeof PATCH_COLUMNS]} = @${f}`);
+      const lease = keepLease ? ['lease_until = @keepLeaseUntil'] : ['lease_owner = NULL', 'lease_until = NULL'];
       stmt = db.prepare(
-        `UPDATE tasks SET ${[...sets, 'lease_owner = NULL', 'lease_until = NULL'].join(', ')}
+        `UPDATE tasks SET ${[...sets, ...lease].join(', ')}
          WHERE id = @taskId AND lease_owner = @owner`,
       );
       updates.set(key, stmt);
@@ -57,7 +58,9 @@ export function claimOps(db: Database) {
     const fields = Object.keys(c.patch).sort();
     const params: Record<string, unknown> = { taskId: c.taskId, owner };
     for (const f of fields) params[f] = patchValue(f, c.patch[f as keyof typeof c.patch]);
-    if (updateFor(fields).run(params).changes !== 1) return false;
+    const keepLease = c.keepLeaseUntil !== undefined;
+    if (keepLease) params.keepLeaseUntil = c.keepLeaseUntil;
+    if (updateFor(fields, keepLease).run(params).changes !== 1) return false;
     if (c.attempt) {
       const { n: _ignored, ...attempt } = c.attempt;
       insertAttempt.run(attempt);
