@@ -103,7 +103,7 @@ export class Steps {
       if (img.status === 'completed') continue;
       try {
         const got = await fetchImage(this.ctx.fetcher, img.url, this.ctx.imageMaxBytes);
-        this.ctx.files.ensureDir(task);
+        await this.ctx.files.ensureDir(task);
         const file = this.ctx.files.path(task, `input-${i}.${got.ext}`);
         writeFileSync(file, got.bytes);
         artifacts.push(artifact(task.id, `input_${i}`, file, got.contentType, got.bytes.length, Date.now()));
@@ -219,7 +219,7 @@ export class Steps {
       // The upstream job is over: a retry is a new submission (on the next route, if any).
       return this.providerFailure(task, now, outcome.error, 'poll', route, plan, upstreamId, { upstreamId: null });
     }
-    this.ctx.files.ensureDir(task);
+    await this.ctx.files.ensureDir(task);
     const file = this.ctx.files.path(task, VIDEO_FILE);
     try {
       await provider.fetchResult(upstreamId, file, outcome);

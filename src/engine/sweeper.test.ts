@@ -19,7 +19,7 @@ test('the sweeper removes files past retention, keeps a tombstone, then purges i
   const fresh = makeTask({ id: 'fresh', fileToken: 'fresh', state: 'succeeded', completedAt: now - 13 * day, nextRunAt: null });
   for (const t of [old, fresh]) {
     await store.createTask(t);
-    files.ensureDir(t);
+    await files.ensureDir(t);
     writeFileSync(files.path(t, 'video.mp4'), 'x');
   }
   const log = pino({ level: 'silent' });

@@ -1,4 +1,5 @@
 import { mkdirSync, rmSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Task } from '../core/task.js';
 
@@ -26,11 +27,15 @@ export class ResultFiles {
   }
 
   /** Creates the task's folder (if needed) and returns its path. */
-  ensureDir(task: Pick<Task, 'fileToken'>): string {
+  /**
+   * Makes the task's result folder. Asynchronous: on some volumes a `mkdir` costs half a
+   * millisecond of kernel time, which must not stall the event loop. Each folder is made once per
+   * process (expired tasks' folders are removed and never made again).
+   */
+  async ensureDir(task: Pick<Task, 'fileToken'>): Promise<string> {
     const d = join(this.root, task.fileToken);
-    // A recursive mkdir costs a stat per path level; each folder is made once per process.
     if (!this.made.has(d)) {
-      mkdirSync(d, { recursive: true });
+      await mkdir(d, { recursive: true });
       this.made.add(d);
       if (this.made.size > 50_000) this.made.clear();
     }
