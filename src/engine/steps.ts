@@ -7,7 +7,7 @@ import { probe } from '../media/probe.js';
 import type { Binaries } from '../media/ffmpeg.js';
 import type { GuardedFetcher } from '../net/fetch.js';
 import { upscaleArgs } from '../providers/local/scene.js';
-import { type Provider, type ProviderError, RateLimitedError, SafetyRejectedError, TransientError, coerceError } from '../providers/port.js';
+import { type ProviderError, RateLimitedError, SafetyRejectedError, TransientError, coerceError } from '../providers/port.js';
 import type { ProviderConfig } from '../routing/config.js';
 import type { Route, Router } from '../routing/router.js';
 import { type ResultFiles, VIDEO_FILE, hdFileName } from '../results/files.js';

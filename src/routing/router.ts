@@ -73,10 +73,16 @@ export class Router {
   }
 }
 
-/** `*` matches any run of characters; everything else matches itself. */
+const compiled = new Map<string, RegExp>();
+
+/** `*` matches any run of characters; everything else matches itself. Runs on every poll. */
 function matches(pattern: string, model: string): boolean {
   if (!pattern.includes('*')) return pattern === model;
-  const re = new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  let re = compiled.get(pattern);
+  if (!re) {
+    re = new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+    compiled.set(pattern, re);
+  }
   return re.test(model);
 }
 

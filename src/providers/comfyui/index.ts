@@ -4,7 +4,7 @@ import type { UrlGuard } from '../../net/guard.js';
 import type { ProviderConfig } from '../../routing/config.js';
 import { frameSize } from '../local/scene.js';
 import { UpstreamHttp, httpError, snippet } from '../http.js';
-import { type PollOutcome, type Provider, SafetyRejectedError, type SubmitRequest, type Succeeded, TransientError } from '../port.js';
+import { type PollOutcome, type Provider, SafetyRejectedError, type SubmitRequest, type Succeeded, TransientError, resultUrlOf } from '../port.js';
 import { isSafetyText } from '../safety.js';
 
 type Workflow = Record<string, unknown>;
@@ -108,9 +108,7 @@ export class ComfyUIProvider implements Provider {
   }
 
   async fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<void> {
-    const outcome = done ?? (await this.poll(upstreamId));
-    if (outcome.status !== 'succeeded' || !outcome.resultUrl) throw new TransientError(`${this.name}: prompt ${upstreamId} has no video`);
-    await this.http.download(outcome.resultUrl, destFile, this.maxResultBytes);
+    await this.http.download(await resultUrlOf(this, upstreamId, done), destFile, this.maxResultBytes);
   }
 
   /** Drops the prompt from the queue; interrupts it when it is the one running. */

@@ -1,7 +1,7 @@
 import type { UrlGuard } from '../../net/guard.js';
 import type { ProviderConfig } from '../../routing/config.js';
 import { UpstreamHttp, httpError, snippet } from '../http.js';
-import { type PollOutcome, PermanentError, type Provider, SafetyRejectedError, type SubmitRequest, TransientError } from '../port.js';
+import { type PollOutcome, PermanentError, type Provider, SafetyRejectedError, type SubmitRequest, type Succeeded, TransientError, resultUrlOf } from '../port.js';
 import { isSafetyText } from '../safety.js';
 
 /**
@@ -63,14 +63,8 @@ export class FalProvider implements Provider {
     return { status: 'failed', error: new TransientError(message) };
   }
 
-  async fetchResult(upstreamId: string, destFile: string, done?: { resultUrl?: string }): Promise<void> {
-    let url = done?.resultUrl;
-    if (!url) {
-      const outcome = await this.poll(upstreamId);
-      if (outcome.status !== 'succeeded' || !outcome.resultUrl) throw new TransientError(`${this.name}: request ${upstreamId} has no video`);
-      url = outcome.resultUrl;
-    }
-    await this.http.download(url, destFile, this.maxResultBytes);
+  async fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<void> {
+    await this.http.download(await resultUrlOf(this, upstreamId, done), destFile, this.maxResultBytes);
   }
 
   async cancel(upstreamId: string): Promise<void> {

@@ -1,7 +1,7 @@
 import type { UrlGuard } from '../../net/guard.js';
 import type { ProviderConfig } from '../../routing/config.js';
 import { UpstreamHttp, httpError } from '../http.js';
-import { type PollOutcome, PermanentError, type Provider, type SubmitRequest, type Succeeded, TransientError } from '../port.js';
+import { type PollOutcome, PermanentError, type Provider, type SubmitRequest, type Succeeded, TransientError, resultUrlOf } from '../port.js';
 import { type Operation, operationOutcome, predictBody } from './veo.js';
 
 /**
@@ -41,9 +41,7 @@ export class GeminiProvider implements Provider {
   }
 
   async fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<void> {
-    const outcome = done ?? (await this.poll(upstreamId));
-    if (outcome.status !== 'succeeded' || !outcome.resultUrl) throw new TransientError(`${this.name}: operation ${upstreamId} has no video`);
-    await this.http.download(outcome.resultUrl, destFile, this.maxResultBytes);
+    await this.http.download(await resultUrlOf(this, upstreamId, done), destFile, this.maxResultBytes);
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,7 @@ import { ConfigError } from '../../config-error.js';
 import type { UrlGuard } from '../../net/guard.js';
 import type { ProviderConfig } from '../../routing/config.js';
 import { UpstreamHttp } from '../http.js';
-import { type PollOutcome, PermanentError, type Provider, type SubmitRequest, type Succeeded, TransientError } from '../port.js';
+import { type PollOutcome, PermanentError, type Provider, type SubmitRequest, type Succeeded, TransientError, resultUrlOf } from '../port.js';
 import { ServiceAccountTokens, parseServiceAccount } from './auth.js';
 import { googleError } from './gemini.js';
 import { type Operation, operationOutcome, predictBody } from './veo.js';
@@ -87,9 +87,7 @@ export class VertexProvider implements Provider {
   }
 
   async fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<void> {
-    const outcome = done ?? (await this.poll(upstreamId));
-    if (outcome.status !== 'succeeded' || !outcome.resultUrl) throw new TransientError(`${this.name}: operation ${upstreamId} has no video`);
-    await this.http.download(outcome.resultUrl, destFile, this.maxResultBytes, [this.storageBase.host]);
+    await this.http.download(await resultUrlOf(this, upstreamId, done), destFile, this.maxResultBytes, [this.storageBase.host]);
   }
 
   async close(): Promise<void> {

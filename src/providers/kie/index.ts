@@ -11,6 +11,7 @@ import {
   type SubmitRequest,
   type Succeeded,
   TransientError,
+  resultUrlOf,
 } from '../port.js';
 import { isSafetyText } from '../safety.js';
 
@@ -98,13 +99,7 @@ export class KieProvider implements Provider {
   }
 
   async fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<void> {
-    let url = done?.resultUrl;
-    if (!url) {
-      const outcome = await this.poll(upstreamId);
-      if (outcome.status !== 'succeeded' || !outcome.resultUrl) throw new TransientError(`${this.name}: task ${upstreamId} has no video yet`);
-      url = outcome.resultUrl;
-    }
-    await this.http.download(url, destFile, this.maxResultBytes);
+    await this.http.download(await resultUrlOf(this, upstreamId, done), destFile, this.maxResultBytes);
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 import type { UrlGuard } from '../../net/guard.js';
 import type { ProviderConfig } from '../../routing/config.js';
 import { UpstreamHttp, httpError } from '../http.js';
-import { type PollOutcome, type Provider, SafetyRejectedError, type SubmitRequest, type Succeeded, TransientError } from '../port.js';
+import { type PollOutcome, type Provider, SafetyRejectedError, type SubmitRequest, type Succeeded, TransientError, resultUrlOf } from '../port.js';
 import { isSafetyText } from '../safety.js';
 
 interface Prediction {
@@ -70,10 +70,8 @@ export class ReplicateProvider implements Provider {
   }
 
   async fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<void> {
-    const outcome = done ?? (await this.poll(upstreamId));
-    if (outcome.status !== 'succeeded' || !outcome.resultUrl) throw new TransientError(`${this.name}: prediction ${upstreamId} has no output`);
     // Replicate serves outputs from its own file host, without the API token.
-    await this.http.download(outcome.resultUrl, destFile, this.maxResultBytes);
+    await this.http.download(await resultUrlOf(this, upstreamId, done), destFile, this.maxResultBytes);
   }
 
   async cancel(upstreamId: string): Promise<void> {
