@@ -59,6 +59,7 @@ program
   .option('--small', 'serve a few-kB test pattern instead of a rendered scene (load tests)')
   .option('--keys <keys>', 'comma-separated keys to accept (default: any key)', '')
   .option('--dir <dir>', 'where the sample videos are made', '')
+  .option('--scenario <file>', 'a JSON scenario: the settings above, plus per-upstream timing and faults (see README)')
   .action(async (o: Record<string, string>) => {
     const { startSim } = await import('./sim/index.js');
     try {

@@ -31,6 +31,8 @@ export interface SimOptions {
   binaries: Binaries;
   /** Keys the simulator accepts; empty accepts any non-empty bearer key. */
   keys: string[];
+  /** Per-upstream timing and faults (`kie`, `kkiai`, `gemini`, `vertex`, `openai`, `replicate`, `fal`, `comfyui`). */
+  upstreams?: Record<string, { durationMs?: number; faults?: FaultRates }>;
   random?: () => number;
 }
 
@@ -91,6 +93,8 @@ export async function buildSim(opts: SimOptions): Promise<Sim> {
   });
   const jobs = new SimJobs();
   const faults = new FaultPicker(opts.faults, opts.random);
+  const pickers = new Map(Object.entries(opts.upstreams ?? {}).map(([u, o]) => [u, o.faults ? new FaultPicker(o.faults, opts.random) : faults]));
+  const pickerOf = (upstream: string) => pickers.get(upstream) ?? faults;
   const videos = new SampleVideos(opts.dir, opts.binaries, opts.videoSeconds, opts.videoSize);
   const hanging = new Set<NodeJS.Timeout>();
   app.addHook('onClose', async () => {
@@ -112,7 +116,7 @@ export async function buildSim(opts: SimOptions): Promise<Sim> {
       return opts.keys.length === 0 || opts.keys.includes(key);
     },
     async admit(_req, reply, input, refuse) {
-      const picked = faults.pick(input.prompt, input.upstream);
+      const picked = pickerOf(input.upstream).pick(input.prompt, input.upstream);
       switch (picked.create) {
         case '5xx':
           refuse(reply, 500, 'Internal Error, Please try again later.', '5xx');
@@ -141,9 +145,10 @@ export async function buildSim(opts: SimOptions): Promise<Sim> {
       }
       const now = Date.now();
       const fault: JobFault | undefined = picked.job;
-      return jobs.add({ ...input, createdAt: now, readyAt: now + opts.durationMs, ...(fault ? { fault } : {}) });
+      const durationMs = opts.upstreams?.[input.upstream]?.durationMs ?? opts.durationMs;
+      return jobs.add({ ...input, createdAt: now, readyAt: now + durationMs, ...(fault ? { fault } : {}) });
     },
-    pollFails: (job) => faults.pollFails(job.prompt, job.id),
+    pollFails: (job) => pickerOf(job.upstream).pollFails(job.prompt, job.id),
     later(ms, fn) {
       const t = setTimeout(() => {
         hanging.delete(t);
