@@ -11,11 +11,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
+import { freePort } from '../test/server.js';
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 100_000);
 const JOB_SECONDS = Number(process.env.BENCH_JOB_SECONDS ?? 300);
@@ -25,14 +25,6 @@ const TYPICAL = Number(process.env.BENCH_TYPICAL_SECONDS ?? 60);
 const POLL_MAX = Number(process.env.BENCH_POLL_MAX_SECONDS ?? 30);
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const dir = mkdtempSync(join(process.env.BENCH_DATA_ROOT ?? tmpdir(), 'reelay-inflight-'));
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  s.close();
-  return port;
-}
 
 function spawnCli(args: string[], env: Record<string, string>): ChildProcess {
   const prof = process.env.BENCH_PROF && args[0] === 'serve' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];

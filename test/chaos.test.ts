@@ -45,8 +45,8 @@ describe('chaos: random upstream faults with a healthy fallback route', async ()
   }, { SIM_KEY });
   const guard = new UrlGuard([]);
   const providers = new Map<string, Provider>([
-    ['flaky', new KkiaiProvider(routing.providers.get('flaky')!, guard, 1 << 30)],
-    ['healthy', new KieProvider(routing.providers.get('healthy')!, guard, 1 << 30)],
+    ['flaky', new KkiaiProvider(routing.providers.get('flaky')!, { guard, maxResultBytes: 1 << 30 })],
+    ['healthy', new KieProvider(routing.providers.get('healthy')!, { guard, maxResultBytes: 1 << 30 })],
   ]);
   const fetcher = new GuardedFetcher(guard);
   const engine = new Engine(

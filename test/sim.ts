@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { after } from 'node:test';
 import { UrlGuard } from '../src/net/guard.js';
+import type { RemoteDeps } from '../src/providers/remote.js';
 import { type ProviderConfig, type ProviderType, parseRouting } from '../src/routing/config.js';
 import type { SimJobs } from '../src/sim/jobs.js';
 import { type SimOptions, buildSim } from '../src/sim/server.js';
@@ -35,5 +36,5 @@ export function simProvider(type: ProviderType, url: string, over: Record<string
   return parseRouting({ providers: { sim: { type, baseUrl: url, apiKeyEnv: 'SIM_KEY', timeoutSeconds: 1, ...over } } }, { SIM_KEY: key }).providers.get('sim')!;
 }
 
-/** Test URL guard: nothing allow-listed (result files on the provider's own host need no exemption). */
-export const noAllowlist = new UrlGuard([]);
+/** What remote providers are built with in tests: nothing allow-listed (result files on the provider's own host need no exemption). */
+export const simDeps: RemoteDeps = { guard: new UrlGuard([]), maxResultBytes: 1 << 30 };

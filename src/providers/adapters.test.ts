@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { binaries, makePng } from '../../test/media.js';
-import { SIM_KEY, noAllowlist, simProvider, startTestSim } from '../../test/sim.js';
+import { SIM_KEY, simDeps, simProvider, startTestSim } from '../../test/sim.js';
 import { tmpDir } from '../../test/tmp.js';
 import { makeTask } from '../../test/fixtures.js';
 import { probe } from '../media/probe.js';
@@ -35,14 +35,14 @@ const WORKFLOW = {
 const IMAGE_WORKFLOW = { ...WORKFLOW, '10': { class_type: 'LoadImage', inputs: { image: '{{image}}' } } };
 
 const ADAPTERS: { type: ProviderType; model: string; make: (url: string, over?: Record<string, unknown>, key?: string) => Provider }[] = [
-  { type: 'openai', model: 'sora-2', make: (url, over, key) => new OpenAIVideosProvider(simProvider('openai', url, over, key), noAllowlist, 1 << 30) },
-  { type: 'replicate', model: 'google/veo-3.1-fast', make: (url, over, key) => new ReplicateProvider(simProvider('replicate', url, over, key), noAllowlist, 1 << 30) },
-  { type: 'fal', model: 'fal-ai/veo3.1/fast', make: (url, over, key) => new FalProvider(simProvider('fal', `${url}/fal`, over, key), noAllowlist, 1 << 30) },
-  { type: 'comfyui', model: 'workflow', make: (url, over, key) => new ComfyUIProvider(simProvider('comfyui', url, { options: { workflow: WORKFLOW, imageWorkflow: IMAGE_WORKFLOW }, ...over }, key), noAllowlist, 1 << 30) },
-  { type: 'gemini', model: 'veo-3.1-fast-generate-preview', make: (url, over, key) => new GeminiProvider(simProvider('gemini', url, over, key), noAllowlist, 1 << 30) },
-  { type: 'vertex', model: 'veo-3.1-fast-generate-001', make: (url, over, key) => new VertexProvider(simProvider('vertex', url, { ...vertexOptions(), ...over }, serviceAccount(url, key ?? SIM_KEY)), noAllowlist, 1 << 30) },
-  { type: 'kkiai', model: 'veo3.1-fast', make: (url, over, key) => new KkiaiProvider(simProvider('kkiai', url, over, key), noAllowlist, 1 << 30) },
-  { type: 'kie', model: 'veo3_fast', make: (url, over, key) => new KieProvider(simProvider('kie', url, over, key), noAllowlist, 1 << 30) },
+  { type: 'openai', model: 'sora-2', make: (url, over, key) => new OpenAIVideosProvider(simProvider('openai', url, over, key), simDeps) },
+  { type: 'replicate', model: 'google/veo-3.1-fast', make: (url, over, key) => new ReplicateProvider(simProvider('replicate', url, over, key), simDeps) },
+  { type: 'fal', model: 'fal-ai/veo3.1/fast', make: (url, over, key) => new FalProvider(simProvider('fal', `${url}/fal`, over, key), simDeps) },
+  { type: 'comfyui', model: 'workflow', make: (url, over, key) => new ComfyUIProvider(simProvider('comfyui', url, { options: { workflow: WORKFLOW, imageWorkflow: IMAGE_WORKFLOW }, ...over }, key), simDeps) },
+  { type: 'gemini', model: 'veo-3.1-fast-generate-preview', make: (url, over, key) => new GeminiProvider(simProvider('gemini', url, over, key), simDeps) },
+  { type: 'vertex', model: 'veo-3.1-fast-generate-001', make: (url, over, key) => new VertexProvider(simProvider('vertex', url, { ...vertexOptions(), ...over }, serviceAccount(url, key ?? SIM_KEY)), simDeps) },
+  { type: 'kkiai', model: 'veo3.1-fast', make: (url, over, key) => new KkiaiProvider(simProvider('kkiai', url, over, key), simDeps) },
+  { type: 'kie', model: 'veo3_fast', make: (url, over, key) => new KieProvider(simProvider('kie', url, over, key), simDeps) },
 ];
 
 for (const adapter of ADAPTERS) {
@@ -136,7 +136,7 @@ describe('vertex specifics', async () => {
   const submitTo = (p: Provider) => p.submit({ submissionId: 'x#1', task: makeTask({ id: 'task-1' }, { prompt: 'p' }), model: 'veo-3.1-generate-001', prompt: 'p', inputs: [] });
 
   test('results in a bucket (options.storageUri) are read through the storage API with the token', async () => {
-    const p = new VertexProvider(simProvider('vertex', sim.url, vertexOptions({ storageUri: 'gs://my-bucket/reelay', storageBaseUrl: sim.url }), serviceAccount(sim.url, SIM_KEY)), noAllowlist, 1 << 30);
+    const p = new VertexProvider(simProvider('vertex', sim.url, vertexOptions({ storageUri: 'gs://my-bucket/reelay', storageBaseUrl: sim.url }), serviceAccount(sim.url, SIM_KEY)), simDeps);
     const { upstreamId } = await submitTo(p);
     let done: PollOutcome = { status: 'running' };
     for (let i = 0; i < 50 && done.status === 'running'; i++, await new Promise((r) => setTimeout(r, 50))) done = await p.poll(upstreamId);
@@ -148,8 +148,8 @@ describe('vertex specifics', async () => {
   });
 
   test('a bad configuration is a clear error at start', () => {
-    assert.throws(() => new VertexProvider(simProvider('vertex', sim.url, {}, serviceAccount(sim.url, SIM_KEY)), noAllowlist, 1), /needs options.project/);
-    assert.throws(() => new VertexProvider(simProvider('vertex', sim.url, vertexOptions(), '{"client_email": 1}'), noAllowlist, 1), /needs client_email and private_key/);
+    assert.throws(() => new VertexProvider(simProvider('vertex', sim.url, {}, serviceAccount(sim.url, SIM_KEY)), simDeps), /needs options.project/);
+    assert.throws(() => new VertexProvider(simProvider('vertex', sim.url, vertexOptions(), '{"client_email": 1}'), simDeps), /needs client_email and private_key/);
   });
 });
 
@@ -158,7 +158,7 @@ describe('openai specifics', async () => {
   const dir = tmpDir();
 
   test('with an input image the create is multipart (input_reference as a file); cancel deletes the video', async () => {
-    const p = new OpenAIVideosProvider(simProvider('openai', sim.url), noAllowlist, 1 << 30);
+    const p = new OpenAIVideosProvider(simProvider('openai', sim.url), simDeps);
     const png = await makePng(dir, 'ref.png', 64, 36);
     const { upstreamId } = await p.submit({ submissionId: 'x#1', task: makeTask({}, { prompt: 'p', images: ['https://img.example/ref.png'], mode: 'frames' }), model: 'sora-2', prompt: 'p', inputs: [{ path: png, contentType: 'image/png', url: 'https://img.example/ref.png' }] });
     assert.match(upstreamId, /^video_[0-9a-f]{32}$/);
@@ -177,17 +177,17 @@ describe('comfyui specifics', async () => {
   });
 
   test('an input image is uploaded and its name fills {{image}}; a rejected workflow is transient', async () => {
-    const p = new ComfyUIProvider(simProvider('comfyui', sim.url, { options: { workflow: WORKFLOW, imageWorkflow: IMAGE_WORKFLOW } }), noAllowlist, 1 << 30);
+    const p = new ComfyUIProvider(simProvider('comfyui', sim.url, { options: { workflow: WORKFLOW, imageWorkflow: IMAGE_WORKFLOW } }), simDeps);
     const png = await makePng(dir, 'in.png', 64, 36);
     const task = makeTask({}, { prompt: 'p', images: ['https://img.example/in.png'], mode: 'frames' });
     const { upstreamId } = await p.submit({ submissionId: 'x#1', task, model: 'workflow', prompt: 'p', inputs: [{ path: png, contentType: 'image/png', url: 'https://img.example/in.png' }] });
     assert.ok(upstreamId);
     // Without the upload, LoadImage names a file the server does not have.
-    const broken = new ComfyUIProvider(simProvider('comfyui', sim.url, { options: { workflow: IMAGE_WORKFLOW } }), noAllowlist, 1 << 30);
+    const broken = new ComfyUIProvider(simProvider('comfyui', sim.url, { options: { workflow: IMAGE_WORKFLOW } }), simDeps);
     await assert.rejects(broken.submit({ submissionId: 'x#1', task: makeTask(), model: 'workflow', prompt: 'p', inputs: [] }), (e: Error) => e instanceof TransientError && /rejected.*value_not_in_list/.test(e.message));
   });
 
   test('a comfyui provider without a workflow is a configuration error', () => {
-    assert.throws(() => new ComfyUIProvider(simProvider('comfyui', sim.url), noAllowlist, 1), /needs options.workflowFile/);
+    assert.throws(() => new ComfyUIProvider(simProvider('comfyui', sim.url), simDeps), /needs options.workflowFile/);
   });
 });

@@ -103,16 +103,6 @@ export class RateLimitedError extends ProviderError {
   }
 }
 
-/**
- * Where a finished job's video is: the URL the poll that saw it finish gave, else a fresh poll's
- * (after a restart between the poll and the download). Shared by the remote providers.
- */
-export async function resultUrlOf(provider: Pick<Provider, 'name' | 'poll'>, upstreamId: string, done?: Succeeded): Promise<string> {
-  const outcome = done?.resultUrl ? done : await provider.poll(upstreamId);
-  if (outcome.status !== 'succeeded' || !outcome.resultUrl) throw new TransientError(`${provider.name}: job ${upstreamId} has no video yet`);
-  return outcome.resultUrl;
-}
-
 /** Normalises anything thrown into an Error. */
 export function coerceError(e: unknown): Error {
   return e instanceof Error ? e : new Error(typeof e === 'string' ? e : JSON.stringify(e));

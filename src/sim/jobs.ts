@@ -14,7 +14,6 @@ export interface SimJob {
   readyAt: number;
   fault?: JobFault;
   cancelled?: boolean;
-  callbackUrl?: string;
 }
 
 export type SimStatus =

@@ -58,15 +58,8 @@ export interface SimContext {
   sendVideo(job: SimJob, reply: FastifyReply): Promise<FastifyReply>;
 }
 
-export interface AdmitInput {
-  id: string;
-  upstream: string;
-  model: string;
-  prompt: string;
-  aspect: '16:9' | '9:16';
-  request: unknown;
-  callbackUrl?: string;
-}
+/** What an upstream's create handler hands over; the simulator adds the timing and the fault. */
+export type AdmitInput = Pick<SimJob, 'id' | 'upstream' | 'model' | 'prompt' | 'aspect' | 'request'>;
 
 /** Answers a create fault in the upstream's own envelope: `status` and a message. */
 export type Refuse = (reply: FastifyReply, status: number, message: string, fault: CreateFault) => FastifyReply;

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../config-error.js';
-import type { UrlGuard } from '../../net/guard.js';
 import type { ProviderConfig } from '../../routing/config.js';
 import { frameSize } from '../local/scene.js';
-import { UpstreamHttp, httpError, snippet } from '../http.js';
-import { type PollOutcome, type Provider, SafetyRejectedError, type SubmitRequest, type Succeeded, TransientError, resultUrlOf } from '../port.js';
+import { httpError, snippet } from '../http.js';
+import { RemoteProvider, type RemoteDeps } from '../remote.js';
+import { type PollOutcome, SafetyRejectedError, type SubmitRequest, TransientError } from '../port.js';
 import { isSafetyText } from '../safety.js';
 
 type Workflow = Record<string, unknown>;
@@ -28,19 +28,12 @@ const VIDEO = /\.(mp4|webm|mov|mkv)$/i;
  * Options: `workflowFile` or `workflow` (text to video), `imageWorkflowFile` or `imageWorkflow`
  * (used when the task has images; default the first).
  */
-export class ComfyUIProvider implements Provider {
-  readonly name: string;
-  private readonly http: UpstreamHttp;
+export class ComfyUIProvider extends RemoteProvider {
   private readonly textWorkflow: Workflow;
   private readonly imageWorkflow: Workflow;
 
-  constructor(
-    config: ProviderConfig,
-    guard: UrlGuard,
-    private readonly maxResultBytes: number,
-  ) {
-    this.name = config.label;
-    this.http = new UpstreamHttp(config, 'http://127.0.0.1:8188', (): Record<string, string> => (config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {}), guard);
+  constructor(config: ProviderConfig, deps: RemoteDeps) {
+    super(config, 'http://127.0.0.1:8188', (): Record<string, string> => (config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {}), deps);
     const at = `provider ${config.label}`;
     const load = (inline: unknown, file: unknown, what: string): Workflow | undefined => {
       if (inline && typeof inline === 'object') return inline as Workflow;
@@ -107,9 +100,6 @@ export class ComfyUIProvider implements Provider {
     return { status: 'succeeded', resultUrl: this.http.url(`view?${q}`).toString() };
   }
 
-  async fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<void> {
-    await this.http.download(await resultUrlOf(this, upstreamId, done), destFile, this.maxResultBytes);
-  }
 
   /** Drops the prompt from the queue; interrupts it when it is the one running. */
   async cancel(upstreamId: string): Promise<void> {
@@ -119,9 +109,6 @@ export class ComfyUIProvider implements Provider {
     if (running.some((item) => item[1] === upstreamId)) await this.http.call('interrupt', { json: {} });
   }
 
-  async close(): Promise<void> {
-    await this.http.close();
-  }
 
   private async history(id: string): Promise<HistoryEntry | undefined> {
     const res = await this.http.call(`history/${encodeURIComponent(id)}`);

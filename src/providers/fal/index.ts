@@ -1,7 +1,7 @@
-import type { UrlGuard } from '../../net/guard.js';
 import type { ProviderConfig } from '../../routing/config.js';
-import { UpstreamHttp, httpError, snippet } from '../http.js';
-import { type PollOutcome, PermanentError, type Provider, SafetyRejectedError, type SubmitRequest, type Succeeded, TransientError, resultUrlOf } from '../port.js';
+import { httpError, snippet } from '../http.js';
+import { RemoteProvider, type RemoteDeps } from '../remote.js';
+import { type PollOutcome, PermanentError, SafetyRejectedError, type SubmitRequest, TransientError } from '../port.js';
 import { isSafetyText } from '../safety.js';
 
 /**
@@ -10,18 +10,11 @@ import { isSafetyText } from '../safety.js';
  * `PUT …/requests/{id}/cancel`. The upstream id is `{owner}/{app}|{request id}`, enough to find
  * the request again after a restart. Auth is `Authorization: Key …`.
  */
-export class FalProvider implements Provider {
-  readonly name: string;
-  private readonly http: UpstreamHttp;
+export class FalProvider extends RemoteProvider {
   private readonly extraInput: Record<string, unknown>;
 
-  constructor(
-    config: ProviderConfig,
-    guard: UrlGuard,
-    private readonly maxResultBytes: number,
-  ) {
-    this.name = config.label;
-    this.http = new UpstreamHttp(config, 'https://queue.fal.run', () => ({ authorization: `Key ${config.apiKey}` }), guard);
+  constructor(config: ProviderConfig, deps: RemoteDeps) {
+    super(config, 'https://queue.fal.run', () => ({ authorization: `Key ${config.apiKey}` }), deps);
     this.extraInput = (config.options.input as Record<string, unknown> | undefined) ?? {};
   }
 
@@ -63,17 +56,11 @@ export class FalProvider implements Provider {
     return { status: 'failed', error: new TransientError(message) };
   }
 
-  async fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<void> {
-    await this.http.download(await resultUrlOf(this, upstreamId, done), destFile, this.maxResultBytes);
-  }
 
   async cancel(upstreamId: string): Promise<void> {
     await this.http.call(`${this.path(upstreamId)}/cancel`, { method: 'PUT' });
   }
 
-  async close(): Promise<void> {
-    await this.http.close();
-  }
 
   private path(upstreamId: string): string {
     const [appId, requestId] = upstreamId.split('|');

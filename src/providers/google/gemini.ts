@@ -1,7 +1,7 @@
-import type { UrlGuard } from '../../net/guard.js';
 import type { ProviderConfig } from '../../routing/config.js';
-import { UpstreamHttp, httpError } from '../http.js';
-import { type PollOutcome, PermanentError, type Provider, type SubmitRequest, type Succeeded, TransientError, resultUrlOf } from '../port.js';
+import { httpError } from '../http.js';
+import { RemoteProvider, type RemoteDeps } from '../remote.js';
+import { type PollOutcome, PermanentError, type SubmitRequest, TransientError } from '../port.js';
 import { type Operation, operationOutcome, predictBody } from './veo.js';
 
 /**
@@ -9,17 +9,9 @@ import { type Operation, operationOutcome, predictBody } from './veo.js';
  * `GET v1beta/{name}`, then the file at its `video.uri` (with the key; Google redirects to
  * storage). Model ids come from the route, so a retired preview id is a configuration change.
  */
-export class GeminiProvider implements Provider {
-  readonly name: string;
-  private readonly http: UpstreamHttp;
-
-  constructor(
-    config: ProviderConfig,
-    guard: UrlGuard,
-    private readonly maxResultBytes: number,
-  ) {
-    this.name = config.label;
-    this.http = new UpstreamHttp(config, 'https://generativelanguage.googleapis.com', () => ({ 'x-goog-api-key': config.apiKey ?? '' }), guard);
+export class GeminiProvider extends RemoteProvider {
+  constructor(config: ProviderConfig, deps: RemoteDeps) {
+    super(config, 'https://generativelanguage.googleapis.com', () => ({ 'x-goog-api-key': config.apiKey ?? '' }), deps);
   }
 
   async submit(req: SubmitRequest): Promise<{ upstreamId: string }> {
@@ -40,13 +32,7 @@ export class GeminiProvider implements Provider {
     return operationOutcome(this.name, op, (r) => r.generatedSamples?.[0]?.video?.uri ?? (r.generatedSamples?.[0]?.video?.encodedVideo ? `data:video/mp4;base64,${r.generatedSamples[0].video.encodedVideo}` : undefined));
   }
 
-  async fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<void> {
-    await this.http.download(await resultUrlOf(this, upstreamId, done), destFile, this.maxResultBytes);
-  }
 
-  async close(): Promise<void> {
-    await this.http.close();
-  }
 
   private async call(path: string, json?: unknown): Promise<Operation> {
     const res = await this.http.call(path, json === undefined ? {} : { json });

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../config-error.js';
-import type { UrlGuard } from '../../net/guard.js';
 import type { ProviderConfig } from '../../routing/config.js';
-import { UpstreamHttp } from '../http.js';
-import { type PollOutcome, PermanentError, type Provider, type SubmitRequest, type Succeeded, TransientError, resultUrlOf } from '../port.js';
+import { type PollOutcome, PermanentError, type SubmitRequest, TransientError } from '../port.js';
+import { RemoteProvider, type RemoteDeps } from '../remote.js';
 import { ServiceAccountTokens, parseServiceAccount } from './auth.js';
 import { googleError } from './gemini.js';
 import { type Operation, operationOutcome, predictBody } from './veo.js';
@@ -17,45 +16,23 @@ import { type Operation, operationOutcome, predictBody } from './veo.js';
  * Options: `project` (required), `location` (default `us-central1`), `credentialsFile` or the key
  * JSON in the variable named by `apiKeyEnv`, `storageUri`, `storageBaseUrl`.
  */
-export class VertexProvider implements Provider {
-  readonly name: string;
-  private readonly http: UpstreamHttp;
+export class VertexProvider extends RemoteProvider {
   private readonly prefix: string;
   private readonly storageBase: URL;
   private readonly storageUri?: string;
 
-  constructor(
-    config: ProviderConfig,
-    guard: UrlGuard,
-    private readonly maxResultBytes: number,
-  ) {
-    this.name = config.label;
+  constructor(config: ProviderConfig, deps: RemoteDeps) {
     const o = config.options;
     const at = `provider ${config.label}`;
     if (typeof o.project !== 'string' || !o.project) throw new ConfigError(`${at}: a vertex provider needs options.project`);
     const location = typeof o.location === 'string' && o.location ? o.location : 'us-central1';
-    let keyText: string;
-    if (typeof o.credentialsFile === 'string') {
-      try {
-        keyText = readFileSync(o.credentialsFile, 'utf8');
-      } catch (e) {
-        throw new ConfigError(`${at}: cannot read options.credentialsFile: ${(e as Error).message}`);
-      }
-    } else if (config.apiKey) {
-      keyText = config.apiKey;
-    } else {
-      throw new ConfigError(`${at}: a vertex provider needs options.credentialsFile or apiKeyEnv holding the service-account key JSON`);
-    }
-    let tokens: ServiceAccountTokens;
-    try {
-      tokens = new ServiceAccountTokens(parseServiceAccount(keyText, at), config.label, config.timeoutMs);
-    } catch (e) {
-      throw new ConfigError((e as Error).message);
-    }
+    const tokens = serviceAccountTokens(config, at);
     const host = location === 'global' ? 'https://aiplatform.googleapis.com' : `https://${location}-aiplatform.googleapis.com`;
-    this.http = new UpstreamHttp(config, host, () => tokens.header(), guard);
+    super(config, host, () => tokens.header(), deps);
     this.prefix = `v1/projects/${o.project}/locations/${location}/publishers/google/models`;
     this.storageBase = new URL(typeof o.storageBaseUrl === 'string' ? o.storageBaseUrl : 'https://storage.googleapis.com');
+    // Bucket results are read with the same token.
+    this.downloadAuthHosts = [this.storageBase.host];
     if (typeof o.storageUri === 'string') {
       if (!o.storageUri.startsWith('gs://')) throw new ConfigError(`${at}: options.storageUri must be gs://bucket/prefix`);
       this.storageUri = o.storageUri;
@@ -86,14 +63,6 @@ export class VertexProvider implements Provider {
     });
   }
 
-  async fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<void> {
-    await this.http.download(await resultUrlOf(this, upstreamId, done), destFile, this.maxResultBytes, [this.storageBase.host]);
-  }
-
-  async close(): Promise<void> {
-    await this.http.close();
-  }
-
   /** `gs://bucket/a/b.mp4` → the Cloud Storage JSON API media URL. */
   private storageUrl(gcsUri: string): string {
     const m = /^gs:\/\/([^/]+)\/(.+)$/.exec(gcsUri);
@@ -107,5 +76,27 @@ export class VertexProvider implements Provider {
     if (res.status < 200 || res.status >= 300) throw googleError(where, res);
     if (!res.json || typeof res.json !== 'object') throw new TransientError(`${where}: the answer is not JSON`);
     return res.json as Operation;
+  }
+}
+
+/** The service account's token source: its key from `options.credentialsFile` or the `apiKeyEnv` variable. */
+function serviceAccountTokens(config: ProviderConfig, at: string): ServiceAccountTokens {
+  const o = config.options;
+  let keyText: string;
+  if (typeof o.credentialsFile === 'string') {
+    try {
+      keyText = readFileSync(o.credentialsFile, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`${at}: cannot read options.credentialsFile: ${(e as Error).message}`);
+    }
+  } else if (config.apiKey) {
+    keyText = config.apiKey;
+  } else {
+    throw new ConfigError(`${at}: a vertex provider needs options.credentialsFile or apiKeyEnv holding the service-account key JSON`);
+  }
+  try {
+    return new ServiceAccountTokens(parseServiceAccount(keyText, at), config.label, config.timeoutMs);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
   }
 }

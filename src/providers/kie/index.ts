@@ -1,17 +1,15 @@
-import type { UrlGuard } from '../../net/guard.js';
 import type { ProviderConfig } from '../../routing/config.js';
-import { UpstreamHttp, httpError, snippet } from '../http.js';
+import { httpError, snippet } from '../http.js';
+import { callbackUrl } from '../../http/upstream-callbacks.js';
+import { RemoteProvider, type RemoteDeps } from '../remote.js';
 import {
   PermanentError,
   type PollOutcome,
-  type Provider,
   type ProviderError,
   RateLimitedError,
   SafetyRejectedError,
   type SubmitRequest,
-  type Succeeded,
   TransientError,
-  resultUrlOf,
 } from '../port.js';
 import { isSafetyText } from '../safety.js';
 
@@ -36,18 +34,14 @@ const GENERATION_TYPE = { text: 'TEXT_2_VIDEO', frames: 'FIRST_AND_LAST_FRAMES_2
  * `options.callbacks: true`, kie also calls Reelay back (`/upstream-callbacks/…`), which only makes
  * the task's next poll come at once.
  */
-export class KieProvider implements Provider {
-  readonly name: string;
-  private readonly http: UpstreamHttp;
+export class KieProvider extends RemoteProvider {
+  /** Where kie calls back (when `options.callbacks` is on and Reelay has a public URL). */
+  private readonly callBackUrl?: string;
 
-  constructor(
-    config: ProviderConfig,
-    guard: UrlGuard,
-    private readonly maxResultBytes: number,
-    private readonly callBackUrl?: string,
-  ) {
-    this.name = config.label;
-    this.http = new UpstreamHttp(config, 'https://api.kie.ai', () => ({ authorization: `Bearer ${config.apiKey}` }), guard);
+  constructor(config: ProviderConfig, deps: RemoteDeps) {
+    super(config, 'https://api.kie.ai', () => ({ authorization: `Bearer ${config.apiKey}` }), deps);
+    const url = deps.publicUrl ? callbackUrl(deps.publicUrl, config) : undefined;
+    if (url) this.callBackUrl = url;
   }
 
   async submit(req: SubmitRequest): Promise<{ upstreamId: string }> {
@@ -98,13 +92,7 @@ export class KieProvider implements Provider {
     return { status: 'failed', error: new TransientError(message) };
   }
 
-  async fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<void> {
-    await this.http.download(await resultUrlOf(this, upstreamId, done), destFile, this.maxResultBytes);
-  }
 
-  async close(): Promise<void> {
-    await this.http.close();
-  }
 
   /** One call; a `code` other than 200 in the body becomes a typed error. */
   private async call<T>(path: string, opts: { json?: unknown } = {}): Promise<Envelope<T>> {

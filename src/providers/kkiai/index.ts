@@ -1,15 +1,7 @@
-import type { UrlGuard } from '../../net/guard.js';
 import type { ProviderConfig } from '../../routing/config.js';
-import { UpstreamHttp, httpError, snippet } from '../http.js';
-import {
-  type PollOutcome,
-  type Provider,
-  SafetyRejectedError,
-  type SubmitRequest,
-  type Succeeded,
-  TransientError,
-  resultUrlOf,
-} from '../port.js';
+import { httpError, snippet } from '../http.js';
+import { RemoteProvider, type RemoteDeps } from '../remote.js';
+import { type PollOutcome, SafetyRejectedError, type SubmitRequest, TransientError } from '../port.js';
 import { isSafetyText } from '../safety.js';
 
 interface QueryAnswer {
@@ -27,17 +19,9 @@ const DONE = new Set(['completed', 'video_generation_completed', 'video_upsampli
  * shape): `POST /v1/video/create`, `GET /v1/video/query?id=`. Reelay sends its own (enhanced)
  * prompt and makes the upsampled rendition itself, so it asks the upstream for neither.
  */
-export class KkiaiProvider implements Provider {
-  readonly name: string;
-  private readonly http: UpstreamHttp;
-
-  constructor(
-    config: ProviderConfig,
-    guard: UrlGuard,
-    private readonly maxResultBytes: number,
-  ) {
-    this.name = config.label;
-    this.http = new UpstreamHttp(config, 'https://api.kkiai.com', () => ({ authorization: `Bearer ${config.apiKey}` }), guard);
+export class KkiaiProvider extends RemoteProvider {
+  constructor(config: ProviderConfig, deps: RemoteDeps) {
+    super(config, 'https://api.kkiai.com', () => ({ authorization: `Bearer ${config.apiKey}` }), deps);
   }
 
   async submit(req: SubmitRequest): Promise<{ upstreamId: string }> {
@@ -74,13 +58,7 @@ export class KkiaiProvider implements Provider {
     return { status: 'failed', error: this.failure(`task ${q.status}`, text) };
   }
 
-  async fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<void> {
-    await this.http.download(await resultUrlOf(this, upstreamId, done), destFile, this.maxResultBytes);
-  }
 
-  async close(): Promise<void> {
-    await this.http.close();
-  }
 
   private failure(what: string, text: string) {
     const message = `${this.name}: ${what}${text ? `: ${text}` : ''}`;

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import type { UrlGuard } from '../../net/guard.js';
 import type { ProviderConfig } from '../../routing/config.js';
-import { UpstreamHttp, httpError } from '../http.js';
-import { type PollOutcome, PermanentError, type Provider, SafetyRejectedError, type SubmitRequest, TransientError } from '../port.js';
+import { httpError } from '../http.js';
+import { RemoteProvider, type RemoteDeps } from '../remote.js';
+import { type PollOutcome, PermanentError, SafetyRejectedError, type SubmitRequest, TransientError } from '../port.js';
 import { isSafetyText } from '../safety.js';
 
 interface VideoResource {
@@ -18,18 +18,11 @@ interface VideoResource {
  * when an input image is sent as a file (`options.multipart: true` sends multipart always, for
  * resellers that take nothing else).
  */
-export class OpenAIVideosProvider implements Provider {
-  readonly name: string;
-  private readonly http: UpstreamHttp;
+export class OpenAIVideosProvider extends RemoteProvider {
   private readonly multipart: boolean;
 
-  constructor(
-    config: ProviderConfig,
-    guard: UrlGuard,
-    private readonly maxResultBytes: number,
-  ) {
-    this.name = config.label;
-    this.http = new UpstreamHttp(config, 'https://api.openai.com', () => ({ authorization: `Bearer ${config.apiKey}` }), guard);
+  constructor(config: ProviderConfig, deps: RemoteDeps) {
+    super(config, 'https://api.openai.com', () => ({ authorization: `Bearer ${config.apiKey}` }), deps);
     this.multipart = config.options.multipart === true;
   }
 
@@ -70,17 +63,11 @@ export class OpenAIVideosProvider implements Provider {
     return { status: 'failed', error: this.failure(v) };
   }
 
-  async fetchResult(upstreamId: string, destFile: string): Promise<void> {
-    await this.http.download(this.http.url(`v1/videos/${encodeURIComponent(upstreamId)}/content?variant=video`).toString(), destFile, this.maxResultBytes);
-  }
 
   async cancel(upstreamId: string): Promise<void> {
     await this.http.call(`v1/videos/${encodeURIComponent(upstreamId)}`, { method: 'DELETE' });
   }
 
-  async close(): Promise<void> {
-    await this.http.close();
-  }
 
   private failure(v: VideoResource) {
     const code = v.error?.code ?? 'failed';

@@ -1,7 +1,7 @@
-import type { UrlGuard } from '../../net/guard.js';
 import type { ProviderConfig } from '../../routing/config.js';
-import { UpstreamHttp, httpError } from '../http.js';
-import { type PollOutcome, type Provider, SafetyRejectedError, type SubmitRequest, type Succeeded, TransientError, resultUrlOf } from '../port.js';
+import { httpError } from '../http.js';
+import { RemoteProvider, type RemoteDeps } from '../remote.js';
+import { type PollOutcome, SafetyRejectedError, type SubmitRequest, TransientError } from '../port.js';
 import { isSafetyText } from '../safety.js';
 
 interface Prediction {
@@ -19,18 +19,11 @@ interface Prediction {
  * seed, image}`, which the Veo and other video models on Replicate take; `options.input` adds or
  * overrides fields for a model that names them differently.
  */
-export class ReplicateProvider implements Provider {
-  readonly name: string;
-  private readonly http: UpstreamHttp;
+export class ReplicateProvider extends RemoteProvider {
   private readonly extraInput: Record<string, unknown>;
 
-  constructor(
-    config: ProviderConfig,
-    guard: UrlGuard,
-    private readonly maxResultBytes: number,
-  ) {
-    this.name = config.label;
-    this.http = new UpstreamHttp(config, 'https://api.replicate.com', () => ({ authorization: `Bearer ${config.apiKey}` }), guard);
+  constructor(config: ProviderConfig, deps: RemoteDeps) {
+    super(config, 'https://api.replicate.com', () => ({ authorization: `Bearer ${config.apiKey}` }), deps);
     this.extraInput = (config.options.input as Record<string, unknown> | undefined) ?? {};
   }
 
@@ -69,18 +62,11 @@ export class ReplicateProvider implements Provider {
     return { status: 'failed', error: isSafetyText(message) ? new SafetyRejectedError(message) : new TransientError(message) };
   }
 
-  async fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<void> {
-    // Replicate serves outputs from its own file host, without the API token.
-    await this.http.download(await resultUrlOf(this, upstreamId, done), destFile, this.maxResultBytes);
-  }
 
   async cancel(upstreamId: string): Promise<void> {
     await this.http.call(`v1/predictions/${encodeURIComponent(upstreamId)}/cancel`, { method: 'POST' });
   }
 
-  async close(): Promise<void> {
-    await this.http.close();
-  }
 }
 
 /** A prediction's output: a URL, a list of URLs, or an object holding one (`{video: url}`). */
