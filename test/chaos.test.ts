@@ -21,6 +21,17 @@ import { tmpDir } from './tmp.js';
 
 const TASKS = 60;
 
+/** A small seeded PRNG (mulberry32). */
+function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /**
  * Chaos: many tasks routed to a simulated reseller that fails in every way it can (refusals,
  * timeouts, broken JSON, reCAPTCHA, failed, lost and stalled jobs, failing status requests,
@@ -34,6 +45,8 @@ describe('chaos: random upstream faults with a healthy fallback route', async ()
     hangMs: 1500,
     faults: { '5xx': 0.08, '429': 0.05, timeout: 0.04, malformed: 0.05, recaptcha: 0.06, fail: 0.1, safety: 0.05, stall: 0.06, lost: 0.06, 'slow-download': 0.03, 'poll-5xx': 0.15 },
     retryAfterSeconds: 0.2,
+    // Seeded, so each run draws the same faults in the same order of creates.
+    random: seeded(20261121),
   });
   const healthy = await startTestSim({ durationMs: 150 });
   const dir = tmpDir();
