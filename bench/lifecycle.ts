@@ -12,7 +12,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,10 +23,12 @@ const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
 const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 400);
 const KEY = 'sk-bench-lifecycle';
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+// BENCH_PROF=dir writes a CPU profile of Reelay and of the simulator there.
+const profFlags = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
 const dir = mkdtempSync(join(process.env.BENCH_DATA_ROOT ?? tmpdir(), 'reelay-lifecycle-'));
 
 function spawnCli(args: string[], env: Record<string, string>, ready: RegExp): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...profFlags, CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise((resolve, reject) => {
     const check = (d: Buffer) => {
@@ -79,7 +81,7 @@ writeFileSync(join(dir, 'reelay.json'), JSON.stringify({
 }));
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
-const reelay = spawn(process.execPath, [...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), CLI, 'serve'], {
+const reelay = spawn(process.execPath, [...profFlags, CLI, 'serve'], {
   env: {
     ...process.env, PORT: String(port), REELAY_DATA_DIR: join(dir, 'data'), REELAY_API_KEYS: KEY, REELAY_CONFIG: join(dir, 'reelay.json'),
     SIM_KEY: 'sk-sim', REELAY_URL_ALLOWLIST: '127.0.0.1', LOG_LEVEL: 'warn', REELAY_ENGINE_CONCURRENCY: process.env.REELAY_ENGINE_CONCURRENCY ?? '256',
@@ -122,17 +124,28 @@ await done;
 clearTimeout(timeout);
 const seconds = (performance.now() - started) / 1000;
 latencies.sort((a, b) => a - b);
+// CPU seconds each process spent (user + system), from /proc: where the two cores went.
+const cpuOf = (pid: number | undefined) => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
+  } catch { return { user: NaN, sys: NaN }; }
+};
+const own = process.cpuUsage();
+const cpu = { reelay: cpuOf(reelay.pid), sim: cpuOf(sim.pid), load: { user: own.user / 1e6, sys: own.system / 1e6 } };
+const fmt = (c: { user: number; sys: number }) => `${(c.user + c.sys).toFixed(1)} (${c.sys.toFixed(1)} in the kernel)`;
 const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(0);
 
 reelay.kill('SIGTERM');
 sim.kill('SIGTERM');
 receiver.close();
 await agent.close();
-await once(reelay, 'exit');
+await Promise.all([once(reelay, "exit"), once(sim, "exit")]);
 rmSync(dir, { recursive: true, force: true });
 
 console.log(`node ${process.version}, ${TASKS} lifecycles, at most ${INFLIGHT} open at once, engine concurrency ${process.env.REELAY_ENGINE_CONCURRENCY ?? '256'}`);
 console.log(`lifecycle = create (durable) + submit + poll + download and probe + finalize + callback delivered`);
 console.log(`${(TASKS / seconds).toFixed(0)} lifecycles/s  (${seconds.toFixed(1)} s)   create→callback p50 ${pct(50)} ms  p99 ${pct(99)} ms`);
+console.log(`CPU seconds: reelay ${fmt(cpu.reelay)}, simulator ${fmt(cpu.sim)}, load and receiver ${fmt(cpu.load)} (the run had ${(2 * seconds).toFixed(1)} core-seconds)`);
 console.log(`failed creates ${createErrors}, failure callbacks ${failedCallbacks}, repeated callbacks ${duplicates}   goal >= 2000/s: ${TASKS / seconds >= 2000 ? 'met' : 'MISSED'}`);
 process.exit(0);

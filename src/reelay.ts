@@ -68,12 +68,12 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   const providers = createProviders(config.routing, { local, guard, maxResultBytes: config.resultMaxBytes, publicUrl: config.publicUrl });
   const router = new Router(config.routing, providers);
   const metrics = config.metrics ? new Metrics() : undefined;
+  const deliverer = new Deliverer(store, fetcher, { timeoutMs: config.callbackTimeoutMs, maxAttempts: config.callbackMaxAttempts, backoffMs: config.callbackBackoffMs }, log);
   const engine = new Engine(
-    { store, router, files, fetcher, binaries, imageMaxBytes: config.imageMaxBytes, notify, log, minPollMs: 1000, deliveriesQueued: () => deliverer.wake(), ...(metrics ? { metrics } : {}) },
+    { store, router, files, fetcher, binaries, imageMaxBytes: config.imageMaxBytes, notify, log, minPollMs: 1000, deliverer, ...(metrics ? { metrics } : {}) },
     { leaseMs: config.leaseMs, concurrency: config.engineConcurrency, batch: Math.min(config.engineConcurrency, 256) },
   );
   local.onWake((upstreamId) => void store.wakeByUpstream('local', upstreamId, Date.now()).then(() => engine.wake()));
-  const deliverer = new Deliverer(store, fetcher, { timeoutMs: config.callbackTimeoutMs, maxAttempts: config.callbackMaxAttempts, backoffMs: config.callbackBackoffMs }, log);
   const tasks = new TaskService(store, guard, config);
   tasks.wakeEngine = () => engine.wake();
   const ctx: AppContext = { config, store, keys: new KeyCache(store), files, tasks, log };

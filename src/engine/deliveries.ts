@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { GuardedFetcher } from '../net/fetch.js';
 import { coerceError } from '../providers/port.js';
-import type { Delivery, Store } from '../store/port.js';
+import type { Delivery, NewDelivery, Store } from '../store/port.js';
 
 export interface DelivererOptions {
   /** How long a receiver may take (default 15000 ms, as kie documents). */
@@ -51,6 +51,37 @@ export class Deliverer {
     if (!this.stopped) setImmediate(() => void this.tick());
   }
 
+  /** How long a delivery stays ours once claimed or handed over. */
+  get leaseMs(): number {
+    return this.opts.timeoutMs * 2;
+  }
+
+  /**
+   * Whether `n` new callbacks can be handed over at once (see `adopt`): the committing engine
+   * then inserts them leased to this process, so no claim is needed to send them.
+   */
+  hasRoom(n: number): boolean {
+    return !this.stopped && this.running.size + n <= (this.opts.concurrency ?? 64);
+  }
+
+  /** Sends callbacks that were inserted leased to this process (their ids set by the store). */
+  adopt(deliveries: NewDelivery[]): void {
+    for (const d of deliveries) {
+      if (d.id === undefined) continue;
+      this.track(this.deliver({ ...d, id: d.id, status: 'pending', attempts: 0, nextAttemptAt: d.createdAt, lastError: null, lastStatus: null, deliveredAt: null }));
+    }
+  }
+
+  private track(delivery: Promise<void>): void {
+    const concurrency = this.opts.concurrency ?? 64;
+    const p = delivery.finally(() => {
+      this.running.delete(p);
+      // A slot came free while callbacks were waiting for one.
+      if (this.running.size === concurrency - 1) this.wake();
+    });
+    this.running.add(p);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
@@ -71,14 +102,7 @@ export class Deliverer {
         const free = concurrency - this.running.size;
         if (free <= 0 || this.stopped) break;
         const due = await this.store.claimDueDeliveries(Date.now(), this.opts.timeoutMs * 2, Math.min(free, 64));
-        for (const d of due) {
-          const p = this.deliver(d).finally(() => {
-            this.running.delete(p);
-            // A slot came free while callbacks were waiting for one.
-            if (this.running.size === concurrency - 1) this.wake();
-          });
-          this.running.add(p);
-        }
+        for (const d of due) this.track(this.deliver(d));
         if (due.length === Math.min(free, 64)) this.again = true;
       } while (this.again);
     } catch (e) {

@@ -148,6 +148,9 @@ export class Engine {
     const state = result.patch.state ?? task.state;
     const continueNow = mayContinue && !this.stopped && typeof due === 'number' && due <= Date.now() && state !== 'succeeded' && state !== 'failed';
     if (continueNow) result.keepLeaseUntil = Date.now() + this.opts.leaseMs;
+    const deliverer = this.ctx.deliverer;
+    const handOver = !!result.deliveries?.length && !!deliverer?.hasRoom(result.deliveries.length);
+    if (handOver) result.deliveriesLeasedUntil = Date.now() + deliverer!.leaseMs;
     try {
       const ok = await this.store.commitStep(this.owner, result);
       this.gate.settle(task, ok ? result.patch : undefined);
@@ -156,7 +159,8 @@ export class Engine {
         return undefined;
       }
       result.afterCommit?.();
-      if (result.deliveries?.length) this.ctx.deliveriesQueued?.();
+      if (handOver) deliverer!.adopt(result.deliveries!);
+      else if (result.deliveries?.length) deliverer?.wake();
       if (continueNow) return { ...task, ...result.patch } as Task;
       if (typeof due === 'number' && due <= Date.now() + 5) this.wake();
     } catch (e) {

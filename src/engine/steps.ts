@@ -13,6 +13,7 @@ import type { Route, Router } from '../routing/router.js';
 import { type ResultFiles, VIDEO_FILE, hdFileName } from '../results/files.js';
 import type { NewDelivery, StepCommit, Store, TaskPatch } from '../store/port.js';
 import type { Metrics } from '../metrics.js';
+import type { Deliverer } from './deliveries.js';
 import { ProviderGate } from './gate.js';
 import { fetchImage } from './inputs.js';
 
@@ -28,8 +29,11 @@ export interface StepContext {
   log: Logger;
   /** Where the engine records its figures (optional). */
   metrics?: Metrics;
-  /** Called after a commit that queued callbacks, so they go out at once. */
-  deliveriesQueued?: () => void;
+  /**
+   * Where callbacks go once committed: handed over directly when the deliverer has room (inserted
+   * leased to it), else it is woken to claim them.
+   */
+  deliverer?: Pick<Deliverer, 'hasRoom' | 'leaseMs' | 'adopt' | 'wake'>;
   /** The shortest wait between two polls of one job (default 1000 ms; tests use less). */
   minPollMs: number;
 }

@@ -1,4 +1,3 @@
-import { createReadStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Binaries } from '../media/ffmpeg.js';
@@ -151,16 +150,15 @@ export async function buildSim(opts: SimOptions): Promise<Sim> {
     },
     fileUrl: (req, job) => `${ctx.base(req)}/sim/files/${encodeURIComponent(job.id)}.mp4`,
     async sendVideo(job, reply) {
-      const file = await videos.path(job.aspect);
-      const size = statSync(file).size;
-      reply.header('content-type', 'video/mp4').header('content-length', String(size));
-      if (job.fault === 'slow-download') return reply.send(throttled(file, 256 * 1024));
-      return reply.send(createReadStream(file));
+      const bytes = await videos.bytes(job.aspect);
+      reply.header('content-type', 'video/mp4').header('content-length', String(bytes.length));
+      if (job.fault === 'slow-download') return reply.send(throttled(bytes, 256 * 1024));
+      return reply.send(bytes);
     },
   };
 
   // The sample videos are made before the simulator answers anything, so no download waits on a render.
-  await Promise.all([videos.path('16:9'), videos.path('9:16')]);
+  await Promise.all([videos.bytes('16:9'), videos.bytes('9:16')]);
 
   app.get('/healthz', async () => ({ ok: true, jobs: jobs.size }));
   // Result files of every upstream that hands out plain URLs: /sim/files/<job id>.mp4
@@ -179,16 +177,16 @@ export async function buildSim(opts: SimOptions): Promise<Sim> {
   return { app, jobs };
 }
 
-/** A file read at about `bytesPerSecond`. */
-function throttled(file: string, bytesPerSecond: number): Readable {
+/** Bytes sent at about `bytesPerSecond`. */
+function throttled(bytes: Buffer, bytesPerSecond: number): Readable {
   const chunk = Math.max(1024, Math.floor(bytesPerSecond / 10));
-  const source = createReadStream(file, { highWaterMark: chunk });
   return Readable.from(
     (async function* () {
-      for await (const part of source) {
-        yield part as Buffer;
+      for (let at = 0; at < bytes.length; at += chunk) {
+        yield bytes.subarray(at, at + chunk);
         await new Promise((r) => setTimeout(r, 100));
       }
     })(),
+    { objectMode: false },
   );
 }

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Binaries, run } from '../media/ffmpeg.js';
 import { sceneArgs } from '../providers/local/scene.js';
@@ -10,6 +11,7 @@ import { sceneArgs } from '../providers/local/scene.js';
  */
 export class SampleVideos {
   private readonly pending = new Map<string, Promise<string>>();
+  private readonly loaded = new Map<string, Promise<Buffer>>();
 
   constructor(
     private readonly dir: string,
@@ -29,6 +31,20 @@ export class SampleVideos {
       p.catch(() => this.pending.delete(aspect));
     }
     return p;
+  }
+
+  /**
+   * The sample's bytes, read once and kept: every download is served from memory (a sample is a
+   * few MB at most, and a file opened per download costs more than the rest of the answer).
+   */
+  bytes(aspect: '16:9' | '9:16'): Promise<Buffer> {
+    let b = this.loaded.get(aspect);
+    if (!b) {
+      b = this.path(aspect).then((file) => readFile(file));
+      this.loaded.set(aspect, b);
+      b.catch(() => this.loaded.delete(aspect));
+    }
+    return b;
   }
 
   private async render(aspect: '16:9' | '9:16'): Promise<string> {

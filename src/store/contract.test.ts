@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { makeTask } from '../../test/fixtures.js';
 import { tmpDir } from '../../test/tmp.js';
-import type { Store } from './port.js';
+import type { NewDelivery, Store } from './port.js';
 import { openSqliteStore } from './sqlite/index.js';
 
 /** Every store backend runs the same contract. A PostgreSQL backend joins this list. */
@@ -154,6 +154,19 @@ for (const backend of backends) {
       assert.equal(again?.attempts, 1);
       await s.finishDelivery({ id: d.id, attempts: 2, status: 'delivered', nextAttemptAt: null, lastError: null, lastStatus: 200, deliveredAt: 5_001 });
       assert.equal((await s.listDeliveries('d'))[0]?.status, 'delivered');
+      await s.close();
+    });
+
+    test('deliveries handed over at commit: inserted leased, with their ids; claimable once the lease ends', async () => {
+      const s = await backend.open();
+      await s.createTask(makeTask({ id: 'h', fileToken: 'fh', nextRunAt: 0 }));
+      await s.claimDue('A', 1, 1000, 1);
+      const owed: NewDelivery[] = [{ taskId: 'h', url: 'u1', body: 'b1', createdAt: 10 }, { taskId: 'h', url: 'u2', body: 'b2', createdAt: 10 }];
+      assert.equal(await s.commitStep('A', { taskId: 'h', patch: { nextRunAt: null }, deliveries: owed, deliveriesLeasedUntil: 1_000 }), true);
+      const listed = await s.listDeliveries('h');
+      assert.deepEqual(owed.map((d) => d.id), listed.map((d) => d.id), 'the store set the ids of the rows it inserted');
+      assert.deepEqual(await s.claimDueDeliveries(500, 1000, 5), [], 'held by the committing process');
+      assert.deepEqual((await s.claimDueDeliveries(1_001, 1000, 5)).map((d) => d.url).sort(), ['u1', 'u2'], 'its process died: claimed by another');
       await s.close();
     });
 

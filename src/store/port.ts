@@ -113,9 +113,16 @@ export interface StepCommit {
   attempt?: Attempt;
   artifacts?: Artifact[];
   deliveries?: NewDelivery[];
+  /**
+   * Insert the deliveries already leased until then: the committing process sends them itself,
+   * without claiming them. The store sets each delivery's `id`.
+   */
+  deliveriesLeasedUntil?: number;
 }
 
 export interface NewDelivery {
+  /** Set by the store when the delivery is inserted. */
+  id?: number;
   taskId: string;
   url: string;
   body: string;

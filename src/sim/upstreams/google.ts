@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes } from '../../core/ids.js';
 import type { SimJob, SimStatus } from '../jobs.js';
@@ -154,5 +153,5 @@ async function vertexVideo(ctx: SimContext, job: SimJob): Promise<Record<string,
   if (typeof storageUri === 'string' && storageUri.startsWith('gs://')) {
     return { gcsUri: `${storageUri.replace(/\/+$/, '')}/${job.id}.mp4`, mimeType: 'video/mp4' };
   }
-  return { bytesBase64Encoded: readFileSync(await ctx.videos.path(job.aspect)).toString('base64'), mimeType: 'video/mp4' };
+  return { bytesBase64Encoded: (await ctx.videos.bytes(job.aspect)).toString('base64'), mimeType: 'video/mp4' };
 }

@@ -9,14 +9,22 @@ type Row = Record<string, unknown>;
 /** Claiming due tasks under a lease, extending leases, and committing a step's result. */
 export function claimOps(db: Database) {
   // SQLite has one writer at a time, so the sub-select and the update cannot interleave with another
-  // claim: a task goes to exactly one owner.
-  const claim = db.prepare(
+  // claim: a task goes to exactly one owner. Free tasks and tasks whose lease ran out are read
+  // through separate partial indexes (migration 003), so neither walk steps over held tasks.
+  const claimFree = db.prepare(
     `UPDATE tasks SET lease_owner = @owner, lease_until = @until
      WHERE id IN (
        SELECT id FROM tasks
-       WHERE next_run_at IS NOT NULL AND next_run_at <= @now
-         AND (lease_until IS NULL OR lease_until < @now)
+       WHERE next_run_at <= @now AND lease_owner IS NULL
        ORDER BY next_run_at LIMIT @limit)
+     RETURNING *`,
+  );
+  const claimExpired = db.prepare(
+    `UPDATE tasks SET lease_owner = @owner, lease_until = @until
+     WHERE id IN (
+       SELECT id FROM tasks
+       WHERE lease_owner IS NOT NULL AND lease_until < @now AND next_run_at <= @now
+       ORDER BY lease_until LIMIT @limit)
      RETURNING *`,
   );
   const extend = db.prepare(
@@ -32,8 +40,8 @@ export function claimOps(db: Database) {
      VALUES (@taskId, @kind, @path, @contentType, @bytes, @width, @height, @durationMs, @codec, @createdAt)`,
   );
   const insertDelivery = db.prepare(
-    `INSERT INTO deliveries (task_id, url, body, created_at, next_attempt_at)
-     VALUES (@taskId, @url, @body, @createdAt, @createdAt)`,
+    `INSERT INTO deliveries (task_id, url, body, created_at, next_attempt_at, lease_until)
+     VALUES (@taskId, @url, @body, @createdAt, @createdAt, @leaseUntil)`,
   );
 
   // One prepared UPDATE per distinct set of patched fields.
@@ -66,13 +74,17 @@ export function claimOps(db: Database) {
       insertAttempt.run(attempt);
     }
     for (const a of c.artifacts ?? []) insertArtifact.run(a);
-    for (const d of c.deliveries ?? []) insertDelivery.run(d);
+    for (const d of c.deliveries ?? []) {
+      d.id = Number(insertDelivery.run({ taskId: d.taskId, url: d.url, body: d.body, createdAt: d.createdAt, leaseUntil: c.deliveriesLeasedUntil ?? null }).lastInsertRowid);
+    }
     return true;
   });
 
   return {
     claimDue(owner: string, now: number, leaseMs: number, limit: number): Task[] {
-      const rows = claim.all({ owner, now, until: now + leaseMs, limit }) as Row[];
+      const params = { owner, now, until: now + leaseMs, limit };
+      const rows = claimExpired.all(params) as Row[];
+      if (rows.length < limit) rows.push(...(claimFree.all({ ...params, limit: limit - rows.length }) as Row[]));
       return rows.map(taskFromRow).sort((a, b) => (a.nextRunAt ?? 0) - (b.nextRunAt ?? 0));
     },
     extendLeases(owner: string, ids: string[], until: number): string[] {
