@@ -7,7 +7,7 @@ import { probe } from '../media/probe.js';
 import type { Binaries } from '../media/ffmpeg.js';
 import type { GuardedFetcher } from '../net/fetch.js';
 import { upscaleArgs } from '../providers/local/scene.js';
-import { type ProviderError, RateLimitedError, SafetyRejectedError, TransientError, coerceError } from '../providers/port.js';
+import { type FetchedResult, type ProviderError, RateLimitedError, SafetyRejectedError, TransientError, coerceError } from '../providers/port.js';
 import type { ProviderConfig } from '../routing/config.js';
 import type { Route, Router } from '../routing/router.js';
 import { type ResultFiles, VIDEO_FILE, hdFileName } from '../results/files.js';
@@ -226,8 +226,8 @@ export class Steps {
     await this.ctx.files.ensureDir(task);
     const file = this.ctx.files.path(task, VIDEO_FILE);
     try {
-      await provider.fetchResult(upstreamId, file, outcome);
-      const video = await this.probeVideo(task.id, 'video', file);
+      const fetched = await provider.fetchResult(upstreamId, file, outcome);
+      const video = await this.probeVideo(task.id, 'video', file, fetched || undefined);
       const done = attempt(task, 'poll', provider.name, upstreamId, now, 'succeeded', null);
       const release = () => provider.release?.(upstreamId);
       const fallback = route.index !== this.ctx.router.next(plan, 0)?.route.index;
@@ -296,11 +296,12 @@ export class Steps {
     return this.probeVideo(task.id, kind, out);
   }
 
-  private async probeVideo(taskId: string, kind: string, file: string): Promise<Artifact> {
-    const p = await probe(this.ctx.binaries.ffprobe, file);
+  /** Probes a stored video: from what its download read on the way when it can, else the file. */
+  private async probeVideo(taskId: string, kind: string, file: string, fetched?: FetchedResult): Promise<Artifact> {
+    const p = fetched?.scanned.result() ?? (await probe(this.ctx.binaries.ffprobe, file));
     if (!p.video) throw new Error(`${kind} has no video stream`);
     return {
-      ...artifact(taskId, kind, file, 'video/mp4', statSync(file).size, Date.now()),
+      ...artifact(taskId, kind, file, 'video/mp4', fetched?.bytes ?? statSync(file).size, Date.now()),
       width: p.video.width,
       height: p.video.height,
       durationMs: p.durationMs,

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { binaries, makePng } from '../../test/media.js';
 import { tmpDir } from '../../test/tmp.js';
 import { run } from './ffmpeg.js';
-import { TruncatedMediaError, probeMp4 } from './mp4.js';
+import { Mp4Scanner, TruncatedMediaError, probeMp4 } from './mp4.js';
 import { ffprobeFile } from './probe.js';
 
 test('the in-process MP4 probe agrees with ffprobe; a truncated MP4 is refused; non-MP4s are left to ffprobe', async () => {
@@ -33,4 +33,25 @@ test('the in-process MP4 probe agrees with ffprobe; a truncated MP4 is refused; 
   assert.equal(probeMp4(await makePng(dir, 'x.png', 8, 8)), undefined);
   writeFileSync(join(dir, 'junk.mp4'), 'not a video at all');
   assert.equal(probeMp4(join(dir, 'junk.mp4')), undefined);
+
+  // The streaming scanner (downloads) answers exactly as the file probe, however the bytes are cut.
+  const scan = (data: Buffer, chunk: number) => {
+    const s = new Mp4Scanner();
+    for (let at = 0; at < data.length; at += chunk) s.push(data.subarray(at, at + chunk));
+    return s.result();
+  };
+  for (const file of [...files, join(dir, 'junk.mp4'), await makePng(dir, 'y.png', 8, 8)]) {
+    const data = readFileSync(file);
+    const expected = probeMp4(file);
+    for (const chunk of [1, 3, 7, 8, 9, 15, 16, 17, 1000, 65536, data.length]) assert.deepEqual(scan(data, chunk), expected, `${file} in chunks of ${chunk}`);
+  }
+  for (const chunk of [1, 9, 4096, bytes.length]) {
+    assert.throws(() => scan(bytes.subarray(0, Math.floor(bytes.length * 0.7)), chunk), TruncatedMediaError, `cut off, chunks of ${chunk}`);
+  }
+  // A small box closing the file (8 to 15 bytes: less than the 16 header bytes the scanner reads ahead).
+  const tail = Buffer.concat([bytes, Buffer.from([0, 0, 0, 12, 0x66, 0x72, 0x65, 0x65, 1, 2, 3, 4])]);
+  writeFileSync(join(dir, 'tail.mp4'), tail);
+  assert.ok(probeMp4(join(dir, 'tail.mp4')));
+  assert.deepEqual(scan(tail, 5), probeMp4(join(dir, 'tail.mp4')));
+  assert.deepEqual(scan(tail, tail.length), probeMp4(join(dir, 'tail.mp4')));
 });

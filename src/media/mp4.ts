@@ -53,6 +53,123 @@ export function probeMp4(file: string): ProbeResult | undefined {
   }
 }
 
+/**
+ * The same probe, fed the bytes as they stream past (a download), so the file need not be read
+ * back: it follows the top-level box headers and keeps only the `ftyp` and `moov` payloads.
+ * `result()` answers like `probeMp4` would for a file of the bytes pushed.
+ */
+export class Mp4Scanner {
+  /** Bytes pushed so far. */
+  private seen = 0;
+  /** Absolute offset of the next top-level box header. */
+  private next = 0;
+  /** Header bytes of the box at `next`, while they arrive split across chunks (up to 16). */
+  private header = Buffer.alloc(0);
+  /** The box being kept (ftyp or moov): its payload and how much of it has arrived. */
+  private keeping?: { type: string; start: number; payload: Buffer; filled: number };
+  private readonly kept: { type: string; start: number; payload: Buffer }[] = [];
+  /** The last box begun: it must end within the data. */
+  private last?: { type: string; end: number };
+  /** Set once the bytes are not an MP4 this can read (the caller falls back to ffprobe). */
+  private unreadable = false;
+
+  push(chunk: Buffer): void {
+    this.consume(chunk, this.seen);
+    this.seen += chunk.length;
+  }
+
+  /** The probe of everything pushed; throws `TruncatedMediaError` for an MP4 cut short. */
+  result(): ProbeResult | undefined {
+    // The data ended inside a box header: a box of 8 to 15 bytes at the very end is still whole.
+    if (this.header.length >= 8 && !this.unreadable && this.header.readUInt32BE(0) !== 1) {
+      const h = this.header;
+      const start = this.next;
+      this.header = Buffer.alloc(0);
+      if (this.begin(h)) this.consume(h.subarray(8), start + 8);
+    }
+    if (this.unreadable || this.header.length > 0) return undefined;
+    const first = this.kept[0]?.start ?? this.keeping?.start;
+    if (this.last && this.last.end !== Infinity && this.last.end > this.seen) {
+      // Only data that began as an MP4 can be cut short; anything else is not ours to judge.
+      if (first === 0) throw new TruncatedMediaError(`${this.last.type} box ends ${this.last.end - this.seen} bytes past the end of the file (a cut-off download?)`);
+      return undefined;
+    }
+    const moov = this.kept.find((k) => k.type === 'moov');
+    if (!moov || first !== 0) return undefined;
+    try {
+      return parseMoov(moov.payload);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Feeds `buf`, whose first byte is at absolute offset `at`. */
+  private consume(buf: Buffer, at: number): void {
+    let pos = 0;
+    while (pos < buf.length && !this.unreadable) {
+      const abs = at + pos;
+      const k = this.keeping;
+      if (k) {
+        const n = Math.min(buf.length - pos, k.payload.length - k.filled);
+        buf.copy(k.payload, k.filled, pos, pos + n);
+        k.filled += n;
+        pos += n;
+        if (k.filled === k.payload.length) {
+          this.kept.push(k);
+          this.keeping = undefined;
+        }
+        continue;
+      }
+      if (abs < this.next) {
+        pos += Math.min(buf.length - pos, this.next - abs);
+        continue;
+      }
+      const take = Math.min(16 - this.header.length, buf.length - pos);
+      this.header = this.header.length === 0 ? Buffer.from(buf.subarray(pos, pos + take)) : Buffer.concat([this.header, buf.subarray(pos, pos + take)]);
+      pos += take;
+      if (this.header.length < 16) continue;
+      const h = this.header;
+      this.header = Buffer.alloc(0);
+      const start = this.next;
+      if (!this.begin(h)) return;
+      // The header bytes past the box header are the start of its payload (or of the next box).
+      const headerSize = h.readUInt32BE(0) === 1 ? 16 : 8;
+      if (headerSize < 16) this.consume(h.subarray(headerSize), start + headerSize);
+    }
+  }
+
+  /** Starts the box whose header is `h` (at `next`); false when the data is not readable. */
+  private begin(h: Buffer): boolean {
+    const start = this.next;
+    const type = h.toString('latin1', 4, 8);
+    let size = h.readUInt32BE(0);
+    if (size === 1) size = Number(h.readBigUInt64BE(8));
+    if (!/^[a-zA-Z0-9 ]{4}$/.test(type) || (size !== 0 && size < 8)) {
+      this.unreadable = true;
+      return false;
+    }
+    if (size === 0) {
+      // "To the end of the file": nothing after it, and nothing of it is kept.
+      this.last = { type, end: Infinity };
+      this.next = Infinity;
+      return true;
+    }
+    const headerSize = h.readUInt32BE(0) === 1 ? 16 : 8;
+    this.next = start + size;
+    this.last = { type, end: start + size };
+    if (type === 'ftyp' || type === 'moov') {
+      if (size > 64 * 1024 * 1024) {
+        this.unreadable = true;
+        return false;
+      }
+      const keep = { type, start, payload: Buffer.alloc(size - headerSize), filled: 0 };
+      if (keep.payload.length === 0) this.kept.push(keep);
+      else this.keeping = keep;
+    }
+    return true;
+  }
+}
+
 const SAMPLE_CODECS: Record<string, string> = { avc1: 'h264', avc3: 'h264', hvc1: 'hevc', hev1: 'hevc', av01: 'av1', vp09: 'vp9', mp4a: 'aac', Opus: 'opus', mp4v: 'mpeg4', 'ac-3': 'ac3', 'ec-3': 'eac3' };
 
 /** The boxes directly inside `buf[start, end)`: type → [start of payload, end]. */

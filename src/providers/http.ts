@@ -1,10 +1,9 @@
-import { createWriteStream, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { open, rm, writeFile } from 'node:fs/promises';
 import { Agent, type Dispatcher, request } from 'undici';
+import { Mp4Scanner } from '../media/mp4.js';
 import type { UrlGuard } from '../net/guard.js';
 import type { ProviderConfig } from '../routing/config.js';
-import { PermanentError, type ProviderError, RateLimitedError, TransientError } from './port.js';
+import { type FetchedResult, PermanentError, type ProviderError, RateLimitedError, TransientError } from './port.js';
 
 export interface UpstreamResponse {
   status: number;
@@ -110,18 +109,21 @@ export class UpstreamHttp {
   }
 
   /**
-   * Streams a result to `dest` (through `dest.tmp`, renamed when complete). A URL on the
-   * provider's own host (or one of `authHosts`, such as a storage API) is fetched with its
-   * credentials; any other host is an outside URL and is checked by the private-address guard on
-   * every hop, without credentials. A `data:` URL (a result sent inline) is decoded.
+   * Streams a result to `dest`, reading its MP4 boxes on the way (the caller need not read the
+   * file back to probe it). The file is written in place: a task shows its video only once the
+   * download is committed, and a failed download removes what it wrote. A URL on the provider's
+   * own host (or one of `authHosts`, such as a storage API) is fetched with its credentials; any
+   * other host is an outside URL and is checked by the private-address guard on every hop, without
+   * credentials. A `data:` URL (a result sent inline) is decoded.
    */
-  async download(raw: string, dest: string, maxBytes: number, authHosts: string[] = []): Promise<void> {
+  async download(raw: string, dest: string, maxBytes: number, authHosts: string[] = []): Promise<FetchedResult> {
+    const scanned = new Mp4Scanner();
     if (raw.startsWith('data:')) {
       const bytes = Buffer.from(raw.slice(raw.indexOf(',') + 1), 'base64');
       if (bytes.length > maxBytes) throw new PermanentError(`${this.config.label}: the result is over the limit of ${maxBytes} bytes`);
-      writeFileSync(`${dest}.tmp`, bytes);
-      renameSync(`${dest}.tmp`, dest);
-      return;
+      await writeFile(dest, bytes);
+      scanned.push(bytes);
+      return { bytes: bytes.length, scanned };
     }
     let url = new URL(raw, this.base);
     for (let hop = 0; hop < 6; hop++) {
@@ -150,22 +152,33 @@ export class UpstreamHttp {
         res.body.destroy();
         throw new PermanentError(`${this.config.label}: the result is over the limit of ${maxBytes} bytes`);
       }
-      const tmp = `${dest}.tmp`;
+      const file = await open(dest, 'w');
       let size = 0;
-      const limit = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          size += chunk.length;
-          done(size > maxBytes ? new PermanentError(`the result is over the limit of ${maxBytes} bytes`) : null, chunk);
-        },
-      });
       try {
-        await pipeline(res.body, limit, createWriteStream(tmp));
+        // Chunks are written in batches of up to 1 MiB: a small video is one write.
+        let batch: Buffer[] = [];
+        let batched = 0;
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          size += chunk.length;
+          if (size > maxBytes) throw new PermanentError(`${this.config.label}: the result is over the limit of ${maxBytes} bytes`);
+          scanned.push(chunk);
+          batch.push(chunk);
+          batched += chunk.length;
+          if (batched >= 1 << 20) {
+            await file.writev(batch);
+            batch = [];
+            batched = 0;
+          }
+        }
+        if (batch.length > 0) await file.writev(batch);
+        await file.close();
       } catch (e) {
-        rmSync(tmp, { force: true });
+        res.body.destroy();
+        await file.close().catch(() => {});
+        await rm(dest, { force: true });
         throw e instanceof PermanentError ? e : new TransientError(`${this.config.label}: download broke off: ${networkReason(e)}`);
       }
-      renameSync(tmp, dest);
-      return;
+      return { bytes: size, scanned };
     }
     throw new TransientError(`${this.config.label}: download: too many redirects`);
   }

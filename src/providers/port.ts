@@ -1,4 +1,5 @@
 import type { Task } from '../core/task.js';
+import type { Mp4Scanner } from '../media/mp4.js';
 
 /**
  * The provider port: how the engine talks to whatever makes the video. Each provider lives in its
@@ -17,10 +18,12 @@ export interface Provider {
   /** Where an upstream job is now. */
   poll(upstreamId: string): Promise<PollOutcome>;
   /**
-   * Copies the finished video to `destFile` (atomically: a partial file never appears there).
-   * `done` is the poll outcome that said it succeeded (its result URLs, for remote providers).
+   * Copies the finished video to `destFile`; a failed copy leaves no file there. `done` is the
+   * poll outcome that said it succeeded (its result URLs, for remote providers). A provider that
+   * streamed the bytes may say how many there were and what their MP4 boxes held, so the engine
+   * need not read the file back.
    */
-  fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<void>;
+  fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<FetchedResult | void>;
   /** Asks the upstream to stop a job Reelay no longer wants (best effort; absent when unsupported). */
   cancel?(upstreamId: string): Promise<void>;
   /** Called once the result is stored and committed: the provider may drop its copy. */
@@ -61,6 +64,13 @@ export type PollOutcome =
   | { status: 'running'; progress?: number; pollAfterMs?: number }
   | Succeeded
   | { status: 'failed'; error: ProviderError };
+
+/** What a download saw of the bytes it wrote. */
+export interface FetchedResult {
+  bytes: number;
+  /** The MP4 boxes read on the way (`result()` is undefined when they are not an MP4 it reads). */
+  scanned: Pick<Mp4Scanner, 'result'>;
+}
 
 /** A finished job; remote providers say where its video is. */
 export interface Succeeded {

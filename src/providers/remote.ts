@@ -1,7 +1,7 @@
 import type { UrlGuard } from '../net/guard.js';
 import type { ProviderConfig } from '../routing/config.js';
 import { UpstreamHttp } from './http.js';
-import { type PollOutcome, type Provider, type SubmitRequest, type Succeeded, TransientError } from './port.js';
+import { type FetchedResult, type PollOutcome, type Provider, type SubmitRequest, type Succeeded, TransientError } from './port.js';
 
 /** What every remote provider is built with. */
 export interface RemoteDeps {
@@ -41,10 +41,10 @@ export abstract class RemoteProvider implements Provider {
    * Downloads the video from the URL the poll that saw the job finish gave, else from a fresh
    * poll's (after a restart between the poll and the download).
    */
-  async fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<void> {
+  async fetchResult(upstreamId: string, destFile: string, done?: Succeeded): Promise<FetchedResult> {
     const outcome = done?.resultUrl ? done : await this.poll(upstreamId);
     if (outcome.status !== 'succeeded' || !outcome.resultUrl) throw new TransientError(`${this.name}: job ${upstreamId} has no video yet`);
-    await this.http.download(outcome.resultUrl, destFile, this.deps.maxResultBytes, this.downloadAuthHosts);
+    return this.http.download(outcome.resultUrl, destFile, this.deps.maxResultBytes, this.downloadAuthHosts);
   }
 
   async close(): Promise<void> {
