@@ -62,7 +62,7 @@ const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const reelay = spawnCli(['serve'], {
   PORT: String(port), REELAY_DATA_DIR: join(dir, 'data'), REELAY_API_KEYS: KEY, REELAY_CONFIG: join(dir, 'reelay.json'), SIM_KEY: 'sk-sim',
-  LOG_LEVEL: 'warn', REELAY_METRICS: 'on', REELAY_TASK_DEADLINE_SECONDS: String(JOB_SECONDS * 4), REELAY_ENGINE_CONCURRENCY: process.env.REELAY_ENGINE_CONCURRENCY ?? '256',
+  LOG_LEVEL: 'warn', REELAY_METRICS: 'on', REELAY_TASK_DEADLINE_SECONDS: String(JOB_SECONDS * 4), REELAY_ENGINE_CONCURRENCY: process.env.REELAY_ENGINE_CONCURRENCY ?? '256', REELAY_ENGINE_DOWNLOADS: process.env.REELAY_ENGINE_DOWNLOADS ?? '64',
 });
 await healthy(`${base}/healthz`);
 

@@ -84,7 +84,7 @@ const base = `http://127.0.0.1:${port}`;
 const reelay = spawn(process.execPath, [...profFlags, CLI, 'serve'], {
   env: {
     ...process.env, PORT: String(port), REELAY_DATA_DIR: join(dir, 'data'), REELAY_API_KEYS: KEY, REELAY_CONFIG: join(dir, 'reelay.json'),
-    SIM_KEY: 'sk-sim', REELAY_URL_ALLOWLIST: '127.0.0.1', LOG_LEVEL: 'warn', REELAY_ENGINE_CONCURRENCY: process.env.REELAY_ENGINE_CONCURRENCY ?? '256',
+    SIM_KEY: 'sk-sim', REELAY_URL_ALLOWLIST: '127.0.0.1', LOG_LEVEL: 'warn', REELAY_ENGINE_CONCURRENCY: process.env.REELAY_ENGINE_CONCURRENCY ?? '256', REELAY_ENGINE_DOWNLOADS: process.env.REELAY_ENGINE_DOWNLOADS ?? '64',
   },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
@@ -143,7 +143,7 @@ await agent.close();
 await Promise.all([once(reelay, "exit"), once(sim, "exit")]);
 rmSync(dir, { recursive: true, force: true });
 
-console.log(`node ${process.version}, ${TASKS} lifecycles, at most ${INFLIGHT} open at once, engine concurrency ${process.env.REELAY_ENGINE_CONCURRENCY ?? '256'}`);
+console.log(`node ${process.version}, ${TASKS} lifecycles, at most ${INFLIGHT} open at once, engine concurrency ${process.env.REELAY_ENGINE_CONCURRENCY ?? '256'}, downloads ${process.env.REELAY_ENGINE_DOWNLOADS ?? '64'}`);
 console.log(`lifecycle = create (durable) + submit + poll + download and probe + finalize + callback delivered`);
 console.log(`${(TASKS / seconds).toFixed(0)} lifecycles/s  (${seconds.toFixed(1)} s)   create→callback p50 ${pct(50)} ms  p99 ${pct(99)} ms`);
 console.log(`CPU seconds: reelay ${fmt(cpu.reelay)}, simulator ${fmt(cpu.sim)}, load and receiver ${fmt(cpu.load)} (the run had ${(2 * seconds).toFixed(1)} core-seconds)`);

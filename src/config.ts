@@ -52,8 +52,10 @@ export interface Config {
   engine: boolean;
   /** `REELAY_METRICS` (default `off`): `on` serves Prometheus metrics at `/metrics`, without a key (bind to a private address). */
   metrics: boolean;
-  /** `REELAY_ENGINE_CONCURRENCY` (default 64): engine steps (submits, polls, downloads) in progress at once. */
+  /** `REELAY_ENGINE_CONCURRENCY` (default 64): engine steps (submits, polls, renders) in progress at once. */
   engineConcurrency: number;
+  /** `REELAY_ENGINE_DOWNLOADS` (default 16): downloads of finished jobs' videos at once, beside the steps. */
+  engineDownloads: number;
   /** `LOG_LEVEL` (default `info`). */
   logLevel: string;
   /**
@@ -123,6 +125,7 @@ export function loadConfig(env: Env = process.env): Config {
     ffprobePath: env.REELAY_FFPROBE?.trim() || undefined,
     engine: (env.REELAY_ENGINE?.trim() || 'on') !== 'off',
     engineConcurrency: int(env, 'REELAY_ENGINE_CONCURRENCY', 64, 1),
+    engineDownloads: int(env, 'REELAY_ENGINE_DOWNLOADS', 16, 1),
     metrics: (env.REELAY_METRICS?.trim() || 'off') === 'on',
     logLevel: env.LOG_LEVEL?.trim() || 'info',
     ...(env.REELAY_CONFIG?.trim() ? { configFile: resolve(env.REELAY_CONFIG.trim()) } : {}),

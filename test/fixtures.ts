@@ -39,6 +39,7 @@ export function makeTask(over: Partial<Task> = {}, spec: Partial<TaskSpec> = {})
     progress: 0,
     routeIndex: 0,
     submittedAt: null,
+    resultUrl: null,
     fallback: false,
     createdAt: now,
     updatedAt: now,

@@ -70,6 +70,7 @@ export class TaskService {
       nextRunAt: now,
       routeIndex: 0,
       submittedAt: null,
+      resultUrl: null,
       fallback: false,
     };
     if (!(await this.store.createTask(task))) {

@@ -87,6 +87,11 @@ export interface Task {
   submittedAt: number | null;
   /** The video came from a route other than the first (a failover): kie `fallbackFlag`. */
   fallback: boolean;
+  /**
+   * The upstream job finished and its video waits in the download lane: where to fetch it (empty
+   * for a provider that copies it without a URL). Null otherwise.
+   */
+  resultUrl: string | null;
 }
 
 export interface Artifact {

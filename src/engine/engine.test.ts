@@ -43,6 +43,7 @@ class ScriptedProvider implements Provider {
     return { upstreamId };
   }
   async poll(upstreamId: string): Promise<PollOutcome> {
+    this.polls++;
     const taskId = upstreamId.slice(this.name.length + 1).split('#')[0]!;
     const next = this.scripts.get(taskId)?.poll?.shift();
     if (next instanceof Error) throw next;
@@ -52,9 +53,21 @@ class ScriptedProvider implements Provider {
   async cancel(upstreamId: string) {
     this.cancelled.push(upstreamId);
   }
+  /** While set, downloads wait for it; `fetching` counts them, `maxFetching` the most at once. */
+  fetchGate?: Promise<void>;
+  fetching = 0;
+  maxFetching = 0;
+  polls = 0;
   async fetchResult(_id: string, dest: string) {
-    copyFileSync(this.sample, dest + '.tmp');
-    renameSync(dest + '.tmp', dest);
+    this.fetching++;
+    this.maxFetching = Math.max(this.maxFetching, this.fetching);
+    try {
+      await this.fetchGate;
+      copyFileSync(this.sample, dest + '.tmp');
+      renameSync(dest + '.tmp', dest);
+    } finally {
+      this.fetching--;
+    }
   }
 }
 
@@ -276,5 +289,64 @@ describe('engine with a scripted provider', () => {
     assert.equal(engine.gate.count('c'), 0, 'the count returns to zero');
     assert.ok(done.every((t) => t.retryCount === 0), 'waiting for a slot is not a retry');
     assert.ok(Date.now() - started >= 200, 'six submissions at 20 per second with a burst of 20 still wait for slots');
+  });
+});
+
+describe('the download lane', () => {
+  test('finished jobs wait for the download lane (in its queue, then committed), at most its slots at once, while polls of running jobs go on', async () => {
+    const dir = tmpDir();
+    const store = openSqliteStore(join(dir, 'lane.sqlite'));
+    const sample = join(dir, 'sample.mp4');
+    await run(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=s=64x36:d=1', '-c:v', 'libx264', sample]);
+    const provider = new ScriptedProvider('a', sample);
+    let open!: () => void;
+    provider.fetchGate = new Promise<void>((r) => (open = r));
+    const routing = parseRouting({
+      providers: { a: { type: 'kkiai', baseUrl: 'http://a.test', apiKeyEnv: 'A_KEY', typicalSeconds: 0 } },
+      models: [{ match: '*', routes: [{ provider: 'a' }] }],
+    }, { A_KEY: 'x' });
+    const engine = new Engine(
+      { store, router: new Router(routing, new Map<string, Provider>([['a', provider]])), files: new ResultFiles(dir, 'http://reelay.test'), fetcher: new GuardedFetcher(new UrlGuard([])), binaries, imageMaxBytes: 1 << 20, notify: () => [], log: pino({ level: 'silent' }), minPollMs: 10 },
+      { leaseMs: 2000, tickMs: 10, concurrency: 4, downloads: 2, downloadQueue: 1 },
+    );
+    const tasks = new TaskService(store, new UrlGuard([]), { taskDeadlineMs: 60_000, errorSleepMs: 20, maxRetries: 2 });
+    tasks.wakeEngine = () => engine.wake();
+    await engine.start();
+    const create = (prompt: string, script: Script) => {
+      const id = kieTaskId();
+      provider.scripts.set(id, script);
+      return tasks.create({ id, tenantId: 't', dialect: 'kie', model: 'veo3_fast', spec: { prompt, images: [], mode: 'text', aspectRatio: '16:9', resolution: '720p', upsample: false, seed: 1, durationSeconds: 8, enhancePrompt: false }, request: { prompt } });
+    };
+    try {
+      // Six jobs that finish at once, with more than the four step slots: their downloads hang.
+      const finished = await Promise.all(Array.from({ length: 6 }, (_, i) => create(`done ${i}`, {})));
+      const queued = await waitFor(async () => {
+        const now = await Promise.all(finished.map((t) => store.getTask('t', t.id)));
+        const waiting = now.filter((t) => t?.resultUrl !== null && t?.state === 'generating');
+        return waiting.length === 3 ? waiting : undefined;
+      }, 5000, 10);
+      assert.equal(queued.length, 3, 'two download, one waits in the queue, three wait in the lane with their URL committed');
+      assert.equal(provider.fetching, 2);
+      // A running job is still polled: the hanging downloads hold no step slot.
+      const running = await create('still running', { poll: Array.from({ length: 200 }, () => ({ status: 'running' as const, pollAfterMs: 10 })) });
+      const before = provider.polls;
+      await waitFor(async () => (provider.polls >= before + 10 ? true : undefined), 5000, 10);
+      open();
+      const done = await Promise.all(finished.map((t) => waitFor(async () => {
+        const got = await store.getTask('t', t.id);
+        return got?.state === 'succeeded' ? got : undefined;
+      }, 10_000, 10)));
+      assert.equal(provider.maxFetching, 2, 'never more downloads at once than the lane has slots');
+      assert.ok(done.every((t) => t.resultUrl === null && t.retryCount === 0));
+      for (const t of done) {
+        assert.deepEqual((await store.listAttempts(t.id)).map((a) => [a.step, a.outcome]), [['submit', 'submitted'], ['poll', 'succeeded']]);
+        assert.equal((await store.listArtifacts(t.id)).find((a) => a.kind === 'video')?.codec, 'h264');
+      }
+      assert.equal((await store.getTask('t', running.id))?.state, 'generating');
+    } finally {
+      open();
+      await engine.stop();
+      await store.close();
+    }
   });
 });

@@ -15,6 +15,66 @@ export interface EngineOptions {
   batch?: number;
   /** How often the engine looks for due tasks when nothing wakes it (default 250 ms). */
   tickMs?: number;
+  /**
+   * Downloads of finished jobs' videos at once (default 16). They run in their own lane, beside
+   * the step slots: a burst of finished jobs queues there (committed, claimed as slots free)
+   * instead of holding the slots that polls need.
+   */
+  downloads?: number;
+  /** Polls that found their job done and wait in memory for a download slot (default 8× downloads). */
+  downloadQueue?: number;
+}
+
+/**
+ * The download lane's slots, taken by a poll that found its job done or by a download claimed in
+ * the lane. A poll that finds every slot taken waits in a bounded queue, off the step slots; when
+ * the queue is full too, the task is committed to wait in the lane in the store.
+ */
+export class DownloadLane {
+  active = 0;
+  private readonly waiters: (() => void)[] = [];
+  /**
+   * Tasks were committed to wait in the store. Until the lane's claims have caught up with them,
+   * later arrivals are committed too rather than queued in memory, where they would overtake
+   * those older ones forever under a steady load.
+   */
+  storeQueued = false;
+
+  constructor(
+    readonly limit: number,
+    readonly queueLimit: number,
+    private readonly hooks: { freed(): void; parked(delta: number): void },
+  ) {}
+
+  get free(): number {
+    return this.limit - this.active;
+  }
+
+  /** `true`: a slot is ours. A promise: queued, resolved with a slot. `false`: lane and queue full. */
+  enter(): boolean | Promise<void> {
+    if (this.active < this.limit) {
+      this.active++;
+      return true;
+    }
+    if (this.storeQueued || this.waiters.length >= this.queueLimit) {
+      this.storeQueued = true;
+      return false;
+    }
+    this.hooks.parked(1);
+    return new Promise<void>((resolve) =>
+      this.waiters.push(() => {
+        this.hooks.parked(-1);
+        resolve();
+      }),
+    );
+  }
+
+  finish(): void {
+    const next = this.waiters.shift();
+    if (next) return next(); // the slot passes to the next in the queue
+    this.active--;
+    this.hooks.freed();
+  }
 }
 
 /**
@@ -27,7 +87,14 @@ export class Engine {
   private readonly steps: Steps;
   /** Per-provider in-flight counts and submission rates (see ProviderGate). */
   readonly gate = new ProviderGate();
+  /** Every task this engine holds: running a step or a download. */
   private readonly inflight = new Map<string, Promise<void>>();
+  /** Of those, the ones running a step (downloads claimed in their lane are not counted). */
+  private steps_ = 0;
+  readonly downloads: DownloadLane;
+  private fetchTicking = false;
+  private fetchAgain = false;
+  private fetchBacklog = false;
   private timer?: NodeJS.Timeout;
   private heartbeat?: NodeJS.Timeout;
   private ticking = false;
@@ -46,7 +113,18 @@ export class Engine {
     private readonly opts: EngineOptions,
   ) {
     this.store = ctx.store;
-    this.steps = new Steps(ctx, this.gate);
+    const downloads = opts.downloads ?? 16;
+    this.downloads = new DownloadLane(downloads, opts.downloadQueue ?? 8 * downloads, {
+      freed: () => {
+        if (this.fetchBacklog) this.wake();
+      },
+      // A step waiting in the lane's queue gives its step slot back while it waits.
+      parked: (delta) => {
+        this.steps_ -= delta;
+        if (delta > 0 && this.backlog) this.wake();
+      },
+    });
+    this.steps = new Steps({ ...ctx, downloads: this.downloads }, this.gate);
     this.concurrency = opts.concurrency ?? 16;
     this.batch = opts.batch ?? 32;
   }
@@ -54,7 +132,10 @@ export class Engine {
   async start(): Promise<void> {
     this.gate.reset(await this.store.countInFlight());
     this.stopped = false;
-    this.timer = setInterval(() => void this.tick(), this.opts.tickMs ?? 250);
+    this.timer = setInterval(() => {
+      void this.tick();
+      void this.fetchTick();
+    }, this.opts.tickMs ?? 250);
     this.heartbeat = setInterval(() => void this.extendLeases(), Math.max(250, Math.floor(this.opts.leaseMs / 3)));
     this.wake();
   }
@@ -66,6 +147,7 @@ export class Engine {
     setImmediate(() => {
       this.wakePending = false;
       void this.tick();
+      void this.fetchTick();
     });
   }
 
@@ -87,14 +169,16 @@ export class Engine {
     try {
       do {
         this.again = false;
-        const free = this.concurrency - this.inflight.size;
+        const free = this.concurrency - this.steps_;
         if (free <= 0) {
           this.backlog = true;
           break;
         }
         const tasks = await this.store.claimDue(this.owner, Date.now(), this.opts.leaseMs, Math.min(free, this.batch));
         for (const task of tasks) {
+          this.steps_++;
           this.inflight.set(task.id, this.execute(task).finally(() => {
+            this.steps_--;
             this.inflight.delete(task.id);
             // A slot came free while due work was waiting for one: claim now, not at the next tick.
             if (this.backlog) this.wake();
@@ -107,6 +191,47 @@ export class Engine {
       this.ctx.log.error({ err: coerceError(e).message }, 'engine tick failed');
     } finally {
       this.ticking = false;
+    }
+  }
+
+  /** Claims finished jobs waiting in the download lane while it has free slots. */
+  private async fetchTick(): Promise<void> {
+    if (this.stopped) return;
+    if (this.fetchTicking) {
+      this.fetchAgain = true;
+      return;
+    }
+    this.fetchTicking = true;
+    try {
+      do {
+        this.fetchAgain = false;
+        const want = Math.min(this.downloads.free, this.batch);
+        if (want <= 0) {
+          this.fetchBacklog = true;
+          break;
+        }
+        // The slots are taken before the claim: a poll may take one while the claim runs.
+        this.downloads.active += want;
+        let tasks: Task[] = [];
+        try {
+          tasks = await this.store.claimDue(this.owner, Date.now(), this.opts.leaseMs, want, 'fetch');
+        } finally {
+          this.downloads.active -= want - tasks.length;
+        }
+        for (const task of tasks) {
+          this.inflight.set(task.id, this.executeStep(task, false).then(() => undefined).finally(() => {
+            this.inflight.delete(task.id);
+            this.downloads.finish();
+          }));
+        }
+        this.fetchBacklog = tasks.length === want;
+        if (!this.fetchBacklog) this.downloads.storeQueued = false;
+        if (this.fetchBacklog) this.fetchAgain = true;
+      } while (this.fetchAgain && !this.stopped);
+    } catch (e) {
+      this.ctx.log.error({ err: coerceError(e).message }, 'download lane claim failed');
+    } finally {
+      this.fetchTicking = false;
     }
   }
 
@@ -129,7 +254,10 @@ export class Engine {
   private async executeStep(task: Task, mayContinue: boolean): Promise<Task | undefined> {
     const now = Date.now();
     if (this.ctx.metrics) {
-      const step = task.state === 'generating' && task.upstreamId ? 'poll' : task.state === 'generating' || task.state === 'queued' ? 'submit' : 'other';
+      const step =
+        task.state === 'generating' && task.upstreamId
+          ? task.resultUrl !== null ? 'download' : 'poll'
+          : task.state === 'generating' || task.state === 'queued' ? 'submit' : 'other';
       if (task.nextRunAt !== null) this.ctx.metrics.lateness.observe({ step }, Math.max(0, now - task.nextRunAt) / 1000);
       this.ctx.metrics.steps.inc({ step });
     }
@@ -146,7 +274,9 @@ export class Engine {
     }
     const due = result.patch.nextRunAt;
     const state = result.patch.state ?? task.state;
-    const continueNow = mayContinue && !this.stopped && typeof due === 'number' && due <= Date.now() && state !== 'succeeded' && state !== 'failed';
+    // A finished job queued for the download lane is left to that lane's claim.
+    const queuedForDownload = typeof result.patch.resultUrl === 'string';
+    const continueNow = mayContinue && !this.stopped && !queuedForDownload && typeof due === 'number' && due <= Date.now() && state !== 'succeeded' && state !== 'failed';
     if (continueNow) result.keepLeaseUntil = Date.now() + this.opts.leaseMs;
     const deliverer = this.ctx.deliverer;
     const handOver = !!result.deliveries?.length && !!deliverer?.hasRoom(result.deliveries.length);

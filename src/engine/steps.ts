@@ -7,7 +7,7 @@ import { probe } from '../media/probe.js';
 import type { Binaries } from '../media/ffmpeg.js';
 import type { GuardedFetcher } from '../net/fetch.js';
 import { upscaleArgs } from '../providers/local/scene.js';
-import { type FetchedResult, type ProviderError, RateLimitedError, SafetyRejectedError, TransientError, coerceError } from '../providers/port.js';
+import { type FetchedResult, type Provider, type ProviderError, RateLimitedError, SafetyRejectedError, type Succeeded, TransientError, coerceError } from '../providers/port.js';
 import type { ProviderConfig } from '../routing/config.js';
 import type { Route, Router } from '../routing/router.js';
 import { type ResultFiles, VIDEO_FILE, hdFileName } from '../results/files.js';
@@ -36,6 +36,11 @@ export interface StepContext {
   deliverer?: Pick<Deliverer, 'hasRoom' | 'leaseMs' | 'adopt' | 'wake'>;
   /** The shortest wait between two polls of one job (default 1000 ms; tests use less). */
   minPollMs: number;
+  /**
+   * The download lane's slots (see the engine). Without one, a poll that finds the job done
+   * always downloads at once.
+   */
+  downloads?: { enter(): boolean | Promise<void>; finish(): void };
 }
 
 /** What one step decided, plus work to do once the commit is durable. */
@@ -87,7 +92,8 @@ export class Steps {
       case 'fetching':
         return this.fetchInputs(task, now);
       case 'generating':
-        return task.upstreamId ? this.poll(task, now) : this.submit(task, now);
+        if (!task.upstreamId) return this.submit(task, now);
+        return task.resultUrl !== null ? this.fetchQueued(task, now) : this.poll(task, now);
       case 'generated':
         return { taskId: task.id, patch: { state: 'upsampling', nextRunAt: now, updatedAt: now } };
       case 'upsampling':
@@ -172,6 +178,7 @@ export class Steps {
           provider: route.provider.label,
           routeIndex: route.index,
           submittedAt: now,
+          resultUrl: null,
           attemptCount: task.attemptCount + 1,
           progress: 0,
           nextRunAt: now + route.provider.typicalMs * (0.9 + 0.2 * Math.random()),
@@ -223,6 +230,38 @@ export class Steps {
       // The upstream job is over: a retry is a new submission (on the next route, if any).
       return this.providerFailure(task, now, outcome.error, 'poll', route, plan, upstreamId, { upstreamId: null });
     }
+    // The job is done. Its video is downloaded when the download lane has a slot, after a wait in
+    // the lane's queue (off the step slots), or, with the queue full too, the task is committed to
+    // wait in the lane: a burst of finished jobs cannot hold the slots that polls need.
+    const lane = this.ctx.downloads;
+    const entered = lane ? lane.enter() : true;
+    if (entered === false) {
+      return { taskId: task.id, patch: { resultUrl: outcome.resultUrl ?? '', progress: Math.max(task.progress, 95), nextRunAt: now, updatedAt: now } };
+    }
+    if (entered !== true) await entered;
+    try {
+      return await this.download(task, now, provider, upstreamId, outcome, route, plan);
+    } finally {
+      lane?.finish();
+    }
+  }
+
+  /** A finished job whose download waited in the lane (claimed by the engine's download lane). */
+  private async fetchQueued(task: Task, now: number): Promise<StepResult> {
+    const plan = this.ctx.router.plan(task);
+    const route = plan[task.routeIndex]?.provider.label === task.provider ? plan[task.routeIndex]! : undefined;
+    const provider = this.ctx.router.provider(task.provider);
+    if (!provider || !route) {
+      // The provider left the configuration while the video waited: nothing can fetch it now.
+      const err = new TransientError(`provider ${task.provider} is no longer configured for model ${task.model}; its finished job cannot be fetched`);
+      return this.providerFailure(task, now, err, 'poll', route ?? { index: task.routeIndex, provider: unknownProvider(task.provider), model: task.model }, plan, task.upstreamId, { upstreamId: null, resultUrl: null });
+    }
+    const outcome: Succeeded = task.resultUrl ? { status: 'succeeded', resultUrl: task.resultUrl } : { status: 'succeeded' };
+    return this.download(task, now, provider, task.upstreamId!, outcome, route, plan);
+  }
+
+  /** Downloads and probes a finished job's video and commits the task's success. */
+  private async download(task: Task, now: number, provider: Provider, upstreamId: string, outcome: Succeeded, route: Route, plan: Route[]): Promise<StepResult> {
     await this.ctx.files.ensureDir(task);
     const file = this.ctx.files.path(task, VIDEO_FILE);
     try {
@@ -232,12 +271,13 @@ export class Steps {
       const release = () => provider.release?.(upstreamId);
       const fallback = route.index !== this.ctx.router.next(plan, 0)?.route.index;
       if (task.spec.upsample) {
-        return { taskId: task.id, patch: { state: 'generated', fallback, progress: 90, nextRunAt: Date.now(), updatedAt: Date.now() }, attempt: done, artifacts: [video], afterCommit: release };
+        return { taskId: task.id, patch: { state: 'generated', fallback, resultUrl: null, progress: 90, nextRunAt: Date.now(), updatedAt: Date.now() }, attempt: done, artifacts: [video], afterCommit: release };
       }
-      return { ...this.succeed(task, { fallback }, [video]), attempt: done, afterCommit: release };
+      return { ...this.succeed(task, { fallback, resultUrl: null }, [video]), attempt: done, afterCommit: release };
     } catch (e) {
-      // The job succeeded but its video could not be fetched or is not a video: fetch again later.
-      return this.retry(task, now, this.clean(e), 'poll', {}, [], undefined, provider.name, upstreamId);
+      // The job succeeded but its video could not be fetched or is not a video: poll again later
+      // (a fresh poll gives a fresh URL where result URLs expire) and fetch again.
+      return this.retry(task, now, this.clean(e), 'poll', { resultUrl: null }, [], undefined, provider.name, upstreamId);
     }
   }
 

@@ -36,7 +36,11 @@ export interface Store {
    */
   peekTask?(tenantId: string, id: string): Task | undefined;
   /** Claims up to `limit` tasks whose `nextRunAt <= now` and whose lease is free or expired. */
-  claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<Task[]>;
+  /**
+   * Claims due tasks of one lane: `steps` (everything but downloads, the default) or `fetch`
+   * (finished jobs whose video waits, `resultUrl` set).
+   */
+  claimDue(owner: string, now: number, leaseMs: number, limit: number, lane?: ClaimLane): Promise<Task[]>;
   /** Extends the lease of tasks this owner holds; returns the ids it still holds. */
   extendLeases(owner: string, ids: string[], until: number): Promise<string[]>;
   /** Applies a step's result atomically if `owner` still holds the lease; releases the lease. */
@@ -101,8 +105,11 @@ export type TaskPatch = Partial<
     | 'routeIndex'
     | 'submittedAt'
     | 'fallback'
+    | 'resultUrl'
   >
 >;
+
+export type ClaimLane = 'steps' | 'fetch';
 
 export interface StepCommit {
   taskId: string;

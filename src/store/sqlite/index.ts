@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Store } from '../port.js';
+import { Checkpointer } from './checkpoint.js';
 import { migrate } from './migrate.js';
 import { claimOps } from './ops/claim.js';
 import { deliveryOps } from './ops/deliveries.js';
@@ -23,6 +24,7 @@ export function openSqliteStore(file: string): Store {
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   migrate(db);
+  const checkpointer = file === ':memory:' ? undefined : new Checkpointer(db, file);
 
   const keys = keyOps(db);
   const tasks = taskOps(db);
@@ -35,6 +37,7 @@ export function openSqliteStore(file: string): Store {
       migrate(db);
     },
     async close() {
+      await checkpointer?.close();
       db.close();
     },
     insertKey: async (k) => keys.insertKey(k),
@@ -43,7 +46,7 @@ export function openSqliteStore(file: string): Store {
     revokeKey: async (k, now) => keys.revokeKey(k, now),
     createTask: (t) => tasks.createTask(t),
     getTask: async (tenant, id) => tasks.getTask(tenant, id),
-    claimDue: async (owner, now, leaseMs, limit) => claim.claimDue(owner, now, leaseMs, limit),
+    claimDue: async (owner, now, leaseMs, limit, lane) => claim.claimDue(owner, now, leaseMs, limit, lane),
     extendLeases: async (owner, ids, until) => claim.extendLeases(owner, ids, until),
     commitStep: (owner, c) => claim.commitStep(owner, c),
     countInFlight: async () => tasks.countInFlight(),

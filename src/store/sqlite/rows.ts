@@ -21,6 +21,7 @@ export const PATCH_COLUMNS: Record<keyof TaskPatch, string> = {
   routeIndex: 'route_index',
   submittedAt: 'submitted_at',
   fallback: 'fallback',
+  resultUrl: 'result_url',
 };
 
 /** Fields stored as JSON text. */
@@ -65,6 +66,7 @@ export function taskFromRow(r: Row): Task {
     routeIndex: r.route_index as number,
     submittedAt: (r.submitted_at as number | null) ?? null,
     fallback: r.fallback === 1,
+    resultUrl: (r.result_url as string | null) ?? null,
   };
 }
 
@@ -100,6 +102,7 @@ export function taskToRow(t: Task): Row {
     route_index: t.routeIndex,
     submitted_at: t.submittedAt,
     fallback: t.fallback ? 1 : 0,
+    result_url: t.resultUrl,
   };
 }
 

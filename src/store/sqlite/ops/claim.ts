@@ -1,6 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Task } from '../../../core/task.js';
-import type { StepCommit } from '../../port.js';
+import type { ClaimLane, StepCommit } from '../../port.js';
 import { grouped } from '../group.js';
 import { PATCH_COLUMNS, patchValue, taskFromRow } from '../rows.js';
 
@@ -9,24 +9,31 @@ type Row = Record<string, unknown>;
 /** Claiming due tasks under a lease, extending leases, and committing a step's result. */
 export function claimOps(db: Database) {
   // SQLite has one writer at a time, so the sub-select and the update cannot interleave with another
-  // claim: a task goes to exactly one owner. Free tasks and tasks whose lease ran out are read
-  // through separate partial indexes (migration 003), so neither walk steps over held tasks.
-  const claimFree = db.prepare(
-    `UPDATE tasks SET lease_owner = @owner, lease_until = @until
-     WHERE id IN (
-       SELECT id FROM tasks
-       WHERE next_run_at <= @now AND lease_owner IS NULL
-       ORDER BY next_run_at LIMIT @limit)
-     RETURNING *`,
-  );
-  const claimExpired = db.prepare(
-    `UPDATE tasks SET lease_owner = @owner, lease_until = @until
-     WHERE id IN (
-       SELECT id FROM tasks
-       WHERE lease_owner IS NOT NULL AND lease_until < @now AND next_run_at <= @now
-       ORDER BY lease_until LIMIT @limit)
-     RETURNING *`,
-  );
+  // claim: a task goes to exactly one owner. Each lane (steps; downloads of finished jobs) reads
+  // free tasks and tasks whose lease ran out through partial indexes (migrations 003, 004), so no
+  // claim walks over tasks that are held or belong to the other lane.
+  const claimFor = (lane: ClaimLane) => {
+    const mine = lane === 'fetch' ? 'result_url IS NOT NULL' : 'result_url IS NULL';
+    return {
+      free: db.prepare(
+        `UPDATE tasks SET lease_owner = @owner, lease_until = @until
+         WHERE id IN (
+           SELECT id FROM tasks
+           WHERE next_run_at <= @now AND lease_owner IS NULL AND ${mine}
+           ORDER BY next_run_at LIMIT @limit)
+         RETURNING *`,
+      ),
+      expired: db.prepare(
+        `UPDATE tasks SET lease_owner = @owner, lease_until = @until
+         WHERE id IN (
+           SELECT id FROM tasks
+           WHERE lease_owner IS NOT NULL AND lease_until < @now AND next_run_at <= @now AND ${mine}
+           ORDER BY lease_until LIMIT @limit)
+         RETURNING *`,
+      ),
+    };
+  };
+  const claims = { steps: claimFor('steps'), fetch: claimFor('fetch') };
   const extend = db.prepare(
     `UPDATE tasks SET lease_until = @until WHERE id = @id AND lease_owner = @owner RETURNING id`,
   );
@@ -81,10 +88,10 @@ export function claimOps(db: Database) {
   });
 
   return {
-    claimDue(owner: string, now: number, leaseMs: number, limit: number): Task[] {
+    claimDue(owner: string, now: number, leaseMs: number, limit: number, lane: ClaimLane = 'steps'): Task[] {
       const params = { owner, now, until: now + leaseMs, limit };
-      const rows = claimExpired.all(params) as Row[];
-      if (rows.length < limit) rows.push(...(claimFree.all({ ...params, limit: limit - rows.length }) as Row[]));
+      const rows = claims[lane].expired.all(params) as Row[];
+      if (rows.length < limit) rows.push(...(claims[lane].free.all({ ...params, limit: limit - rows.length }) as Row[]));
       return rows.map(taskFromRow).sort((a, b) => (a.nextRunAt ?? 0) - (b.nextRunAt ?? 0));
     },
     extendLeases(owner: string, ids: string[], until: number): string[] {
