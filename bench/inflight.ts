@@ -62,7 +62,7 @@ const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const reelay = spawnCli(['serve'], {
   PORT: String(port), REELAY_DATA_DIR: join(dir, 'data'), REELAY_API_KEYS: KEY, REELAY_CONFIG: join(dir, 'reelay.json'), SIM_KEY: 'sk-sim',
-  LOG_LEVEL: 'warn', REELAY_METRICS: 'on', REELAY_TASK_DEADLINE_SECONDS: String(JOB_SECONDS * 4), REELAY_ENGINE_CONCURRENCY: process.env.REELAY_ENGINE_CONCURRENCY ?? '256', REELAY_ENGINE_DOWNLOADS: process.env.REELAY_ENGINE_DOWNLOADS ?? '64',
+  LOG_LEVEL: 'warn', REELAY_METRICS: 'on', REELAY_TASK_DEADLINE_SECONDS: String(JOB_SECONDS * 4), REELAY_ENGINE_CONCURRENCY: process.env.REELAY_ENGINE_CONCURRENCY ?? '256', REELAY_ENGINE_DOWNLOADS: process.env.REELAY_ENGINE_DOWNLOADS ?? '16',
 });
 await healthy(`${base}/healthz`);
 
@@ -89,10 +89,6 @@ console.log(`created ${TASKS} tasks in ${createSeconds.toFixed(1)} s`);
 
 // Wait until every task has finished: sample a few ids, then check them all.
 const metricsText = () => fetch(`${base}/metrics`).then((r) => r.text());
-const succeededCount = async () => {
-  const m = /reelay_engine_steps_total\{step="poll"\} (\d+)/.exec(await metricsText());
-  return Number(m?.[1] ?? 0);
-};
 const finished = async (id: string) => {
   const res = await request(`${base}/api/v1/veo/record-info?taskId=${id}`, { headers: { authorization: `Bearer ${KEY}` }, dispatcher: agent });
   const a = (await res.body.json()) as { data: { successFlag: number } };
@@ -100,12 +96,21 @@ const finished = async (id: string) => {
 };
 const started = performance.now();
 let lastLog = 0;
+// Lateness per 30 s window (from the histogram's growth), to see when polls ran late.
+let lastPolls: { le: number; count: number }[] = [];
+const windowLine = async () => {
+  const now = histogram(await metricsText(), 'reelay_engine_step_lateness_seconds', 'step="poll"');
+  const delta = (le: number) => (now.find((b) => b.le === le)?.count ?? 0) - (lastPolls.find((b) => b.le === le)?.count ?? 0);
+  const [n, in1, in01] = [delta(Infinity), delta(1), delta(0.1)];
+  lastPolls = now;
+  return n === 0 ? 'no polls' : `${n} polls, ${((100 * in1) / n).toFixed(2)} % within 1 s, ${((100 * in01) / n).toFixed(2)} % within 0.1 s`;
+};
 for (;;) {
   await new Promise((r) => setTimeout(r, 5000));
   const elapsed = (performance.now() - started) / 1000;
   if (elapsed - lastLog >= 30) {
     lastLog = elapsed;
-    console.log(`  ${elapsed.toFixed(0)} s: rss ${rssMb(reelay.pid!).toFixed(0)} MB (peak ${peakRss.toFixed(0)}), polls so far ${await succeededCount()}`);
+    console.log(`  ${elapsed.toFixed(0)} s: rss ${rssMb(reelay.pid!).toFixed(0)} MB (peak ${peakRss.toFixed(0)}); in the last 30 s ${await windowLine()}`);
   }
   if (elapsed < JOB_SECONDS) continue;
   const sample = ids.filter((_, i) => i % Math.max(1, Math.floor(TASKS / 200)) === 0);

@@ -73,12 +73,12 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
     { store, router, files, fetcher, binaries, imageMaxBytes: config.imageMaxBytes, notify, log, minPollMs: 1000, deliverer, ...(metrics ? { metrics } : {}) },
     { leaseMs: config.leaseMs, concurrency: config.engineConcurrency, downloads: config.engineDownloads, batch: Math.min(config.engineConcurrency, 256) },
   );
-  local.onWake((upstreamId) => void store.wakeByUpstream('local', upstreamId, Date.now()).then(() => engine.wake()));
+  local.onWake((upstreamId) => void engine.wakeUpstream('local', upstreamId));
   const tasks = new TaskService(store, guard, config);
   tasks.wakeEngine = () => engine.wake();
   const ctx: AppContext = { config, store, keys: new KeyCache(store), files, tasks, log };
   const app = await buildServer(ctx);
-  registerUpstreamCallbacks(app, config.routing, store, () => engine.wake());
+  registerUpstreamCallbacks(app, config.routing, (provider, upstreamId) => engine.wakeUpstream(provider, upstreamId));
   if (metrics) {
     app.get('/metrics', async (_req, reply) => {
       for (const [provider, n] of Object.entries(engine.gate.counts())) metrics.inFlight.set({ provider }, n);

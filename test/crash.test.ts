@@ -58,7 +58,9 @@ test('crash: kill -9 mid-lifecycle, restart, every task terminal, none rendered 
     srv = await startServer(env, port);
   }
 
+  const failures: string[] = [];
   const states = await waitFor(async () => {
+    failures.length = 0;
     const out: Record<string, number> = {};
     for (const id of kieIds) {
       const r = (await (await fetch(`${srv.url}/api/v1/veo/record-info?taskId=${id}`, { headers: h })).json()) as any;
@@ -69,10 +71,11 @@ test('crash: kill -9 mid-lifecycle, restart, every task terminal, none rendered 
       const r = (await (await fetch(`${srv.url}/v1/video/query?id=${encodeURIComponent(id)}`, { headers: h })).json()) as any;
       if (r.detail.running) return undefined;
       out[id] = r.status === 'completed' ? 1 : 3;
+      if (r.status !== 'completed') failures.push(JSON.stringify(r));
     }
     return out;
   }, 180_000, 250);
-  assert.deepEqual(Object.values(states), all.map(() => 1), 'every task succeeded');
+  assert.deepEqual(Object.values(states), all.map(() => 1), `every task succeeded; failed: ${failures.join('\n')}`);
 
   // Callbacks: each text task was called back (at least once; redelivery after a crash is allowed).
   await waitFor(async () => (new Set(host.received.filter((r) => r.path === '/cb').map((r) => JSON.parse(r.body).data.taskId)).size === 3 ? true : undefined), 30_000);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import BetterSqlite3 from 'better-sqlite3';
 import { pino } from 'pino';
 import { binaries } from '../../test/media.js';
 import { waitFor } from '../../test/server.js';
@@ -345,6 +346,66 @@ describe('the download lane', () => {
       assert.equal((await store.getTask('t', running.id))?.state, 'generating');
     } finally {
       open();
+      await engine.stop();
+      await store.close();
+    }
+  });
+});
+
+describe('held tasks', () => {
+  test('a task waits for its next poll in its engine, leased; a wake polls it at once; stopping gives it back to another engine', async () => {
+    const dir = tmpDir();
+    const file = join(dir, 'held.sqlite');
+    const store = openSqliteStore(file);
+    const raw = new BetterSqlite3(file, { readonly: true });
+    const leaseOf = (id: string) => raw.prepare('SELECT lease_owner AS owner, lease_until AS until, next_run_at AS due FROM tasks WHERE id = ?').get(id) as { owner: string | null; until: number | null; due: number };
+    const sample = join(dir, 'sample.mp4');
+    await run(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=s=64x36:d=1', '-c:v', 'libx264', sample]);
+    const provider = new ScriptedProvider('a', sample);
+    const routing = parseRouting({
+      providers: { a: { type: 'kkiai', baseUrl: 'http://a.test', apiKeyEnv: 'A_KEY', typicalSeconds: 0 } },
+      models: [{ match: '*', routes: [{ provider: 'a' }] }],
+    }, { A_KEY: 'x' });
+    const makeEngine = () => new Engine(
+      { store, router: new Router(routing, new Map<string, Provider>([['a', provider]])), files: new ResultFiles(dir, 'http://reelay.test'), fetcher: new GuardedFetcher(new UrlGuard([])), binaries, imageMaxBytes: 1 << 20, notify: () => [], log: pino({ level: 'silent' }), minPollMs: 10 },
+      { leaseMs: 2000, tickMs: 10 },
+    );
+    let engine = makeEngine();
+    const tasks = new TaskService(store, new UrlGuard([]), { taskDeadlineMs: 60_000, errorSleepMs: 20, maxRetries: 2 });
+    tasks.wakeEngine = () => engine.wake();
+    await engine.start();
+    try {
+      const id = kieTaskId();
+      // Polled once at once (running: the next poll at least 20 s later), then it waits.
+      provider.scripts.set(id, { poll: [{ status: 'running', pollAfterMs: 60_000 }, { status: 'running', pollAfterMs: 60_000 }] });
+      await tasks.create({ id, tenantId: 't', dialect: 'kie', model: 'veo3_fast', spec: { prompt: 'held', images: [], mode: 'text', aspectRatio: '16:9', resolution: '720p', upsample: false, seed: 1, durationSeconds: 8, enhancePrompt: false }, request: { prompt: 'held' } });
+      const waiting = await waitFor(async () => {
+        const l = leaseOf(id);
+        return provider.polls === 1 && l.due > Date.now() + 20_000 ? l : undefined;
+      }, 5000, 10);
+      assert.equal(waiting.owner, engine.owner, 'leased to its engine while it waits');
+      assert.ok(waiting.until! >= waiting.due, 'the lease lasts past its time, so no other engine claims it meanwhile');
+
+      // The upstream says the job changed: polled now, not in a minute.
+      const upstreamId = (await store.getTask('t', id))!.upstreamId!;
+      await engine.wakeUpstream('a', upstreamId);
+      await waitFor(async () => (provider.polls === 2 ? true : undefined), 2000, 10);
+
+      // Stopping gives the lease back; another engine polls the task at its time and finishes it.
+      await engine.stop();
+      assert.equal(leaseOf(id).owner, null);
+      raw.close();
+      engine = makeEngine();
+      tasks.wakeEngine = () => engine.wake();
+      provider.scripts.set(id, { poll: [] }); // the next poll finds it done
+      await store.wakeByUpstream('a', upstreamId, Date.now());
+      await engine.start();
+      const done = await waitFor(async () => {
+        const t = await store.getTask('t', id);
+        return t?.state === 'succeeded' ? t : undefined;
+      }, 5000, 10);
+      assert.equal(done.retryCount, 0);
+    } finally {
       await engine.stop();
       await store.close();
     }

@@ -4,6 +4,7 @@ import type { Task } from '../core/task.js';
 import { coerceError } from '../providers/port.js';
 import type { Store } from '../store/port.js';
 import { ProviderGate } from './gate.js';
+import { HeldTasks } from './held.js';
 import { type StepResult, Steps, type StepContext } from './steps.js';
 
 export interface EngineOptions {
@@ -23,6 +24,14 @@ export interface EngineOptions {
   downloads?: number;
   /** Polls that found their job done and wait in memory for a download slot (default 8× downloads). */
   downloadQueue?: number;
+  /**
+   * A task whose next step is due within this long stays with the engine after its commit:
+   * leased (until that time plus `leaseMs`) and started from memory on time, without a claim
+   * (default 120000 ms).
+   */
+  holdMs?: number;
+  /** The most tasks held in memory between steps (default 200000); past it, tasks are released. */
+  maxHeld?: number;
 }
 
 /**
@@ -69,6 +78,14 @@ export class DownloadLane {
     );
   }
 
+  /** Takes up to `n` free slots at once (for a claim of that many); returns how many. */
+  reserve(n: number): number {
+    const got = Math.max(0, Math.min(n, this.free));
+    this.active += got;
+    return got;
+  }
+
+  /** Gives a slot back: to the next in the queue, if any. */
   finish(): void {
     const next = this.waiters.shift();
     if (next) return next(); // the slot passes to the next in the queue
@@ -107,6 +124,10 @@ export class Engine {
   private readonly batch: number;
 
   private readonly store: Store;
+  /** Tasks kept between steps, waiting for their time (see `holdMs`). */
+  private readonly held = new HeldTasks();
+  private dueTimer?: NodeJS.Timeout;
+  private dueTimerAt = Infinity;
 
   constructor(
     private readonly ctx: StepContext,
@@ -151,12 +172,73 @@ export class Engine {
     });
   }
 
-  /** Stops claiming; waits for running steps to commit. */
+  /**
+   * Stops claiming; waits for running steps to commit, then gives the held tasks' leases back so
+   * another engine can take them at their time.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.dueTimer);
     await Promise.allSettled([...this.inflight.values()]);
     clearInterval(this.heartbeat);
+    const ids = this.held.ids();
+    for (const id of ids) this.held.remove(id);
+    if (ids.length > 0) {
+      await this.store.releaseLeases(this.owner, ids).catch((e: unknown) => this.ctx.log.error({ err: coerceError(e).message }, 'releasing held tasks failed'));
+    }
+  }
+
+  /**
+   * An upstream says its job changed (a callback, the local renderer finishing): its task is
+   * polled now, whether it waits in this engine or in the store.
+   */
+  async wakeUpstream(provider: string, upstreamId: string): Promise<void> {
+    const task = this.held.findUpstream(provider, upstreamId);
+    if (task) {
+      this.held.reschedule(task.id, Date.now());
+      this.dispatch();
+      return;
+    }
+    await this.store.wakeByUpstream(provider, upstreamId, Date.now());
+    this.wake();
+  }
+
+  /** Starts held tasks that are due, while step slots are free; arms the timer for the next one. */
+  private dispatch(): void {
+    if (this.stopped) return;
+    const now = Date.now();
+    while (this.steps_ < this.concurrency) {
+      const task = this.held.takeDue(now);
+      if (!task) break;
+      if (this.inflight.has(task.id)) continue; // cannot happen (see run); never run a task twice
+      this.run(task);
+    }
+    const next = this.held.nextDue();
+    // A due task waiting for a slot starts when a step finishes (see run), not on a timer.
+    if (next === Infinity || next <= now || next >= this.dueTimerAt) return;
+    clearTimeout(this.dueTimer);
+    this.dueTimerAt = next;
+    this.dueTimer = setTimeout(() => {
+      this.dueTimerAt = Infinity;
+      this.dispatch();
+    }, next - now);
+  }
+
+  /**
+   * Runs a task's step in a step slot. A task held again by its own commit starts only after this
+   * run has left `inflight` (dispatch runs in the `finally`), so one task never runs twice at once.
+   */
+  private run(task: Task): void {
+    this.steps_++;
+    const p: Promise<void> = this.executeStep(task).finally(() => {
+      this.steps_--;
+      if (this.inflight.get(task.id) === p) this.inflight.delete(task.id);
+      this.dispatch();
+      // A slot came free while due work was waiting for one: claim now, not at the next tick.
+      if (this.backlog) this.wake();
+    });
+    this.inflight.set(task.id, p);
   }
 
   private async tick(): Promise<void> {
@@ -166,6 +248,8 @@ export class Engine {
       return;
     }
     this.ticking = true;
+    // Held tasks that are due go first: they are this engine's own.
+    this.dispatch();
     try {
       do {
         this.again = false;
@@ -176,13 +260,10 @@ export class Engine {
         }
         const tasks = await this.store.claimDue(this.owner, Date.now(), this.opts.leaseMs, Math.min(free, this.batch));
         for (const task of tasks) {
-          this.steps_++;
-          this.inflight.set(task.id, this.execute(task).finally(() => {
-            this.steps_--;
-            this.inflight.delete(task.id);
-            // A slot came free while due work was waiting for one: claim now, not at the next tick.
-            if (this.backlog) this.wake();
-          }));
+          // Our own task again (its lease ran out while it waited here): run it once.
+          if (this.inflight.has(task.id)) continue;
+          this.held.remove(task.id);
+          this.run(task);
         }
         this.backlog = tasks.length === Math.min(free, this.batch);
         if (this.backlog) this.again = true;
@@ -205,24 +286,31 @@ export class Engine {
     try {
       do {
         this.fetchAgain = false;
-        const want = Math.min(this.downloads.free, this.batch);
+        // The slots are taken before the claim (a poll may want one while the claim runs), and
+        // those the claim did not fill are given back, to a poll waiting in the queue if any.
+        const want = this.downloads.reserve(this.batch);
         if (want <= 0) {
           this.fetchBacklog = true;
           break;
         }
-        // The slots are taken before the claim: a poll may take one while the claim runs.
-        this.downloads.active += want;
         let tasks: Task[] = [];
         try {
           tasks = await this.store.claimDue(this.owner, Date.now(), this.opts.leaseMs, want, 'fetch');
         } finally {
-          this.downloads.active -= want - tasks.length;
+          for (let i = tasks.length; i < want; i++) this.downloads.finish();
         }
         for (const task of tasks) {
-          this.inflight.set(task.id, this.executeStep(task, false).then(() => undefined).finally(() => {
-            this.inflight.delete(task.id);
+          if (this.inflight.has(task.id)) {
             this.downloads.finish();
-          }));
+            continue;
+          }
+          this.held.remove(task.id);
+          const p: Promise<void> = this.executeStep(task).finally(() => {
+            if (this.inflight.get(task.id) === p) this.inflight.delete(task.id);
+            this.downloads.finish();
+            this.dispatch();
+          });
+          this.inflight.set(task.id, p);
         }
         this.fetchBacklog = tasks.length === want;
         if (!this.fetchBacklog) this.downloads.storeQueued = false;
@@ -236,22 +324,11 @@ export class Engine {
   }
 
   /**
-   * Runs a claimed task's step and commits it. When the next step is due at once (a submission
-   * whose first poll is due now, inputs fetched, an upsample to start), it runs in the same claim:
-   * the commit keeps the lease, and the task as committed is the input of the next step. At most
-   * four steps per claim, so one task cannot hold a slot for long.
+   * Runs a task's step and commits it. When the next step is due within `holdMs` (a submission
+   * whose first poll is due now or in a minute, a poll, inputs fetched, an upsample to start), the
+   * commit keeps the lease until then and the task as committed waits in memory for its time.
    */
-  private async execute(claimed: Task): Promise<void> {
-    let task = claimed;
-    for (let hop = 0; hop < 4; hop++) {
-      const next = await this.executeStep(task, hop < 3);
-      if (!next) return;
-      task = next;
-    }
-  }
-
-  /** One step; returns the task as committed when its next step should run now in this claim. */
-  private async executeStep(task: Task, mayContinue: boolean): Promise<Task | undefined> {
+  private async executeStep(task: Task): Promise<void> {
     const now = Date.now();
     if (this.ctx.metrics) {
       const step =
@@ -276,8 +353,11 @@ export class Engine {
     const state = result.patch.state ?? task.state;
     // A finished job queued for the download lane is left to that lane's claim.
     const queuedForDownload = typeof result.patch.resultUrl === 'string';
-    const continueNow = mayContinue && !this.stopped && !queuedForDownload && typeof due === 'number' && due <= Date.now() && state !== 'succeeded' && state !== 'failed';
-    if (continueNow) result.keepLeaseUntil = Date.now() + this.opts.leaseMs;
+    const holdMs = this.opts.holdMs ?? 120_000;
+    const keep =
+      !this.stopped && !queuedForDownload && typeof due === 'number' && due <= Date.now() + holdMs &&
+      state !== 'succeeded' && state !== 'failed' && this.held.size < (this.opts.maxHeld ?? 200_000);
+    if (keep) result.keepLeaseUntil = Math.max(due, Date.now()) + this.opts.leaseMs;
     const deliverer = this.ctx.deliverer;
     const handOver = !!result.deliveries?.length && !!deliverer?.hasRoom(result.deliveries.length);
     if (handOver) result.deliveriesLeasedUntil = Date.now() + deliverer!.leaseMs;
@@ -286,24 +366,35 @@ export class Engine {
       this.gate.settle(task, ok ? result.patch : undefined);
       if (!ok) {
         this.ctx.log.warn({ taskId: task.id }, 'lease lost before commit; the step result was dropped');
-        return undefined;
+        return;
       }
       result.afterCommit?.();
       if (handOver) deliverer!.adopt(result.deliveries!);
       else if (result.deliveries?.length) deliverer?.wake();
-      if (continueNow) return { ...task, ...result.patch } as Task;
-      if (typeof due === 'number' && due <= Date.now() + 5) this.wake();
+      // Held again: it starts from memory at its time (dispatched once this run has ended).
+      if (keep) this.held.add({ ...task, ...result.patch } as Task, result.keepLeaseUntil!);
+      else if (typeof due === 'number' && due <= Date.now() + 5) this.wake();
     } catch (e) {
       this.gate.settle(task, undefined);
       this.ctx.log.error({ taskId: task.id, err: coerceError(e).message }, 'commit failed');
     }
-    return undefined;
   }
 
+  /**
+   * The heartbeat: extends the leases of running tasks, and of held tasks whose lease would end
+   * soon (they are overdue, waiting for a slot). A held task whose lease was lost is let go.
+   */
   private async extendLeases(): Promise<void> {
-    if (this.inflight.size === 0) return;
+    const now = Date.now();
+    const overdue = this.held.leasesEndingBefore(now + this.opts.leaseMs / 2);
+    if (this.inflight.size === 0 && overdue.length === 0) return;
+    const until = now + this.opts.leaseMs;
     try {
-      await this.store.extendLeases(this.owner, [...this.inflight.keys()], Date.now() + this.opts.leaseMs);
+      const kept = new Set(await this.store.extendLeases(this.owner, [...this.inflight.keys(), ...overdue], until));
+      for (const id of overdue) {
+        if (kept.has(id)) this.held.setLease(id, until);
+        else this.held.remove(id);
+      }
     } catch (e) {
       this.ctx.log.error({ err: coerceError(e).message }, 'lease heartbeat failed');
     }

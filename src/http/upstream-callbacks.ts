@@ -1,7 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ProviderConfig, RoutingConfig } from '../routing/config.js';
-import type { Store } from '../store/port.js';
 
 /**
  * The secret path segment of a provider's callback URL: an HMAC of the label under the provider's
@@ -21,7 +20,7 @@ export function callbackUrl(publicUrl: string, p: ProviderConfig): string | unde
  * trusted: it only makes the task due now, and the next poll reads the outcome from the upstream.
  * A wrong label or token is a plain 404.
  */
-export function registerUpstreamCallbacks(app: FastifyInstance, routing: RoutingConfig, store: Store, wake: () => void): void {
+export function registerUpstreamCallbacks(app: FastifyInstance, routing: RoutingConfig, wakeUpstream: (provider: string, upstreamId: string) => Promise<void>): void {
   app.post<{ Params: { label: string; token: string } }>('/upstream-callbacks/:label/:token', async (req, reply) => {
     const p = routing.providers.get(req.params.label);
     const want = p && callbackUrl('', p) ? Buffer.from(callbackToken(p)) : undefined;
@@ -29,10 +28,7 @@ export function registerUpstreamCallbacks(app: FastifyInstance, routing: Routing
     if (!p || !want || want.length !== got.length || !timingSafeEqual(want, got)) return reply.status(404).send({ code: 404, msg: 'Not Found' });
     const data = (req.body as { data?: { taskId?: unknown; task_id?: unknown } } | undefined)?.data;
     const upstreamId = typeof data?.taskId === 'string' ? data.taskId : typeof data?.task_id === 'string' ? data.task_id : undefined;
-    if (upstreamId) {
-      await store.wakeByUpstream(p.label, upstreamId, Date.now());
-      wake();
-    }
+    if (upstreamId) await wakeUpstream(p.label, upstreamId);
     return { code: 200, msg: 'success' };
   });
 }

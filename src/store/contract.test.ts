@@ -98,6 +98,14 @@ for (const backend of backends) {
       await s.createTask(makeTask({ id: 'w', fileToken: 'fw', state: 'generating', upstreamId: 'u9', nextRunAt: 50_000 }));
       await s.wakeByUpstream('local', 'u9', 1_000);
       assert.equal((await s.getTask('t_a', 'w'))?.nextRunAt, 1_000);
+      // Held by an engine that died: due once its lease ends, not at the time it was held for.
+      await s.createTask(makeTask({ id: 'w2', fileToken: 'fw2', state: 'generating', upstreamId: 'u10', nextRunAt: 1_000 }));
+      await s.claimDue('dead', 1_000, 1_000, 5);
+      await s.commitStep('dead', { taskId: 'w2', patch: { nextRunAt: 60_000 }, keepLeaseUntil: 61_000 });
+      await s.wakeByUpstream('local', 'u10', 2_000);
+      assert.deepEqual((await s.claimDue('B', 2_500, 1_000, 5)).map((t) => t.id), ['w'], 'w2 is still leased');
+      const w2 = (await s.claimDue('C', 61_001, 1_000, 5)).find((t) => t.id === 'w2');
+      assert.deepEqual([w2?.id, w2?.nextRunAt], ['w2', 2_000]);
       await s.close();
     });
 

@@ -43,6 +43,8 @@ export interface Store {
   claimDue(owner: string, now: number, leaseMs: number, limit: number, lane?: ClaimLane): Promise<Task[]>;
   /** Extends the lease of tasks this owner holds; returns the ids it still holds. */
   extendLeases(owner: string, ids: string[], until: number): Promise<string[]>;
+  /** Gives up `owner`'s leases on these tasks (an engine stopping): they are claimable at their time. */
+  releaseLeases(owner: string, ids: string[]): Promise<void>;
   /** Applies a step's result atomically if `owner` still holds the lease; releases the lease. */
   commitStep(owner: string, commit: StepCommit): Promise<boolean>;
   /** Upstream jobs running per provider: tasks `generating` with an upstream id. */

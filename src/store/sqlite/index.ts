@@ -48,6 +48,7 @@ export function openSqliteStore(file: string): Store {
     getTask: async (tenant, id) => tasks.getTask(tenant, id),
     claimDue: async (owner, now, leaseMs, limit, lane) => claim.claimDue(owner, now, leaseMs, limit, lane),
     extendLeases: async (owner, ids, until) => claim.extendLeases(owner, ids, until),
+    releaseLeases: async (owner, ids) => claim.releaseLeases(owner, ids),
     commitStep: (owner, c) => claim.commitStep(owner, c),
     countInFlight: async () => tasks.countInFlight(),
     wakeByUpstream: async (p, u, now) => tasks.wakeByUpstream(p, u, now),

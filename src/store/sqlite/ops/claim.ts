@@ -37,6 +37,15 @@ export function claimOps(db: Database) {
   const extend = db.prepare(
     `UPDATE tasks SET lease_until = @until WHERE id = @id AND lease_owner = @owner RETURNING id`,
   );
+  const release = db.prepare(`UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE id = @id AND lease_owner = @owner`);
+  const extendAll = db.transaction((owner: string, ids: string[], until: number): string[] => {
+    const held: string[] = [];
+    for (const id of ids) if (extend.get({ id, owner, until })) held.push(id);
+    return held;
+  });
+  const releaseAll = db.transaction((owner: string, ids: string[]): void => {
+    for (const id of ids) release.run({ id, owner });
+  });
   const insertAttempt = db.prepare(
     `INSERT INTO attempts (task_id, n, step, provider, upstream_id, started_at, ended_at, outcome, error)
      VALUES (@taskId, (SELECT COALESCE(MAX(n), 0) + 1 FROM attempts WHERE task_id = @taskId),
@@ -95,9 +104,10 @@ export function claimOps(db: Database) {
       return rows.map(taskFromRow).sort((a, b) => (a.nextRunAt ?? 0) - (b.nextRunAt ?? 0));
     },
     extendLeases(owner: string, ids: string[], until: number): string[] {
-      const held: string[] = [];
-      for (const id of ids) if (extend.get({ id, owner, until })) held.push(id);
-      return held;
+      return extendAll(owner, ids, until);
+    },
+    releaseLeases(owner: string, ids: string[]): void {
+      releaseAll(owner, ids);
     },
     commitStep(owner: string, c: StepCommit): Promise<boolean> {
       return commit(owner, c);

@@ -18,10 +18,11 @@ export function taskOps(db: Database) {
      ON CONFLICT (id) DO NOTHING`,
   );
   const byId = db.prepare(`SELECT * FROM tasks WHERE id = ? AND tenant_id = ?`);
+  // A leased task is woken too: should its engine be dead, it is due as soon as the lease ends (a
+  // live engine keeps its own schedule and overwrites this with its next commit).
   const wake = db.prepare(
     `UPDATE tasks SET next_run_at = @now
-     WHERE provider = @provider AND upstream_id = @upstreamId AND lease_owner IS NULL
-       AND next_run_at > @now`,
+     WHERE provider = @provider AND upstream_id = @upstreamId AND next_run_at > @now`,
   );
   const hd = db.prepare(
     `UPDATE tasks SET hd_state = 'pending', next_run_at = @now, updated_at = @now
