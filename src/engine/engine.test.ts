@@ -353,6 +353,41 @@ describe('the download lane', () => {
 });
 
 describe('held tasks', () => {
+  test('many short lifecycles through few slots: every task is held and started again, none waits for its lease to run out', async () => {
+    const dir = tmpDir();
+    const store = openSqliteStore(join(dir, 'many.sqlite'));
+    const sample = join(dir, 'sample.mp4');
+    await run(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=s=64x36:d=1', '-c:v', 'libx264', sample]);
+    const provider = new ScriptedProvider('a', sample);
+    const routing = parseRouting({
+      providers: { a: { type: 'kkiai', baseUrl: 'http://a.test', apiKeyEnv: 'A_KEY', typicalSeconds: 0 } },
+      models: [{ match: '*', routes: [{ provider: 'a' }] }],
+    }, { A_KEY: 'x' });
+    const engine = new Engine(
+      { store, router: new Router(routing, new Map<string, Provider>([['a', provider]])), files: new ResultFiles(dir, 'http://reelay.test'), fetcher: new GuardedFetcher(new UrlGuard([])), binaries, imageMaxBytes: 1 << 20, notify: () => [], log: pino({ level: 'silent' }), minPollMs: 10 },
+      { leaseMs: 30_000, tickMs: 10, concurrency: 3, downloads: 2 },
+    );
+    const tasks = new TaskService(store, new UrlGuard([]), { taskDeadlineMs: 120_000, errorSleepMs: 20, maxRetries: 2 });
+    tasks.wakeEngine = () => engine.wake();
+    await engine.start();
+    try {
+      const ids = await Promise.all(Array.from({ length: 60 }, async (_, i) => {
+        const id = kieTaskId();
+        provider.scripts.set(id, { poll: [{ status: 'running', pollAfterMs: 5 }] });
+        await tasks.create({ id, tenantId: 't', dialect: 'kie', model: 'veo3_fast', spec: { prompt: `many ${i}`, images: [], mode: 'text', aspectRatio: '16:9', resolution: '720p', upsample: false, seed: 1, durationSeconds: 8, enhancePrompt: false }, request: { prompt: 'x' } });
+        return id;
+      }));
+      // Far less than the 30 s lease: a task dropped from memory while leased would wait that long.
+      await waitFor(async () => {
+        const states = await Promise.all(ids.map(async (id) => (await store.getTask('t', id))?.state));
+        return states.every((s) => s === 'succeeded') ? true : undefined;
+      }, 10_000, 20);
+    } finally {
+      await engine.stop();
+      await store.close();
+    }
+  });
+
   test('a task waits for its next poll in its engine, leased; a wake polls it at once; stopping gives it back to another engine', async () => {
     const dir = tmpDir();
     const file = join(dir, 'held.sqlite');

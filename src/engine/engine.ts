@@ -4,7 +4,7 @@ import type { Task } from '../core/task.js';
 import { coerceError } from '../providers/port.js';
 import type { Store } from '../store/port.js';
 import { ProviderGate } from './gate.js';
-import { HeldTasks } from './held.js';
+import { type Held, HeldTasks } from './held.js';
 import { type StepResult, Steps, type StepContext } from './steps.js';
 
 export interface EngineOptions {
@@ -211,7 +211,6 @@ export class Engine {
     while (this.steps_ < this.concurrency) {
       const task = this.held.takeDue(now);
       if (!task) break;
-      if (this.inflight.has(task.id)) continue; // cannot happen (see run); never run a task twice
       this.run(task);
     }
     const next = this.held.nextDue();
@@ -226,14 +225,16 @@ export class Engine {
   }
 
   /**
-   * Runs a task's step in a step slot. A task held again by its own commit starts only after this
-   * run has left `inflight` (dispatch runs in the `finally`), so one task never runs twice at once.
+   * Runs a task's step in a step slot. A task its commit keeps is held only once this run has left
+   * `inflight`, so no dispatch can start it while it is still running.
    */
   private run(task: Task): void {
     this.steps_++;
-    const p: Promise<void> = this.executeStep(task).finally(() => {
+    let next: Held | undefined;
+    const p: Promise<void> = this.executeStep(task).then((h) => void (next = h)).finally(() => {
       this.steps_--;
       if (this.inflight.get(task.id) === p) this.inflight.delete(task.id);
+      if (next) this.held.add(next.task, next.leaseUntil);
       this.dispatch();
       // A slot came free while due work was waiting for one: claim now, not at the next tick.
       if (this.backlog) this.wake();
@@ -305,8 +306,10 @@ export class Engine {
             continue;
           }
           this.held.remove(task.id);
-          const p: Promise<void> = this.executeStep(task).finally(() => {
+          let next: Held | undefined;
+          const p: Promise<void> = this.executeStep(task).then((h) => void (next = h)).finally(() => {
             if (this.inflight.get(task.id) === p) this.inflight.delete(task.id);
+            if (next) this.held.add(next.task, next.leaseUntil);
             this.downloads.finish();
             this.dispatch();
           });
@@ -328,7 +331,7 @@ export class Engine {
    * whose first poll is due now or in a minute, a poll, inputs fetched, an upsample to start), the
    * commit keeps the lease until then and the task as committed waits in memory for its time.
    */
-  private async executeStep(task: Task): Promise<void> {
+  private async executeStep(task: Task): Promise<Held | undefined> {
     const now = Date.now();
     if (this.ctx.metrics) {
       const step =
@@ -366,18 +369,19 @@ export class Engine {
       this.gate.settle(task, ok ? result.patch : undefined);
       if (!ok) {
         this.ctx.log.warn({ taskId: task.id }, 'lease lost before commit; the step result was dropped');
-        return;
+        return undefined;
       }
       result.afterCommit?.();
       if (handOver) deliverer!.adopt(result.deliveries!);
       else if (result.deliveries?.length) deliverer?.wake();
-      // Held again: it starts from memory at its time (dispatched once this run has ended).
-      if (keep) this.held.add({ ...task, ...result.patch } as Task, result.keepLeaseUntil!);
-      else if (typeof due === 'number' && due <= Date.now() + 5) this.wake();
+      // Held again: it waits in memory for its time, once this run has left `inflight`.
+      if (keep) return { task: { ...task, ...result.patch } as Task, leaseUntil: result.keepLeaseUntil! };
+      if (typeof due === 'number' && due <= Date.now() + 5) this.wake();
     } catch (e) {
       this.gate.settle(task, undefined);
       this.ctx.log.error({ taskId: task.id, err: coerceError(e).message }, 'commit failed');
     }
+    return undefined;
   }
 
   /**

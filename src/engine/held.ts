@@ -9,6 +9,12 @@ interface Entry {
   live: boolean;
 }
 
+/** A task to hold, with the end of its lease. */
+export interface Held {
+  task: Task;
+  leaseUntil: number;
+}
+
 /**
  * Tasks an engine keeps between steps: leased to it in the store, waiting in memory for their
  * next step's time (a min-heap by due time). They start from here without a claim; the store
