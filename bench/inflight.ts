@@ -38,6 +38,16 @@ async function healthy(url: string): Promise<void> {
   }
 }
 
+/** CPU seconds (user + system) a process has used, from /proc. */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : 0;
@@ -96,6 +106,14 @@ const finished = async (id: string) => {
 };
 const started = performance.now();
 let lastLog = 0;
+let lastCpu = { at: performance.now(), reelay: cpuSeconds(reelay.pid!), sim: cpuSeconds(sim.pid!) };
+const cpuLine = () => {
+  const now = { at: performance.now(), reelay: cpuSeconds(reelay.pid!), sim: cpuSeconds(sim.pid!) };
+  const secs = (now.at - lastCpu.at) / 1000;
+  const line = `CPU reelay ${((100 * (now.reelay - lastCpu.reelay)) / secs).toFixed(0)} %, simulator ${((100 * (now.sim - lastCpu.sim)) / secs).toFixed(0)} %`;
+  lastCpu = now;
+  return line;
+};
 // Lateness per 30 s window (from the histogram's growth), to see when polls ran late.
 let lastPolls: { le: number; count: number }[] = [];
 const windowLine = async () => {
@@ -110,7 +128,7 @@ for (;;) {
   const elapsed = (performance.now() - started) / 1000;
   if (elapsed - lastLog >= 30) {
     lastLog = elapsed;
-    console.log(`  ${elapsed.toFixed(0)} s: rss ${rssMb(reelay.pid!).toFixed(0)} MB (peak ${peakRss.toFixed(0)}); in the last 30 s ${await windowLine()}`);
+    console.log(`  ${elapsed.toFixed(0)} s: rss ${rssMb(reelay.pid!).toFixed(0)} MB (peak ${peakRss.toFixed(0)}); in the last 30 s ${await windowLine()}; ${cpuLine()}`);
   }
   if (elapsed < JOB_SECONDS) continue;
   const sample = ids.filter((_, i) => i % Math.max(1, Math.floor(TASKS / 200)) === 0);

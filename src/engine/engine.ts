@@ -142,7 +142,7 @@ export class Engine {
       // A step waiting in the lane's queue gives its step slot back while it waits.
       parked: (delta) => {
         this.steps_ -= delta;
-        if (delta > 0 && this.backlog) this.wake();
+        if (delta > 0) this.slotFreed();
       },
     });
     this.steps = new Steps({ ...ctx, downloads: this.downloads }, this.gate);
@@ -236,10 +236,20 @@ export class Engine {
       if (this.inflight.get(task.id) === p) this.inflight.delete(task.id);
       if (next) this.held.add(next.task, next.leaseUntil);
       this.dispatch();
-      // A slot came free while due work was waiting for one: claim now, not at the next tick.
-      if (this.backlog) this.wake();
+      this.slotFreed();
     });
     this.inflight.set(task.id, p);
+  }
+
+  /**
+   * Slots came free while due work waited in the store: claim now rather than at the next tick,
+   * once enough are free for a claim worth its transaction (an eighth of the slots, at most a
+   * batch): a claim per finished step cost more than the steps it started.
+   */
+  private slotFreed(): void {
+    if (!this.backlog) return;
+    const worth = Math.max(1, Math.min(this.batch, Math.floor(this.concurrency / 8)));
+    if (this.concurrency - this.steps_ >= worth) this.wake();
   }
 
   private async tick(): Promise<void> {
