@@ -224,19 +224,26 @@ export class Engine {
     }, next - now);
   }
 
-  /**
-   * Runs a task's step in a step slot. A task its commit keeps is held only once this run has left
-   * `inflight`, so no dispatch can start it while it is still running.
-   */
+  /** Runs a task's step in a step slot. */
   private run(task: Task): void {
     this.steps_++;
-    let next: Held | undefined;
-    const p: Promise<void> = this.executeStep(task).then((h) => void (next = h)).finally(() => {
+    this.launch(task, () => {
       this.steps_--;
-      if (this.inflight.get(task.id) === p) this.inflight.delete(task.id);
-      if (next) this.held.add(next.task, next.leaseUntil);
       this.dispatch();
       this.slotFreed();
+    });
+  }
+
+  /**
+   * Runs a task's step, tracked in `inflight`, then `done`. A task its commit keeps is held only
+   * once this run has left `inflight`, so no dispatch can start it while it is still running.
+   */
+  private launch(task: Task, done: () => void): void {
+    let next: Held | undefined;
+    const p: Promise<void> = this.executeStep(task).then((h) => void (next = h)).finally(() => {
+      if (this.inflight.get(task.id) === p) this.inflight.delete(task.id);
+      if (next) this.held.add(next.task, next.leaseUntil);
+      done();
     });
     this.inflight.set(task.id, p);
   }
@@ -316,14 +323,10 @@ export class Engine {
             continue;
           }
           this.held.remove(task.id);
-          let next: Held | undefined;
-          const p: Promise<void> = this.executeStep(task).then((h) => void (next = h)).finally(() => {
-            if (this.inflight.get(task.id) === p) this.inflight.delete(task.id);
-            if (next) this.held.add(next.task, next.leaseUntil);
+          this.launch(task, () => {
             this.downloads.finish();
             this.dispatch();
           });
-          this.inflight.set(task.id, p);
         }
         this.fetchBacklog = tasks.length === want;
         if (!this.fetchBacklog) this.downloads.storeQueued = false;
