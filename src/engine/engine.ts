@@ -209,9 +209,9 @@ export class Engine {
     if (this.stopped) return;
     const now = Date.now();
     while (this.steps_ < this.concurrency) {
-      const task = this.held.takeDue(now);
-      if (!task) break;
-      this.run(task);
+      const due = this.held.takeDue(now);
+      if (!due) break;
+      this.run(due.task, due.leaseUntil);
     }
     const next = this.held.nextDue();
     // A due task waiting for a slot starts when a step finishes (see run), not on a timer.
@@ -224,10 +224,10 @@ export class Engine {
     }, next - now);
   }
 
-  /** Runs a task's step in a step slot. */
-  private run(task: Task): void {
+  /** Runs a task's step in a step slot; its lease lasts at least until `leaseUntil`. */
+  private run(task: Task, leaseUntil: number): void {
     this.steps_++;
-    this.launch(task, () => {
+    this.launch(task, leaseUntil, () => {
       this.steps_--;
       this.dispatch();
       this.slotFreed();
@@ -238,9 +238,9 @@ export class Engine {
    * Runs a task's step, tracked in `inflight`, then `done`. A task its commit keeps is held only
    * once this run has left `inflight`, so no dispatch can start it while it is still running.
    */
-  private launch(task: Task, done: () => void): void {
+  private launch(task: Task, leaseUntil: number, done: () => void): void {
     let next: Held | undefined;
-    const p: Promise<void> = this.executeStep(task).then((h) => void (next = h)).finally(() => {
+    const p: Promise<void> = this.executeStep(task, leaseUntil).then((h) => void (next = h)).finally(() => {
       if (this.inflight.get(task.id) === p) this.inflight.delete(task.id);
       if (next) this.held.add(next.task, next.leaseUntil);
       done();
@@ -276,12 +276,13 @@ export class Engine {
           this.backlog = true;
           break;
         }
-        const tasks = await this.store.claimDue(this.owner, Date.now(), this.opts.leaseMs, Math.min(free, this.batch));
+        const claimedAt = Date.now();
+        const tasks = await this.store.claimDue(this.owner, claimedAt, this.opts.leaseMs, Math.min(free, this.batch));
         for (const task of tasks) {
           // Our own task again (its lease ran out while it waited here): run it once.
           if (this.inflight.has(task.id)) continue;
           this.held.remove(task.id);
-          this.run(task);
+          this.run(task, claimedAt + this.opts.leaseMs);
         }
         this.backlog = tasks.length === Math.min(free, this.batch);
         if (this.backlog) this.again = true;
@@ -312,8 +313,9 @@ export class Engine {
           break;
         }
         let tasks: Task[] = [];
+        const claimedAt = Date.now();
         try {
-          tasks = await this.store.claimDue(this.owner, Date.now(), this.opts.leaseMs, want, 'fetch');
+          tasks = await this.store.claimDue(this.owner, claimedAt, this.opts.leaseMs, want, 'fetch');
         } finally {
           for (let i = tasks.length; i < want; i++) this.downloads.finish();
         }
@@ -323,7 +325,7 @@ export class Engine {
             continue;
           }
           this.held.remove(task.id);
-          this.launch(task, () => {
+          this.launch(task, claimedAt + this.opts.leaseMs, () => {
             this.downloads.finish();
             this.dispatch();
           });
@@ -344,7 +346,7 @@ export class Engine {
    * whose first poll is due now or in a minute, a poll, inputs fetched, an upsample to start), the
    * commit keeps the lease until then and the task as committed waits in memory for its time.
    */
-  private async executeStep(task: Task): Promise<Held | undefined> {
+  private async executeStep(task: Task, leaseUntil: number): Promise<Held | undefined> {
     const now = Date.now();
     if (this.ctx.metrics) {
       const step =
@@ -373,7 +375,15 @@ export class Engine {
     const keep =
       !this.stopped && !queuedForDownload && typeof due === 'number' && due <= Date.now() + holdMs &&
       state !== 'succeeded' && state !== 'failed' && this.held.size < (this.opts.maxHeld ?? 200_000);
-    if (keep) result.keepLeaseUntil = Math.max(due, Date.now()) + this.opts.leaseMs;
+    // The lease must outlast the next run's start by half a lease at least (then the heartbeat
+    // takes over). A lease that already does is left alone; else it is set a whole lease further,
+    // so the next few polls need not touch it: a changed lease_until costs an index write.
+    let heldUntil = leaseUntil;
+    if (keep) {
+      const needed = Math.max(due, Date.now()) + this.opts.leaseMs / 2;
+      if (leaseUntil >= needed) result.keepLease = true;
+      else heldUntil = result.keepLeaseUntil = needed + 1.5 * this.opts.leaseMs;
+    }
     const deliverer = this.ctx.deliverer;
     const handOver = !!result.deliveries?.length && !!deliverer?.hasRoom(result.deliveries.length);
     if (handOver) result.deliveriesLeasedUntil = Date.now() + deliverer!.leaseMs;
@@ -388,7 +398,7 @@ export class Engine {
       if (handOver) deliverer!.adopt(result.deliveries!);
       else if (result.deliveries?.length) deliverer?.wake();
       // Held again: it waits in memory for its time, once this run has left `inflight`.
-      if (keep) return { task: { ...task, ...result.patch } as Task, leaseUntil: result.keepLeaseUntil! };
+      if (keep) return { task: { ...task, ...result.patch } as Task, leaseUntil: heldUntil };
       if (typeof due === 'number' && due <= Date.now() + 5) this.wake();
     } catch (e) {
       this.gate.settle(task, undefined);

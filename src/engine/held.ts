@@ -76,14 +76,14 @@ export class HeldTasks {
     return this.heap[0]?.due ?? Infinity;
   }
 
-  /** Takes out the earliest task if it is due by `now`. */
-  takeDue(now: number): Task | undefined {
+  /** Takes out the earliest task if it is due by `now`, with the end of its lease. */
+  takeDue(now: number): Held | undefined {
     this.dropDead();
     const top = this.heap[0];
     if (!top || top.due > now) return undefined;
     this.pop();
     this.remove(top.task.id);
-    return top.task;
+    return { task: top.task, leaseUntil: top.leaseUntil };
   }
 
   /** Held tasks whose lease ends before `before` (the heartbeat extends them). */

@@ -78,6 +78,13 @@ for (const backend of backends) {
       await s.claimDue('A', 10, 100, 1);
       assert.equal(await s.commitStep('A', { taskId: 'k', patch: { state: 'generating', nextRunAt: 10 }, keepLeaseUntil: 5_000 }), true);
       assert.deepEqual(await s.claimDue('B', 20, 100, 1), [], 'still leased to A');
+      // keepLease: the lease stays as it stands (to 5 000), neither released nor moved.
+      assert.equal(await s.commitStep('B', { taskId: 'k', patch: { nextRunAt: 20 }, keepLease: true }), false, 'B holds no lease');
+      assert.equal(await s.commitStep('A', { taskId: 'k', patch: { nextRunAt: 20 }, keepLease: true }), true);
+      assert.deepEqual(await s.claimDue('B', 4_999, 100, 1), [], 'still leased to A until 5 000');
+      // A heartbeat never shortens a lease.
+      assert.deepEqual(await s.extendLeases('A', ['k'], 1_000), ['k']);
+      assert.deepEqual(await s.claimDue('B', 4_999, 100, 1), [], 'the shorter extension did not shorten it');
       assert.equal(await s.commitStep('A', { taskId: 'k', patch: { nextRunAt: 30 } }), true, 'A commits the next step');
       assert.equal((await s.claimDue('B', 40, 100, 1)).length, 1, 'released after the last step');
       await s.close();

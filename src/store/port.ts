@@ -118,6 +118,11 @@ export interface StepCommit {
   patch: TaskPatch;
   /** Keep the lease until then (the engine runs the next step at once) instead of releasing it. */
   keepLeaseUntil?: number;
+  /**
+   * Keep the lease as it stands (the caller knows it lasts long enough): the commit leaves
+   * `lease_until` alone, which spares the lease index a write on every poll.
+   */
+  keepLease?: boolean;
   /** Logged with the next free `n` for the task (the `n` given here is ignored). */
   attempt?: Attempt;
   artifacts?: Artifact[];

@@ -35,7 +35,7 @@ export function claimOps(db: Database) {
   };
   const claims = { steps: claimFor('steps'), fetch: claimFor('fetch') };
   const extend = db.prepare(
-    `UPDATE tasks SET lease_until = @until WHERE id = @id AND lease_owner = @owner RETURNING id`,
+    `UPDATE tasks SET lease_until = MAX(lease_until, @until) WHERE id = @id AND lease_owner = @owner RETURNING id`,
   );
   const release = db.prepare(`UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE id = @id AND lease_owner = @owner`);
   const extendAll = db.transaction((owner: string, ids: string[], until: number): string[] => {
@@ -62,14 +62,14 @@ export function claimOps(db: Database) {
 
   // One prepared UPDATE per distinct set of patched fields.
   const updates = new Map<string, Statement>();
-  function updateFor(fields: string[], keepLease: boolean): Statement {
-    const key = `${fields.join(',')}${keepLease ? '+lease' : ''}`;
+  function updateFor(fields: string[], lease: 'release' | 'extend' | 'keep'): Statement {
+    const key = `${fields.join(',')}+${lease}`;
     let stmt = updates.get(key);
     if (!stmt) {
       const sets = fields.map((f) => `${PATCH_COLUMNS[f as keyof typeof PATCH_COLUMNS]} = @${f}`);
-      const lease = keepLease ? ['lease_until = @keepLeaseUntil'] : ['lease_owner = NULL', 'lease_until = NULL'];
+      const leaseSets = lease === 'extend' ? ['lease_until = @keepLeaseUntil'] : lease === 'release' ? ['lease_owner = NULL', 'lease_until = NULL'] : [];
       stmt = db.prepare(
-        `UPDATE tasks SET ${[...sets, ...lease].join(', ')}
+        `UPDATE tasks SET ${[...sets, ...leaseSets].join(', ') || 'lease_until = lease_until'}
          WHERE id = @taskId AND lease_owner = @owner`,
       );
       updates.set(key, stmt);
@@ -82,9 +82,9 @@ export function claimOps(db: Database) {
     const fields = Object.keys(c.patch).sort();
     const params: Record<string, unknown> = { taskId: c.taskId, owner };
     for (const f of fields) params[f] = patchValue(f, c.patch[f as keyof typeof c.patch]);
-    const keepLease = c.keepLeaseUntil !== undefined;
-    if (keepLease) params.keepLeaseUntil = c.keepLeaseUntil;
-    if (updateFor(fields, keepLease).run(params).changes !== 1) return false;
+    const lease = c.keepLeaseUntil !== undefined ? 'extend' : c.keepLease ? 'keep' : 'release';
+    if (lease === 'extend') params.keepLeaseUntil = c.keepLeaseUntil;
+    if (updateFor(fields, lease).run(params).changes !== 1) return false;
     if (c.attempt) {
       const { n: _ignored, ...attempt } = c.attempt;
       insertAttempt.run(attempt);
