@@ -76,6 +76,7 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   local.onWake((upstreamId) => void engine.wakeUpstream('local', upstreamId));
   const tasks = new TaskService(store, guard, config);
   tasks.wakeEngine = () => engine.wake();
+  tasks.engine = engine;
   const ctx: AppContext = { config, store, keys: new KeyCache(store), files, tasks, log };
   const app = await buildServer(ctx);
   registerUpstreamCallbacks(app, config.routing, (provider, upstreamId) => engine.wakeUpstream(provider, upstreamId));

@@ -23,6 +23,11 @@ export class TaskService {
   draining = false;
   /** Tells the engine there is new work (a task stored, a rendition asked for), so it starts at once. */
   wakeEngine: () => void = () => {};
+  /**
+   * The engine of this process, when new tasks go straight to it: the task is inserted leased to
+   * it and handed over, so no claim has to find it.
+   */
+  engine?: { offer(): { owner: string; until: number } | undefined; adopt(task: Task, leaseUntil: number): void };
 
   constructor(
     private readonly store: Store,
@@ -73,10 +78,12 @@ export class TaskService {
       resultUrl: null,
       fallback: false,
     };
-    if (!(await this.store.createTask(task))) {
+    const lease = this.engine?.offer();
+    if (!(await this.store.createTask(task, lease))) {
       throw new ApiError('internal', 'task id collision; please retry');
     }
-    this.wakeEngine();
+    if (lease) this.engine!.adopt(task, lease.until);
+    else this.wakeEngine();
     return task;
   }
 

@@ -408,12 +408,14 @@ describe('held tasks', () => {
     let engine = makeEngine();
     const tasks = new TaskService(store, new UrlGuard([]), { taskDeadlineMs: 60_000, errorSleepMs: 20, maxRetries: 2 });
     tasks.wakeEngine = () => engine.wake();
+    tasks.engine = engine;
     await engine.start();
     try {
       const id = kieTaskId();
       // Polled once at once (running: the next poll at least 20 s later), then it waits.
       provider.scripts.set(id, { poll: [{ status: 'running', pollAfterMs: 60_000 }, { status: 'running', pollAfterMs: 60_000 }] });
       await tasks.create({ id, tenantId: 't', dialect: 'kie', model: 'veo3_fast', spec: { prompt: 'held', images: [], mode: 'text', aspectRatio: '16:9', resolution: '720p', upsample: false, seed: 1, durationSeconds: 8, enhancePrompt: false }, request: { prompt: 'held' } });
+      assert.equal(leaseOf(id).owner, engine.owner, 'handed to the engine at its insert, before any claim could run');
       const waiting = await waitFor(async () => {
         const l = leaseOf(id);
         return provider.polls === 1 && l.due > Date.now() + 20_000 ? l : undefined;
@@ -432,6 +434,7 @@ describe('held tasks', () => {
       raw.close();
       engine = makeEngine();
       tasks.wakeEngine = () => engine.wake();
+      tasks.engine = engine;
       provider.scripts.set(id, { poll: [] }); // the next poll finds it done
       await store.wakeByUpstream('a', upstreamId, Date.now());
       await engine.start();

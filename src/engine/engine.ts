@@ -190,6 +190,22 @@ export class Engine {
   }
 
   /**
+   * A lease for a task about to be created in this process, if this engine takes new tasks now
+   * (it runs and holds fewer than its limit); see `adopt`.
+   */
+  offer(): { owner: string; until: number } | undefined {
+    if (this.stopped || this.held.size >= (this.opts.maxHeld ?? 200_000)) return undefined;
+    return { owner: this.owner, until: Date.now() + this.opts.leaseMs };
+  }
+
+  /** Takes a task that was inserted leased to this engine (`offer`): it starts from memory, due now. */
+  adopt(task: Task, leaseUntil: number): void {
+    if (this.stopped) return; // its lease ends soon and a claim finds it
+    this.held.add(task, leaseUntil);
+    this.dispatch();
+  }
+
+  /**
    * An upstream says its job changed (a callback, the local renderer finishing): its task is
    * polled now, whether it waits in this engine or in the store.
    */

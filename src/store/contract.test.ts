@@ -90,6 +90,15 @@ for (const backend of backends) {
       await s.close();
     });
 
+    test("a task created leased (handed to the engine of the creating process) is nobody else's until the lease ends", async () => {
+      const s = await backend.open();
+      assert.equal(await s.createTask(makeTask({ id: 'n', fileToken: 'fn', nextRunAt: 10 }), { owner: 'A', until: 1_000 }), true);
+      assert.deepEqual(await s.claimDue('B', 500, 100, 5), [], 'leased to A from its insert');
+      assert.equal(await s.commitStep('A', { taskId: 'n', patch: { nextRunAt: 600 }, keepLease: true }), true, 'A runs it without a claim');
+      assert.equal((await s.claimDue('B', 1_001, 100, 5))[0]?.id, 'n', 'A died: claimable once the lease ends');
+      await s.close();
+    });
+
     test('a heartbeat extends only the leases its owner holds', async () => {
       const s = await backend.open();
       await s.createTask(makeTask({ id: 'h', fileToken: 'fh', nextRunAt: 0 }));

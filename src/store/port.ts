@@ -28,7 +28,11 @@ export interface Store {
 
   // --- tasks ---
   /** Inserts a new task. Returns false when a task with that id already exists. */
-  createTask(task: Task): Promise<boolean>;
+  /**
+   * Inserts a task; with `lease`, leased to that owner until then (an engine takes the new task
+   * from the creating process's hand, with no claim).
+   */
+  createTask(task: Task, lease?: { owner: string; until: number }): Promise<boolean>;
   getTask(tenantId: string, id: string): Promise<Task | undefined>;
   /**
    * Optional: the task when this store already holds it in memory, without a promise; `undefined`

@@ -44,7 +44,7 @@ export function openSqliteStore(file: string): Store {
     findKeyByHash: async (h) => keys.findKeyByHash(h),
     listKeys: async () => keys.listKeys(),
     revokeKey: async (k, now) => keys.revokeKey(k, now),
-    createTask: (t) => tasks.createTask(t),
+    createTask: (t, lease) => tasks.createTask(t, lease),
     getTask: async (tenant, id) => tasks.getTask(tenant, id),
     claimDue: async (owner, now, leaseMs, limit, lane) => claim.claimDue(owner, now, leaseMs, limit, lane),
     extendLeases: async (owner, ids, until) => claim.extendLeases(owner, ids, until),

@@ -10,11 +10,11 @@ export function taskOps(db: Database) {
     `INSERT INTO tasks (id, tenant_id, dialect, model, spec, request, state, enhanced_prompt, images,
        provider, upstream_id, attempt_count, retry_count, max_retries, error_sleep_ms, last_error,
        last_error_kind, failure_stage, callback_url, file_token, hd_state, progress, created_at,
-       updated_at, completed_at, deadline_at, next_run_at, route_index, submitted_at, fallback, result_url)
+       updated_at, completed_at, deadline_at, next_run_at, route_index, submitted_at, fallback, result_url, lease_owner, lease_until)
      VALUES (@id, @tenant_id, @dialect, @model, @spec, @request, @state, @enhanced_prompt, @images,
        @provider, @upstream_id, @attempt_count, @retry_count, @max_retries, @error_sleep_ms, @last_error,
        @last_error_kind, @failure_stage, @callback_url, @file_token, @hd_state, @progress, @created_at,
-       @updated_at, @completed_at, @deadline_at, @next_run_at, @route_index, @submitted_at, @fallback, @result_url)
+       @updated_at, @completed_at, @deadline_at, @next_run_at, @route_index, @submitted_at, @fallback, @result_url, @lease_owner, @lease_until)
      ON CONFLICT (id) DO NOTHING`,
   );
   const byId = db.prepare(`SELECT * FROM tasks WHERE id = ? AND tenant_id = ?`);
@@ -35,7 +35,8 @@ export function taskOps(db: Database) {
   const artifacts = db.prepare(`SELECT * FROM artifacts WHERE task_id = ? ORDER BY kind`);
 
   // Creates that arrive in the same turn of the event loop share one transaction (group commit).
-  const create = grouped(db, (task: Task): boolean => insert.run(taskToRow(task)).changes === 1);
+  const create = grouped(db, (task: Task, lease?: { owner: string; until: number }): boolean =>
+    insert.run({ ...taskToRow(task), lease_owner: lease?.owner ?? null, lease_until: lease?.until ?? null }).changes === 1);
 
   return {
     createTask: create,
