@@ -18,7 +18,7 @@ import { ResultFiles } from '../results/files.js';
 import { type RoutingConfig, parseRouting } from '../routing/config.js';
 import { Router } from '../routing/router.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
-import { Engine } from './engine.js';
+import { Engine, type EngineOptions } from './engine.js';
 
 type Script = { submit?: (Error | null)[]; poll?: (PollOutcome | Error)[] };
 
@@ -293,31 +293,42 @@ describe('engine with a scripted provider', () => {
   });
 });
 
+/**
+ * A store, a scripted provider `a` as the only route for every model, a factory for engines with
+ * `opts`, and a task service whose `create` scripts the new task's upstream job.
+ */
+async function oneRoute(name: string, opts: EngineOptions, taskDeadlineMs = 60_000) {
+  const dir = tmpDir();
+  const file = join(dir, `${name}.sqlite`);
+  const store = openSqliteStore(file);
+  const sample = join(dir, 'sample.mp4');
+  await run(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=s=64x36:d=1', '-c:v', 'libx264', sample]);
+  const provider = new ScriptedProvider('a', sample);
+  const routing = parseRouting({
+    providers: { a: { type: 'kkiai', baseUrl: 'http://a.test', apiKeyEnv: 'A_KEY', typicalSeconds: 0 } },
+    models: [{ match: '*', routes: [{ provider: 'a' }] }],
+  }, { A_KEY: 'x' });
+  const makeEngine = () => new Engine(
+    { store, router: new Router(routing, new Map<string, Provider>([['a', provider]])), files: new ResultFiles(dir, 'http://reelay.test'), fetcher: new GuardedFetcher(new UrlGuard([])), binaries, imageMaxBytes: 1 << 20, notify: () => [], log: pino({ level: 'silent' }), minPollMs: 10 },
+    opts,
+  );
+  const tasks = new TaskService(store, new UrlGuard([]), { taskDeadlineMs, errorSleepMs: 20, maxRetries: 2 });
+  const create = (prompt: string, script: Script) => {
+    const id = kieTaskId();
+    provider.scripts.set(id, script);
+    return tasks.create({ id, tenantId: 't', dialect: 'kie', model: 'veo3_fast', spec: { prompt, images: [], mode: 'text', aspectRatio: '16:9', resolution: '720p', upsample: false, seed: 1, durationSeconds: 8, enhancePrompt: false }, request: { prompt } });
+  };
+  return { file, store, provider, makeEngine, tasks, create };
+}
+
 describe('the download lane', () => {
   test('finished jobs wait for the download lane (in its queue, then committed), at most its slots at once, while polls of running jobs go on', async () => {
-    const dir = tmpDir();
-    const store = openSqliteStore(join(dir, 'lane.sqlite'));
-    const sample = join(dir, 'sample.mp4');
-    await run(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=s=64x36:d=1', '-c:v', 'libx264', sample]);
-    const provider = new ScriptedProvider('a', sample);
+    const { store, provider, makeEngine, tasks, create } = await oneRoute('lane', { leaseMs: 2000, tickMs: 10, concurrency: 4, downloads: 2, downloadQueue: 1 });
     let open!: () => void;
     provider.fetchGate = new Promise<void>((r) => (open = r));
-    const routing = parseRouting({
-      providers: { a: { type: 'kkiai', baseUrl: 'http://a.test', apiKeyEnv: 'A_KEY', typicalSeconds: 0 } },
-      models: [{ match: '*', routes: [{ provider: 'a' }] }],
-    }, { A_KEY: 'x' });
-    const engine = new Engine(
-      { store, router: new Router(routing, new Map<string, Provider>([['a', provider]])), files: new ResultFiles(dir, 'http://reelay.test'), fetcher: new GuardedFetcher(new UrlGuard([])), binaries, imageMaxBytes: 1 << 20, notify: () => [], log: pino({ level: 'silent' }), minPollMs: 10 },
-      { leaseMs: 2000, tickMs: 10, concurrency: 4, downloads: 2, downloadQueue: 1 },
-    );
-    const tasks = new TaskService(store, new UrlGuard([]), { taskDeadlineMs: 60_000, errorSleepMs: 20, maxRetries: 2 });
+    const engine = makeEngine();
     tasks.wakeEngine = () => engine.wake();
     await engine.start();
-    const create = (prompt: string, script: Script) => {
-      const id = kieTaskId();
-      provider.scripts.set(id, script);
-      return tasks.create({ id, tenantId: 't', dialect: 'kie', model: 'veo3_fast', spec: { prompt, images: [], mode: 'text', aspectRatio: '16:9', resolution: '720p', upsample: false, seed: 1, durationSeconds: 8, enhancePrompt: false }, request: { prompt } });
-    };
     try {
       // Six jobs that finish at once, with more than the four step slots: their downloads hang.
       const finished = await Promise.all(Array.from({ length: 6 }, (_, i) => create(`done ${i}`, {})));
@@ -354,29 +365,12 @@ describe('the download lane', () => {
 
 describe('held tasks', () => {
   test('many short lifecycles through few slots: every task is held and started again, none waits for its lease to run out', async () => {
-    const dir = tmpDir();
-    const store = openSqliteStore(join(dir, 'many.sqlite'));
-    const sample = join(dir, 'sample.mp4');
-    await run(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=s=64x36:d=1', '-c:v', 'libx264', sample]);
-    const provider = new ScriptedProvider('a', sample);
-    const routing = parseRouting({
-      providers: { a: { type: 'kkiai', baseUrl: 'http://a.test', apiKeyEnv: 'A_KEY', typicalSeconds: 0 } },
-      models: [{ match: '*', routes: [{ provider: 'a' }] }],
-    }, { A_KEY: 'x' });
-    const engine = new Engine(
-      { store, router: new Router(routing, new Map<string, Provider>([['a', provider]])), files: new ResultFiles(dir, 'http://reelay.test'), fetcher: new GuardedFetcher(new UrlGuard([])), binaries, imageMaxBytes: 1 << 20, notify: () => [], log: pino({ level: 'silent' }), minPollMs: 10 },
-      { leaseMs: 30_000, tickMs: 10, concurrency: 3, downloads: 2 },
-    );
-    const tasks = new TaskService(store, new UrlGuard([]), { taskDeadlineMs: 120_000, errorSleepMs: 20, maxRetries: 2 });
+    const { store, makeEngine, tasks, create } = await oneRoute('many', { leaseMs: 30_000, tickMs: 10, concurrency: 3, downloads: 2 }, 120_000);
+    const engine = makeEngine();
     tasks.wakeEngine = () => engine.wake();
     await engine.start();
     try {
-      const ids = await Promise.all(Array.from({ length: 60 }, async (_, i) => {
-        const id = kieTaskId();
-        provider.scripts.set(id, { poll: [{ status: 'running', pollAfterMs: 5 }] });
-        await tasks.create({ id, tenantId: 't', dialect: 'kie', model: 'veo3_fast', spec: { prompt: `many ${i}`, images: [], mode: 'text', aspectRatio: '16:9', resolution: '720p', upsample: false, seed: 1, durationSeconds: 8, enhancePrompt: false }, request: { prompt: 'x' } });
-        return id;
-      }));
+      const ids = (await Promise.all(Array.from({ length: 60 }, (_, i) => create(`many ${i}`, { poll: [{ status: 'running', pollAfterMs: 5 }] })))).map((t) => t.id);
       // Far less than the 30 s lease: a task dropped from memory while leased would wait that long.
       await waitFor(async () => {
         const states = await Promise.all(ids.map(async (id) => (await store.getTask('t', id))?.state));
@@ -389,32 +383,16 @@ describe('held tasks', () => {
   });
 
   test('a task waits for its next poll in its engine, leased; a wake polls it at once; stopping gives it back to another engine', async () => {
-    const dir = tmpDir();
-    const file = join(dir, 'held.sqlite');
-    const store = openSqliteStore(file);
+    const { file, store, provider, makeEngine, tasks, create } = await oneRoute('held', { leaseMs: 2000, tickMs: 10 });
     const raw = new BetterSqlite3(file, { readonly: true });
     const leaseOf = (id: string) => raw.prepare('SELECT lease_owner AS owner, lease_until AS until, next_run_at AS due FROM tasks WHERE id = ?').get(id) as { owner: string | null; until: number | null; due: number };
-    const sample = join(dir, 'sample.mp4');
-    await run(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=s=64x36:d=1', '-c:v', 'libx264', sample]);
-    const provider = new ScriptedProvider('a', sample);
-    const routing = parseRouting({
-      providers: { a: { type: 'kkiai', baseUrl: 'http://a.test', apiKeyEnv: 'A_KEY', typicalSeconds: 0 } },
-      models: [{ match: '*', routes: [{ provider: 'a' }] }],
-    }, { A_KEY: 'x' });
-    const makeEngine = () => new Engine(
-      { store, router: new Router(routing, new Map<string, Provider>([['a', provider]])), files: new ResultFiles(dir, 'http://reelay.test'), fetcher: new GuardedFetcher(new UrlGuard([])), binaries, imageMaxBytes: 1 << 20, notify: () => [], log: pino({ level: 'silent' }), minPollMs: 10 },
-      { leaseMs: 2000, tickMs: 10 },
-    );
     let engine = makeEngine();
-    const tasks = new TaskService(store, new UrlGuard([]), { taskDeadlineMs: 60_000, errorSleepMs: 20, maxRetries: 2 });
     tasks.wakeEngine = () => engine.wake();
     tasks.engine = engine;
     await engine.start();
     try {
-      const id = kieTaskId();
       // Polled once at once (running: the next poll at least 20 s later), then it waits.
-      provider.scripts.set(id, { poll: [{ status: 'running', pollAfterMs: 60_000 }, { status: 'running', pollAfterMs: 60_000 }] });
-      await tasks.create({ id, tenantId: 't', dialect: 'kie', model: 'veo3_fast', spec: { prompt: 'held', images: [], mode: 'text', aspectRatio: '16:9', resolution: '720p', upsample: false, seed: 1, durationSeconds: 8, enhancePrompt: false }, request: { prompt: 'held' } });
+      const { id } = await create('held', { poll: [{ status: 'running', pollAfterMs: 60_000 }, { status: 'running', pollAfterMs: 60_000 }] });
       assert.equal(leaseOf(id).owner, engine.owner, 'handed to the engine at its insert, before any claim could run');
       const waiting = await waitFor(async () => {
         const l = leaseOf(id);

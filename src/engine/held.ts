@@ -30,10 +30,6 @@ export class HeldTasks {
     return this.byId.size;
   }
 
-  has(id: string): boolean {
-    return this.byId.has(id);
-  }
-
   ids(): string[] {
     return [...this.byId.keys()];
   }
