@@ -322,8 +322,57 @@ async function oneRoute(name: string, opts: EngineOptions, taskDeadlineMs = 60_0
 }
 
 describe('the download lane', () => {
-  test('finished jobs wait for the download lane (in its queue, then committed), at most its slots at once, while polls of running jobs go on', async () => {
-    const { store, provider, makeEngine, tasks, create } = await oneRoute('lane', { leaseMs: 2000, tickMs: 10, concurrency: 4, downloads: 2, downloadQueue: 1 });
+  test('finished jobs wait for the download lane (in its queue, then in memory), leased and with nothing committed, while polls of running jobs go on', async () => {
+    const { file, store, provider, makeEngine, tasks, create } = await oneRoute('lane-memory', { leaseMs: 2000, tickMs: 10, concurrency: 4, downloads: 2, downloadQueue: 1 });
+    const raw = new BetterSqlite3(file, { readonly: true });
+    const rows = () => raw.prepare("SELECT lease_owner AS owner, result_url AS resultUrl FROM tasks WHERE state = 'generating'").all() as { owner: string | null; resultUrl: string | null }[];
+    let open!: () => void;
+    provider.fetchGate = new Promise<void>((r) => (open = r));
+    let engine = makeEngine();
+    tasks.wakeEngine = () => engine.wake();
+    await engine.start();
+    try {
+      // Six jobs that finish at once, with more than the four step slots: their downloads hang.
+      const finished = await Promise.all(Array.from({ length: 6 }, (_, i) => create(`done ${i}`, {})));
+      await waitFor(async () => (provider.polls === 6 && provider.fetching === 2 ? true : undefined), 5000, 10);
+      // Two download, one waits in the queue, three wait in memory: none of it is written.
+      const waiting = rows();
+      assert.equal(waiting.length, 6);
+      assert.ok(waiting.every((r) => r.owner === engine.owner && r.resultUrl === null), JSON.stringify(waiting));
+      // A running job is still polled: the waiting downloads hold no step slot.
+      const running = await create('still running', { poll: Array.from({ length: 200 }, () => ({ status: 'running' as const, pollAfterMs: 10 })) });
+      await waitFor(async () => (provider.polls >= 16 ? true : undefined), 5000, 10);
+      assert.equal(provider.maxFetching, 2);
+
+      // The engine stops: the downloads under way end, the jobs that waited in memory go back to
+      // the store as they were, and another engine polls them again and finds them done.
+      const stopping = engine.stop();
+      open();
+      await stopping;
+      engine = makeEngine();
+      tasks.wakeEngine = () => engine.wake();
+      await engine.start();
+      const done = await Promise.all(finished.map((t) => waitFor(async () => {
+        const got = await store.getTask('t', t.id);
+        return got?.state === 'succeeded' ? got : undefined;
+      }, 10_000, 10)));
+      assert.equal(provider.maxFetching, 2, 'never more downloads at once than the lane has slots');
+      assert.ok(done.every((t) => t.resultUrl === null && t.retryCount === 0));
+      for (const t of done) {
+        assert.deepEqual((await store.listAttempts(t.id)).map((a) => [a.step, a.outcome]), [['submit', 'submitted'], ['poll', 'succeeded']]);
+        assert.equal((await store.listArtifacts(t.id)).find((a) => a.kind === 'video')?.codec, 'h264');
+      }
+      assert.equal((await store.getTask('t', running.id))?.state, 'generating');
+    } finally {
+      open();
+      raw.close();
+      await engine.stop();
+      await store.close();
+    }
+  });
+
+  test('with memory full (maxHeld), finished jobs wait for the download lane committed with their URL, and are claimed as slots free', async () => {
+    const { store, provider, makeEngine, tasks, create } = await oneRoute('lane-store', { leaseMs: 2000, tickMs: 10, concurrency: 4, downloads: 2, downloadQueue: 1, maxHeld: 0 });
     let open!: () => void;
     provider.fetchGate = new Promise<void>((r) => (open = r));
     const engine = makeEngine();

@@ -7,6 +7,9 @@ import { ProviderGate } from './gate.js';
 import { type Held, HeldTasks } from './held.js';
 import { type StepResult, Steps, type StepContext } from './steps.js';
 
+/** A task its step leaves with the engine: held for its next step, or waiting for a download slot. */
+type Kept = Held & { download?: true };
+
 export interface EngineOptions {
   /** How long a claimed task is ours without a heartbeat (default 30000 ms). */
   leaseMs: number;
@@ -18,8 +21,8 @@ export interface EngineOptions {
   tickMs?: number;
   /**
    * Downloads of finished jobs' videos at once (default 16). They run in their own lane, beside
-   * the step slots: a burst of finished jobs queues there (committed, claimed as slots free)
-   * instead of holding the slots that polls need.
+   * the step slots: a burst of finished jobs queues there (in memory, or in the store when
+   * memory is full) instead of holding the slots that polls need.
    */
   downloads?: number;
   /** Polls that found their job done and wait in memory for a download slot (default 8× downloads). */
@@ -35,17 +38,19 @@ export interface EngineOptions {
 }
 
 /**
- * The download lane's slots, taken by a poll that found its job done or by a download claimed in
+ * The download lane's slots, taken by a poll that found its job done or by a download started in
  * the lane. A poll that finds every slot taken waits in a bounded queue, off the step slots; when
- * the queue is full too, the task is committed to wait in the lane in the store.
+ * the queue is full too, the task ends its step and waits for the lane as data: in the engine's
+ * memory (`Engine.awaiting`, nothing committed), or committed with its `result_url` for the lane's
+ * claim when memory is full.
  */
 export class DownloadLane {
   active = 0;
   private readonly waiters: (() => void)[] = [];
   /**
-   * Tasks were committed to wait in the store. Until the lane's claims have caught up with them,
-   * later arrivals are committed too rather than queued in memory, where they would overtake
-   * those older ones forever under a steady load.
+   * Tasks wait for the lane outside its queue (in the engine's memory or in the store). Until the
+   * lane has caught up with them, later arrivals wait there too rather than in the queue, where
+   * they would overtake those older ones forever under a steady load.
    */
   storeQueued = false;
 
@@ -126,6 +131,11 @@ export class Engine {
   private readonly store: Store;
   /** Tasks kept between steps, waiting for their time (see `holdMs`). */
   private readonly held = new HeldTasks();
+  /**
+   * Finished jobs waiting for a download slot, oldest first: leased to this engine, their store
+   * rows untouched (a restart polls the job again and finds it done). Counted with `held`.
+   */
+  private readonly awaiting = new HeldTasks();
   private dueTimer?: NodeJS.Timeout;
   private dueTimerAt = Infinity;
 
@@ -137,7 +147,8 @@ export class Engine {
     const downloads = opts.downloads ?? 16;
     this.downloads = new DownloadLane(downloads, opts.downloadQueue ?? 8 * downloads, {
       freed: () => {
-        if (this.fetchBacklog) this.wake();
+        if (this.awaiting.size > 0) this.dispatchDownloads();
+        else if (this.fetchBacklog) this.wake();
       },
       // A step waiting in the lane's queue gives its step slot back while it waits.
       parked: (delta) => {
@@ -182,8 +193,11 @@ export class Engine {
     clearTimeout(this.dueTimer);
     await Promise.allSettled([...this.inflight.values()]);
     clearInterval(this.heartbeat);
-    const ids = this.held.ids();
-    for (const id of ids) this.held.remove(id);
+    const ids = [...this.held.ids(), ...this.awaiting.ids()];
+    for (const id of ids) {
+      this.held.remove(id);
+      this.awaiting.remove(id);
+    }
     if (ids.length > 0) {
       await this.store.releaseLeases(this.owner, ids).catch((e: unknown) => this.ctx.log.error({ err: coerceError(e).message }, 'releasing held tasks failed'));
     }
@@ -194,7 +208,7 @@ export class Engine {
    * (it runs and holds fewer than its limit); see `adopt`.
    */
   offer(): { owner: string; until: number } | undefined {
-    if (this.stopped || this.held.size >= (this.opts.maxHeld ?? 200_000)) return undefined;
+    if (this.stopped || this.heldFull()) return undefined;
     return { owner: this.owner, until: Date.now() + this.opts.leaseMs };
   }
 
@@ -240,6 +254,23 @@ export class Engine {
     }, next - now);
   }
 
+  /** Tasks kept in memory (between steps or waiting for a download) reached `maxHeld`. */
+  private heldFull(): boolean {
+    return this.held.size + this.awaiting.size >= (this.opts.maxHeld ?? 200_000);
+  }
+
+  /** Starts downloads of finished jobs waiting in memory, oldest first, while the lane has slots. */
+  private dispatchDownloads(): void {
+    while (!this.stopped && this.awaiting.size > 0 && this.downloads.reserve(1) === 1) {
+      const next = this.awaiting.takeDue(Infinity)!;
+      this.launch(next.task, next.leaseUntil, () => {
+        this.downloads.finish();
+        this.dispatch();
+      });
+    }
+    if (this.awaiting.size === 0 && !this.fetchBacklog) this.downloads.storeQueued = false;
+  }
+
   /** Runs a task's step in a step slot; its lease lasts at least until `leaseUntil`. */
   private run(task: Task, leaseUntil: number): void {
     this.steps_++;
@@ -251,15 +282,18 @@ export class Engine {
   }
 
   /**
-   * Runs a task's step, tracked in `inflight`, then `done`. A task its commit keeps is held only
-   * once this run has left `inflight`, so no dispatch can start it while it is still running.
+   * Runs a task's step, tracked in `inflight`, then `done`. A task its step keeps is held (or
+   * queued for a download) only once this run has left `inflight`, so no dispatch can start it
+   * while it is still running.
    */
   private launch(task: Task, leaseUntil: number, done: () => void): void {
-    let next: Held | undefined;
+    let next: Kept | undefined;
     const p: Promise<void> = this.executeStep(task, leaseUntil).then((h) => void (next = h)).finally(() => {
       if (this.inflight.get(task.id) === p) this.inflight.delete(task.id);
-      if (next) this.held.add(next.task, next.leaseUntil);
+      if (next?.download) this.awaiting.add(next.task, next.leaseUntil);
+      else if (next) this.held.add(next.task, next.leaseUntil);
       done();
+      if (next?.download) this.dispatchDownloads();
     });
     this.inflight.set(task.id, p);
   }
@@ -298,6 +332,7 @@ export class Engine {
           // Our own task again (its lease ran out while it waited here): run it once.
           if (this.inflight.has(task.id)) continue;
           this.held.remove(task.id);
+          this.awaiting.remove(task.id);
           this.run(task, claimedAt + this.opts.leaseMs);
         }
         this.backlog = tasks.length === Math.min(free, this.batch);
@@ -321,6 +356,13 @@ export class Engine {
     try {
       do {
         this.fetchAgain = false;
+        // Jobs kept in memory go first; the store's turn comes once they are all started (its
+        // tasks are older only when memory was full, or when another engine left them).
+        this.dispatchDownloads();
+        if (this.awaiting.size > 0) {
+          this.fetchBacklog = true;
+          break;
+        }
         // The slots are taken before the claim (a poll may want one while the claim runs), and
         // those the claim did not fill are given back, to a poll waiting in the queue if any.
         const want = this.downloads.reserve(this.batch);
@@ -341,13 +383,14 @@ export class Engine {
             continue;
           }
           this.held.remove(task.id);
+          this.awaiting.remove(task.id);
           this.launch(task, claimedAt + this.opts.leaseMs, () => {
             this.downloads.finish();
             this.dispatch();
           });
         }
         this.fetchBacklog = tasks.length === want;
-        if (!this.fetchBacklog) this.downloads.storeQueued = false;
+        if (!this.fetchBacklog && this.awaiting.size === 0) this.downloads.storeQueued = false;
         if (this.fetchBacklog) this.fetchAgain = true;
       } while (this.fetchAgain && !this.stopped);
     } catch (e) {
@@ -362,7 +405,7 @@ export class Engine {
    * whose first poll is due now or in a minute, a poll, inputs fetched, an upsample to start), the
    * commit keeps the lease until then and the task as committed waits in memory for its time.
    */
-  private async executeStep(task: Task, leaseUntil: number): Promise<Held | undefined> {
+  private async executeStep(task: Task, leaseUntil: number): Promise<Kept | undefined> {
     const now = Date.now();
     if (this.ctx.metrics) {
       const step =
@@ -385,12 +428,18 @@ export class Engine {
     }
     const due = result.patch.nextRunAt;
     const state = result.patch.state ?? task.state;
-    // A finished job queued for the download lane is left to that lane's claim.
+    // A finished job that found the download lane and its queue full waits for the lane.
     const queuedForDownload = typeof result.patch.resultUrl === 'string';
+    if (queuedForDownload && !this.stopped && !this.heldFull()) {
+      // It waits in memory for a download slot, still leased, with nothing to commit: should this
+      // engine die, the task is polled again at its lease's end and its job found done.
+      this.gate.settle(task, result.patch);
+      return { task: { ...task, ...result.patch } as Task, leaseUntil, download: true };
+    }
     const holdMs = this.opts.holdMs ?? 120_000;
     const keep =
       !this.stopped && !queuedForDownload && typeof due === 'number' && due <= Date.now() + holdMs &&
-      state !== 'succeeded' && state !== 'failed' && this.held.size < (this.opts.maxHeld ?? 200_000);
+      state !== 'succeeded' && state !== 'failed' && !this.heldFull();
     // The lease must outlast the next run's start by half a lease at least (then the heartbeat
     // takes over). A lease that already does is left alone; else it is set a whole lease further,
     // so the next few polls need not touch it: a changed lease_until costs an index write.
@@ -429,14 +478,17 @@ export class Engine {
    */
   private async extendLeases(): Promise<void> {
     const now = Date.now();
-    const overdue = this.held.leasesEndingBefore(now + this.opts.leaseMs / 2);
+    const ending = now + this.opts.leaseMs / 2;
+    const overdue = [...this.held.leasesEndingBefore(ending), ...this.awaiting.leasesEndingBefore(ending)];
     if (this.inflight.size === 0 && overdue.length === 0) return;
     const until = now + this.opts.leaseMs;
     try {
       const kept = new Set(await this.store.extendLeases(this.owner, [...this.inflight.keys(), ...overdue], until));
       for (const id of overdue) {
-        if (kept.has(id)) this.held.setLease(id, until);
-        else this.held.remove(id);
+        for (const list of [this.held, this.awaiting]) {
+          if (kept.has(id)) list.setLease(id, until);
+          else list.remove(id);
+        }
       }
     } catch (e) {
       this.ctx.log.error({ err: coerceError(e).message }, 'lease heartbeat failed');
