@@ -10,7 +10,7 @@ import { upscaleArgs } from '../providers/local/scene.js';
 import { type FetchedResult, type Provider, type ProviderError, RateLimitedError, SafetyRejectedError, type Succeeded, TransientError, coerceError } from '../providers/port.js';
 import type { ProviderConfig } from '../routing/config.js';
 import type { Route, Router } from '../routing/router.js';
-import { type ResultFiles, VIDEO_FILE, hdFileName } from '../results/files.js';
+import { type ResultFiles, VIDEO_FILE, hdFileName, inputFileName } from '../results/files.js';
 import type { NewDelivery, StepCommit, Store, TaskPatch } from '../store/port.js';
 import type { Metrics } from '../metrics.js';
 import type { Deliverer } from './deliveries.js';
@@ -114,7 +114,7 @@ export class Steps {
       try {
         const got = await fetchImage(this.ctx.fetcher, img.url, this.ctx.imageMaxBytes);
         await this.ctx.files.ensureDir(task);
-        const file = this.ctx.files.path(task, `input-${i}.${got.ext}`);
+        const file = this.ctx.files.path(task, inputFileName(i, got.ext));
         writeFileSync(file, got.bytes);
         artifacts.push(artifact(task.id, `input_${i}`, file, got.contentType, got.bytes.length, Date.now()));
         img.status = 'completed';
@@ -326,7 +326,7 @@ export class Steps {
       const pidFile = out + '.pid';
       killOrphan(pidFile, tmp);
       try {
-        await run(this.ctx.binaries.ffmpeg, upscaleArgs(this.ctx.files.path(task, VIDEO_FILE), tmp, w, h), { timeoutMs: 20 * 60_000, pidFile });
+        await run(this.ctx.binaries.ffmpeg, upscaleArgs(this.ctx.files.existing(task, VIDEO_FILE), tmp, w, h), { timeoutMs: 20 * 60_000, pidFile });
       } catch (e) {
         rmSync(tmp, { force: true });
         throw e;

@@ -17,15 +17,13 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
 
-  await app.register(fastifyStatic, {
-    root: ctx.files.root,
-    prefix: '/files/',
-    index: false,
-    list: false,
-    dotfiles: 'deny',
-    immutable: true,
-    maxAge: '1d',
-    acceptRanges: true,
+  // Result files: `/files/<token>/<name>`, mapped to where `ResultFiles` keeps them (with Range,
+  // HEAD and caching from @fastify/static's sendFile).
+  await app.register(fastifyStatic, { root: ctx.files.root, serve: false });
+  app.get<{ Params: { token: string; name: string } }>('/files/:token/:name', (req, reply) => {
+    const file = ctx.files.served(req.params.token, req.params.name);
+    if (!file) return reply.callNotFound();
+    return reply.sendFile(file, { dotfiles: 'deny', immutable: true, maxAge: '1d', acceptRanges: true, index: false });
   });
 
   app.get('/healthz', async () => ({ ok: true, draining: ctx.tasks.draining }));

@@ -1,22 +1,35 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Task } from '../core/task.js';
 
-/** The file names a task's folder may hold; the URL path uses the same names. */
+/** The names of a task's result files; the URL path uses the same names. */
 export const VIDEO_FILE = 'video.mp4';
 export const HD_FILE = 'video-1080p.mp4';
 export const UHD_FILE = 'video-4k.mp4';
+/** The file of a task's `i`-th input image, as fetched (`ext` from its sniffed type). */
+export const inputFileName = (i: number, ext: string): string => `input-${i}.${ext}`;
+/** The extensions an input image is stored under (see `engine/inputs.ts`). */
+export const INPUT_EXTENSIONS = ['png', 'jpg', 'webp', 'gif'];
+
+/** A file token (`core/ids.ts` fileToken: 22 base64url characters) and a result file name. */
+const TOKEN = /^[A-Za-z0-9_-]{22}$/;
+const NAME = /^[a-z0-9][a-z0-9.-]*$/;
 
 /**
- * Where results live: `<dataDir>/results/<fileToken>/<name>`, served at
- * `<publicUrl>/files/<fileToken>/<name>`. The token is random per task, so a URL can be shared
- * without an API key and cannot be guessed.
+ * Where results live: `<dataDir>/results/<shard>/<fileToken>-<name>`, where the shard is the
+ * token's first two characters; served at `<publicUrl>/files/<fileToken>/<name>`. The token is
+ * random per task, so a URL can be shared without an API key and cannot be guessed.
+ *
+ * The files of all tasks share the shard folders: a result costs one new file, not a folder and
+ * a file (creating an inode is the dear part of a write on some volumes). Data folders written
+ * before this layout keep each task's files in `results/<fileToken>/`; those are read, served and
+ * removed where they are, never written.
  */
 export class ResultFiles {
   readonly root: string;
-  /** Result folders this process has made (expired tasks' folders are removed, never remade). */
-  private readonly made = new Set<string>();
+  /** Shard folders this process has made. */
+  private readonly shards = new Set<string>();
 
   constructor(
     dataDir: string,
@@ -26,32 +39,61 @@ export class ResultFiles {
     mkdirSync(this.root, { recursive: true });
   }
 
-  /** Creates the task's folder (if needed) and returns its path. */
   /**
-   * Makes the task's result folder. Asynchronous: on some volumes a `mkdir` costs half a
-   * millisecond of kernel time, which must not stall the event loop. Each folder is made once per
-   * process (expired tasks' folders are removed and never made again).
+   * Makes the folder the task's files go in (its shard). Asynchronous: on some volumes a `mkdir`
+   * costs half a millisecond of kernel time, which must not stall the event loop. Each shard is
+   * made once per process.
    */
-  async ensureDir(task: Pick<Task, 'fileToken'>): Promise<string> {
-    const d = join(this.root, task.fileToken);
-    if (!this.made.has(d)) {
-      await mkdir(d, { recursive: true });
-      this.made.add(d);
-      if (this.made.size > 50_000) this.made.clear();
-    }
-    return d;
+  async ensureDir(task: Pick<Task, 'fileToken'>): Promise<void> {
+    const shard = task.fileToken.slice(0, 2);
+    if (this.shards.has(shard)) return;
+    await mkdir(join(this.root, shard), { recursive: true });
+    this.shards.add(shard);
   }
 
+  /** Where a task's file is written (and read, for tasks stored in this layout). */
   path(task: Pick<Task, 'fileToken'>, name: string): string {
-    return join(this.root, task.fileToken, name);
+    return join(this.root, this.relative(task.fileToken, name));
+  }
+
+  /** Where a task's existing file is: this layout's path, or the older per-task folder's. */
+  existing(task: Pick<Task, 'fileToken'>, name: string): string {
+    const flat = this.path(task, name);
+    if (existsSync(flat)) return flat;
+    const legacy = join(this.root, task.fileToken, name);
+    return existsSync(legacy) ? legacy : flat;
+  }
+
+  /**
+   * The file behind `/files/<token>/<name>`, relative to `root`, or undefined for a token or name
+   * that no task could have (nothing outside the results is reachable).
+   */
+  served(token: string, name: string): string | undefined {
+    if (!TOKEN.test(token) || !NAME.test(name) || name.includes('..')) return undefined;
+    const flat = this.relative(token, name);
+    if (existsSync(join(this.root, flat))) return flat;
+    const legacy = `${token}/${name}`;
+    return existsSync(join(this.root, legacy)) ? legacy : undefined;
   }
 
   url(task: Pick<Task, 'fileToken'>, name: string): string {
     return `${this.publicUrl}/files/${task.fileToken}/${name}`;
   }
 
-  remove(task: Pick<Task, 'fileToken'>): void {
+  /**
+   * Removes a task's files: every name a task's files can have (videos, their upsampling scratch
+   * files, input images), and the older layout's folder if there is one.
+   */
+  remove(task: Pick<Task, 'fileToken'> & { spec: Pick<Task['spec'], 'images'> }): void {
+    const names: string[] = [];
+    for (const v of [VIDEO_FILE, HD_FILE, UHD_FILE]) names.push(v, `${v}.tmp.mp4`, `${v}.pid`);
+    for (let i = 0; i < task.spec.images.length; i++) for (const ext of INPUT_EXTENSIONS) names.push(inputFileName(i, ext));
+    for (const n of names) rmSync(this.path(task, n), { force: true });
     rmSync(join(this.root, task.fileToken), { recursive: true, force: true });
+  }
+
+  private relative(token: string, name: string): string {
+    return `${token.slice(0, 2)}/${token}-${name}`;
   }
 }
 
