@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { BlockedUrlError, type UrlGuard } from './guard.js';
 
 export interface GuardedFetchOptions {
@@ -42,12 +42,13 @@ export class GuardedFetcher {
     let method = opts.method ?? 'GET';
     let body = opts.body;
     for (let hop = 0; ; hop++) {
-      const res = await request(url, {
+      const res = await this.agent.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
         method,
         headers: opts.headers,
         body,
         signal,
-        dispatcher: this.agent,
       });
       const location = res.headers.location;
       if (res.statusCode >= 300 && res.statusCode < 400 && typeof location === 'string') {
