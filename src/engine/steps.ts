@@ -157,7 +157,8 @@ export class Steps {
       // The provider is full: ask again shortly. Not a failure, so nothing is counted.
       return { taskId: task.id, patch: { nextRunAt: now + admitted.waitMs } };
     }
-    const inputs = (await this.ctx.store.listArtifacts(task.id))
+    // A task without images has no input files to look up.
+    const inputs = (task.spec.images.length === 0 ? [] : await this.ctx.store.listArtifacts(task.id))
       .filter((a) => a.kind.startsWith('input_'))
       .sort((a, b) => a.kind.localeCompare(b.kind))
       .map((a) => ({ path: a.path, contentType: a.contentType, url: task.spec.images[Number(a.kind.slice('input_'.length))] ?? '' }));

@@ -21,7 +21,7 @@ export function deliveryOps(db: Database) {
   const byTask = db.prepare(`SELECT * FROM deliveries WHERE task_id = ? ORDER BY id`);
   const finishGrouped = grouped(db, (r: DeliveryResult): void => {
     finish.run(r);
-  });
+  }, { single: true });
   return {
     claimDueDeliveries(now: number, leaseMs: number, limit: number): Delivery[] {
       const rows = claim.all({ now, until: now + leaseMs, limit }) as Record<string, unknown>[];

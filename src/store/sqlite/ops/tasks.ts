@@ -36,7 +36,7 @@ export function taskOps(db: Database) {
 
   // Creates that arrive in the same turn of the event loop share one transaction (group commit).
   const create = grouped(db, (task: Task, lease?: { owner: string; until: number }): boolean =>
-    insert.run({ ...taskToRow(task), lease_owner: lease?.owner ?? null, lease_until: lease?.until ?? null }).changes === 1);
+    insert.run({ ...taskToRow(task), lease_owner: lease?.owner ?? null, lease_until: lease?.until ?? null }).changes === 1, { single: true });
 
   return {
     createTask: create,
