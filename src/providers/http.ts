@@ -1,4 +1,5 @@
-import { open, rm, writeFile } from 'node:fs/promises';
+import { close as closeFd, open as openFd, writev as writevFd } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { Mp4Scanner } from '../media/mp4.js';
 import type { UrlGuard } from '../net/guard.js';
@@ -173,7 +174,7 @@ export class UpstreamHttp {
         res.body.destroy();
         throw new PermanentError(`${this.config.label}: the result is over the limit of ${maxBytes} bytes`);
       }
-      const file = await open(dest, 'w');
+      const file = await openForWrite(dest);
       let size = 0;
       try {
         // Chunks are written in batches of up to 1 MiB: a small video is one write.
@@ -186,16 +187,16 @@ export class UpstreamHttp {
           batch.push(chunk);
           batched += chunk.length;
           if (batched >= 1 << 20) {
-            await file.writev(batch);
+            await writeAll(file, batch);
             batch = [];
             batched = 0;
           }
         }
-        if (batch.length > 0) await file.writev(batch);
-        await file.close();
+        if (batch.length > 0) await writeAll(file, batch);
+        await closeFile(file);
       } catch (e) {
         res.body.destroy();
-        await file.close().catch(() => {});
+        await closeFile(file).catch(() => {});
         await rm(dest, { force: true });
         throw e instanceof PermanentError ? e : new TransientError(`${this.config.label}: download broke off: ${networkReason(e)}`);
       }
@@ -207,6 +208,32 @@ export class UpstreamHttp {
   async close(): Promise<void> {
     await Promise.all([this.agent.close(), this.guarded.close()]);
   }
+}
+
+// A download's file through the callback API of node:fs: a FileHandle (node:fs/promises) cost
+// 10–15 µs more CPU per small file in a micro-benchmark, mostly in its close.
+function openForWrite(path: string): Promise<number> {
+  return new Promise((resolve, reject) => openFd(path, 'w', (e, fd) => (e ? reject(e) : resolve(fd))));
+}
+
+function closeFile(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => closeFd(fd, (e) => (e ? reject(e) : resolve())));
+}
+
+/** Writes every byte of `chunks` (a short write goes on from where it stopped). */
+function writeAll(fd: number, chunks: Buffer[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const next = (bufs: Buffer[]) =>
+      writevFd(fd, bufs, (e, written) => {
+        if (e) return reject(e);
+        let left = written;
+        let i = 0;
+        while (i < bufs.length && left >= bufs[i]!.length) left -= bufs[i++]!.length;
+        if (i === bufs.length) return resolve();
+        next([bufs[i]!.subarray(left), ...bufs.slice(i + 1)]);
+      });
+    next(chunks);
+  });
 }
 
 /** A relative path of plain URL characters (see `UpstreamHttp.target`). */
