@@ -128,6 +128,7 @@ async function worker(): Promise<void> {
   while (sent < TASKS) {
     // Keep at most INFLIGHT lifecycles open: wait while too many are between create and callback.
     while (sent - callbacks >= INFLIGHT) await new Promise<void>((r) => room.push(r));
+    if (sent >= TASKS) break; // others sent the rest while this one waited
     sent++;
     const t0 = performance.now();
     const res = await agent.request({ origin: base, path: '/api/v1/veo/generate', method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body });
