@@ -194,10 +194,7 @@ export class Engine {
     await Promise.allSettled([...this.inflight.values()]);
     clearInterval(this.heartbeat);
     const ids = [...this.held.ids(), ...this.awaiting.ids()];
-    for (const id of ids) {
-      this.held.remove(id);
-      this.awaiting.remove(id);
-    }
+    for (const id of ids) this.forget(id);
     if (ids.length > 0) {
       await this.store.releaseLeases(this.owner, ids).catch((e: unknown) => this.ctx.log.error({ err: coerceError(e).message }, 'releasing held tasks failed'));
     }
@@ -263,12 +260,23 @@ export class Engine {
   private dispatchDownloads(): void {
     while (!this.stopped && this.awaiting.size > 0 && this.downloads.reserve(1) === 1) {
       const next = this.awaiting.takeDue(Infinity)!;
-      this.launch(next.task, next.leaseUntil, () => {
-        this.downloads.finish();
-        this.dispatch();
-      });
+      this.runDownload(next.task, next.leaseUntil);
     }
     if (this.awaiting.size === 0 && !this.fetchBacklog) this.downloads.storeQueued = false;
+  }
+
+  /** Runs a finished job's download in the lane slot taken for it. */
+  private runDownload(task: Task, leaseUntil: number): void {
+    this.launch(task, leaseUntil, () => {
+      this.downloads.finish();
+      this.dispatch();
+    });
+  }
+
+  /** Drops a task kept in memory (claimed back from the store, or released). */
+  private forget(id: string): void {
+    this.held.remove(id);
+    this.awaiting.remove(id);
   }
 
   /** Runs a task's step in a step slot; its lease lasts at least until `leaseUntil`. */
@@ -331,8 +339,7 @@ export class Engine {
         for (const task of tasks) {
           // Our own task again (its lease ran out while it waited here): run it once.
           if (this.inflight.has(task.id)) continue;
-          this.held.remove(task.id);
-          this.awaiting.remove(task.id);
+          this.forget(task.id);
           this.run(task, claimedAt + this.opts.leaseMs);
         }
         this.backlog = tasks.length === Math.min(free, this.batch);
@@ -382,12 +389,8 @@ export class Engine {
             this.downloads.finish();
             continue;
           }
-          this.held.remove(task.id);
-          this.awaiting.remove(task.id);
-          this.launch(task, claimedAt + this.opts.leaseMs, () => {
-            this.downloads.finish();
-            this.dispatch();
-          });
+          this.forget(task.id);
+          this.runDownload(task, claimedAt + this.opts.leaseMs);
         }
         this.fetchBacklog = tasks.length === want;
         if (!this.fetchBacklog && this.awaiting.size === 0) this.downloads.storeQueued = false;
