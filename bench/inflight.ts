@@ -28,7 +28,7 @@ const dir = mkdtempSync(join(process.env.BENCH_DATA_ROOT ?? tmpdir(), 'reelay-in
 
 function spawnCli(args: string[], env: Record<string, string>): ChildProcess {
   const prof = process.env.BENCH_PROF && args[0] === 'serve' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
-  return spawn(process.execPath, ['--max-old-space-size=4096', ...prof, CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  return spawn(process.execPath, ['--max-old-space-size=4096', ...prof, CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
 }
 
 async function healthy(url: string): Promise<void> {
