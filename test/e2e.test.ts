@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { downloadAndProbe, makePng, videoShape } from './media.js';
 import { peer } from './peer.js';
@@ -88,6 +89,13 @@ describe('end to end (real process, local renderer)', () => {
     assert.equal(range.status, 206);
     assert.equal(range.headers.get('content-range'), `bytes 100-199/${mp4.bytes.length}`);
     assert.deepEqual(Buffer.from(await range.arrayBuffer()), mp4.bytes.subarray(100, 200));
+
+    // A data folder from before the shard layout kept each task's files in results/<token>/:
+    // moved there, the video is still served, and the 1080p rendition is made from it.
+    const token = new URL(url).pathname.split('/')[2]!;
+    mkdirSync(join(work, 'results', token));
+    renameSync(join(work, 'results', token.slice(0, 2), `${token}-video.mp4`), join(work, 'results', token, 'video.mp4'));
+    assert.deepEqual(Buffer.from(await (await fetch(url)).arrayBuffer()), mp4.bytes);
 
     const first = await kie(`get-1080p-video?taskId=${created.data.taskId}&index=0`);
     assert.equal(first.code, 400);

@@ -321,6 +321,8 @@ export class Steps {
   /** Scales the stored video up; an output already on disk (made before a crash) is kept. */
   private async makeHd(task: Task, kind = 'video_hd'): Promise<Artifact> {
     const { w, h } = hdSize(task);
+    // The shard folder may not exist yet for a task stored in the older per-task layout.
+    await this.ctx.files.ensureDir(task);
     const out = this.ctx.files.path(task, hdFileName(task.spec.resolution));
     if (!existsSync(out)) {
       const tmp = out + '.tmp.mp4';
