@@ -17,6 +17,7 @@ import { type PollOutcome, type Provider, PermanentError, RateLimitedError, Safe
 import { ResultFiles } from '../results/files.js';
 import { type RoutingConfig, parseRouting } from '../routing/config.js';
 import { Router } from '../routing/router.js';
+import type { Store } from '../store/port.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
 import { Engine, type EngineOptions } from './engine.js';
 
@@ -321,6 +322,24 @@ async function oneRoute(name: string, opts: EngineOptions, taskDeadlineMs = 60_0
   return { file, store, provider, makeEngine, tasks, create };
 }
 
+/**
+ * Every finished job's task succeeds with one submission and one poll, its video probed, never
+ * more than the lane's two downloads at once; the job still running is still generating.
+ */
+async function downloadedOnce(store: Store, provider: ScriptedProvider, finished: Task[], running: Task): Promise<void> {
+  const done = await Promise.all(finished.map((t) => waitFor(async () => {
+    const got = await store.getTask('t', t.id);
+    return got?.state === 'succeeded' ? got : undefined;
+  }, 10_000, 10)));
+  assert.equal(provider.maxFetching, 2, 'never more downloads at once than the lane has slots');
+  assert.ok(done.every((t) => t.resultUrl === null && t.retryCount === 0));
+  for (const t of done) {
+    assert.deepEqual((await store.listAttempts(t.id)).map((a) => [a.step, a.outcome]), [['submit', 'submitted'], ['poll', 'succeeded']]);
+    assert.equal((await store.listArtifacts(t.id)).find((a) => a.kind === 'video')?.codec, 'h264');
+  }
+  assert.equal((await store.getTask('t', running.id))?.state, 'generating');
+}
+
 describe('the download lane', () => {
   test('finished jobs wait for the download lane (in its queue, then in memory), leased and with nothing committed, while polls of running jobs go on', async () => {
     const { file, store, provider, makeEngine, tasks, create } = await oneRoute('lane-memory', { leaseMs: 2000, tickMs: 10, concurrency: 4, downloads: 2, downloadQueue: 1 });
@@ -352,17 +371,7 @@ describe('the download lane', () => {
       engine = makeEngine();
       tasks.wakeEngine = () => engine.wake();
       await engine.start();
-      const done = await Promise.all(finished.map((t) => waitFor(async () => {
-        const got = await store.getTask('t', t.id);
-        return got?.state === 'succeeded' ? got : undefined;
-      }, 10_000, 10)));
-      assert.equal(provider.maxFetching, 2, 'never more downloads at once than the lane has slots');
-      assert.ok(done.every((t) => t.resultUrl === null && t.retryCount === 0));
-      for (const t of done) {
-        assert.deepEqual((await store.listAttempts(t.id)).map((a) => [a.step, a.outcome]), [['submit', 'submitted'], ['poll', 'succeeded']]);
-        assert.equal((await store.listArtifacts(t.id)).find((a) => a.kind === 'video')?.codec, 'h264');
-      }
-      assert.equal((await store.getTask('t', running.id))?.state, 'generating');
+      await downloadedOnce(store, provider, finished, running);
     } finally {
       open();
       raw.close();
@@ -393,17 +402,7 @@ describe('the download lane', () => {
       const before = provider.polls;
       await waitFor(async () => (provider.polls >= before + 10 ? true : undefined), 5000, 10);
       open();
-      const done = await Promise.all(finished.map((t) => waitFor(async () => {
-        const got = await store.getTask('t', t.id);
-        return got?.state === 'succeeded' ? got : undefined;
-      }, 10_000, 10)));
-      assert.equal(provider.maxFetching, 2, 'never more downloads at once than the lane has slots');
-      assert.ok(done.every((t) => t.resultUrl === null && t.retryCount === 0));
-      for (const t of done) {
-        assert.deepEqual((await store.listAttempts(t.id)).map((a) => [a.step, a.outcome]), [['submit', 'submitted'], ['poll', 'succeeded']]);
-        assert.equal((await store.listArtifacts(t.id)).find((a) => a.kind === 'video')?.codec, 'h264');
-      }
-      assert.equal((await store.getTask('t', running.id))?.state, 'generating');
+      await downloadedOnce(store, provider, finished, running);
     } finally {
       open();
       await engine.stop();

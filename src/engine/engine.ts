@@ -52,7 +52,7 @@ export class DownloadLane {
    * lane has caught up with them, later arrivals wait there too rather than in the queue, where
    * they would overtake those older ones forever under a steady load.
    */
-  storeQueued = false;
+  overflowing = false;
 
   constructor(
     readonly limit: number,
@@ -70,8 +70,8 @@ export class DownloadLane {
       this.active++;
       return true;
     }
-    if (this.storeQueued || this.waiters.length >= this.queueLimit) {
-      this.storeQueued = true;
+    if (this.overflowing || this.waiters.length >= this.queueLimit) {
+      this.overflowing = true;
       return false;
     }
     this.hooks.parked(1);
@@ -262,7 +262,7 @@ export class Engine {
       const next = this.awaiting.takeDue(Infinity)!;
       this.runDownload(next.task, next.leaseUntil);
     }
-    if (this.awaiting.size === 0 && !this.fetchBacklog) this.downloads.storeQueued = false;
+    if (this.awaiting.size === 0 && !this.fetchBacklog) this.downloads.overflowing = false;
   }
 
   /** Runs a finished job's download in the lane slot taken for it. */
@@ -393,7 +393,7 @@ export class Engine {
           this.runDownload(task, claimedAt + this.opts.leaseMs);
         }
         this.fetchBacklog = tasks.length === want;
-        if (!this.fetchBacklog && this.awaiting.size === 0) this.downloads.storeQueued = false;
+        if (!this.fetchBacklog && this.awaiting.size === 0) this.downloads.overflowing = false;
         if (this.fetchBacklog) this.fetchAgain = true;
       } while (this.fetchAgain && !this.stopped);
     } catch (e) {
