@@ -3,6 +3,13 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const { nodeSupported, unsupportedNodeMessage } = await import(pathToFileURL('dist/src/node-version.js').href);
+if (!nodeSupported()) {
+  console.error(unsupportedNodeMessage());
+  process.exit(2);
+}
 
 function find(dir, out = []) {
   for (const name of readdirSync(dir)) {
@@ -21,8 +28,7 @@ if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const reporter = process.env.CI ? 'spec' : 'spec';
-const res = spawnSync(process.execPath, ['--test', `--test-reporter=${reporter}`, '--test-concurrency=2', ...files], {
+const res = spawnSync(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=2', ...files], {
   stdio: 'inherit',
 });
 process.exit(res.status ?? 1);

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './node-check.js';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { createKey } from './auth/keys.js';

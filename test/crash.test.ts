@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import Database from 'better-sqlite3';
+import Database from '../src/store/sqlite/driver.js';
 import { binaries, makePng } from './media.js';
 import { probe } from '../src/media/probe.js';
 import { peer } from './peer.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import BetterSqlite3 from 'better-sqlite3';
+import BetterSqlite3 from '../store/sqlite/driver.js';
 import { pino } from 'pino';
 import { binaries } from '../../test/media.js';
 import { waitFor } from '../../test/server.js';

@@ -1,7 +1,7 @@
 // The checkpointer's thread (see checkpoint.ts): its own connection to the database file, which
 // copies committed WAL frames into the database when asked.
 import { parentPort, workerData } from 'node:worker_threads';
-import BetterSqlite3 from 'better-sqlite3';
+import BetterSqlite3 from './driver.js';
 
 const db = new BetterSqlite3((workerData as { file: string }).file);
 db.pragma('busy_timeout = 5000');

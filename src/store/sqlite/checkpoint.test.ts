@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import BetterSqlite3 from 'better-sqlite3';
+import BetterSqlite3 from './driver.js';
 import { waitFor } from '../../../test/server.js';
 import { tmpDir } from '../../../test/tmp.js';
 import { Checkpointer } from './checkpoint.js';

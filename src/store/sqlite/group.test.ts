@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import BetterSqlite3 from 'better-sqlite3';
+import BetterSqlite3 from './driver.js';
 import { tmpDir } from '../../../test/tmp.js';
 import { grouped } from './group.js';
 

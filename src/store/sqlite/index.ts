@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import BetterSqlite3 from './driver.js';
 import type { Store } from '../port.js';
 import { Checkpointer } from './checkpoint.js';
 import { migrate } from './migrate.js';
