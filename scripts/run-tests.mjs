@@ -28,7 +28,7 @@ if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const res = spawnSync(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=2', ...files], {
+const res = spawnSync(process.execPath, ['--test', '--test-force-exit', '--test-reporter=spec', '--test-concurrency=2', ...files], {
   stdio: 'inherit',
 });
 process.exit(res.status ?? 1);

@@ -11,10 +11,11 @@ const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const cli = (dir: string, ...args: string[]) =>
   execFileSync(process.execPath, [CLI, ...args], { env: { ...process.env, REELAY_DATA_DIR: dir }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-test('first start without keys creates one, prints it once, and it works; keys create|list|revoke', { timeout: 60_000 }, async () => {
+test('first start without keys creates one, prints it once, and it works; keys create|list|revoke', { timeout: 180_000 }, async (t) => {
   const dir = tmpDir();
   const env = { REELAY_DATA_DIR: dir, REELAY_API_KEYS: '' };
   const srv = await startServer(env);
+  t.after(() => srv.kill9());
   const first = await waitFor(async () => /\n\s+(sk-[A-Za-z0-9]{48})\n/.exec(srv.output())?.[1]);
   const ask = (key: string) => fetch(`${srv.url}/api/v1/veo/record-info?taskId=x`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json() as Promise<{ code: number }>);
   assert.equal((await ask(first)).code, 404, 'the printed key authenticates');
@@ -36,6 +37,7 @@ test('first start without keys creates one, prints it once, and it works; keys c
   assert.ok(!db.includes(first) && !db.includes(made));
 
   const again = await startServer(env);
+  t.after(() => again.kill9());
   assert.ok(!/sk-[A-Za-z0-9]{48}/.test(again.output()), 'not printed again');
   await again.stop();
 });

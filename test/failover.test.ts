@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { downloadAndProbe } from './media.js';
-import { type ServerProcess, freePort, startServer, waitFor } from './server.js';
+import { type ServerProcess, freePort, startServer, track, waitFor } from './server.js';
 import { tmpDir } from './tmp.js';
 
 const KEY = 'sk-failover-e2e';
@@ -27,7 +27,7 @@ describe('failover end to end (real processes: reelay sim and reelay serve)', ()
   before(async () => {
     work = tmpDir();
     const simPort = await freePort();
-    sim = spawn(process.execPath, [CLI, 'sim', '--port', String(simPort), '--duration', '500', '--video-seconds', '2', '--keys', SIM_KEY, '--dir', join(work, 'sim')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    sim = track(spawn(process.execPath, [CLI, 'sim', '--port', String(simPort), '--duration', '500', '--video-seconds', '2', '--keys', SIM_KEY, '--dir', join(work, 'sim')], { stdio: ['ignore', 'pipe', 'inherit'] }));
     let out = '';
     sim.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     await waitFor(async () => (out.includes('listening') ? true : undefined), 30_000, 50);

@@ -25,42 +25,78 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `reelay serve` as a real process and waits until it answers /healthz. */
-export async function startServer(env: Record<string, string>, port?: number): Promise<ServerProcess> {
+/** How long a server may take to answer /healthz: generous, since the suite runs on busy machines. */
+const START_TIMEOUT_MS = 60_000;
+/** How long a SIGTERM drain may take before the server is killed. */
+const STOP_TIMEOUT_MS = 30_000;
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+/**
+ * Ends `child` when this test process exits, if nothing ended it before (a test that failed half-way,
+ * say). The runner is started with --test-force-exit, so a file whose tests are done exits even
+ * while such a child keeps its pipes open.
+ */
+export function track<C extends ChildProcess>(child: C): C {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+/**
+ * Starts `reelay serve` as a real process and waits until it answers /healthz. A start that fails
+ * kills the child before throwing; a child nobody stopped is killed when the test process exits
+ * (`track`).
+ */
+export async function startServer(env: Record<string, string>, port?: number, startTimeoutMs = START_TIMEOUT_MS): Promise<ServerProcess> {
   const p = port ?? (await freePort());
-  const child = spawn(process.execPath, [CLI, 'serve'], {
-    env: { ...process.env, PORT: String(p), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = track(
+    spawn(process.execPath, [CLI, 'serve'], {
+      env: { ...process.env, PORT: String(p), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  const exited = once(child, 'exit');
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  const kill9 = async () => {
+    if (alive()) child.kill('SIGKILL');
+    await exited;
+  };
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const url = `http://127.0.0.1:${p}`;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${out}`);
-    try {
-      const res = await fetch(`${url}/healthz`);
-      if (res.ok) break;
-    } catch {
-      // not up yet
+  const deadline = Date.now() + startTimeoutMs;
+  try {
+    for (;;) {
+      if (!alive()) throw new Error(`server (pid ${child.pid}) exited ${child.exitCode ?? child.signalCode}: ${out}`);
+      try {
+        const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5_000) });
+        if (res.ok) break;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > deadline) throw new Error(`server (pid ${child.pid}) did not start within ${startTimeoutMs / 1000} s: ${out}`);
+      await sleep(50);
     }
-    if (Date.now() > deadline) throw new Error(`server did not start: ${out}`);
-    await sleep(50);
+  } catch (e) {
+    await kill9();
+    throw e;
   }
-  const exited = once(child, 'exit');
   return {
     url,
     port: p,
     child,
     output: () => out,
-    async kill9() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
+    kill9,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      if (alive()) child.kill('SIGTERM');
+      const timer = setTimeout(() => alive() && child.kill('SIGKILL'), STOP_TIMEOUT_MS);
       await exited;
+      clearTimeout(timer);
     },
   };
 }
