@@ -21,5 +21,18 @@ const require = createRequire(import.meta.url);
 export const sqliteDriver: 'better-sqlite3' | 'better-sqlite3-12' =
   process.env.REELAY_SQLITE_DRIVER === '12' || Number(process.versions.napi) < 10 ? 'better-sqlite3-12' : 'better-sqlite3';
 
-const Sqlite = require(sqliteDriver) as typeof BetterSqlite3;
+function load(): typeof BetterSqlite3 {
+  try {
+    return require(sqliteDriver) as typeof BetterSqlite3;
+  } catch (e) {
+    // better-sqlite3-12 is an optional dependency (npm installs it everywhere, and a failed build
+    // must not fail the install on Node 22 and 24, which do not use it).
+    throw new Error(
+      `${sqliteDriver} could not be loaded on Node ${process.versions.node} (Node-API ${process.versions.napi}): ` +
+        `${(e as Error).message.split('\n')[0]}. Run "npm rebuild ${sqliteDriver}" with a C++ toolchain at hand.`,
+    );
+  }
+}
+
+const Sqlite = load();
 export default Sqlite;
