@@ -66,7 +66,10 @@ export function toApiError(e: unknown): ApiError {
   }
   if (err?.statusCode === 413) return new ApiError('too_large', 'Request body is too large');
   if (err?.statusCode === 415) return new ApiError('validation', 'Content-Type must be application/json');
-  return new ApiError('internal', 'Internal Error, Please try again later.');
+  // The client gets a plain message; the log gets what was really thrown.
+  const internal = new ApiError('internal', 'Internal Error, Please try again later.');
+  internal.cause = e;
+  return internal;
 }
 
 /**

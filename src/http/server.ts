@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { AppContext } from '../app/context.js';
 import { kieRoutes } from '../dialects/kie/routes.js';
 import { kkiaiRoutes } from '../dialects/kkiai/routes.js';
+import { limitJsonDepth } from './json.js';
 
 /**
  * The HTTP side: each dialect is an encapsulated plugin under its own prefix, with its own error
@@ -16,6 +17,7 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
     bodyLimit: ctx.config.bodyLimitBytes,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
+  limitJsonDepth(app);
 
   // Result files: `/files/<token>/<name>`, mapped to where `ResultFiles` keeps them (with Range,
   // HEAD and caching from @fastify/static's sendFile).

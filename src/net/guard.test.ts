@@ -6,7 +6,7 @@ import { BlockedUrlError, UrlGuard } from './guard.js';
 
 test('only public unicast addresses pass', () => {
   const g = new UrlGuard([]);
-  for (const ip of ['127.0.0.1', '127.0.0.2', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '::1', 'fe80::1', 'fc00::1', '::ffff:127.0.0.1', '::']) {
+  for (const ip of ['127.0.0.1', '127.0.0.2', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '::1', 'fe80::1', 'fc00::1', '::ffff:127.0.0.1', '::', '::7f00:1', '::a01:203', '::808:808']) {
     assert.throws(() => g.checkAddress(ip, 'h'), BlockedUrlError, ip);
   }
   for (const ip of ['93.184.215.14', '8.8.8.8', '2606:4700::1111']) assert.doesNotThrow(() => g.checkAddress(ip, 'h'), ip);

@@ -9,6 +9,8 @@ export class BlockedUrlError extends Error {
 
 type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
+const IPV4_COMPATIBLE = ipaddr.parse('::');
+
 /**
  * Decides which addresses Reelay may connect to on a client's behalf (image URLs, callbacks).
  * Only public unicast addresses are allowed: loopback, private, link-local (cloud metadata at
@@ -41,7 +43,10 @@ export class UrlGuard {
     for (const [net, bits] of this.ranges) {
       if (net.kind() === addr.kind() && addr.match(net, bits)) return;
     }
-    const range = addr.range();
+    let range: string = addr.range();
+    // ::/96 also holds the deprecated IPv4-compatible form (::127.0.0.1 is ::7f00:1), which
+    // ipaddr.js calls unicast; no public host is reached that way.
+    if (range === 'unicast' && addr.kind() === 'ipv6' && addr.match(IPV4_COMPATIBLE, 96)) range = 'IPv4-compatible';
     if (range !== 'unicast') {
       throw new BlockedUrlError(`refusing to connect to ${host} (${ip}): ${range} address`);
     }

@@ -103,11 +103,17 @@ describe('kie dialect over HTTP (in-process)', async () => {
     envelope(await post('prompt=x', { ...auth(), 'content-type': 'text/plain' }), 422, /JSON object/);
     envelope(await post('prompt=x', { ...auth(), 'content-type': 'application/x-www-form-urlencoded' }), 422, /Content-Type must be application\/json/);
     envelope(await post({ prompt: 'x'.repeat(70_000) }), 422, /too large/);
+    // An unknown field nested 10,000 levels deep (about 60 kB) parses, but could not be stored.
+    const deep = (levels: number) => `{"prompt":"p","extra":${'{"x":'.repeat(levels)}1${'}'.repeat(levels)}}`;
+    envelope(await post(deep(10_000)), 422, /more than 64 levels deep/);
+    envelope(await post(deep(63)), 200);
   });
 
   test('private and malformed image and callback URLs are refused', async () => {
     envelope(await post({ prompt: 'p', imageUrls: ['http://127.0.0.2/a.png'] }), 451, /Failed to fetch the image.*loopback/);
     envelope(await post({ prompt: 'p', imageUrls: ['http://[::1]/a.png'] }), 451, /loopback/);
+    envelope(await post({ prompt: 'p', imageUrls: ['http://[::127.0.0.1]/a.png'] }), 451, /IPv4-compatible/);
+    envelope(await post({ prompt: 'p', callBackUrl: 'http://[::127.0.0.1]:9/cb' }), 422, /callback URL refused.*IPv4-compatible/);
     envelope(await post({ prompt: 'p', imageUrls: ['http://localhost/a.png'] }), 451, /loopback/);
     envelope(await post({ prompt: 'p', imageUrls: ['file:///etc/passwd'] }), 451, /http and https/);
     envelope(await post({ prompt: 'p', callBackUrl: 'http://127.0.0.2:9/cb' }), 422, /callback URL refused/);

@@ -88,6 +88,8 @@ describe('kkiai dialect over HTTP (in-process)', async () => {
   test('errors: malformed JSON, oversized body, bad key, unknown and foreign ids', async () => {
     error(await post('{"model":'), 400, /not valid JSON/);
     error(await post({ model: 'veo3', prompt: 'x'.repeat(70_000) }), 413, /too large/);
+    const deep = `{"model":"veo3","prompt":"p","extra":${'{"x":'.repeat(10_000)}1${'}'.repeat(10_000)}}`;
+    error(await post(deep), 400, /more than 64 levels deep/);
     error(await post({ model: 'veo3', prompt: 'p' }, { 'content-type': 'application/json' }), 401);
     error(await get('/v1/video/query?id=veo3:1770350082-trii1OXZc3'), 404, /not found/);
     error(await get('/v1/video/query?id=veo3:1770350082-trii1OXZc3', { authorization: 'Bearer sk-nope' }), 401);

@@ -1,0 +1,47 @@
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from './errors.js';
+
+/** No request Reelay takes nests objects and arrays more than a few levels; this is far past that. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * How deeply `text` nests objects and arrays, read without parsing it; stops counting once past
+ * `limit`. Brackets inside strings do not count.
+ */
+export function jsonDepth(text: string, limit = MAX_JSON_DEPTH): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max && (max = depth) > limit) return max;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return max;
+}
+
+/**
+ * Fastify's own JSON body parser (prototype and constructor poisoning refused), behind a depth
+ * limit. A body nested thousands of levels deep parses, but storing it would overflow the stack
+ * in `JSON.stringify`; it is refused here as a validation error, in the envelope of whichever
+ * dialect the route belongs to.
+ */
+export function limitJsonDepth(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (jsonDepth(body as string) > MAX_JSON_DEPTH) {
+      done(new ApiError('validation', `Request body nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`), undefined);
+      return;
+    }
+    parse(req, body as string, done);
+  });
+}
