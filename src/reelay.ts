@@ -7,7 +7,7 @@ import { KeyCache } from './auth/cache.js';
 import { ensureKeys } from './auth/keys.js';
 import type { Config } from './config.js';
 import type { Task } from './core/task.js';
-import { toCallback } from './dialects/kie/mapper.js';
+import { DIALECTS, dialectNamed } from './dialects/index.js';
 import { Deliverer } from './engine/deliveries.js';
 import { Engine } from './engine/engine.js';
 import { sweep } from './engine/sweeper.js';
@@ -61,11 +61,12 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
     blockedWords: config.blockedWords,
     log,
   });
-  const notify = (task: Task): NewDelivery[] =>
-    task.callbackUrl
-      ? [{ taskId: task.id, url: task.callbackUrl, body: JSON.stringify(toCallback(task, taskUrls(files, task))), createdAt: Date.now() }]
-      : [];
-  const providers = createProviders(config.routing, { local, guard, maxResultBytes: config.resultMaxBytes, publicUrl: config.publicUrl });
+  // A finished task's callback, in the body of the dialect it was created through.
+  const notify = (task: Task): NewDelivery[] => {
+    const cb = dialectNamed(task.dialect)?.callback?.(task, taskUrls(files, task));
+    return cb ? [{ taskId: task.id, url: cb.url, body: cb.body, createdAt: Date.now() }] : [];
+  };
+  const providers = createProviders(config.routing.providers, { local, guard, maxResultBytes: config.resultMaxBytes, publicUrl: config.publicUrl });
   const router = new Router(config.routing, providers);
   const metrics = config.metrics ? new Metrics() : undefined;
   const deliverer = new Deliverer(store, fetcher, { timeoutMs: config.callbackTimeoutMs, maxAttempts: config.callbackMaxAttempts, backoffMs: config.callbackBackoffMs }, log);
@@ -78,7 +79,7 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   tasks.wakeEngine = () => engine.wake();
   tasks.engine = engine;
   const ctx: AppContext = { config, store, keys: new KeyCache(store), files, tasks, log };
-  const app = await buildServer(ctx);
+  const app = await buildServer(ctx, DIALECTS);
   registerUpstreamCallbacks(app, config.routing, (provider, upstreamId) => engine.wakeUpstream(provider, upstreamId));
   if (metrics) {
     app.get('/metrics', async (_req, reply) => {

@@ -7,6 +7,7 @@ import { TaskService } from '../src/app/tasks.js';
 import { KeyCache } from '../src/auth/cache.js';
 import { hashKey } from '../src/auth/keys.js';
 import { loadConfig } from '../src/config.js';
+import { DIALECTS } from '../src/dialects/index.js';
 import { buildServer } from '../src/http/server.js';
 import { UrlGuard } from '../src/net/guard.js';
 import { ResultFiles } from '../src/results/files.js';
@@ -35,7 +36,7 @@ export async function testApp(env: Record<string, string> = {}): Promise<{ app: 
     tasks: new TaskService(store, guard, config),
     log: pino({ level: 'silent' }),
   };
-  const app = await buildServer(ctx);
+  const app = await buildServer(ctx, DIALECTS);
   after(async () => {
     await app.close();
     await store.close();

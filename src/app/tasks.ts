@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { enhancePrompt } from '../core/enhance.js';
 import { fileToken, mediaId } from '../core/ids.js';
 import type { Task } from '../core/task.js';
-import { ApiError } from '../http/errors.js';
+import { ApiError } from './errors.js';
 import { BlockedUrlError, type UrlGuard } from '../net/guard.js';
 import type { Store } from '../store/port.js';
 
@@ -89,6 +89,16 @@ export class TaskService {
 
   async get(tenantId: string, id: string): Promise<Task | undefined> {
     return this.store.getTask(tenantId, id);
+  }
+
+  /**
+   * Asks for the 1080p rendition of a succeeded task (a no-op while one exists or is being made)
+   * and wakes the engine; returns the task as it now stands.
+   */
+  async requestHd(task: Task): Promise<Task> {
+    const now = await this.store.requestHd(task.tenantId, task.id, Date.now());
+    this.wakeEngine();
+    return now ?? task;
   }
 
   /** The task if the store holds it in memory (see `Store.peekTask`), else `undefined`. */

@@ -18,7 +18,6 @@ import type { ErrorKind, FailureStage, TaskState } from './states.js';
  * - **delivery**: one callback to a client URL, with its own retries.
  */
 
-export type Dialect = 'kie' | 'kkiai';
 export type AspectRatio = '16:9' | '9:16';
 /** `auto`: 16:9 or 9:16, whichever the first input image is closer to (16:9 without images). */
 export type RequestedAspect = AspectRatio | 'auto';
@@ -51,7 +50,8 @@ export interface ImageStatus {
 export interface Task {
   id: string;
   tenantId: string;
-  dialect: Dialect;
+  /** The dialect the task was created through (`Dialect.name`, `dialects/index.ts`); it decides the callback body. */
+  dialect: string;
   /** The public model name as the client sent it (kkiai `veo3.1-fast`, kie `veo3_fast`). */
   model: string;
   spec: TaskSpec;

@@ -1,6 +1,6 @@
 import type { Task } from '../core/task.js';
 import type { TaskPatch } from '../store/port.js';
-import type { ProviderConfig } from '../routing/config.js';
+import type { ProviderConfig } from '../providers/config.js';
 
 /**
  * Per-provider limits on submissions, kept by the engine that submits:

@@ -8,7 +8,7 @@ import type { Binaries } from '../media/ffmpeg.js';
 import type { GuardedFetcher } from '../net/fetch.js';
 import { upscaleArgs } from '../providers/local/scene.js';
 import { type FetchedResult, type Provider, type ProviderError, RateLimitedError, SafetyRejectedError, type Succeeded, TransientError, coerceError } from '../providers/port.js';
-import type { ProviderConfig } from '../routing/config.js';
+import type { ProviderConfig } from '../providers/config.js';
 import type { Route, Router } from '../routing/router.js';
 import { type ResultFiles, VIDEO_FILE, hdFileName, inputFileName } from '../results/files.js';
 import type { NewDelivery, StepCommit, Store, TaskPatch } from '../store/port.js';

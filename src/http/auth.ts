@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { KeyCache } from '../auth/cache.js';
-import { ApiError } from './errors.js';
+import { ApiError } from '../app/errors.js';
 
 /**
  * Resolves the request's bearer key to its tenant or throws `unauthorized`. Called at the top of

@@ -1,30 +1,4 @@
-/**
- * The one HTTP error type. Anything a route throws becomes an ApiError, and each dialect renders it
- * in its own envelope in one place (its error handler).
- */
-export type ApiErrorKind =
-  | 'unauthorized'
-  | 'not_found'
-  | 'validation'
-  | 'too_large'
-  | 'content_policy'
-  | 'image_fetch'
-  | 'expired'
-  | 'not_ready'
-  | 'maintenance'
-  | 'internal';
-
-export class ApiError extends Error {
-  override name = 'ApiError';
-  constructor(
-    readonly kind: ApiErrorKind,
-    message: string,
-    /** The request field at fault, when there is one. */
-    readonly param?: string,
-  ) {
-    super(message);
-  }
-}
+import { ApiError } from '../app/errors.js';
 
 interface FastifyLikeError {
   code?: string;

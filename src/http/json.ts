@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from './errors.js';
+import { ApiError } from '../app/errors.js';
 
 /** No request Reelay takes nests objects and arrays more than a few levels; this is far past that. */
 export const MAX_JSON_DEPTH = 64;

@@ -2,7 +2,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../app/context.js';
 import type { Task } from '../core/task.js';
 import { tenantOf } from './auth.js';
-import { ApiError, queryParam } from './errors.js';
+import { ApiError } from '../app/errors.js';
+import { queryParam } from './errors.js';
 import { sendJson } from './memo.js';
 
 export interface TaskPoll {

@@ -1,15 +1,20 @@
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AppContext } from '../app/context.js';
-import { kieRoutes } from '../dialects/kie/routes.js';
-import { kkiaiRoutes } from '../dialects/kkiai/routes.js';
 import { limitJsonDepth } from './json.js';
+
+/** What the server mounts for a dialect (`dialects/port.ts` says the rest of what a dialect is). */
+export interface Door {
+  prefix: string;
+  routes(scope: FastifyInstance, ctx: AppContext): Promise<void>;
+}
 
 /**
  * The HTTP side: each dialect is an encapsulated plugin under its own prefix, with its own error
- * envelope and key check; result files are public (their path holds an unguessable token).
+ * envelope and key check; result files are public (their path holds an unguessable token). The
+ * dialects come in as a list (`dialects/index.ts`); this file names none of them.
  */
-export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
+export async function buildServer(ctx: AppContext, dialects: readonly Door[]): Promise<FastifyInstance> {
   const app = Fastify({
     // No Fastify logger: a child logger per request costs ~10% of a query, and per-request lines
     // would log every poll. Errors are logged with ctx.log where they are handled.
@@ -30,8 +35,7 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
 
   app.get('/healthz', async () => ({ ok: true, draining: ctx.tasks.draining }));
 
-  await app.register(async (scope) => kieRoutes(scope, ctx), { prefix: '/api/v1/veo' });
-  await app.register(async (scope) => kkiaiRoutes(scope, ctx), { prefix: '/v1/video' });
+  for (const dialect of dialects) await app.register(async (scope) => dialect.routes(scope, ctx), { prefix: dialect.prefix });
 
   app.setNotFoundHandler((req, reply) => {
     reply.status(404).send({ error: { message: `${req.method} ${req.url.split('?')[0]} does not exist`, code: 'not_found' } });

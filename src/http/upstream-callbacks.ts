@@ -1,19 +1,7 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { ProviderConfig, RoutingConfig } from '../routing/config.js';
-
-/**
- * The secret path segment of a provider's callback URL: an HMAC of the label under the provider's
- * own key, so it survives restarts and only someone holding that key can make one.
- */
-export function callbackToken(p: ProviderConfig): string {
-  return createHmac('sha256', p.apiKey ?? '').update(`reelay-upstream-callback:${p.label}`).digest('base64url').slice(0, 32);
-}
-
-/** Where a provider's upstream should call back, or undefined when callbacks are off for it. */
-export function callbackUrl(publicUrl: string, p: ProviderConfig): string | undefined {
-  return p.options.callbacks === true && p.apiKey ? `${publicUrl}/upstream-callbacks/${p.label}/${callbackToken(p)}` : undefined;
-}
+import { callbackToken, callbackUrl } from '../providers/callbacks.js';
+import type { RoutingConfig } from '../routing/config.js';
 
 /**
  * `POST /upstream-callbacks/{label}/{token}`: an upstream (kie) says a job changed. The body is not

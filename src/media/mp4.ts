@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import type { ProbeResult } from './probe.js';
+import type { ProbeResult } from './types.js';
 
 export class TruncatedMediaError extends Error {
   override name = 'TruncatedMediaError';

@@ -1,13 +1,8 @@
 import { run } from './ffmpeg.js';
 import { probeMp4 } from './mp4.js';
+import type { ProbeResult } from './types.js';
 
-export interface ProbeResult {
-  container: string;
-  durationMs: number;
-  /** The video stream, with its own duration (a container can be longer than its video). */
-  video: { codec: string; width: number; height: number; durationMs: number } | null;
-  audio: { codec: string } | null;
-}
+export type { ProbeResult } from './types.js';
 
 interface FfprobeJson {
   format?: { format_name?: string; duration?: string };

@@ -7,7 +7,7 @@ import { SIM_KEY, simDeps, simProvider, startTestSim } from '../../test/sim.js';
 import { tmpDir } from '../../test/tmp.js';
 import { makeTask } from '../../test/fixtures.js';
 import { probe } from '../media/probe.js';
-import type { ProviderType } from '../routing/config.js';
+import type { ProviderType } from './config.js';
 import { GeminiProvider } from './google/gemini.js';
 import { VertexProvider } from './google/vertex.js';
 import { ComfyUIProvider, fill } from './comfyui/index.js';

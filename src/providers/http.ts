@@ -3,7 +3,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { Mp4Scanner } from '../media/mp4.js';
 import type { UrlGuard } from '../net/guard.js';
-import type { ProviderConfig } from '../routing/config.js';
+import type { ProviderConfig } from './config.js';
 import { type FetchedResult, PermanentError, type ProviderError, RateLimitedError, TransientError } from './port.js';
 
 export interface UpstreamResponse {

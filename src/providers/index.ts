@@ -1,5 +1,5 @@
 import { ConfigError } from '../config-error.js';
-import type { ProviderConfig, ProviderType, RoutingConfig } from '../routing/config.js';
+import type { ProviderConfig, ProviderType } from './config.js';
 import { ComfyUIProvider } from './comfyui/index.js';
 import { FalProvider } from './fal/index.js';
 import { GeminiProvider } from './google/gemini.js';
@@ -29,9 +29,9 @@ const REMOTE: Record<Exclude<ProviderType, 'local'>, new (config: ProviderConfig
 };
 
 /** One provider instance per configured label. */
-export function createProviders(routing: RoutingConfig, deps: ProviderDeps): Map<string, Provider> {
+export function createProviders(configs: Map<string, ProviderConfig>, deps: ProviderDeps): Map<string, Provider> {
   const out = new Map<string, Provider>();
-  for (const [label, config] of routing.providers) {
+  for (const [label, config] of configs) {
     if (config.type !== 'local') {
       out.set(label, new REMOTE[config.type](config, deps));
     } else if (label === 'local') {

@@ -1,5 +1,5 @@
 import type { UrlGuard } from '../net/guard.js';
-import type { ProviderConfig } from '../routing/config.js';
+import type { ProviderConfig } from './config.js';
 import { UpstreamHttp } from './http.js';
 import { type FetchedResult, type PollOutcome, type Provider, type SubmitRequest, type Succeeded, TransientError } from './port.js';
 

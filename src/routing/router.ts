@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Task } from '../core/task.js';
+import type { ProviderConfig } from '../providers/config.js';
 import type { Provider } from '../providers/port.js';
-import type { ProviderConfig, RoutingConfig } from './config.js';
+import type { RoutingConfig } from './config.js';
 
 /** One route of a task: where its submission number `index` goes. */
 export interface Route {

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Binaries } from '../media/ffmpeg.js';
-import { type CreateFault, FaultPicker, type FaultRates, type JobFault } from './faults.js';
-import { type SimJob, SimJobs } from './jobs.js';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { SimContext, SimOptions } from './context.js';
+import { FaultPicker, type JobFault } from './faults.js';
+import { SimJobs } from './jobs.js';
 import { comfyuiSim } from './upstreams/comfyui.js';
 import { falSim } from './upstreams/fal.js';
 import { googleSim } from './upstreams/google.js';
@@ -12,56 +12,7 @@ import { openaiSim } from './upstreams/openai.js';
 import { replicateSim } from './upstreams/replicate.js';
 import { SampleVideos } from './video.js';
 
-export interface SimOptions {
-  /** How long a job takes (default 3000 ms). `0` finishes at once. */
-  durationMs: number;
-  /** Fault rates (see `faults.ts`); prompts can also script faults with `[sim:…]` tags. */
-  faults: FaultRates;
-  /** `Retry-After` of the 429 fault, in seconds (default 2). */
-  retryAfterSeconds: number;
-  /** How long the `timeout` fault holds a request before answering 504 (default 120000 ms). */
-  hangMs: number;
-  /** Length of the served videos (default 8 s). */
-  videoSeconds: number;
-  /** `small` serves a few-kB test pattern instead of the local renderer's scene (load tests). */
-  videoSize?: 'full' | 'small';
-  /** Where the sample videos are made. */
-  dir: string;
-  binaries: Binaries;
-  /** Keys the simulator accepts; empty accepts any non-empty bearer key. */
-  keys: string[];
-  /** Per-upstream timing and faults (`kie`, `kkiai`, `gemini`, `vertex`, `openai`, `replicate`, `fal`, `comfyui`). */
-  upstreams?: Record<string, { durationMs?: number; faults?: FaultRates }>;
-  random?: () => number;
-}
-
-/** What every simulated upstream shares. */
-export interface SimContext {
-  opts: SimOptions;
-  jobs: SimJobs;
-  faults: FaultPicker;
-  videos: SampleVideos;
-  /** Absolute base URL of this server as the client reached it (for result URLs). */
-  base(req: FastifyRequest): string;
-  /** Whether the request carries an acceptable key (`Authorization: Bearer`, `x-goog-api-key`, `?key=`). */
-  authorized(req: FastifyRequest): boolean;
-  /** Starts a job, or applies the create fault it drew. `refuse` answers in the upstream's envelope. */
-  admit(req: FastifyRequest, reply: FastifyReply, input: AdmitInput, refuse: Refuse): Promise<SimJob | undefined>;
-  /** Whether this status request fails with 500 (`poll-5xx`). */
-  pollFails(job: SimJob): boolean;
-  /** Runs `fn` after `ms` (timers are cleared when the simulator closes). */
-  later(ms: number, fn: () => void): void;
-  /** The URL of a job's video on this server. */
-  fileUrl(req: FastifyRequest, job: SimJob): string;
-  /** Serves a job's video: the sample of its aspect ratio, slowly for `slow-download`. */
-  sendVideo(job: SimJob, reply: FastifyReply): Promise<FastifyReply>;
-}
-
-/** What an upstream's create handler hands over; the simulator adds the timing and the fault. */
-export type AdmitInput = Pick<SimJob, 'id' | 'upstream' | 'model' | 'prompt' | 'aspect' | 'request'>;
-
-/** Answers a create fault in the upstream's own envelope: `status` and a message. */
-export type Refuse = (reply: FastifyReply, status: number, message: string, fault: CreateFault) => FastifyReply;
+export type { AdmitInput, Refuse, SimContext, SimOptions } from './context.js';
 
 export const RECAPTCHA_TEXT = 'reCAPTCHA evaluation failed, please try again later (upstream 403 PERMISSION_DENIED)';
 

@@ -1,6 +1,6 @@
 import type { Task } from '../../core/task.js';
 import type { TaskUrls } from '../../results/files.js';
-import type { ApiErrorKind } from '../../http/errors.js';
+import type { ApiErrorKind } from '../../app/errors.js';
 
 /** The kie envelope: `{code, msg, data}` on every answer. */
 export interface KieEnvelope<T = unknown> {

@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 import type { RequestedAspect, Resolution, TaskSpec } from '../../core/task.js';
-import { ApiError } from '../../http/errors.js';
+import { ApiError } from '../../app/errors.js';
 
 export const KIE_MODELS = ['veo3', 'veo3_fast', 'veo3_lite'] as const;
 const ASPECTS = ['16:9', '9:16', 'Auto'] as const;

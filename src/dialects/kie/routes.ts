@@ -5,7 +5,8 @@ import { TaskService } from '../../app/tasks.js';
 import { kieTaskId } from '../../core/ids.js';
 import type { Task } from '../../core/task.js';
 import { tenantOf } from '../../http/auth.js';
-import { ApiError, toApiError } from '../../http/errors.js';
+import { ApiError } from '../../app/errors.js';
+import { toApiError } from '../../http/errors.js';
 import { memoAnswer } from '../../http/memo.js';
 import { taskPollHandler } from '../../http/poll.js';
 import { taskUrls } from '../../results/files.js';
@@ -53,8 +54,7 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
     if (index !== undefined && Number(index) !== 0) throw new ApiError('validation', 'record result data not exist', 'index');
     let urls = taskUrls(ctx.files, task);
     if (!urls.hd1080) {
-      task = (await ctx.store.requestHd(tenantId, task.id, Date.now())) ?? task;
-      ctx.tasks.wakeEngine();
+      task = await ctx.tasks.requestHd(task);
       urls = taskUrls(ctx.files, task);
     }
     if (!urls.hd1080) throw new ApiError('not_ready', KIE_MESSAGES.hdProcessing);

@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 import type { TaskSpec } from '../../core/task.js';
-import { ApiError } from '../../http/errors.js';
+import { ApiError } from '../../app/errors.js';
 import { KKIAI_MODELS, KKIAI_MODEL_NAMES } from './models.js';
 
 const Flag = Type.Union([Type.Boolean(), Type.Enum(['true', 'false'])]);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../config-error.js';
-import type { ProviderConfig } from '../../routing/config.js';
+import type { ProviderConfig } from '../config.js';
 import { frameSize } from '../local/scene.js';
 import { httpError, snippet } from '../http.js';
 import { RemoteProvider, type RemoteDeps } from '../remote.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../config-error.js';
-import type { ProviderConfig } from '../../routing/config.js';
+import type { ProviderConfig } from '../config.js';
 import { type PollOutcome, PermanentError, type SubmitRequest, TransientError } from '../port.js';
 import { RemoteProvider, type RemoteDeps } from '../remote.js';
 import { ServiceAccountTokens, parseServiceAccount } from './auth.js';

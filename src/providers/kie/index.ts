@@ -1,6 +1,6 @@
-import type { ProviderConfig } from '../../routing/config.js';
+import type { ProviderConfig } from '../config.js';
 import { httpError, snippet } from '../http.js';
-import { callbackUrl } from '../../http/upstream-callbacks.js';
+import { callbackUrl } from '../callbacks.js';
 import { RemoteProvider, type RemoteDeps } from '../remote.js';
 import {
   PermanentError,

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { ProviderConfig } from '../../routing/config.js';
+import type { ProviderConfig } from '../config.js';
 import { httpError } from '../http.js';
 import { RemoteProvider, type RemoteDeps } from '../remote.js';
 import { type PollOutcome, PermanentError, SafetyRejectedError, type SubmitRequest, TransientError } from '../port.js';

@@ -1,4 +1,4 @@
-import type { ProviderConfig } from '../../routing/config.js';
+import type { ProviderConfig } from '../config.js';
 import { httpError } from '../http.js';
 import { RemoteProvider, type RemoteDeps } from '../remote.js';
 import { type PollOutcome, SafetyRejectedError, type SubmitRequest, TransientError } from '../port.js';

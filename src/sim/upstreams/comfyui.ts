@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { randomBytes } from '../../core/ids.js';
 import type { SimJob } from '../jobs.js';
-import type { Refuse, SimContext } from '../server.js';
+import type { Refuse, SimContext } from '../context.js';
 
 function comfyError(reply: FastifyReply, status: number, message: string): FastifyReply {
   return reply.status(status).send({ error: { type: 'server_error', message, details: '', extra_info: {} }, node_errors: {} });

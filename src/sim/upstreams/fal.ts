@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes } from '../../core/ids.js';
 import type { SimJob } from '../jobs.js';
-import type { Refuse, SimContext } from '../server.js';
+import type { Refuse, SimContext } from '../context.js';
 
 function detail(reply: FastifyReply, status: number, message: string): FastifyReply {
   return reply.status(status).send({ detail: message });

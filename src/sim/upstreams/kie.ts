@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { kieTaskId } from '../../core/ids.js';
 import { kieTime } from '../../dialects/kie/mapper.js';
-import type { SimContext } from '../server.js';
+import type { SimContext } from '../context.js';
 
 const KIE_MODELS = ['veo3', 'veo3_fast', 'veo3_lite'];
 

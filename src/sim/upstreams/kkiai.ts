@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { kkiaiTaskId } from '../../core/ids.js';
 import { KKIAI_MODEL_NAMES } from '../../dialects/kkiai/models.js';
 import type { SimJob } from '../jobs.js';
-import type { SimContext } from '../server.js';
+import type { SimContext } from '../context.js';
 
 /** new-api's error envelope, as kkiai-style resellers answer errors. */
 function error(reply: FastifyReply, status: number, message: string, code: string): FastifyReply {

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes } from '../../core/ids.js';
 import type { SimJob } from '../jobs.js';
-import type { Refuse, SimContext } from '../server.js';
+import type { Refuse, SimContext } from '../context.js';
 
 function oaError(reply: FastifyReply, status: number, message: string, code: string | null, param: string | null = null): FastifyReply {
   return reply.status(status).send({ error: { message, type: status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error', param, code } });

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { alnum } from '../../core/ids.js';
 import type { SimJob } from '../jobs.js';
-import type { Refuse, SimContext } from '../server.js';
+import type { Refuse, SimContext } from '../context.js';
 
 /** Replicate's errors are problem details: `{title, detail, status}`. */
 function problem(reply: FastifyReply, status: number, detail: string): FastifyReply {

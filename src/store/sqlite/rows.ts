@@ -38,7 +38,7 @@ export function taskFromRow(r: Row): Task {
   return {
     id: r.id as string,
     tenantId: r.tenant_id as string,
-    dialect: r.dialect as Task['dialect'],
+    dialect: r.dialect as string,
     model: r.model as string,
     spec: JSON.parse(r.spec as string),
     request: JSON.parse(r.request as string),

@@ -1,0 +1,13 @@
+import { kie } from './kie/index.js';
+import { kkiai } from './kkiai/index.js';
+import type { Dialect } from './port.js';
+
+/** Every front door Reelay serves: the only list of dialects. */
+export const DIALECTS: readonly Dialect[] = [kie, kkiai];
+
+const BY_NAME = new Map(DIALECTS.map((d) => [d.name, d]));
+
+/** The dialect a task was created through (`task.dialect`). */
+export function dialectNamed(name: string): Dialect | undefined {
+  return BY_NAME.get(name);
+}

@@ -1,0 +1,18 @@
+import type { Task } from '../core/task.js';
+import type { Door } from '../http/server.js';
+import type { TaskUrls } from '../results/files.js';
+
+/**
+ * A front door: one API's wire format over the one state machine. Everything Reelay needs to know
+ * about a dialect is here, so that adding one is its folder plus a line in `dialects/index.ts`.
+ */
+export interface Dialect extends Door {
+  /** Stored as `task.dialect` for the tasks created through it. */
+  name: string;
+  /** The path its routes live under (`/api/v1/veo`). */
+  prefix: string;
+  /** Registers its routes, its error envelope and its not-found answer, in a scope of its own. */
+  routes: Door['routes'];
+  /** The callback a task created through this dialect owes its client once it ends, if any. */
+  callback?(task: Task, urls: TaskUrls): { url: string; body: string } | undefined;
+}
