@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { hashKey } from '../src/auth/keys.js';
-import { kieTaskId, kkiaiTaskId } from '../src/core/ids.js';
+import { kieTaskId } from '../src/dialects/kie/ids.js';
+import { kkiaiTaskId } from '../src/dialects/kkiai/ids.js';
 import type { Task } from '../src/core/task.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { TaskService } from '../src/app/tasks.js';
-import { kkiaiTaskId } from '../src/core/ids.js';
+import { kkiaiTaskId } from '../src/dialects/kkiai/ids.js';
 import { Engine } from '../src/engine/engine.js';
 import { GuardedFetcher } from '../src/net/fetch.js';
 import { UrlGuard } from '../src/net/guard.js';

@@ -2,7 +2,7 @@ import type { Store } from '../store/port.js';
 import { hashKey } from './keys.js';
 
 /**
- * Resolves bearer keys to tenants with a short-lived memory cache in front of the store, so the
+ * Resolves keys (the tokens clients send, however they carry them: `http/credentials.ts`) to tenants with a short-lived memory cache in front of the store, so the
  * query path does not hash and look up the key on every request.
  * - Only keys that exist are cached (random tokens cannot fill the memory).
  * - A revoked key stops working within `ttlMs` (default 1000 ms) in every process.
@@ -17,14 +17,12 @@ export class KeyCache {
   ) {}
 
   /** The tenant of a key seen within the last `ttlMs`, without touching the store; else undefined. */
-  cachedTenant(authorization: string | undefined): string | undefined {
-    const token = bearer(authorization);
+  cachedTenant(token: string | undefined): string | undefined {
     const hit = token === undefined ? undefined : this.hits.get(token);
     return hit && hit.until > Date.now() ? hit.tenantId : undefined;
   }
 
-  async tenantOf(authorization: string | undefined): Promise<string | undefined> {
-    const token = bearer(authorization);
+  async tenantOf(token: string | undefined): Promise<string | undefined> {
     if (token === undefined) return undefined;
     const now = Date.now();
     const hit = this.hits.get(token);
@@ -38,11 +36,4 @@ export class KeyCache {
     this.hits.set(token, { tenantId: found.tenantId, until: now + this.ttlMs });
     return found.tenantId;
   }
-}
-
-/** The token of an `Authorization: Bearer <token>` header, or undefined. */
-function bearer(authorization: string | undefined): string | undefined {
-  if (!authorization || authorization.length < 8 || authorization.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
-  const token = authorization.slice(7).trim();
-  return token && !/\s/.test(token) ? token : undefined;
 }

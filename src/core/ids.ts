@@ -30,24 +30,6 @@ export function alnum(n: number): string {
   return s;
 }
 
-/** kkiai task id: `<model>:<unix seconds>-<10 alphanumerics>`, e.g. `veo3.1-fast:1770350082-trii1OXZc3`. */
-export function kkiaiTaskId(model: string, nowMs: number): string {
-  return `${model}:${Math.floor(nowMs / 1000)}-${alnum(10)}`;
-}
-
-export const KKIAI_ID = /^[a-z0-9.\-]+:\d{9,11}-[A-Za-z0-9]{10}$/;
-
-/**
- * kie task id: 32 lowercase hex characters, as live kie ids look. The first 12 are the time in
- * milliseconds (as in a UUIDv7) and the other 20 random (80 bits): ids made one after another
- * sort together, so each new task's rows go to the same few pages of the indexes keyed by task id
- * (tasks, attempts, artifacts, deliveries) instead of one random page each. A batch of 16 inserts
- * cost 14–15 µs per row with random keys and 7.2 µs with these, on a 100,000-row table.
- */
-export function kieTaskId(nowMs = Date.now()): string {
-  return nowMs.toString(16).padStart(12, '0').slice(-12) + randomBytes(10).toString('hex');
-}
-
 /** The random folder name of a task's result files (128 bits, URL-safe). */
 export function fileToken(): string {
   return randomBytes(16).toString('base64url');

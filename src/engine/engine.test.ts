@@ -8,7 +8,7 @@ import { binaries } from '../../test/media.js';
 import { waitFor } from '../../test/server.js';
 import { tmpDir } from '../../test/tmp.js';
 import { TaskService } from '../app/tasks.js';
-import { kieTaskId } from '../core/ids.js';
+import { kieTaskId } from '../dialects/kie/ids.js';
 import type { Task } from '../core/task.js';
 import { run } from '../media/ffmpeg.js';
 import { GuardedFetcher } from '../net/fetch.js';

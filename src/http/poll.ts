@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../app/context.js';
 import type { Task } from '../core/task.js';
 import { tenantOf } from './auth.js';
+import type { Credentials } from './credentials.js';
 import { ApiError } from '../app/errors.js';
 import { queryParam } from './errors.js';
 import { sendJson } from './memo.js';
@@ -15,6 +16,8 @@ export interface TaskPoll {
   expired: (id: string) => ApiError;
   /** The serialized answer for a task (memoised per task version, see `memoAnswer`). */
   answer: (task: Task) => Buffer;
+  /** Where the key is (default: `Authorization: Bearer`). */
+  credentials?: Credentials;
 }
 
 /**
@@ -36,7 +39,7 @@ export function taskPollHandler(ctx: AppContext, poll: TaskPoll) {
     return ctx.tasks.get(tenantId, id).then((task) => finish(reply, id, task));
   };
   return (req: FastifyRequest, reply: FastifyReply): void | Promise<void> => {
-    const tenant = tenantOf(ctx.keys, req);
+    const tenant = tenantOf(ctx.keys, req, poll.credentials);
     const id = () => queryParam(req.query, poll.param)?.trim();
     if (typeof tenant === 'string') return lookup(reply, tenant, id());
     return tenant.then((tenantId) => lookup(reply, tenantId, id()));

@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { AppContext } from '../../app/context.js';
 import { TaskService } from '../../app/tasks.js';
-import { kieTaskId } from '../../core/ids.js';
+import { kieTaskId } from './ids.js';
 import type { Task } from '../../core/task.js';
 import { tenantOf } from '../../http/auth.js';
 import { ApiError } from '../../app/errors.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { KEY_B, auth, testApp } from '../../../test/app.js';
-import { KKIAI_ID } from '../../core/ids.js';
+import { KKIAI_ID } from './ids.js';
 import { KKIAI_MODEL_NAMES } from './models.js';
 
 describe('kkiai dialect over HTTP (in-process)', async () => {

@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { AppContext } from '../../app/context.js';
 import { TaskService } from '../../app/tasks.js';
-import { kkiaiTaskId } from '../../core/ids.js';
+import { kkiaiTaskId } from './ids.js';
 import { tenantOf } from '../../http/auth.js';
 import { ApiError, type ApiErrorKind } from '../../app/errors.js';
 import { toApiError } from '../../http/errors.js';

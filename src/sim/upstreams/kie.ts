@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { kieTaskId } from '../../core/ids.js';
+import { kieTaskId } from '../../dialects/kie/ids.js';
 import { kieTime } from '../../dialects/kie/mapper.js';
 import type { SimContext } from '../context.js';
 

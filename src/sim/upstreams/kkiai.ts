@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { kkiaiTaskId } from '../../core/ids.js';
+import { kkiaiTaskId } from '../../dialects/kkiai/ids.js';
 import { KKIAI_MODEL_NAMES } from '../../dialects/kkiai/models.js';
 import type { SimJob } from '../jobs.js';
 import type { SimContext } from '../context.js';

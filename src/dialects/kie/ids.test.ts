@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { KKIAI_ID, kieTaskId, kkiaiTaskId } from './ids.js';
+import { kieTaskId } from './ids.js';
 
 test('kie task ids: 32 lowercase hex, unique, and in the order they were made', () => {
   const ids = Array.from({ length: 1000 }, (_, i) => kieTaskId(1_770_350_082_000 + i));
@@ -11,8 +11,4 @@ test('kie task ids: 32 lowercase hex, unique, and in the order they were made', 
   const same = Array.from({ length: 1000 }, () => kieTaskId(1_770_350_082_000));
   assert.equal(new Set(same).size, same.length);
   assert.match(kieTaskId(), /^[0-9a-f]{32}$/);
-});
-
-test('kkiai task ids keep the seed shape', () => {
-  assert.match(kkiaiTaskId('veo3.1-fast', 1_770_350_082_099), KKIAI_ID);
 });
