@@ -9,10 +9,6 @@ import type { TaskUrls } from '../results/files.js';
 export interface Dialect extends Door {
   /** Stored as `task.dialect` for the tasks created through it. */
   name: string;
-  /** The path its routes live under (`/api/v1/veo`). */
-  prefix: string;
-  /** Registers its routes, its error envelope and its not-found answer, in a scope of its own. */
-  routes: Door['routes'];
   /** The callback a task created through this dialect owes its client once it ends, if any. */
   callback?(task: Task, urls: TaskUrls): { url: string; body: string } | undefined;
 }

@@ -5,7 +5,9 @@ import { limitJsonDepth } from './json.js';
 
 /** What the server mounts for a dialect (`dialects/port.ts` says the rest of what a dialect is). */
 export interface Door {
+  /** The path its routes live under (`/api/v1/veo`). */
   prefix: string;
+  /** Registers its routes, its error envelope and its not-found answer, in a scope of its own. */
   routes(scope: FastifyInstance, ctx: AppContext): Promise<void>;
 }
 
