@@ -1,13 +1,15 @@
-// Runs the README's test command on another Node.js version, offline: the runtime comes from the npm
-// registry's `node-<platform>-<arch>` package (its binary and its headers, so better-sqlite3 compiles
-// for it with no other download), and the working tree is copied, so this checkout's node_modules
-// (built for the Node running this script) stays as it is.
+// Runs the README's test command on another Node.js version with nothing but the npm registry: the
+// runtime comes from its `node-<platform>-<arch>` package (the binary and its headers, so
+// better-sqlite3 12 compiles for it with no other download), and the working tree is copied outside
+// this checkout, so this checkout's node_modules (built for the Node running this script) is
+// neither changed nor found by the copy.
 //
 // Usage: node scripts/test-on-node.mjs <version> [test file filters…]
 //        node scripts/test-on-node.mjs --install <version>   (only fetch the runtime; prints its path)
-// The runtime is kept in .cache/node/<version>, the copy in .tmp/node-<version>.
+// The runtime is kept in .cache/node/<version>, the copy in <tmpdir>/reelay-node-<version>.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -55,7 +57,7 @@ if (listed.status !== 0) {
   console.error('test-on-node: this needs a git checkout (it copies the files git lists)');
   process.exit(2);
 }
-const copy = join(root, '.tmp', `node-${version}`);
+const copy = join(tmpdir(), `reelay-node-${version}`);
 rmSync(copy, { recursive: true, force: true });
 for (const f of listed.stdout.split('\0')) {
   if (f && existsSync(join(root, f))) cpSync(join(root, f), join(copy, f), { recursive: false });

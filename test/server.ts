@@ -60,6 +60,7 @@ export async function startServer(env: Record<string, string>, port?: number, st
     }),
   );
   const exited = once(child, 'exit');
+  exited.catch(() => {}); // a spawn error surfaces in the start loop (the child is not alive)
   const alive = () => child.exitCode === null && child.signalCode === null;
   const kill9 = async () => {
     if (alive()) child.kill('SIGKILL');

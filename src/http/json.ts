@@ -39,7 +39,9 @@ export function limitJsonDepth(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     if (jsonDepth(body as string) > MAX_JSON_DEPTH) {
-      done(new ApiError('validation', `Request body nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`), undefined);
+      // statusCode for routes outside the dialects (their root error handler reads it).
+      const err = Object.assign(new ApiError('validation', `Request body nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`), { statusCode: 400 });
+      done(err, undefined);
       return;
     }
     parse(req, body as string, done);

@@ -13,6 +13,9 @@ import { taskUrls } from '../../results/files.js';
 import { KIE_CODES, KIE_MESSAGES, type KieEnvelope, toRecord } from './mapper.js';
 import { GenerateBody, TaskQuery, toSpec } from './request.js';
 
+/** Stored as `task.dialect`: the callback of a task is found by it. */
+export const KIE = 'kie';
+
 /** The kie.ai Veo dialect: `/api/v1/veo/generate`, `record-info`, `get-1080p-video`. */
 export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -29,7 +32,7 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
     const task = await ctx.tasks.create({
       id: kieTaskId(),
       tenantId,
-      dialect: 'kie',
+      dialect: KIE,
       model: body.model ?? 'veo3_fast',
       spec,
       request: body as Record<string, unknown>,

@@ -1,9 +1,9 @@
 import type { Dialect } from '../port.js';
-import { kkiaiRoutes } from './routes.js';
+import { KKIAI, kkiaiRoutes } from './routes.js';
 
 /** The kkiai-style unified video API (`/v1/video/*`); it has no callbacks. */
 export const kkiai: Dialect = {
-  name: 'kkiai',
+  name: KKIAI,
   prefix: '/v1/video',
   routes: kkiaiRoutes,
 };

@@ -34,6 +34,9 @@ export function kkiaiError(err: ApiError) {
   return { status, body: { error: { message: err.message, type, param: err.param ?? '', code } } };
 }
 
+/** Stored as `task.dialect`. */
+export const KKIAI = 'kkiai';
+
 /** The kkiai unified video dialect: `POST /v1/video/create`, `GET /v1/video/query?id=`. */
 export async function kkiaiRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -46,7 +49,7 @@ export async function kkiaiRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
     const task = await ctx.tasks.create({
       id: kkiaiTaskId(req.body.model, Date.now()),
       tenantId,
-      dialect: 'kkiai',
+      dialect: KKIAI,
       model: req.body.model,
       spec,
       request: req.body as Record<string, unknown>,

@@ -29,7 +29,7 @@ function load(): typeof BetterSqlite3 {
     // must not fail the install on Node 22 and 24, which do not use it).
     throw new Error(
       `${sqliteDriver} could not be loaded on Node ${process.versions.node} (Node-API ${process.versions.napi}): ` +
-        `${(e as Error).message.split('\n')[0]}. Run "npm rebuild ${sqliteDriver}" with a C++ toolchain at hand.`,
+        `${(e as Error).message.split('\n')[0]}. Run "npm install" again (not with --omit=optional) on a machine with a C++ toolchain.`,
     );
   }
 }
