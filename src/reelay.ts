@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from './app/context.js';
+import { Previews } from './app/previews.js';
 import { TaskService } from './app/tasks.js';
 import { KeyCache } from './auth/cache.js';
 import { ensureKeys } from './auth/keys.js';
@@ -75,10 +76,11 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
     { leaseMs: config.leaseMs, concurrency: config.engineConcurrency, downloads: config.engineDownloads, batch: Math.min(config.engineConcurrency, 256) },
   );
   local.onWake((upstreamId) => void engine.wakeUpstream('local', upstreamId));
-  const tasks = new TaskService(store, guard, config);
+  const tasks = new TaskService(store, guard, config, files);
+  tasks.extendable = (model) => router.plan({ id: '', model, spec: { video: 'x' } }).length > 0;
   tasks.wakeEngine = () => engine.wake();
   tasks.engine = engine;
-  const ctx: AppContext = { config, store, keys: new KeyCache(store), files, tasks, log };
+  const ctx: AppContext = { config, store, keys: new KeyCache(store), files, tasks, previews: new Previews(files, binaries), log };
   const app = await buildServer(ctx, DIALECTS);
   registerUpstreamCallbacks(app, config.routing, (provider, upstreamId) => engine.wakeUpstream(provider, upstreamId));
   if (metrics) {

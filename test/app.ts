@@ -3,7 +3,9 @@ import { after } from 'node:test';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../src/app/context.js';
+import { Previews } from '../src/app/previews.js';
 import { TaskService } from '../src/app/tasks.js';
+import { locateBinaries } from '../src/media/ffmpeg.js';
 import { KeyCache } from '../src/auth/cache.js';
 import { hashKey } from '../src/auth/keys.js';
 import { loadConfig } from '../src/config.js';
@@ -28,12 +30,14 @@ export async function testApp(env: Record<string, string> = {}): Promise<{ app: 
     await store.insertKey({ id: `k${i}`, tenantId: `tenant${i}`, hash: hashKey(key), prefix: key.slice(0, 10), name: '', source: 'cli', createdAt: 0, revokedAt: null });
   }
   const guard = new UrlGuard(config.urlAllowlist);
+  const files = new ResultFiles(dir, config.publicUrl);
   const ctx: AppContext = {
     config,
     store,
     keys: new KeyCache(store),
-    files: new ResultFiles(dir, config.publicUrl),
-    tasks: new TaskService(store, guard, config),
+    files,
+    tasks: new TaskService(store, guard, config, files),
+    previews: new Previews(files, locateBinaries()),
     log: pino({ level: 'silent' }),
   };
   const app = await buildServer(ctx, DIALECTS);

@@ -36,6 +36,8 @@ export function makeTask(over: Partial<Task> = {}, spec: Partial<TaskSpec> = {})
     callbackUrl: null,
     fileToken: 'tok123',
     hdState: 'none',
+    uhdState: 'none',
+    uhdCallbackUrl: null,
     progress: 0,
     routeIndex: 0,
     submittedAt: null,

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { KeyCache } from '../auth/cache.js';
 import type { Config } from '../config.js';
 import type { ResultFiles } from '../results/files.js';
+import type { Previews } from './previews.js';
 import type { Store } from '../store/port.js';
 import type { TaskService } from './tasks.js';
 
@@ -12,5 +13,7 @@ export interface AppContext {
   keys: KeyCache;
   files: ResultFiles;
   tasks: TaskService;
+  /** Thumbnails and spritesheets of the tasks' videos, made on first request. */
+  previews: Previews;
   log: Logger;
 }

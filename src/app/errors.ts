@@ -13,6 +13,10 @@ export type ApiErrorKind =
   | 'image_fetch'
   | 'expired'
   | 'not_ready'
+  /** The request is valid but the task is not in a state that allows it (deleting a running video). */
+  | 'conflict'
+  /** Reelay does not offer this (an endpoint, or extending a video on a model whose providers cannot). */
+  | 'unsupported'
   | 'maintenance'
   | 'internal';
 

@@ -1,10 +1,12 @@
 import { randomInt } from 'node:crypto';
 import { enhancePrompt } from '../core/enhance.js';
 import { fileToken, mediaId } from '../core/ids.js';
+import { isTerminal } from '../core/states.js';
 import type { Task } from '../core/task.js';
 import { ApiError } from './errors.js';
 import { BlockedUrlError, type UrlGuard } from '../net/guard.js';
-import type { Store } from '../store/port.js';
+import type { ResultFiles } from '../results/files.js';
+import type { Store, TaskPage } from '../store/port.js';
 
 export interface TaskServiceOptions {
   taskDeadlineMs: number;
@@ -28,11 +30,18 @@ export class TaskService {
    * it and handed over, so no claim has to find it.
    */
   engine?: { offer(): { owner: string; until: number } | undefined; adopt(task: Task, leaseUntil: number): void };
+  /**
+   * Whether a model's routes include a provider that can extend a video (set from the router);
+   * a task that extends one is refused before it is stored when none can.
+   */
+  extendable: (model: string) => boolean = () => true;
 
   constructor(
     private readonly store: Store,
     private readonly guard: UrlGuard,
     private readonly opts: TaskServiceOptions,
+    /** Where the tasks' files are; `remove` deletes them. */
+    private readonly files?: ResultFiles,
   ) {}
 
   /** A random kie-style seed (10000–99999) for requests that give none. */
@@ -43,6 +52,7 @@ export class TaskService {
   async create(input: NewTask): Promise<Task> {
     if (this.draining) throw new ApiError('maintenance', 'Reelay is draining for maintenance; try again shortly');
     for (const url of input.spec.images) await this.checkImageUrl(url);
+    if (input.spec.video !== undefined) await this.checkSourceVideo(input.tenantId, input.model, input.spec.video);
     if (input.callbackUrl) await this.checkCallbackUrl(input.callbackUrl);
     const now = Date.now();
     const task: Task = {
@@ -67,6 +77,8 @@ export class TaskService {
       callbackUrl: input.callbackUrl ?? null,
       fileToken: fileToken(),
       hdState: 'none',
+      uhdState: 'none',
+      uhdCallbackUrl: null,
       progress: 0,
       createdAt: now,
       updatedAt: now,
@@ -101,6 +113,39 @@ export class TaskService {
     return now ?? task;
   }
 
+  /**
+   * One page of the tenant's tasks, every dialect's, by creation time (OpenAI list). `hasMore`
+   * says whether another page follows. Undefined when `after` names no task of this tenant.
+   */
+  async list(tenantId: string, page: TaskPage): Promise<{ tasks: Task[]; hasMore: boolean } | undefined> {
+    const rows = await this.store.listTasks(tenantId, { ...page, limit: page.limit + 1 });
+    if (!rows) return undefined;
+    return { tasks: rows.slice(0, page.limit), hasMore: rows.length > page.limit };
+  }
+
+  /**
+   * Deletes a task that has ended (succeeded, failed or expired): its files, then its records.
+   * A task still being made is a `conflict`; returns false when the task is not there.
+   */
+  async remove(task: Task): Promise<boolean> {
+    if (!isTerminal(task.state)) {
+      throw new ApiError('conflict', `task ${task.id} is ${task.state}; it can be deleted once it has completed or failed`);
+    }
+    this.files?.remove(task);
+    return this.store.deleteTask(task.tenantId, task.id);
+  }
+
+  /**
+   * Asks for the 4k rendition of a succeeded task (kie get-4k-video), with the URL its callback
+   * goes to; wakes the engine and returns the task as it now stands.
+   */
+  async requestUhd(task: Task, callbackUrl?: string): Promise<Task> {
+    if (callbackUrl) await this.checkCallbackUrl(callbackUrl);
+    const now = await this.store.requestUhd(task.tenantId, task.id, Date.now(), callbackUrl ?? null);
+    this.wakeEngine();
+    return now ?? task;
+  }
+
   /** The task if the store holds it in memory (see `Store.peekTask`), else `undefined`. */
   peek(tenantId: string, id: string): Task | undefined {
     return this.store.peekTask?.(tenantId, id);
@@ -118,6 +163,27 @@ export class TaskService {
     } catch (e) {
       if (e instanceof BlockedUrlError) throw new ApiError('image_fetch', `Failed to fetch the image: ${e.message}`, 'images');
       throw e;
+    }
+  }
+
+  /**
+   * A video to extend: `task:<id>`, a succeeded task of this tenant, or a base64 data: URL; and a
+   * model one of whose providers can extend.
+   */
+  private async checkSourceVideo(tenantId: string, model: string, video: string): Promise<void> {
+    if (video.startsWith('task:')) {
+      const id = video.slice('task:'.length);
+      const source = await this.store.getTask(tenantId, id);
+      if (!source) throw new ApiError('not_found', `no task ${id} to extend`, 'video');
+      if (source.state === 'expired') throw new ApiError('expired', `task ${id} has expired; its video is gone`, 'video');
+      if (source.state !== 'succeeded') {
+        throw new ApiError('validation', `task ${id} is ${source.state}; only a finished video can be extended`, 'video');
+      }
+    } else if (!/^data:video\/(mp4|quicktime|webm)(;[a-z0-9=.+-]+)*;base64,[A-Za-z0-9+/=\s]+$/i.test(video)) {
+      throw new ApiError('validation', 'the video to extend must be a Reelay task or data:video/mp4;base64,<data>', 'video');
+    }
+    if (!this.extendable(model)) {
+      throw new ApiError('unsupported', `model ${model} is served by providers that cannot extend a video`, 'video');
     }
   }
 

@@ -22,6 +22,8 @@ export type AspectRatio = '16:9' | '9:16';
 /** `auto`: 16:9 or 9:16, whichever the first input image is closer to (16:9 without images). */
 export type RequestedAspect = AspectRatio | 'auto';
 export type Resolution = '720p' | '1080p' | '4k';
+/** A rendition asked for after success: not asked, being made, stored, or failed to be made. */
+export type RenditionState = 'none' | 'pending' | 'ready' | 'failed';
 
 /** What to generate: the dialect-neutral request. */
 export interface TaskSpec {
@@ -39,6 +41,17 @@ export interface TaskSpec {
   durationSeconds: number;
   enhancePrompt: boolean;
   watermark?: string;
+  /**
+   * A video this task continues (extend): `task:<id>`, the final video of a succeeded task of the
+   * same tenant, or `data:video/mp4;base64,…`. The task's video is that video followed by a new
+   * part of `durationSeconds`, made from its last frame with this prompt.
+   */
+  video?: string;
+  /**
+   * An exact frame size other than the standard 16:9 and 9:16 ones (OpenAI `1024x1792`). With it,
+   * `upsample` is set and the final rendition has this size.
+   */
+  frame?: { width: number; height: number };
 }
 
 export interface ImageStatus {
@@ -74,7 +87,11 @@ export interface Task {
   /** Random path segment of the result URLs: unguessable, stable for the life of the task. */
   fileToken: string;
   /** The 1080p rendition asked for after success (kie get-1080p-video). */
-  hdState: 'none' | 'pending' | 'ready' | 'failed';
+  hdState: RenditionState;
+  /** The 4k rendition asked for after success (kie get-4k-video). */
+  uhdState: RenditionState;
+  /** Where to send the callback of the 4k rendition, when its request named one. */
+  uhdCallbackUrl: string | null;
   progress: number;
   createdAt: number;
   updatedAt: number;

@@ -10,6 +10,11 @@ export interface Provider {
   /** The provider's label in the routing configuration (`local`, `kie-main`, …). */
   readonly name: string;
   /**
+   * Whether it can continue a video (extend, `TaskSpec.video`). A task that extends a video is
+   * routed only to providers that can; the others never see it.
+   */
+  readonly extends?: boolean;
+  /**
    * Starts generating. Where the upstream allows it, idempotent for the same `submissionId`:
    * submitting again after a crash returns the same upstream id and does not start a second
    * generation (the local renderer does this; most remote APIs take no idempotency key).
@@ -43,6 +48,11 @@ export interface SubmitRequest {
   prompt: string;
   /** Input images already fetched and checked by Reelay. */
   inputs: SubmitInput[];
+  /**
+   * The video to continue, for a task that extends one (`task.spec.video`): its stored copy. The
+   * result is that video followed by the new part, as one video.
+   */
+  source?: SubmitInput;
 }
 
 export interface SubmitInput {

@@ -7,6 +7,14 @@ import type { Task } from '../core/task.js';
 export const VIDEO_FILE = 'video.mp4';
 export const HD_FILE = 'video-1080p.mp4';
 export const UHD_FILE = 'video-4k.mp4';
+/** The stills made from a task's final video (see `app/previews.ts`) and of its 4k rendition. */
+export const THUMBNAIL_WEBP = 'thumbnail.webp';
+export const THUMBNAIL_JPG = 'thumbnail.jpg';
+export const SPRITESHEET_FILE = 'spritesheet.jpg';
+export const UHD_THUMBNAIL = 'video-4k.jpg';
+const STILL_FILES = [THUMBNAIL_WEBP, THUMBNAIL_JPG, SPRITESHEET_FILE, UHD_THUMBNAIL];
+/** The stored copy of the video an extend task continues (`TaskSpec.video`). */
+export const SOURCE_FILE = 'source.mp4';
 /** The file of a task's `i`-th input image, as fetched (`ext` from its sniffed type). */
 export const inputFileName = (i: number, ext: string): string => `input-${i}.${ext}`;
 /** The extensions an input image is stored under (see `engine/inputs.ts`). */
@@ -87,9 +95,16 @@ export class ResultFiles {
   remove(task: Pick<Task, 'fileToken'> & { spec: Pick<Task['spec'], 'images'> }): void {
     const names: string[] = [];
     for (const v of [VIDEO_FILE, HD_FILE, UHD_FILE]) names.push(v, `${v}.tmp.mp4`, `${v}.pid`);
+    for (const s of STILL_FILES) names.push(s, `${s}.tmp`);
+    names.push(SOURCE_FILE, `${SOURCE_FILE}.tmp`);
     for (let i = 0; i < task.spec.images.length; i++) for (const ext of INPUT_EXTENSIONS) names.push(inputFileName(i, ext));
     for (const n of names) rmSync(this.path(task, n), { force: true });
     rmSync(join(this.root, task.fileToken), { recursive: true, force: true });
+  }
+
+  /** The path under `root` of a task's existing file, for `reply.sendFile`; undefined when it is not there. */
+  servedFile(task: Pick<Task, 'fileToken'>, name: string): string | undefined {
+    return this.served(task.fileToken, name);
   }
 
   private relative(token: string, name: string): string {
@@ -110,8 +125,18 @@ export interface TaskUrls {
   upsampled: string | null;
   /** A 1080p rendition, made by the lifecycle or asked for later (kie get-1080p-video). */
   hd1080: string | null;
+  /** A 4k rendition, made by the lifecycle or asked for later (kie get-4k-video). */
+  uhd: string | null;
+  /** The thumbnail of the 4k rendition (kie get-4k-video `imageUrls`), once it is stored. */
+  uhdThumbnail: string | null;
   /** The best video of a succeeded task: the upsampled one when there is one, else the base one. */
   final: string | null;
+}
+
+/** The file name of a succeeded task's best video (what `TaskUrls.final` points at), else null. */
+export function finalVideoName(task: Task): string | null {
+  if (task.state !== 'succeeded') return null;
+  return task.spec.upsample ? hdFileName(task.spec.resolution) : VIDEO_FILE;
 }
 
 export function taskUrls(files: ResultFiles, task: Task): TaskUrls {
@@ -125,5 +150,8 @@ export function taskUrls(files: ResultFiles, task: Task): TaskUrls {
   const upsampled = succeeded && task.spec.upsample ? files.url(task, hdFileName(task.spec.resolution)) : null;
   const lifecycle1080 = upsampled !== null && task.spec.resolution !== '4k';
   const hd1080 = succeeded && (lifecycle1080 || task.hdState === 'ready') ? files.url(task, HD_FILE) : null;
-  return { video, upsampled, hd1080, final: succeeded ? (upsampled ?? video) : null };
+  const lifecycle4k = upsampled !== null && task.spec.resolution === '4k';
+  const uhd = succeeded && (lifecycle4k || task.uhdState === 'ready') ? files.url(task, UHD_FILE) : null;
+  const uhdThumbnail = succeeded && task.uhdState === 'ready' ? files.url(task, UHD_THUMBNAIL) : null;
+  return { video, upsampled, hd1080, uhd, uhdThumbnail, final: succeeded ? (upsampled ?? video) : null };
 }

@@ -54,6 +54,16 @@ export function withTaskCache(inner: Store, maxEntries = 10_000): Store {
       drop(id);
       return inner.requestHd(tenantId, id, now);
     },
+    async requestUhd(tenantId, id, now, callbackUrl) {
+      drop(id);
+      return inner.requestUhd(tenantId, id, now, callbackUrl);
+    },
+    async deleteTask(tenantId, id) {
+      drop(id);
+      const gone = await inner.deleteTask(tenantId, id);
+      drop(id);
+      return gone;
+    },
     async markExpired(ids, now) {
       for (const id of ids) drop(id);
       return inner.markExpired(ids, now);

@@ -60,6 +60,22 @@ export interface Store {
    * due. Returns the task as it is afterwards.
    */
   requestHd(tenantId: string, id: string, now: number): Promise<Task | undefined>;
+  /**
+   * Asks for the 4k rendition of a succeeded task, as `requestHd` does for 1080p; `callbackUrl`
+   * (when given) is where its callback goes. A rendition pending or stored is left as it is.
+   */
+  requestUhd(tenantId: string, id: string, now: number, callbackUrl: string | null): Promise<Task | undefined>;
+  /**
+   * One page of a tenant's tasks by creation time (ties by id): up to `limit`, starting after the
+   * task `after` (a cursor). Undefined when `after` names no task of this tenant.
+   */
+  listTasks(tenantId: string, page: TaskPage): Promise<Task[] | undefined>;
+  /**
+   * Deletes a task that is not running (terminal or expired) with its attempts, artifacts and
+   * deliveries; its files are removed by the caller first. False when no such task is there or it
+   * is running.
+   */
+  deleteTask(tenantId: string, id: string): Promise<boolean>;
   listAttempts(taskId: string): Promise<Attempt[]>;
   listArtifacts(taskId: string): Promise<Artifact[]>;
 
@@ -103,6 +119,7 @@ export type TaskPatch = Partial<
     | 'lastErrorKind'
     | 'failureStage'
     | 'hdState'
+    | 'uhdState'
     | 'progress'
     | 'completedAt'
     | 'nextRunAt'
@@ -116,6 +133,13 @@ export type TaskPatch = Partial<
 >;
 
 export type ClaimLane = 'steps' | 'fetch';
+
+export interface TaskPage {
+  limit: number;
+  order: 'asc' | 'desc';
+  /** The id of the last task of the previous page. */
+  after?: string;
+}
 
 export interface StepCommit {
   taskId: string;

@@ -4,8 +4,8 @@ import { KIE_SEED_TYPES, makeTask, typesOf } from '../../../test/fixtures.js';
 import type { ErrorKind } from '../../core/states.js';
 import { errorCode, kieTime, successFlag, toCallback, toRecord } from './mapper.js';
 
-const urls = { video: 'http://r/files/t/video.mp4', upsampled: null, hd1080: null, final: 'http://r/files/t/video.mp4' };
-const none = { video: null, upsampled: null, hd1080: null, final: null };
+const urls = { video: 'http://r/files/t/video.mp4', upsampled: null, hd1080: null, uhd: null, uhdThumbnail: null, final: 'http://r/files/t/video.mp4' };
+const none = { video: null, upsampled: null, hd1080: null, uhd: null, uhdThumbnail: null, final: null };
 
 test('successFlag: 0 while running, 1 success, 2 failed before generation, 3 generation failed', () => {
   for (const state of ['queued', 'fetching', 'generating', 'generated', 'upsampling'] as const) {
@@ -51,7 +51,7 @@ test('record of a running and of a failed task', () => {
 
 test('resolution reports the upsampled size', () => {
   const task = makeTask({ state: 'succeeded' }, { upsample: true, resolution: '1080p' });
-  const rec = toRecord(task, { ...urls, upsampled: 'http://r/files/t/video-1080p.mp4', final: 'http://r/files/t/video-1080p.mp4' });
+  const rec = toRecord(task, { ...urls, upsampled: 'http://r/files/t/video-1080p.mp4', final: 'http://r/files/t/video-1080p.mp4', uhd: null, uhdThumbnail: null });
   assert.equal(rec.response?.resolution, '1080p');
   assert.deepEqual(rec.response?.resultUrls, ['http://r/files/t/video-1080p.mp4']);
 });
@@ -73,7 +73,7 @@ test('kieTime formats UTC as YYYY-MM-DD HH:mm:ss', () => {
 });
 
 test('fallbackFlag is true when a fallback route made the video, in the record and the callback', () => {
-  const urls = { video: 'http://r/v.mp4', upsampled: null, hd1080: null, final: 'http://r/v.mp4' };
+  const urls = { video: 'http://r/v.mp4', upsampled: null, hd1080: null, uhd: null, uhdThumbnail: null, final: 'http://r/v.mp4' };
   const task = makeTask({ dialect: 'kie', state: 'succeeded', completedAt: 1, fallback: true });
   assert.equal(toRecord(task, urls).fallbackFlag, true);
   assert.equal((toCallback(task, urls).data as { fallbackFlag: boolean }).fallbackFlag, true);

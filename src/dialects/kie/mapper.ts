@@ -22,6 +22,8 @@ export const KIE_CODES: Record<ApiErrorKind, number> = {
   expired: 422,
   content_policy: 400,
   not_ready: 400,
+  conflict: 422,
+  unsupported: 422,
   image_fetch: 451,
   maintenance: 455,
   internal: 500,

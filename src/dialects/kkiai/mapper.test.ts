@@ -43,7 +43,7 @@ test('a completed, upsampled task has every seed field with the seed types; vide
     },
     { upsample: true, resolution: '1080p', images: ['https://x/y.png'], mode: 'frames' },
   );
-  const q = toQuery(task, { video: 'http://r/v.mp4', upsampled: 'http://r/v-1080p.mp4', hd1080: 'http://r/v-1080p.mp4', final: 'http://r/v-1080p.mp4' });
+  const q = toQuery(task, { video: 'http://r/v.mp4', upsampled: 'http://r/v-1080p.mp4', hd1080: 'http://r/v-1080p.mp4', uhd: null, uhdThumbnail: null, final: 'http://r/v-1080p.mp4' });
   assert.deepEqual(typesOf(q as never, KKIAI_SEED_TYPES), []);
   assert.equal(q.status, 'completed');
   assert.equal(q.video_url, 'http://r/v-1080p.mp4');
@@ -60,7 +60,7 @@ test('a completed, upsampled task has every seed field with the seed types; vide
 });
 
 test('a pending task has video_url null and running true', () => {
-  const q = toQuery(makeTask({ state: 'queued' }), { video: null, upsampled: null, hd1080: null, final: null });
+  const q = toQuery(makeTask({ state: 'queued' }), { video: null, upsampled: null, hd1080: null, uhd: null, uhdThumbnail: null, final: null });
   assert.equal(q.video_url, null);
   assert.equal(q.detail.running, true);
   assert.equal(q.detail.completed_at, null);
@@ -68,7 +68,7 @@ test('a pending task has video_url null and running true', () => {
 });
 
 test('a safety rejection fills video_generation_error', () => {
-  const q = toQuery(makeTask({ state: 'failed', failureStage: 'generation', lastErrorKind: 'content_policy', lastError: 'unsafe prompt' }), { video: null, upsampled: null, hd1080: null, final: null });
+  const q = toQuery(makeTask({ state: 'failed', failureStage: 'generation', lastErrorKind: 'content_policy', lastError: 'unsafe prompt' }), { video: null, upsampled: null, hd1080: null, uhd: null, uhdThumbnail: null, final: null });
   assert.equal(q.status, 'video_generation_failed');
   assert.equal(q.detail.video_generation_error, 'unsafe prompt');
   assert.equal(q.detail.video_generation_status, 'MEDIA_GENERATION_STATUS_FAILED');
@@ -85,7 +85,7 @@ test('create answer', () => {
 });
 
 test('detail.fallback says whether a fallback route made the video', () => {
-  const urls = { video: 'http://r/v.mp4', upsampled: null, hd1080: null, final: 'http://r/v.mp4' };
+  const urls = { video: 'http://r/v.mp4', upsampled: null, hd1080: null, uhd: null, uhdThumbnail: null, final: 'http://r/v.mp4' };
   assert.equal(toQuery(makeTask({ state: 'succeeded', fallback: true }), urls).detail.fallback, true);
   assert.equal(toQuery(makeTask({ state: 'succeeded' }), urls).detail.fallback, false);
 });

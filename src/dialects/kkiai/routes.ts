@@ -25,6 +25,8 @@ const HTTP: Record<ApiErrorKind, [number, string, string]> = {
   image_fetch: [400, 'invalid_request_error', 'image_fetch_failed'],
   expired: [410, 'invalid_request_error', 'task_expired'],
   not_ready: [409, 'invalid_request_error', 'not_ready'],
+  conflict: [409, 'invalid_request_error', 'conflict'],
+  unsupported: [400, 'invalid_request_error', 'unsupported'],
   maintenance: [503, 'server_error', 'maintenance'],
   internal: [500, 'server_error', 'internal_error'],
 };

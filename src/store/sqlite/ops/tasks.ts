@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import type { Task } from '../../../core/task.js';
+import type { TaskPage } from '../../port.js';
 import { artifactFromRow, attemptFromRow, taskFromRow, taskToRow } from '../rows.js';
 import { grouped } from '../group.js';
 
@@ -28,6 +29,34 @@ export function taskOps(db: Database) {
     `UPDATE tasks SET hd_state = 'pending', next_run_at = @now, updated_at = @now
      WHERE id = @id AND tenant_id = @tenantId AND state = 'succeeded' AND hd_state IN ('none', 'failed')`,
   );
+  const uhd = db.prepare(
+    `UPDATE tasks SET uhd_state = 'pending', uhd_callback_url = @callbackUrl, next_run_at = @now, updated_at = @now
+     WHERE id = @id AND tenant_id = @tenantId AND state = 'succeeded' AND uhd_state IN ('none', 'failed')`,
+  );
+  const cursor = db.prepare(`SELECT created_at, id FROM tasks WHERE id = ? AND tenant_id = ?`);
+  const pages = {
+    asc: db.prepare(`SELECT * FROM tasks WHERE tenant_id = @tenantId ORDER BY created_at, id LIMIT @limit`),
+    desc: db.prepare(`SELECT * FROM tasks WHERE tenant_id = @tenantId ORDER BY created_at DESC, id DESC LIMIT @limit`),
+    ascAfter: db.prepare(
+      `SELECT * FROM tasks WHERE tenant_id = @tenantId AND (created_at, id) > (@createdAt, @id) ORDER BY created_at, id LIMIT @limit`,
+    ),
+    descAfter: db.prepare(
+      `SELECT * FROM tasks WHERE tenant_id = @tenantId AND (created_at, id) < (@createdAt, @id) ORDER BY created_at DESC, id DESC LIMIT @limit`,
+    ),
+  };
+  const deletable = db.prepare(`SELECT id FROM tasks WHERE id = ? AND tenant_id = ? AND state IN ('succeeded', 'failed', 'expired') AND lease_owner IS NULL`);
+  const dropTask = db.prepare(`DELETE FROM tasks WHERE id = ?`);
+  const dropAttempts = db.prepare(`DELETE FROM attempts WHERE task_id = ?`);
+  const dropDeliveries = db.prepare(`DELETE FROM deliveries WHERE task_id = ?`);
+  const dropArtifacts = db.prepare(`DELETE FROM artifacts WHERE task_id = ?`);
+  const remove = db.transaction((tenantId: string, id: string): boolean => {
+    if (!deletable.get(id, tenantId)) return false;
+    dropTask.run(id);
+    dropAttempts.run(id);
+    dropDeliveries.run(id);
+    dropArtifacts.run(id);
+    return true;
+  });
   const attempts = db.prepare(`SELECT * FROM attempts WHERE task_id = ? ORDER BY n`);
   const inFlight = db.prepare(
     `SELECT provider, COUNT(*) AS n FROM tasks WHERE state = 'generating' AND upstream_id IS NOT NULL GROUP BY provider`,
@@ -54,6 +83,25 @@ export function taskOps(db: Database) {
       hd.run({ id, tenantId, now });
       const row = byId.get(id, tenantId) as Row | undefined;
       return row && taskFromRow(row);
+    },
+    requestUhd(tenantId: string, id: string, now: number, callbackUrl: string | null): Task | undefined {
+      uhd.run({ id, tenantId, now, callbackUrl });
+      const row = byId.get(id, tenantId) as Row | undefined;
+      return row && taskFromRow(row);
+    },
+    listTasks(tenantId: string, page: TaskPage): Task[] | undefined {
+      let rows: Row[];
+      if (page.after === undefined) rows = pages[page.order].all({ tenantId, limit: page.limit }) as Row[];
+      else {
+        const at = cursor.get(page.after, tenantId) as { created_at: number; id: string } | undefined;
+        if (!at) return undefined;
+        const stmt = page.order === 'asc' ? pages.ascAfter : pages.descAfter;
+        rows = stmt.all({ tenantId, limit: page.limit, createdAt: at.created_at, id: at.id }) as Row[];
+      }
+      return rows.map(taskFromRow);
+    },
+    deleteTask(tenantId: string, id: string): boolean {
+      return remove.immediate(tenantId, id);
     },
     listAttempts(taskId: string) {
       return (attempts.all(taskId) as Row[]).map(attemptFromRow);

@@ -1,0 +1,66 @@
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import type { Task } from '../core/task.js';
+import { type Binaries, run } from '../media/ffmpeg.js';
+import { probe } from '../media/probe.js';
+import { spritesheetArgs, thumbnailArgs } from '../media/stills.js';
+import { type ResultFiles, SPRITESHEET_FILE, THUMBNAIL_JPG, THUMBNAIL_WEBP, finalVideoName } from '../results/files.js';
+
+export type StillKind = 'thumbnail.webp' | 'thumbnail.jpg' | 'spritesheet';
+
+const NAMES: Record<StillKind, string> = { 'thumbnail.webp': THUMBNAIL_WEBP, 'thumbnail.jpg': THUMBNAIL_JPG, spritesheet: SPRITESHEET_FILE };
+
+/**
+ * Stills of a succeeded task's final video, made with ffmpeg the first time they are asked for
+ * and kept with the task's files (retention removes them with the rest). Requests for the same
+ * still at the same time share one ffmpeg run.
+ */
+export class Previews {
+  private readonly making = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly files: ResultFiles,
+    private readonly binaries: Binaries,
+  ) {}
+
+  /** The task's final video, as a path under `files.root` (for `reply.sendFile`); undefined before success. */
+  video(task: Task): string | undefined {
+    const name = finalVideoName(task);
+    return name ? this.files.servedFile(task, name) : undefined;
+  }
+
+  /** A still of the final video, as a path under `files.root`; undefined when there is no video. */
+  async still(task: Task, kind: StillKind): Promise<string | undefined> {
+    const video = finalVideoName(task);
+    if (!video || !this.files.servedFile(task, video)) return undefined;
+    const name = NAMES[kind];
+    const have = this.files.servedFile(task, name);
+    if (have) return have;
+    const key = `${task.fileToken}/${name}`;
+    let pending = this.making.get(key);
+    if (!pending) {
+      pending = this.make(task, video, name, kind).finally(() => this.making.delete(key));
+      this.making.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async make(task: Task, video: string, name: string, kind: StillKind): Promise<string> {
+    const src = this.files.existing(task, video);
+    await this.files.ensureDir(task);
+    const out = this.files.path(task, name);
+    const tmp = `${out}.tmp`;
+    const seconds = ((await probe(this.binaries.ffprobe, src)).durationMs ?? 0) / 1000;
+    const args =
+      kind === 'spritesheet'
+        ? spritesheetArgs(src, tmp, seconds)
+        : thumbnailArgs(src, tmp, kind === 'thumbnail.webp' ? 'webp' : 'jpg', seconds / 2);
+    try {
+      await run(this.binaries.ffmpeg, args, { timeoutMs: 120_000 });
+      if (!existsSync(tmp)) throw new Error(`ffmpeg wrote no ${name}`);
+      renameSync(tmp, out);
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+    return this.files.servedFile(task, name)!;
+  }
+}
