@@ -63,8 +63,10 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
     log,
   });
   // A finished task's callback, in the body of the dialect it was created through.
-  const notify = (task: Task): NewDelivery[] => {
-    const cb = dialectNamed(task.dialect)?.callback?.(task, taskUrls(files, task));
+  const notify = (task: Task, event?: 'uhd'): NewDelivery[] => {
+    const urls = taskUrls(files, task);
+    // A task's end is told in its own dialect; a rendition, by the dialect it was asked through.
+    const cb = event ? DIALECTS.map((d) => d.callback?.(task, urls, event)).find(Boolean) : dialectNamed(task.dialect)?.callback?.(task, urls);
     return cb ? [{ taskId: task.id, url: cb.url, body: cb.body, createdAt: Date.now() }] : [];
   };
   const providers = createProviders(config.routing.providers, { local, guard, maxResultBytes: config.resultMaxBytes, publicUrl: config.publicUrl });

@@ -9,6 +9,9 @@ import type { TaskUrls } from '../results/files.js';
 export interface Dialect extends Door {
   /** Stored as `task.dialect` for the tasks created through it. */
   name: string;
-  /** The callback a task created through this dialect owes its client once it ends, if any. */
-  callback?(task: Task, urls: TaskUrls): { url: string; body: string } | undefined;
+  /**
+   * The callback a task created through this dialect owes its client once it ends, if any; with
+   * `uhd`, the one owed when the 4k rendition asked for after success is stored or failed.
+   */
+  callback?(task: Task, urls: TaskUrls, event?: 'uhd'): { url: string; body: string } | undefined;
 }

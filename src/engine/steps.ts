@@ -1,4 +1,4 @@
-import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { ErrorKind, FailureStage, TaskState } from '../core/states.js';
 import type { Artifact, Attempt, Task } from '../core/task.js';
@@ -10,7 +10,8 @@ import { upscaleArgs } from '../providers/local/scene.js';
 import { type FetchedResult, type Provider, type ProviderError, RateLimitedError, SafetyRejectedError, type Succeeded, TransientError, coerceError } from '../providers/port.js';
 import type { ProviderConfig } from '../providers/config.js';
 import type { Route, Router } from '../routing/router.js';
-import { type ResultFiles, VIDEO_FILE, hdFileName, inputFileName } from '../results/files.js';
+import { type ResultFiles, SOURCE_FILE, UHD_FILE, UHD_THUMBNAIL, VIDEO_FILE, finalVideoName, hdFileName, inputFileName } from '../results/files.js';
+import { thumbnailArgs } from '../media/stills.js';
 import type { NewDelivery, StepCommit, Store, TaskPatch } from '../store/port.js';
 import type { Metrics } from '../metrics.js';
 import type { Deliverer } from './deliveries.js';
@@ -24,8 +25,11 @@ export interface StepContext {
   fetcher: GuardedFetcher;
   binaries: Binaries;
   imageMaxBytes: number;
-  /** Builds the callbacks owed when a task ends (dialect-specific bodies). */
-  notify: (task: Task) => NewDelivery[];
+  /**
+   * Builds the callbacks owed when a task ends (dialect-specific bodies), or, with `uhd`, when
+   * the 4k rendition asked for after success is stored or failed.
+   */
+  notify: (task: Task, event?: 'uhd') => NewDelivery[];
   log: Logger;
   /** Where the engine records its figures (optional). */
   metrics?: Metrics;
@@ -59,8 +63,9 @@ const STAGE_OF: Record<TaskState, FailureStage> = {
   expired: 'generation',
 };
 
-/** The width and height of an upsampled rendition. */
+/** The width and height of an upsampled rendition (an exact `frame` when the task asked for one). */
 export function hdSize(task: Task): { w: number; h: number } {
+  if (task.spec.frame) return { w: task.spec.frame.width, h: task.spec.frame.height };
   const [long, short] = task.spec.resolution === '4k' ? [3840, 2160] : [1920, 1080];
   return task.spec.aspectRatio === '9:16' ? { w: short, h: long } : { w: long, h: short };
 }
@@ -86,7 +91,7 @@ export class Steps {
     }
     switch (task.state) {
       case 'queued':
-        return task.images.length > 0
+        return task.images.length > 0 || task.spec.video !== undefined
           ? { taskId: task.id, patch: { state: 'fetching', nextRunAt: now, updatedAt: now } }
           : this.submit(task, now);
       case 'fetching':
@@ -100,6 +105,7 @@ export class Steps {
         return this.upsample(task, now);
       case 'succeeded':
         if (task.hdState === 'pending') return this.renderHd(task, now);
+        if (task.uhdState === 'pending') return this.renderUhd(task, now);
         return { taskId: task.id, patch: { nextRunAt: null } };
       default:
         return { taskId: task.id, patch: { nextRunAt: null } };
@@ -126,9 +132,63 @@ export class Steps {
         return { ...result, artifacts };
       }
     }
+    if (task.spec.video !== undefined) {
+      try {
+        artifacts.push(await this.storeSource(task));
+      } catch (e) {
+        const err = coerceError(e);
+        const result = this.fail(task, now, 'image_fetch', 'input', 'fetch', `The video to extend cannot be used: ${err.message}`, { images });
+        return { ...result, artifacts };
+      }
+    }
     const patch: TaskPatch = { state: 'generating', images, upstreamId: null, nextRunAt: now, updatedAt: now };
     if (task.spec.aspectRatio === 'auto') patch.spec = { ...task.spec, aspectRatio: await this.aspectOfFirstImage(task, artifacts) };
     return { taskId: task.id, patch, artifacts };
+  }
+
+  /**
+   * Stores the video an extend task continues (`spec.video`) as the task's `source.mp4`: the final
+   * video of the source task (a hard link where the volume allows, so it costs no copy and outlives
+   * the source's deletion), or the bytes of a data: URL. It must be a video ffprobe can read.
+   */
+  private async storeSource(task: Task): Promise<Artifact> {
+    const video = task.spec.video!;
+    await this.ctx.files.ensureDir(task);
+    const out = this.ctx.files.path(task, SOURCE_FILE);
+    if (!existsSync(out)) {
+      const tmp = `${out}.tmp`;
+      rmSync(tmp, { force: true });
+      if (video.startsWith('task:')) {
+        const id = video.slice('task:'.length);
+        const source = await this.ctx.store.getTask(task.tenantId, id);
+        const name = source && finalVideoName(source);
+        if (!source || !name) throw new Error(`task ${id} has no finished video (it is ${source?.state ?? 'gone'})`);
+        const file = this.ctx.files.existing(source, name);
+        try {
+          linkSync(file, tmp);
+        } catch {
+          copyFileSync(file, tmp);
+        }
+      } else {
+        const m = /^data:[^;,]*(?:;[^;,]*)*;base64,(.*)$/s.exec(video);
+        if (!m) throw new Error('malformed data: URL');
+        const bytes = Buffer.from(m[1]!, 'base64');
+        if (bytes.length > this.ctx.imageMaxBytes * 8) throw new Error(`it is ${bytes.length} bytes, over the limit of ${this.ctx.imageMaxBytes * 8}`);
+        writeFileSync(tmp, bytes);
+      }
+      renameSync(tmp, out);
+    }
+    let p;
+    try {
+      p = await probe(this.ctx.binaries.ffprobe, out);
+    } catch {
+      p = undefined;
+    }
+    if (!p?.video) {
+      rmSync(out, { force: true });
+      throw new Error('it is not a video Reelay can read');
+    }
+    return { ...artifact(task.id, 'input_video', out, 'video/mp4', statSync(out).size, Date.now()), width: p.video.width, height: p.video.height, durationMs: p.durationMs, codec: p.video.codec };
   }
 
   /** kie `Auto`: 9:16 when the first image is taller than wide, else 16:9. */
@@ -157,9 +217,11 @@ export class Steps {
       // The provider is full: ask again shortly. Not a failure, so nothing is counted.
       return { taskId: task.id, patch: { nextRunAt: now + admitted.waitMs } };
     }
-    // A task without images has no input files to look up.
-    const inputs = (task.spec.images.length === 0 ? [] : await this.ctx.store.listArtifacts(task.id))
-      .filter((a) => a.kind.startsWith('input_'))
+    // A task without images or a video to extend has no input files to look up.
+    const stored = task.spec.images.length === 0 && task.spec.video === undefined ? [] : await this.ctx.store.listArtifacts(task.id);
+    const sourceFile = stored.find((a) => a.kind === 'input_video');
+    const inputs = stored
+      .filter((a) => /^input_\d+$/.test(a.kind))
       .sort((a, b) => a.kind.localeCompare(b.kind))
       .map((a) => ({ path: a.path, contentType: a.contentType, url: task.spec.images[Number(a.kind.slice('input_'.length))] ?? '' }));
     const submissionId = `${task.id}#${task.attemptCount + 1}`;
@@ -170,6 +232,7 @@ export class Steps {
         model: route.model,
         prompt: task.spec.enhancePrompt ? task.enhancedPrompt : task.spec.prompt,
         inputs,
+        ...(sourceFile ? { source: { path: sourceFile.path, contentType: sourceFile.contentType, url: task.spec.video ?? '' } } : {}),
       });
       return {
         taskId: task.id,
@@ -271,6 +334,19 @@ export class Steps {
       const done = attempt(task, 'poll', provider.name, upstreamId, now, 'succeeded', null);
       const release = () => provider.release?.(upstreamId);
       const fallback = route.index !== this.ctx.router.next(plan, 0)?.route.index;
+      const { w, h } = hdSize(task);
+      if (task.spec.upsample && video.width === w && video.height === h) {
+        // The provider made the final size itself (the local renderer draws its scenes at the
+        // target resolution): the video is the rendition, with no upscale.
+        const final = this.ctx.files.path(task, hdFileName(task.spec.resolution));
+        rmSync(final, { force: true });
+        try {
+          linkSync(file, final);
+        } catch {
+          copyFileSync(file, final);
+        }
+        return { ...this.succeed(task, { fallback, resultUrl: null }, [video, { ...video, kind: 'video_hd', path: final }]), attempt: done, afterCommit: release };
+      }
       if (task.spec.upsample) {
         return { taskId: task.id, patch: { state: 'generated', fallback, resultUrl: null, progress: 90, nextRunAt: Date.now(), updatedAt: Date.now() }, attempt: done, artifacts: [video], afterCommit: release };
       }
@@ -306,7 +382,8 @@ export class Steps {
 
   private async renderHd(task: Task, now: number): Promise<StepResult> {
     try {
-      const hd = await this.makeHd({ ...task, spec: { ...task.spec, resolution: '1080p' } }, 'video_1080p');
+      const { frame: _frame, ...spec } = task.spec;
+      const hd = await this.makeHd({ ...task, spec: { ...spec, resolution: '1080p' } }, 'video_1080p');
       return { taskId: task.id, patch: { hdState: 'ready', nextRunAt: null, updatedAt: now }, artifacts: [hd] };
     } catch (e) {
       const err = coerceError(e);
@@ -316,6 +393,40 @@ export class Steps {
         attempt: attempt(task, 'upsample', 'local', null, now, 'failed', err.message),
       };
     }
+  }
+
+  /**
+   * Makes the 4k rendition asked for after success (kie get-4k-video) and its thumbnail, and owes
+   * the callback of that request either way. A task whose lifecycle made 4k already has it.
+   */
+  private async renderUhd(task: Task, now: number): Promise<StepResult> {
+    let patch: TaskPatch;
+    const artifacts: Artifact[] = [];
+    let failure: string | null = null;
+    try {
+      const { frame: _frame, ...spec } = task.spec;
+      const uhdTask = { ...task, spec: { ...spec, resolution: '4k' as const } };
+      if (!(task.spec.upsample && task.spec.resolution === '4k')) artifacts.push(await this.makeHd(uhdTask, 'video_4k'));
+      const thumb = this.ctx.files.path(task, UHD_THUMBNAIL);
+      if (!existsSync(thumb)) {
+        const probeOf = await probe(this.ctx.binaries.ffprobe, this.ctx.files.path(task, UHD_FILE));
+        await run(this.ctx.binaries.ffmpeg, thumbnailArgs(this.ctx.files.path(task, UHD_FILE), `${thumb}.tmp`, 'jpg', (probeOf.durationMs ?? 0) / 2000, 3840), { timeoutMs: 120_000 });
+        renameSync(`${thumb}.tmp`, thumb);
+      }
+      artifacts.push({ ...artifact(task.id, 'thumbnail_4k', thumb, 'image/jpeg', statSync(thumb).size, Date.now()) });
+      patch = { uhdState: 'ready', nextRunAt: null, updatedAt: now };
+    } catch (e) {
+      failure = coerceError(e).message;
+      patch = { uhdState: 'failed', nextRunAt: null, updatedAt: now, lastError: `4k rendition failed: ${failure}`, lastErrorKind: 'internal' };
+    }
+    const ended = { ...task, ...patch } as Task;
+    return {
+      taskId: task.id,
+      patch,
+      artifacts,
+      deliveries: this.ctx.notify(ended, 'uhd'),
+      ...(failure ? { attempt: attempt(task, 'upsample', 'local', null, now, 'failed', failure) } : {}),
+    };
   }
 
   /** Scales the stored video up; an output already on disk (made before a crash) is kept. */

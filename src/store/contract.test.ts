@@ -148,6 +148,56 @@ for (const backend of backends) {
       await s.close();
     });
 
+    test('requestUhd keeps its callback URL, and leaves a pending or stored rendition alone', async () => {
+      const s = await backend.open();
+      await s.createTask(makeTask({ id: 'ok', fileToken: 'fo', state: 'succeeded', nextRunAt: null, completedAt: 5 }));
+      await s.createTask(makeTask({ id: 'run', fileToken: 'fr', state: 'generating' }));
+      const asked = await s.requestUhd('t_a', 'ok', 100, 'https://cb.example/4k');
+      assert.deepEqual([asked?.uhdState, asked?.uhdCallbackUrl, asked?.nextRunAt], ['pending', 'https://cb.example/4k', 100]);
+      assert.equal((await s.requestUhd('t_a', 'ok', 200, null))?.uhdCallbackUrl, 'https://cb.example/4k', 'a second ask changes nothing');
+      assert.equal((await s.requestUhd('t_a', 'run', 100, null))?.uhdState, 'none');
+      assert.equal(await s.requestUhd('t_other', 'ok', 100, null), undefined);
+      await s.close();
+    });
+
+    test('listTasks pages a tenant\'s tasks by creation time in both orders; an unknown cursor is undefined', async () => {
+      const s = await backend.open();
+      // Two tasks share a creation time: the id breaks the tie, so no page skips or repeats one.
+      const times = [10, 20, 20, 30, 40];
+      for (const [i, at] of times.entries()) await s.createTask(makeTask({ id: `l${i}`, fileToken: `fl${i}`, createdAt: at }));
+      await s.createTask(makeTask({ id: 'other', tenantId: 't_b', fileToken: 'fx', createdAt: 25 }));
+      const walk = async (order: 'asc' | 'desc') => {
+        const seen: string[] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = (await s.listTasks('t_a', { limit: 2, order, ...(after ? { after } : {}) }))!;
+          seen.push(...page.map((t) => t.id));
+          if (page.length < 2) return seen;
+          after = page[page.length - 1]!.id;
+        }
+      };
+      assert.deepEqual(await walk('asc'), ['l0', 'l1', 'l2', 'l3', 'l4']);
+      assert.deepEqual(await walk('desc'), ['l4', 'l3', 'l2', 'l1', 'l0']);
+      assert.equal(await s.listTasks('t_a', { limit: 2, order: 'asc', after: 'other' }), undefined, "another tenant's id is no cursor");
+      assert.equal(await s.listTasks('t_a', { limit: 2, order: 'asc', after: 'nope' }), undefined);
+      await s.close();
+    });
+
+    test('deleteTask removes an ended task with its records, never a running one or another tenant\'s', async () => {
+      const s = await backend.open();
+      await s.createTask(makeTask({ id: 'done', fileToken: 'fd', state: 'succeeded', nextRunAt: null, completedAt: 5 }));
+      await s.createTask(makeTask({ id: 'run', fileToken: 'fr', state: 'generating' }));
+      await s.commitStep('nobody', { taskId: 'done', patch: {} });
+      assert.equal(await s.deleteTask('t_b', 'done'), false);
+      assert.equal(await s.deleteTask('t_a', 'run'), false);
+      assert.equal(await s.deleteTask('t_a', 'done'), true);
+      assert.equal(await s.getTask('t_a', 'done'), undefined);
+      assert.deepEqual(await s.listArtifacts('done'), []);
+      assert.equal(await s.deleteTask('t_a', 'done'), false, 'gone already');
+      assert.ok(await s.getTask('t_a', 'run'));
+      await s.close();
+    });
+
     test('retention: expiring, tombstones, purge', async () => {
       const s = await backend.open();
       await s.createTask(makeTask({ id: 'old', fileToken: 'fo1', state: 'succeeded', completedAt: 100, nextRunAt: null }));

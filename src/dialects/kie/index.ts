@@ -1,5 +1,5 @@
 import type { Dialect } from '../port.js';
-import { toCallback } from './mapper.js';
+import { toCallback, toUhdCallback } from './mapper.js';
 import { KIE, kieRoutes } from './routes.js';
 
 /** kie.ai's Veo API (`/api/v1/veo/*`), with its callbacks (`callBackUrl`). */
@@ -7,5 +7,9 @@ export const kie: Dialect = {
   name: KIE,
   prefix: '/api/v1/veo',
   routes: kieRoutes,
-  callback: (task, urls) => (task.callbackUrl ? { url: task.callbackUrl, body: JSON.stringify(toCallback(task, urls)) } : undefined),
+  callback(task, urls, event) {
+    // A 4k rendition is asked for through kie alone, whichever door made the task.
+    if (event === 'uhd') return task.uhdCallbackUrl ? { url: task.uhdCallbackUrl, body: JSON.stringify(toUhdCallback(task, urls)) } : undefined;
+    return task.dialect === KIE && task.callbackUrl ? { url: task.callbackUrl, body: JSON.stringify(toCallback(task, urls)) } : undefined;
+  },
 };

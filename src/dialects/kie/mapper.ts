@@ -39,6 +39,11 @@ export const KIE_MESSAGES = {
   maintenance: 'Service Unavailable - System is currently undergoing maintenance',
   success: 'success',
   callbackOk: 'Veo3.1 video generated successfully.',
+  extendOk: 'Veo3.1 video extension successful.',
+  uhdProcessing: '4k is processing. It should be ready in 5-10 minutes. Please check back shortly.',
+  uhdDone: 'The video has been generated successfully',
+  uhdOk: '4K Video generated successfully.',
+  uhdFailed: 'The 4K version of this video is unavailable. Please try a different video.',
 } as const;
 
 /**
@@ -89,7 +94,7 @@ export interface KieRecord {
   taskId: string;
   paramJson: string;
   completeTime: string | null;
-  response: { taskId: string; resultUrls: string[]; originUrls: string[] | null; resolution: string } | null;
+  response: { taskId: string; resultUrls: string[]; originUrls: string[] | null; fullResultUrls?: string[]; resolution: string } | null;
   successFlag: 0 | 1 | 2 | 3;
   errorCode: number | null;
   errorMessage: string;
@@ -105,7 +110,14 @@ export function toRecord(task: Task, urls: TaskUrls): KieRecord {
     completeTime: kieTime(task.completedAt),
     response:
       task.state === 'succeeded' && urls.final
-        ? { taskId: task.id, resultUrls: [urls.final], originUrls: null, resolution: resolutionLabel(task) }
+        ? {
+            taskId: task.id,
+            resultUrls: [urls.final],
+            originUrls: null,
+            // An extension's video is the source followed by the new part: the whole of it.
+            ...(task.spec.video !== undefined ? { fullResultUrls: [urls.final] } : {}),
+            resolution: resolutionLabel(task),
+          }
         : null,
     successFlag: successFlag(task),
     errorCode: errorCode(task),
@@ -120,9 +132,23 @@ export function toCallback(task: Task, urls: TaskUrls): KieEnvelope {
   if (task.state === 'succeeded' && urls.final) {
     return {
       code: 200,
-      msg: KIE_MESSAGES.callbackOk,
+      msg: task.spec.video !== undefined ? KIE_MESSAGES.extendOk : KIE_MESSAGES.callbackOk,
       data: { taskId: task.id, info: { resultUrls: [urls.final], originUrls: null, resolution: resolutionLabel(task) }, fallbackFlag: task.fallback },
     };
   }
   return { code: errorCode(task) ?? 500, msg: errorMessage(task), data: { taskId: task.id, fallbackFlag: task.fallback } };
+}
+
+/** get-4k-video's `data`: the task, and its 4k video and thumbnail once they are stored. */
+export function uhdData(task: Task, urls: TaskUrls): { taskId: string; resultUrls: string[] | null; imageUrls: string[] | null } {
+  const ready = task.uhdState === 'ready' && urls.uhd && urls.uhdThumbnail;
+  return { taskId: task.id, resultUrls: ready ? [urls.uhd!] : null, imageUrls: ready ? [urls.uhdThumbnail!] : null };
+}
+
+/** The callback of a get-4k-video request (reference §1.6, "4K callback"). */
+export function toUhdCallback(task: Task, urls: TaskUrls): KieEnvelope {
+  if (task.uhdState === 'ready' && urls.uhd) {
+    return { code: 200, msg: KIE_MESSAGES.uhdOk, data: { taskId: task.id, info: { resultUrls: [urls.uhd], imageUrls: urls.uhdThumbnail ? [urls.uhdThumbnail] : [] } } };
+  }
+  return { code: 500, msg: KIE_MESSAGES.uhdFailed, data: { taskId: task.id } };
 }

@@ -64,3 +64,46 @@ export function toSpec(body: GenerateBody, randomSeed: () => number): TaskSpec {
     ...(body.watermark ? { watermark: body.watermark } : {}),
   };
 }
+
+/** extend's `model`, in its own vocabulary, and the generate model each stands for. */
+export const EXTEND_MODELS = { fast: 'veo3_fast', quality: 'veo3', lite: 'veo3_lite' } as const;
+
+/** `POST /api/v1/veo/extend` (reference §1.5). */
+export const ExtendBody = Type.Object({
+  taskId: Type.String({ maxLength: 200 }),
+  prompt: Type.String({ maxLength: 20000 }),
+  seeds: Type.Optional(Type.Integer({ minimum: 10000, maximum: 99999 })),
+  model: Type.Optional(Type.Enum(Object.keys(EXTEND_MODELS) as (keyof typeof EXTEND_MODELS)[])),
+  watermark: Type.Optional(Type.String({ maxLength: 200 })),
+  callBackUrl: Type.Optional(Type.String({ maxLength: 4096 })),
+});
+export type ExtendBody = Static<typeof ExtendBody>;
+
+/** `POST /api/v1/veo/get-4k-video` (reference §1.4). */
+export const UhdBody = Type.Object({
+  taskId: Type.String({ maxLength: 200 }),
+  index: Type.Optional(Type.Integer({ minimum: 0 })),
+  callBackUrl: Type.Optional(Type.String({ maxLength: 4096 })),
+});
+export type UhdBody = Static<typeof UhdBody>;
+
+/**
+ * The spec of an extension: the source's frame (aspect, resolution) and an 8-second new part made
+ * from its last frame with the new prompt. The source's images are not used again.
+ */
+export function toExtendSpec(body: ExtendBody, source: TaskSpec, randomSeed: () => number): TaskSpec {
+  const prompt = body.prompt.trim();
+  if (!prompt) throw new ApiError('validation', 'prompt is required', 'prompt');
+  const { watermark: _w, ...rest } = source;
+  return {
+    ...rest,
+    prompt,
+    images: [],
+    mode: 'text',
+    seed: body.seeds ?? randomSeed(),
+    durationSeconds: 8,
+    enhancePrompt: false,
+    video: `task:${body.taskId.trim()}`,
+    ...(body.watermark ? { watermark: body.watermark } : {}),
+  };
+}

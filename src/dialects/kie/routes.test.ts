@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { KEY_B, auth, testApp } from '../../../test/app.js';
+import { makeTask } from '../../../test/fixtures.js';
+import { fileToken } from '../../core/ids.js';
+import type { Task } from '../../core/task.js';
+import { kieTaskId } from './ids.js';
 
 describe('kie dialect over HTTP (in-process)', async () => {
   const { app, ctx } = await testApp();
@@ -144,6 +148,72 @@ describe('kie dialect over HTTP (in-process)', async () => {
     await ctx.store.commitStep('x', { taskId: id, patch: { state: 'failed', failureStage: 'generation', completedAt: 1, nextRunAt: null } });
     await ctx.store.markExpired([id], Date.now());
     envelope(await get(`/api/v1/veo/record-info?taskId=${id}`), 422, /^Temporarily supports records within 14 days$/);
+  });
+
+  /** A finished task of tenant0, stored as the engine would leave it. */
+  async function finished(over: Partial<Task> = {}, spec: Partial<Task["spec"]> = {}): Promise<Task> {
+    const task = makeTask({ id: kieTaskId(), tenantId: 'tenant0', dialect: 'kie', model: 'veo3_fast', state: 'succeeded', completedAt: Date.now(), fileToken: fileToken(), nextRunAt: null, ...over }, spec);
+    assert.ok(await ctx.store.createTask(task));
+    return task;
+  }
+  const post4k = (body: unknown, headers = auth()) => app.inject({ method: 'POST', url: '/api/v1/veo/get-4k-video', headers, payload: JSON.stringify(body) });
+  const postExtend = (body: unknown, headers = auth()) => app.inject({ method: 'POST', url: '/api/v1/veo/extend', headers, payload: JSON.stringify(body) });
+
+  test('get-4k-video: asked once it starts (200, URLs null); asked again, 422 "processing" with the data; once made, 422 "already generated" with the URLs', async () => {
+    const task = await finished();
+    const first = envelope(await post4k({ taskId: task.id, callBackUrl: 'https://93.184.215.14/cb4k' }), 200, /^success$/);
+    assert.deepEqual(first.data, { taskId: task.id, resultUrls: null, imageUrls: null });
+    const stored = await ctx.store.getTask('tenant0', task.id);
+    assert.equal(stored?.uhdState, 'pending');
+    assert.equal(stored?.uhdCallbackUrl, 'https://93.184.215.14/cb4k');
+    const again = envelope(await post4k({ taskId: task.id }), 422, /^4k is processing\. It should be ready in 5-10 minutes/);
+    assert.deepEqual(again.data, { taskId: task.id, resultUrls: null, imageUrls: null });
+
+    const made = await finished({ uhdState: 'ready' });
+    const done = envelope(await post4k({ taskId: made.id }), 422, /^The video has been generated successfully$/);
+    assert.equal(done.data.taskId, made.id);
+    assert.match(done.data.resultUrls[0], /\/files\/[A-Za-z0-9_-]{22}\/video-4k\.mp4$/);
+    assert.match(done.data.imageUrls[0], /\/files\/[A-Za-z0-9_-]{22}\/video-4k\.jpg$/);
+  });
+
+  test('get-4k-video refuses: a running task, another tenant\'s, a bad index, a missing taskId, a private callback', async () => {
+    const running = envelope(await post({ prompt: 'p' }), 200);
+    envelope(await post4k({ taskId: running.data.taskId }), 422, /record status is not success/);
+    const task = await finished();
+    envelope(await post4k({ taskId: task.id }, auth(KEY_B)), 404);
+    envelope(await post4k({ taskId: task.id, index: 1 }), 422, /record result data not exist/);
+    envelope(await post4k({}), 422, /taskId is required/);
+    envelope(await post4k({ taskId: task.id, callBackUrl: 'http://127.0.0.2/cb' }), 422, /callback URL refused/);
+    assert.equal((await ctx.store.getTask('tenant0', task.id))?.uhdState, 'none', 'a refused request changes nothing');
+  });
+
+  test('extend: a new task that continues the source with the new prompt, in the source\'s frame', async () => {
+    const source = await finished({}, { aspectRatio: '9:16', durationSeconds: 6, images: ['https://93.184.215.14/a.png'], mode: 'frames' });
+    const body = envelope(await postExtend({ taskId: source.id, prompt: 'the camera flies on over the sea', seeds: 54321, model: 'quality', callBackUrl: 'https://93.184.215.14/cb' }), 200, /^success$/);
+    assert.match(body.data.taskId, /^[0-9a-f]{32}$/);
+    assert.notEqual(body.data.taskId, source.id);
+    const task = await ctx.store.getTask('tenant0', body.data.taskId);
+    assert.equal(task?.model, 'veo3', 'quality is veo3');
+    assert.equal(task?.spec.video, `task:${source.id}`);
+    assert.equal(task?.spec.prompt, 'the camera flies on over the sea');
+    assert.equal(task?.spec.aspectRatio, '9:16');
+    assert.equal(task?.spec.seed, 54321);
+    assert.deepEqual(task?.spec.images, [], 'the source\'s images are not used again');
+    assert.equal(task?.callbackUrl, 'https://93.184.215.14/cb');
+    const rec = envelope(await get(`/api/v1/veo/record-info?taskId=${body.data.taskId}`), 200);
+    assert.equal(rec.data.successFlag, 0);
+    assert.deepEqual(JSON.parse(rec.data.paramJson).taskId, source.id);
+  });
+
+  test('extend refuses: unknown or another tenant\'s task, a running one, no prompt, a bad model', async () => {
+    envelope(await postExtend({ taskId: '0123456789abcdef0123456789abcdef', prompt: 'p' }), 404);
+    const source = await finished();
+    envelope(await postExtend({ taskId: source.id, prompt: 'p' }, auth(KEY_B)), 404);
+    const running = envelope(await post({ prompt: 'p' }), 200);
+    envelope(await postExtend({ taskId: running.data.taskId, prompt: 'p' }), 422, /record status is not success/);
+    envelope(await postExtend({ taskId: source.id, prompt: '  ' }), 422, /prompt is required/);
+    envelope(await postExtend({ taskId: source.id }), 422, /prompt is required/);
+    envelope(await postExtend({ taskId: source.id, prompt: 'p', model: 'veo3' }), 422, /model .*fast, quality, lite/);
   });
 
   test('unknown kie path: 404 in the envelope', async () => {

@@ -10,13 +10,13 @@ import { toApiError } from '../../http/errors.js';
 import { memoAnswer } from '../../http/memo.js';
 import { taskPollHandler } from '../../http/poll.js';
 import { taskUrls } from '../../results/files.js';
-import { KIE_CODES, KIE_MESSAGES, type KieEnvelope, toRecord } from './mapper.js';
-import { GenerateBody, TaskQuery, toSpec } from './request.js';
+import { KIE_CODES, KIE_MESSAGES, type KieEnvelope, toRecord, uhdData } from './mapper.js';
+import { EXTEND_MODELS, ExtendBody, GenerateBody, TaskQuery, UhdBody, toExtendSpec, toSpec } from './request.js';
 
 /** Stored as `task.dialect`: the callback of a task is found by it. */
 export const KIE = 'kie';
 
-/** The kie.ai Veo dialect: `/api/v1/veo/generate`, `record-info`, `get-1080p-video`. */
+/** The kie.ai Veo dialect: `/api/v1/veo/generate`, `record-info`, `get-1080p-video`, `get-4k-video`, `extend`. */
 export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -62,6 +62,37 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
     }
     if (!urls.hd1080) throw new ApiError('not_ready', KIE_MESSAGES.hdProcessing);
     return ok({ resultUrl: urls.hd1080 });
+  });
+
+  app.post('/extend', { schema: { body: ExtendBody } }, async (req) => {
+    const tenantId = await tenantOf(ctx.keys, req);
+    const body = req.body;
+    const source = await findTask(ctx, tenantId, body.taskId);
+    if (source.state !== 'succeeded') throw new ApiError('validation', KIE_MESSAGES.notSuccess, 'taskId');
+    const task = await ctx.tasks.create({
+      id: kieTaskId(),
+      tenantId,
+      dialect: KIE,
+      model: EXTEND_MODELS[body.model ?? 'fast'],
+      spec: toExtendSpec(body, source.spec, TaskService.randomSeed),
+      request: body as Record<string, unknown>,
+      callbackUrl: body.callBackUrl,
+    });
+    return ok({ taskId: task.id });
+  });
+
+  // A 4k rendition of a finished video. Asked again while it is being made, or once it is made,
+  // kie answers 422 with the task's data (the URLs once they exist), not an error envelope.
+  app.post('/get-4k-video', { schema: { body: UhdBody } }, async (req) => {
+    const tenantId = await tenantOf(ctx.keys, req);
+    const body = req.body;
+    let task = await findTask(ctx, tenantId, body.taskId);
+    if (task.state !== 'succeeded') throw new ApiError('validation', KIE_MESSAGES.notSuccess);
+    if ((body.index ?? 0) !== 0) throw new ApiError('validation', 'record result data not exist', 'index');
+    if (task.uhdState === 'pending') return { code: 422, msg: KIE_MESSAGES.uhdProcessing, data: uhdData(task, taskUrls(ctx.files, task)) };
+    if (task.uhdState === 'ready') return { code: 422, msg: KIE_MESSAGES.uhdDone, data: uhdData(task, taskUrls(ctx.files, task)) };
+    task = await ctx.tasks.requestUhd(task, body.callBackUrl);
+    return ok(uhdData(task, taskUrls(ctx.files, task)));
   });
 }
 

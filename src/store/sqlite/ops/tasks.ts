@@ -11,11 +11,11 @@ export function taskOps(db: Database) {
     `INSERT INTO tasks (id, tenant_id, dialect, model, spec, request, state, enhanced_prompt, images,
        provider, upstream_id, attempt_count, retry_count, max_retries, error_sleep_ms, last_error,
        last_error_kind, failure_stage, callback_url, file_token, hd_state, progress, created_at,
-       updated_at, completed_at, deadline_at, next_run_at, route_index, submitted_at, fallback, result_url, lease_owner, lease_until)
+       updated_at, completed_at, deadline_at, next_run_at, route_index, submitted_at, fallback, result_url, uhd_state, uhd_callback_url, lease_owner, lease_until)
      VALUES (@id, @tenant_id, @dialect, @model, @spec, @request, @state, @enhanced_prompt, @images,
        @provider, @upstream_id, @attempt_count, @retry_count, @max_retries, @error_sleep_ms, @last_error,
        @last_error_kind, @failure_stage, @callback_url, @file_token, @hd_state, @progress, @created_at,
-       @updated_at, @completed_at, @deadline_at, @next_run_at, @route_index, @submitted_at, @fallback, @result_url, @lease_owner, @lease_until)
+       @updated_at, @completed_at, @deadline_at, @next_run_at, @route_index, @submitted_at, @fallback, @result_url, @uhd_state, @uhd_callback_url, @lease_owner, @lease_until)
      ON CONFLICT (id) DO NOTHING`,
   );
   const byId = db.prepare(`SELECT * FROM tasks WHERE id = ? AND tenant_id = ?`);
