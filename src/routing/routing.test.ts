@@ -78,3 +78,15 @@ test('redact() removes every configured upstream key from a text', () => {
   const r = new Router(cfg, new Map());
   assert.equal(r.redact('401: Incorrect API key provided: sk-upstream-very-secret (twice: sk-upstream-very-secret)'), '401: Incorrect API key provided: [redacted] (twice: [redacted])');
 });
+
+test('a task that extends a video keeps only the routes whose provider can extend', () => {
+  const cfg = parseRouting(file, env);
+  const providers = new Map<string, Provider>([...cfg.providers.keys()].map((k) => [k, { ...stub(k), extends: k !== 'kie' } as Provider]));
+  const r = new Router(cfg, providers);
+  const extend = { id: 't', model: 'veo3.1-fast', spec: { video: 'task:abc' } };
+  assert.deepEqual(r.plan(extend).map((x) => [x.index, x.provider.label]), [[0, 'reseller'], [1, 'local']], 'kie is left out, and the indexes follow');
+  assert.deepEqual(r.plan({ ...extend, spec: {} }).map((x) => x.provider.label), ['kie', 'reseller', 'local'], 'a plain task keeps every route');
+  const none = new Router(cfg, new Map([...cfg.providers.keys()].map((k) => [k, stub(k)])));
+  assert.deepEqual(none.plan(extend), [], 'no provider can: no route (the create is refused)');
+  assert.deepEqual(none.plan({ ...extend, model: 'unrouted' }), [], 'nor the local fallback when it cannot');
+});

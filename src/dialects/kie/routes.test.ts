@@ -216,6 +216,18 @@ describe('kie dialect over HTTP (in-process)', async () => {
     envelope(await postExtend({ taskId: source.id, prompt: 'p', model: 'veo3' }), 422, /model .*fast, quality, lite/);
   });
 
+  test('extend on a model none of whose providers can extend: refused before anything is stored', async () => {
+    const source = await finished();
+    const before = (await ctx.store.listTasks('tenant0', { limit: 1000, order: 'asc' }))!.length;
+    ctx.tasks.extendable = () => false;
+    try {
+      envelope(await postExtend({ taskId: source.id, prompt: 'p' }), 422, /model veo3_fast is served by providers that cannot extend a video/);
+    } finally {
+      ctx.tasks.extendable = () => true;
+    }
+    assert.equal((await ctx.store.listTasks('tenant0', { limit: 1000, order: 'asc' }))!.length, before);
+  });
+
   test('unknown kie path: 404 in the envelope', async () => {
     envelope(await get('/api/v1/veo/nope'), 404);
   });
