@@ -26,3 +26,18 @@ export async function downloadAndProbe(url: string, dir: string, name: string): 
 export function videoShape(p: ProbeResult): { codec: string; size: string; seconds: number } | null {
   return p.video ? { codec: p.video.codec, size: `${p.video.width}x${p.video.height}`, seconds: Math.round(p.video.durationMs / 250) / 4 } : null;
 }
+
+/** The frame at `seconds`, shrunk to 32×18 grayscale: enough to tell two pictures apart. */
+export async function frameAt(file: string, seconds: number): Promise<Buffer> {
+  const { spawnSync } = await import('node:child_process');
+  const out = spawnSync(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-ss', seconds.toFixed(3), '-i', file, '-frames:v', '1', '-vf', 'scale=32:18,format=gray', '-f', 'rawvideo', '-'], { maxBuffer: 1 << 20 });
+  if (out.status !== 0 || out.stdout.length !== 32 * 18) throw new Error(`no frame at ${seconds}s of ${file}: ${out.stderr.toString()}`);
+  return out.stdout;
+}
+
+/** Mean absolute difference of two `frameAt` frames, 0 (the same) to 255. */
+export function frameDistance(a: Buffer, b: Buffer): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
+  return sum / a.length;
+}
