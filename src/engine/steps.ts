@@ -287,7 +287,8 @@ export class Steps {
     if (outcome.status === 'running') {
       return {
         taskId: task.id,
-        patch: { progress: outcome.progress ?? task.progress, nextRunAt: now + pollDelay(config, elapsed, this.ctx.minPollMs, outcome.pollAfterMs) },
+        // A job's progress never goes back within one submission (an upstream may report less on a later poll).
+        patch: { progress: Math.max(task.progress, outcome.progress ?? 0), nextRunAt: now + pollDelay(config, elapsed, this.ctx.minPollMs, outcome.pollAfterMs) },
       };
     }
     if (outcome.status === 'failed') {
