@@ -10,7 +10,9 @@ export function thumbnailArgs(inFile: string, outFile: string, format: 'webp' | 
     '-hide_banner', '-loglevel', 'error', '-y',
     '-ss', atSeconds.toFixed(3), '-i', inFile,
     '-frames:v', '1',
-    '-vf', `scale='min(${maxSide},iw)':'min(${maxSide},ih)':force_original_aspect_ratio=decrease:force_divisible_by=2`,
+    // The long side to at most maxSide, the other one kept in proportion (even); written without
+    // force_divisible_by, which the bundled ffmpeg 4.1 does not have.
+    '-vf', `scale='if(gte(iw,ih),min(${maxSide},iw),-2)':'if(gte(iw,ih),-2,min(${maxSide},ih))'`,
     ...codec, outFile,
   ];
 }
