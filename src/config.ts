@@ -1,3 +1,5 @@
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from './config-error.js';
 import { type RoutingConfig, defaultRouting, loadRoutingFile } from './routing/config.js';
@@ -12,8 +14,13 @@ export interface Config {
   dataDir: string;
   /** `REELAY_API_KEYS`: comma-separated bearer keys accepted at start, each its own tenant. */
   apiKeys: string[];
-  /** `REELAY_PUBLIC_URL` (default `http://HOST:PORT`): base of the URLs put in responses. */
+  /** `REELAY_PUBLIC_URL` (default `http://HOST:PORT`, `https://` with TLS): base of the URLs put in responses. */
   publicUrl: string;
+  /**
+   * `REELAY_TLS_CERT` and `REELAY_TLS_KEY`: PEM files (the certificate, with its chain, and its
+   * private key). With both, Reelay serves HTTPS on `PORT`; one without the other is an error.
+   */
+  tls?: { certFile: string; keyFile: string };
   /** `REELAY_URL_ALLOWLIST`: hosts (`img.internal`, `127.0.0.1`) or CIDRs (`10.0.0.0/8`) exempt from the private-address block. Empty by default. */
   urlAllowlist: string[];
   /** `REELAY_RETENTION_DAYS` (default 14): tasks and files older than this are removed. */
@@ -95,7 +102,8 @@ export function loadConfig(env: Env = process.env): Config {
   const host = env.HOST?.trim() || '127.0.0.1';
   const publicHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const hostPart = publicHost.includes(':') ? `[${publicHost}]` : publicHost;
-  const publicUrl = (env.REELAY_PUBLIC_URL?.trim() || `http://${hostPart}:${port}`).replace(/\/+$/, '');
+  const tls = tlsFiles(env);
+  const publicUrl = (env.REELAY_PUBLIC_URL?.trim() || `${tls ? 'https' : 'http'}://${hostPart}:${port}`).replace(/\/+$/, '');
   try {
     new URL(publicUrl);
   } catch {
@@ -107,6 +115,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: resolve(env.REELAY_DATA_DIR?.trim() || './data'),
     apiKeys: list(env.REELAY_API_KEYS),
     publicUrl,
+    ...(tls ? { tls } : {}),
     urlAllowlist: list(env.REELAY_URL_ALLOWLIST),
     retentionMs: int(env, 'REELAY_RETENTION_DAYS', 14, 1) * 86_400_000,
     taskDeadlineMs: int(env, 'REELAY_TASK_DEADLINE_SECONDS', 1800, 1) * 1000,
@@ -132,4 +141,40 @@ export function loadConfig(env: Env = process.env): Config {
     routing: env.REELAY_CONFIG?.trim() ? loadRoutingFile(resolve(env.REELAY_CONFIG.trim()), env) : defaultRouting(),
     resultMaxBytes: int(env, 'REELAY_RESULT_MAX_BYTES', 2 * 1024 * 1024 * 1024, 1024),
   };
+}
+
+/**
+ * The TLS files, read and parsed here so that a wrong one stops the start with its name rather
+ * than failing inside the server: both or neither, readable PEM, and a key that matches.
+ */
+function tlsFiles(env: Env): Config['tls'] {
+  const cert = env.REELAY_TLS_CERT?.trim();
+  const key = env.REELAY_TLS_KEY?.trim();
+  if (!cert && !key) return undefined;
+  if (!cert || !key) {
+    throw new ConfigError(`${cert ? 'REELAY_TLS_CERT' : 'REELAY_TLS_KEY'} is set without ${cert ? 'REELAY_TLS_KEY' : 'REELAY_TLS_CERT'}: set both (PEM files) to serve HTTPS, or neither`);
+  }
+  const read = (name: string, file: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`${name}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  const certFile = resolve(cert);
+  const keyFile = resolve(key);
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(read('REELAY_TLS_CERT', certFile));
+  } catch (e) {
+    throw e instanceof ConfigError ? e : new ConfigError(`REELAY_TLS_CERT: ${certFile} is not a PEM certificate`);
+  }
+  let privateKey: ReturnType<typeof createPrivateKey>;
+  try {
+    privateKey = createPrivateKey(read('REELAY_TLS_KEY', keyFile));
+  } catch (e) {
+    throw e instanceof ConfigError ? e : new ConfigError(`REELAY_TLS_KEY: ${keyFile} is not a PEM private key (an encrypted key is not supported)`);
+  }
+  if (!certificate.checkPrivateKey(privateKey)) throw new ConfigError(`REELAY_TLS_KEY (${keyFile}) is not the key of the certificate in REELAY_TLS_CERT (${certFile})`);
+  return { certFile, keyFile };
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AppContext } from '../app/context.js';
@@ -17,13 +18,19 @@ export interface Door {
  * dialects come in as a list (`dialects/index.ts`); this file names none of them.
  */
 export async function buildServer(ctx: AppContext, dialects: readonly Door[]): Promise<FastifyInstance> {
-  const app = Fastify({
+  const options = {
     // No Fastify logger: a child logger per request costs ~10% of a query, and per-request lines
     // would log every poll. Errors are logged with ctx.log where they are handled.
     logger: false,
     bodyLimit: ctx.config.bodyLimitBytes,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
-  });
+  };
+  // HTTPS when the configuration names the PEM files (checked by loadConfig). The instance is the
+  // same to every route; only the listening server differs.
+  const tls = ctx.config.tls;
+  const app = tls
+    ? (Fastify({ ...options, https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } }) as unknown as FastifyInstance)
+    : Fastify(options);
   limitJsonDepth(app);
 
   // Result files: `/files/<token>/<name>`, mapped to where `ResultFiles` keeps them (with Range,

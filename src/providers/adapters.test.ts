@@ -6,6 +6,7 @@ import { binaries, makePng } from '../../test/media.js';
 import { SIM_KEY, simDeps, simProvider, startTestSim } from '../../test/sim.js';
 import { tmpDir } from '../../test/tmp.js';
 import { makeTask } from '../../test/fixtures.js';
+import { run } from '../media/ffmpeg.js';
 import { probe } from '../media/probe.js';
 import type { ProviderType } from './config.js';
 import { GeminiProvider } from './google/gemini.js';
@@ -129,6 +130,43 @@ for (const adapter of ADAPTERS) {
     });
   });
 }
+
+describe('google: an extension sends the source video up (Gemini and Vertex)', async () => {
+  const sim = await startTestSim({ durationMs: 100 });
+  const dir = tmpDir();
+  const source = join(dir, 'source.mp4');
+  await run(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=s=320x180:r=24:d=2', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', source]);
+
+  for (const adapter of ADAPTERS.filter((a) => a.type === 'gemini' || a.type === 'vertex')) {
+    test(`${adapter.type}: the result is the 2 s source followed by the 1 s new part`, async () => {
+      const p = adapter.make(sim.url);
+      assert.equal(p.extends, true);
+      const task = makeTask({}, { prompt: 'and then', video: 'task:src' });
+      const { upstreamId } = await p.submit({ submissionId: 'x#1', task, model: adapter.model, prompt: 'and then', inputs: [], source: { path: source, contentType: 'video/mp4', url: 'task:src' } });
+      let done: PollOutcome = { status: 'running' };
+      for (let i = 0; i < 200 && done.status === 'running'; i++, await new Promise((r) => setTimeout(r, 50))) done = await p.poll(upstreamId);
+      assert.equal(done.status, 'succeeded', JSON.stringify(done));
+      const file = join(dir, `${adapter.type}-extended.mp4`);
+      await p.fetchResult(upstreamId, file, done.status === 'succeeded' ? done : undefined);
+      const got = await probe(binaries.ffprobe, file);
+      assert.equal(got.video?.width, 1280);
+      assert.ok(Math.abs((got.video?.durationMs ?? 0) - 3000) < 200, `duration ${got.video?.durationMs}`);
+    });
+  }
+
+  test('the simulator refuses a malformed extension input with Google\'s error; the other providers do not extend', async () => {
+    const predict = (video: unknown) =>
+      fetch(`${sim.url}/v1beta/models/veo-3.1-generate-preview:predictLongRunning`, { method: 'POST', headers: { 'x-goog-api-key': SIM_KEY, 'content-type': 'application/json' }, body: JSON.stringify({ instances: [{ prompt: 'p', video }] }) });
+    for (const [video, msg] of [[{ bytesBase64Encoded: 'AAAA', mimeType: 'video/mp4' }, /Unknown name "bytesBase64Encoded"/], [{ encodedVideo: 'not base64!' }, /Base64 decoding failed/], [{ encodedVideo: 'AAAAAAAA' }, /not an MP4/], [{ uri: `${sim.url}/v1beta/files/0000:download` }, /no finished video/]] as const) {
+      const res = await predict(video);
+      assert.equal(res.status, 400);
+      const body = (await res.json()) as { error: { code: number; status: string; message: string } };
+      assert.equal(body.error.status, 'INVALID_ARGUMENT');
+      assert.match(body.error.message, msg);
+    }
+    for (const adapter of ADAPTERS.filter((a) => a.type !== 'gemini' && a.type !== 'vertex')) assert.equal(adapter.make(sim.url).extends, undefined, adapter.type);
+  });
+});
 
 describe('vertex specifics', async () => {
   const sim = await startTestSim({ durationMs: 100 });

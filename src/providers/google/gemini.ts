@@ -10,6 +10,9 @@ import { type Operation, operationOutcome, predictBody } from './veo.js';
  * storage). Model ids come from the route, so a retired preview id is a configuration change.
  */
 export class GeminiProvider extends RemoteProvider {
+  /** Veo continues a video given as `instances[0].video` (see `predictBody`). */
+  readonly extends = true;
+
   constructor(config: ProviderConfig, deps: RemoteDeps) {
     super(config, 'https://generativelanguage.googleapis.com', () => ({ 'x-goog-api-key': config.apiKey ?? '' }), deps);
   }
@@ -31,8 +34,6 @@ export class GeminiProvider extends RemoteProvider {
     }
     return operationOutcome(this.name, op, (r) => r.generatedSamples?.[0]?.video?.uri ?? (r.generatedSamples?.[0]?.video?.encodedVideo ? `data:video/mp4;base64,${r.generatedSamples[0].video.encodedVideo}` : undefined));
   }
-
-
 
   private async call(path: string, json?: unknown): Promise<Operation> {
     const res = await this.http.call(path, json === undefined ? {} : { json });

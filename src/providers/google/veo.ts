@@ -26,12 +26,21 @@ type Image = { bytesBase64Encoded: string; mimeType: string };
  * The `predictLongRunning` body: one instance with the prompt and the images as base64 (first
  * frame, last frame, or up to three asset references), and the parameters. `vertex` adds what
  * only Vertex accepts (the Gemini API refuses `seed` and `generateAudio`).
+ *
+ * An extension sends the video to continue as `instances[0].video`, its bytes inline under each
+ * API's own names: `{encodedVideo, encoding}` on the Gemini API (the wire names of the SDK's
+ * `videoBytes`/`mimeType`), `{bytesBase64Encoded, mimeType}` on Vertex. Veo answers with the
+ * source followed by the new part.
  */
 export function predictBody(req: SubmitRequest, vertex: boolean, storageUri?: string): object {
   const spec = req.task.spec;
   const image = (i: { path: string; contentType: string }): Image => ({ bytesBase64Encoded: readFileSync(i.path).toString('base64'), mimeType: i.contentType });
   const instance: Record<string, unknown> = { prompt: req.prompt };
-  if (spec.mode === 'reference') {
+  if (req.source) {
+    const bytes = readFileSync(req.source.path).toString('base64');
+    const type = req.source.contentType || 'video/mp4';
+    instance.video = vertex ? { bytesBase64Encoded: bytes, mimeType: type } : { encodedVideo: bytes, encoding: type };
+  } else if (spec.mode === 'reference') {
     instance.referenceImages = req.inputs.map((i) => ({ image: image(i), referenceType: 'asset' }));
   } else if (req.inputs[0]) {
     instance.image = image(req.inputs[0]);

@@ -17,6 +17,8 @@ import { type Operation, operationOutcome, predictBody } from './veo.js';
  * JSON in the variable named by `apiKeyEnv`, `storageUri`, `storageBaseUrl`.
  */
 export class VertexProvider extends RemoteProvider {
+  /** Veo continues a video given as `instances[0].video` (see `predictBody`). */
+  readonly extends = true;
   private readonly prefix: string;
   private readonly storageBase: URL;
   private readonly storageUri?: string;

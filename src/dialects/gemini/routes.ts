@@ -1,0 +1,102 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../app/context.js';
+import { ApiError } from '../../app/errors.js';
+import { TaskService } from '../../app/tasks.js';
+import type { Task } from '../../core/task.js';
+import { tenantOf } from '../../http/auth.js';
+import { googleApiKey } from '../../http/credentials.js';
+import { toApiError } from '../../http/errors.js';
+import { memoAnswer, sendJson } from '../../http/memo.js';
+import { geminiTaskId } from './ids.js';
+import { googleError, operationName, toFile, toOperation } from './mapper.js';
+import { VEO_MODEL, storedRequest, toSpec } from './request.js';
+
+/** Stored as `task.dialect`. */
+export const GEMINI = 'gemini';
+
+const DOWNLOAD = ':download';
+
+/**
+ * The Gemini API's Veo methods under `/v1beta`, as `@google/genai` calls them:
+ * - `POST models/{model}:predictLongRunning` creates a task and answers its Operation's name;
+ * - `GET models/{model}/operations/{id}` polls any task of the tenant (whichever door made it);
+ * - `GET files/{id}:download?alt=media` sends the final video, `GET files/{id}` its File resource.
+ * The key is read from `x-goog-api-key`, else `?key=`, else a Bearer header.
+ */
+export async function geminiRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  const base = ctx.config.publicUrl;
+  const keptDays = Math.round(ctx.config.retentionMs / 86_400_000);
+  app.setErrorHandler((err, req, reply) => send(reply, req, toApiError(err), ctx));
+  app.setNotFoundHandler((req, reply) => send(reply, req, new ApiError('not_found', `${req.method} ${req.url.split('?')[0]} is not a method of this API`), ctx));
+
+  // `{model}:predictLongRunning` has a literal ':' after the model, which a route cannot express
+  // after a parameter: the rest of the path is read by hand.
+  app.post('/models/*', async (req) => {
+    const tenantId = await tenantOf(ctx.keys, req, googleApiKey);
+    const rest = (req.params as { '*': string })['*'];
+    const colon = rest.lastIndexOf(':');
+    const model = colon < 0 ? rest : rest.slice(0, colon);
+    const method = colon < 0 ? '' : rest.slice(colon + 1);
+    if (method !== 'predictLongRunning' || !VEO_MODEL.test(model)) throw modelNotFound(model, method);
+    const spec = toSpec(model, req.body, TaskService.randomSeed);
+    const task = await ctx.tasks.create({ id: geminiTaskId(), tenantId, dialect: GEMINI, model, spec, request: storedRequest(req.body) });
+    return { name: operationName(task) };
+  });
+
+  // The poll: written like `taskPollHandler` (the id is a path segment here, not a query
+  // parameter). A key and a task both in memory are answered without a promise, from the
+  // serialized answer kept per task version.
+  const answer = memoAnswer((task) => toOperation(task, base, keptDays));
+  const finish = (reply: FastifyReply, params: OperationParams, task: Task | undefined): void => {
+    if (!task) throw new ApiError('not_found', `Operation models/${params.model}/operations/${params.id} not found`);
+    sendJson(reply, answer(task));
+  };
+  const lookup = (reply: FastifyReply, tenantId: string, params: OperationParams): void | Promise<void> => {
+    const hit = params.id ? ctx.tasks.peek(tenantId, params.id) : undefined;
+    if (hit) return finish(reply, params, hit);
+    if (!params.id) return finish(reply, params, undefined);
+    return ctx.tasks.get(tenantId, params.id).then((task) => finish(reply, params, task));
+  };
+  app.get<{ Params: OperationParams }>('/models/:model/operations/:id', (req, reply) => {
+    const tenant = tenantOf(ctx.keys, req, googleApiKey);
+    if (typeof tenant === 'string') return lookup(reply, tenant, req.params);
+    return tenant.then((tenantId) => lookup(reply, tenantId, req.params));
+  });
+
+  // `{id}:download` has the same literal ':'.
+  app.get('/files/*', async (req, reply) => {
+    const tenantId = await tenantOf(ctx.keys, req, googleApiKey);
+    const rest = (req.params as { '*': string })['*'];
+    const download = rest.endsWith(DOWNLOAD);
+    const id = download ? rest.slice(0, -DOWNLOAD.length) : rest;
+    const task = id && !id.includes('/') ? await ctx.tasks.get(tenantId, id) : undefined;
+    if (!task) throw new ApiError('not_found', `File files/${id} not found`);
+    if (task.state === 'expired') throw new ApiError('expired', `File files/${id} has expired: results are kept ${keptDays} days`);
+    const video = ctx.previews.video(task);
+    if (!download) return toFile(task, base, ctx.config.retentionMs, video ? statSync(join(ctx.files.root, video), { throwIfNoEntry: false })?.size : undefined);
+    if (task.state === 'failed') throw new ApiError('not_found', `File files/${id} has no video: its operation failed (${task.lastError ?? 'no reason given'})`);
+    if (task.state !== 'succeeded') throw new ApiError('not_ready', `File files/${id} is not ready: its operation is ${task.state}`);
+    if (!video) throw new ApiError('not_found', `File files/${id} not found`);
+    // The key guards it, so shared caches must not keep it.
+    reply.header('cache-control', 'private, max-age=86400');
+    return reply.sendFile(video, { dotfiles: 'deny', acceptRanges: true, index: false, cacheControl: false });
+  });
+}
+
+interface OperationParams {
+  model: string;
+  id: string;
+}
+
+/** Google's answer for a model that has no such method (any model but Veo's, here). */
+function modelNotFound(model: string, method: string): ApiError {
+  return new ApiError('not_found', `models/${model} is not found for API version v1beta, or is not supported for ${method || 'this method'}. Veo models (veo-*) support predictLongRunning.`);
+}
+
+function send(reply: FastifyReply, req: FastifyRequest, err: ApiError, ctx: AppContext): FastifyReply {
+  if (err.kind === 'internal') ctx.log.error({ err: err.cause ?? err }, 'internal error');
+  const { status, body } = googleError(err, googleApiKey(req) !== undefined);
+  return reply.status(status).type('application/json; charset=UTF-8').send(body);
+}
