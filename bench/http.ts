@@ -1,5 +1,5 @@
-// HTTP benchmark, one run, one machine: task queries (kie record-info, kkiai query) on existing
-// tasks and durable creates, against a bare Fastify hello-world. Each server is its own process.
+// HTTP benchmark, one run, one machine: task queries (kie record-info, kkiai query, OpenAI
+// retrieve, Gemini operation poll) on existing tasks and durable creates, against a bare Fastify hello-world. Each server is its own process.
 // The load comes from wrk (Debian's `wrk`, written in C) when it is installed, else from
 // autocannon in this process. autocannon parses responses in JavaScript, so with it the load
 // generator itself limits the larger task answers and the ratios come out low.
@@ -19,6 +19,8 @@ import autocannon from 'autocannon';
 import { hashKey } from '../src/auth/keys.js';
 import { kieTaskId } from '../src/dialects/kie/ids.js';
 import { kkiaiTaskId } from '../src/dialects/kkiai/ids.js';
+import { geminiTaskId } from '../src/dialects/gemini/ids.js';
+import { videoId } from '../src/dialects/openai/ids.js';
 import type { Task } from '../src/core/task.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 
@@ -30,10 +32,12 @@ const TASKS = Number(process.env.BENCH_TASKS ?? 2000);
 const KEY = 'sk-bench-key';
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
+const MODELS: Record<string, string> = { kie: 'veo3_fast', kkiai: 'veo3.1-fast', openai: 'sora-2', gemini: 'veo-3.1-fast-generate-preview' };
+
 function task(id: string, dialect: Task['dialect'], i: number): Task {
   const now = Date.now();
   return {
-    id, tenantId: `t_${hashKey(KEY).slice(0, 16)}`, dialect, model: dialect === 'kie' ? 'veo3_fast' : 'veo3.1-fast',
+    id, tenantId: `t_${hashKey(KEY).slice(0, 16)}`, dialect, model: MODELS[dialect]!,
     spec: { prompt: `bench prompt ${i}`, images: [], mode: 'text', aspectRatio: '16:9', resolution: dialect === 'kie' ? '720p' : '1080p', upsample: dialect !== 'kie', seed: 10000 + i, durationSeconds: 8, enhancePrompt: true },
     request: { prompt: `bench prompt ${i}`, model: dialect === 'kie' ? 'veo3_fast' : 'veo3.1-fast', enable_upsample: dialect !== 'kie' },
     state: 'succeeded', enhancedPrompt: `bench prompt ${i}. Wide establishing shot, golden-hour sunlight, a serene mood, rich textures, smooth natural motion.`,
@@ -118,13 +122,18 @@ const dir = mkdtempSync(join(tmpdir(), 'reelay-bench-'));
 const store = openSqliteStore(join(dir, 'reelay.sqlite'));
 const kieIds: string[] = [];
 const kkIds: string[] = [];
-for (let i = 0; i < TASKS / 2; i++) {
-  const a = task(kieTaskId(), 'kie', i);
-  const b = task(kkiaiTaskId('veo3.1-fast', Date.now()), 'kkiai', i);
-  await store.createTask(a);
-  await store.createTask(b);
-  kieIds.push(a.id);
-  kkIds.push(b.id);
+const openaiIds: string[] = [];
+const geminiIds: string[] = [];
+for (let i = 0; i < TASKS / 4; i++) {
+  for (const [dialect, id, ids] of [
+    ['kie', kieTaskId(), kieIds],
+    ['kkiai', kkiaiTaskId('veo3.1-fast', Date.now()), kkIds],
+    ['openai', videoId(), openaiIds],
+    ['gemini', geminiTaskId(), geminiIds],
+  ] as const) {
+    await store.createTask(task(id, dialect, i));
+    ids.push(id);
+  }
 }
 await store.close();
 
@@ -139,6 +148,11 @@ const helloWorld: Target = { base: 'http://127.0.0.1:18801', paths: ['/'] };
 const targets: [name: string, goal: number, target: Target][] = [
   ['kie record-info', 0.75, { base, headers, paths: kieIds.map((id) => `/api/v1/veo/record-info?taskId=${id}`) }],
   ['kkiai query', 0.75, { base, headers, paths: kkIds.map((id) => `/v1/video/query?id=${encodeURIComponent(id)}`) }],
+  ['openai retrieve', 0.75, { base, headers, paths: openaiIds.map((id) => `/v1/videos/${id}`) }],
+  ['gemini operation poll', 0.75, {
+    base, headers: { 'x-goog-api-key': KEY, 'content-type': 'application/json' },
+    paths: geminiIds.map((id) => `/v1beta/models/${MODELS.gemini}/operations/${id}`),
+  }],
   ['kie generate (durable)', 0.25, {
     base, method: 'POST', paths: ['/api/v1/veo/generate'],
     headers: { ...headers, 'content-type': 'application/json' },
