@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { downloadAndProbe, makePng, videoShape } from './media.js';
+import { downloadAndProbe, frameAt, frameDistance, makePng, videoShape } from './media.js';
 import { peer } from './peer.js';
 import { type ServerProcess, startServer, waitFor } from './server.js';
 import { tmpDir } from './tmp.js';
@@ -31,6 +31,7 @@ describe('end to end (real process, local renderer)', () => {
       '/redirect.png': (_q, res) => res.writeHead(302, { location: 'http://127.0.0.2:9/secret.png' }).end(),
       '/text.txt': (_q, res) => res.writeHead(200, { 'content-type': 'image/png' }).end('not an image'),
       '/cb': (_q, res) => res.writeHead(200).end('ok'),
+      '/cb4k': (_q, res) => res.writeHead(200).end('ok'),
     });
     srv = await startServer({
       REELAY_DATA_DIR: work,
@@ -119,6 +120,55 @@ describe('end to end (real process, local renderer)', () => {
     assert.equal(cb.headers.authorization, undefined, 'the key never leaves Reelay');
   });
 
+  test('kie: extend continues the video from its last frame (fullResultUrls); get-4k-video makes 3840×2160 and a thumbnail, and calls back', async () => {
+    const created = await kie('generate', { prompt: 'A red kite over green hills', duration: 4, seeds: 34567 });
+    const src = await kieDone(created.data.taskId);
+    assert.equal(src.successFlag, 1, JSON.stringify(src));
+    const source = await downloadAndProbe(src.response.resultUrls[0], work, 'kie-src.mp4');
+    assert.deepEqual(videoShape(source), { codec: 'h264', size: '1280x720', seconds: 4 });
+
+    const ext = await kie('extend', { taskId: created.data.taskId, prompt: 'the kite climbs into the clouds', callBackUrl: `${images.url}/cb` });
+    assert.equal(ext.code, 200, JSON.stringify(ext));
+    const up = await kie('get-4k-video', { taskId: created.data.taskId, callBackUrl: `${images.url}/cb4k` });
+    assert.deepEqual(up, { code: 200, msg: 'success', data: { taskId: created.data.taskId, resultUrls: null, imageUrls: null } });
+
+    const rec = await kieDone(ext.data.taskId);
+    assert.equal(rec.successFlag, 1, JSON.stringify(rec));
+    assert.deepEqual(rec.response.fullResultUrls, rec.response.resultUrls);
+    const file = join(work, 'kie-ext.mp4');
+    const whole = await downloadAndProbe(rec.response.fullResultUrls[0], work, 'kie-ext.mp4');
+    assert.deepEqual(videoShape(whole), { codec: 'h264', size: '1280x720', seconds: 12 }, 'the 4 s source and an 8 s new part');
+    assert.equal(whole.audio?.codec, 'aac');
+    // The source plays first, unchanged; the new part starts from the source's last frame and moves on.
+    const srcFile = join(work, 'kie-src.mp4');
+    assert.ok(frameDistance(await frameAt(file, 1), await frameAt(srcFile, 1)) < 6, 'the source plays first');
+    const last = await frameAt(srcFile, 3.95, 160);
+    const joinDistance = frameDistance(await frameAt(file, 4.1, 160), last);
+    const endDistance = frameDistance(await frameAt(file, 11.8, 160), last);
+    assert.ok(joinDistance < 6, `the new part starts from the last frame (distance ${joinDistance})`);
+    assert.ok(endDistance > 3 * joinDistance + 2, `and moves on from it (${endDistance} at the end against ${joinDistance} at the join)`);
+    const cb = await waitFor(async () => images.received.find((r) => r.path === '/cb' && r.body.includes(ext.data.taskId)), 10_000);
+    assert.equal(JSON.parse(cb.body).msg, 'Veo3.1 video extension successful.');
+
+    const uhd = await waitFor(async () => {
+      const r = await kie('get-4k-video', { taskId: created.data.taskId });
+      assert.equal(r.code, 422, JSON.stringify(r));
+      return r.data.resultUrls ? r : undefined;
+    }, 120_000, 500);
+    assert.equal(uhd.msg, 'The video has been generated successfully');
+    const uhdMp4 = await downloadAndProbe(uhd.data.resultUrls[0], work, 'kie-4k.mp4');
+    assert.deepEqual(videoShape(uhdMp4), { codec: 'h264', size: '3840x2160', seconds: 4 });
+    const thumb = await fetch(uhd.data.imageUrls[0]);
+    assert.equal(thumb.headers.get('content-type'), 'image/jpeg');
+    assert.deepEqual([...Buffer.from(await thumb.arrayBuffer()).subarray(0, 3)], [0xff, 0xd8, 0xff]);
+    const cb4k = await waitFor(async () => images.received.find((r) => r.path === '/cb4k'), 10_000);
+    assert.deepEqual(JSON.parse(cb4k.body), {
+      code: 200,
+      msg: '4K Video generated successfully.',
+      data: { taskId: created.data.taskId, info: { resultUrls: uhd.data.resultUrls, imageUrls: uhd.data.imageUrls } },
+    });
+  });
+
   test('kkiai: image to video with upsample walks the statuses; video_url is 1920×1080', async () => {
     const req = { model: 'veo3.1-fast', prompt: 'make animate', images: [`${images.url}/land.png`], enable_upsample: true, enhance_prompt: true, aspect_ratio: '16:9' };
     const created = await kkiai('create', req);
@@ -134,8 +184,11 @@ describe('end to end (real process, local renderer)', () => {
     assert.equal(typeof q.detail.completed_at, 'number');
     const top = await downloadAndProbe(q.video_url, work, 'kk-top.mp4');
     assert.deepEqual(videoShape(top), { codec: 'h264', size: '1920x1080', seconds: 8 });
+    // The local renderer draws its scene at the final size, so the base video is that same video:
+    // nothing was upscaled.
     const base = await downloadAndProbe(q.detail.video_url, work, 'kk-base.mp4');
-    assert.deepEqual(videoShape(base), { codec: 'h264', size: '1280x720', seconds: 8 });
+    assert.deepEqual(videoShape(base), { codec: 'h264', size: '1920x1080', seconds: 8 });
+    assert.deepEqual(base.bytes, top.bytes);
     assert.equal(base.audio?.codec, 'aac');
   });
 

@@ -27,11 +27,15 @@ export function videoShape(p: ProbeResult): { codec: string; size: string; secon
   return p.video ? { codec: p.video.codec, size: `${p.video.width}x${p.video.height}`, seconds: Math.round(p.video.durationMs / 250) / 4 } : null;
 }
 
-/** The frame at `seconds`, shrunk to 32×18 grayscale: enough to tell two pictures apart. */
-export async function frameAt(file: string, seconds: number): Promise<Buffer> {
+/**
+ * The frame at `seconds`, shrunk to `width` pixels wide (16:9, 32 by default) in grayscale: enough
+ * to tell two pictures apart (a wider one shows a slow zoom).
+ */
+export async function frameAt(file: string, seconds: number, width = 32): Promise<Buffer> {
   const { spawnSync } = await import('node:child_process');
-  const out = spawnSync(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-ss', seconds.toFixed(3), '-i', file, '-frames:v', '1', '-vf', 'scale=32:18,format=gray', '-f', 'rawvideo', '-'], { maxBuffer: 1 << 20 });
-  if (out.status !== 0 || out.stdout.length !== 32 * 18) throw new Error(`no frame at ${seconds}s of ${file}: ${out.stderr.toString()}`);
+  const height = Math.round((width * 9) / 16);
+  const out = spawnSync(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-ss', seconds.toFixed(3), '-i', file, '-frames:v', '1', '-vf', `scale=${width}:${height},format=gray`, '-f', 'rawvideo', '-'], { maxBuffer: 1 << 22 });
+  if (out.status !== 0 || out.stdout.length !== width * height) throw new Error(`no frame at ${seconds}s of ${file}: ${out.stderr.toString()}`);
   return out.stdout;
 }
 

@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Binaries } from '../../media/ffmpeg.js';
 import { killOrphan, run } from '../../media/ffmpeg.js';
+import { probe } from '../../media/probe.js';
 import type { PollOutcome, Provider, SubmitRequest } from '../port.js';
 import { PermanentError, SafetyRejectedError, TransientError, coerceError } from '../port.js';
-import { type SceneInput, sceneArgs, wrapCaption } from './scene.js';
+import { type SceneInput, extendArgs, lastFrameArgs, sceneArgs, sizeProblem, targetSize, wrapCaption } from './scene.js';
 
 export interface LocalProviderOptions {
   /** Working folder for render jobs (`<dataDir>/renders`). */
@@ -30,8 +31,22 @@ interface JobFile {
   submissionId: string;
   taskId: string;
   submittedAt: number;
+  /** What to render; `scene.size` is the final size (absent in job files from before it: 720p). */
   scene: Omit<SceneInput, 'captionFile' | 'watermarkFile' | 'font'>;
+  /**
+   * The stored copy of the video this job continues (extend), when it does: the render joins it
+   * and a new part made from its last frame, so a restart renders the same thing again.
+   */
+  source?: string;
 }
+
+/** The files a job may leave in `dir`, `<id><ext>`; `release` removes them all. */
+const JOB_FILES = ['.json', '.mp4', '.err', '.txt', '.wm.txt', '.pid', '.tmp.mp4', '.last.png'];
+
+/** An `.err` file starting with this holds a failure that a new submission would repeat. */
+const PERMANENT = 'permanent: ';
+
+class PermanentRenderError extends Error {}
 
 /**
  * The embedded renderer: makes real H.264/AAC MP4s with ffmpeg, so Reelay works offline.
@@ -40,9 +55,14 @@ interface JobFile {
  * it to `<id>.mp4` when complete, then appends a line to `renders.log`. The job survives a restart:
  * a poll of a job whose MP4 is missing and which is not running starts it again, and a job whose MP4
  * exists is never rendered again.
+ *
+ * The video is rendered at the task's final size (`targetSize`: 1080p, 4k or an exact `frame`), so
+ * the engine has nothing to upscale. With `req.source` (extend), the job takes the source's last
+ * frame (`<id>.last.png`), renders the new part from it and joins both into one video.
  */
 export class LocalProvider implements Provider {
   readonly name = 'local';
+  readonly extends = true;
   private readonly queue: string[] = [];
   private readonly active = new Map<string, AbortController>();
   private wake: (upstreamId: string) => void = () => {};
@@ -63,6 +83,9 @@ export class LocalProvider implements Provider {
     const jobFile = this.path(id, '.json');
     if (!existsSync(jobFile)) {
       const spec = req.task.spec;
+      const size = targetSize(spec);
+      const problem = sizeProblem(size);
+      if (problem) throw new PermanentError(problem);
       const job: JobFile = {
         id,
         submissionId: req.submissionId,
@@ -75,8 +98,10 @@ export class LocalProvider implements Provider {
           durationSeconds: spec.durationSeconds,
           images: req.inputs.map((i) => i.path),
           mode: spec.mode,
+          size,
           ...(spec.watermark ? { watermark: spec.watermark } : {}),
         },
+        ...(req.source ? { source: req.source.path } : {}),
       };
       writeFileSync(jobFile + '.tmp', JSON.stringify(job));
       renameSync(jobFile + '.tmp', jobFile);
@@ -96,6 +121,7 @@ export class LocalProvider implements Provider {
     const errFile = this.path(upstreamId, '.err');
     if (existsSync(errFile)) {
       const message = readFileSync(errFile, 'utf8');
+      if (message.startsWith(PERMANENT)) return { status: 'failed', error: new PermanentError(`local render failed: ${message.slice(PERMANENT.length)}`) };
       return { status: 'failed', error: new TransientError(`local render failed: ${message}`) };
     }
     this.ensureRunning(upstreamId);
@@ -112,7 +138,7 @@ export class LocalProvider implements Provider {
 
   /** Removes a finished job's files once its video has been stored elsewhere. */
   release(upstreamId: string): void {
-    for (const ext of ['.json', '.mp4', '.err', '.txt', '.wm.txt', '.pid', '.tmp.mp4']) rmSync(this.path(upstreamId, ext), { force: true });
+    for (const ext of JOB_FILES) rmSync(this.path(upstreamId, ext), { force: true });
   }
 
   async close(): Promise<void> {
@@ -168,13 +194,16 @@ export class LocalProvider implements Provider {
       writeFileSync(watermarkFile, job.scene.watermark);
     }
     // A render left running by a process that was killed must not write alongside this one.
+    // Every ffmpeg of the job names a file `<dir>/<id>.…`: the marker finds either of an extend's two.
     const pidFile = this.path(id, '.pid');
     const tmp = this.path(id, '.tmp.mp4');
-    killOrphan(pidFile, tmp);
+    killOrphan(pidFile, this.path(id, '.'));
     const started = Date.now();
     try {
-      const args = sceneArgs({ ...job.scene, captionFile, font: this.opts.binaries.font, ...(watermarkFile ? { watermarkFile } : {}) }, tmp);
-      await run(this.opts.binaries.ffmpeg, args, { timeoutMs: 10 * 60_000, signal, pidFile });
+      const scene: SceneInput = { ...job.scene, captionFile, font: this.opts.binaries.font, ...(watermarkFile ? { watermarkFile } : {}) };
+      const { args, sourceSeconds } = job.source ? await this.extension(id, job.source, scene, tmp, signal, pidFile) : { args: sceneArgs(scene, tmp), sourceSeconds: 0 };
+      // An extend re-encodes its source too: a long one at 4k takes minutes of its own.
+      await run(this.opts.binaries.ffmpeg, args, { timeoutMs: 10 * 60_000 + sourceSeconds * 10_000, signal, pidFile });
       renameSync(tmp, this.path(id, '.mp4'));
       appendFileSync(
         join(this.opts.dir, 'renders.log'),
@@ -185,13 +214,33 @@ export class LocalProvider implements Provider {
       if (this.closed) return;
       const err = coerceError(e);
       rmSync(tmp, { force: true });
-      writeFileSync(this.path(id, '.err'), err.message.slice(0, 1000));
+      writeFileSync(this.path(id, '.err'), (e instanceof PermanentRenderError ? PERMANENT : '') + err.message.slice(0, 1000));
       this.opts.log.warn({ taskId: job.taskId, upstreamId: id, err: err.message }, 'local render failed');
     }
     const remaining = job.submittedAt + this.opts.renderDelayMs - Date.now();
     setTimeout(() => this.wake(id), Math.max(0, remaining)).unref();
   }
+
+  /**
+   * The render of an extend: probes the source, writes its last frame to `<id>.last.png` (again on
+   * every render: it is cheap, and a file left by a killed run may be partial), and gives the
+   * arguments that join the source and the new part.
+   */
+  private async extension(id: string, sourceFile: string, scene: SceneInput, outFile: string, signal: AbortSignal, pidFile: string): Promise<{ args: string[]; sourceSeconds: number }> {
+    const p = await probe(this.opts.binaries.ffprobe, sourceFile);
+    if (!p.video) throw new PermanentRenderError(`the video to extend has no video stream`);
+    const durationSeconds = seconds(p.video.durationMs || p.durationMs);
+    if (!(durationSeconds > 0)) throw new PermanentRenderError(`the video to extend has no duration`);
+    const lastFrame = this.path(id, '.last.png');
+    await run(this.opts.binaries.ffmpeg, lastFrameArgs(sourceFile, lastFrame, durationSeconds), { timeoutMs: 2 * 60_000, signal, pidFile });
+    if (!existsSync(lastFrame)) throw new Error('no last frame could be read from the video to extend');
+    const args = extendArgs({ ...scene, images: [lastFrame], mode: 'frames' }, { file: sourceFile, durationSeconds, hasAudio: p.audio !== null }, outFile);
+    return { args, sourceSeconds: durationSeconds };
+  }
 }
+
+/** Seconds, from a probe's milliseconds. */
+const seconds = (ms: number) => Math.round(ms) / 1000;
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
