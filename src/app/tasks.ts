@@ -124,15 +124,22 @@ export class TaskService {
   }
 
   /**
-   * Deletes a task that has ended (succeeded, failed or expired): its files, then its records.
-   * A task still being made is a `conflict`; returns false when the task is not there.
+   * Deletes a task that has ended (succeeded, failed or expired): its records, then its files (a
+   * crash in between leaves files no record points to, never a record without its files). A task
+   * still being made, or an ended one the engine holds (a rendition being made), is a `conflict`;
+   * returns false when the task is not there.
    */
   async remove(task: Task): Promise<boolean> {
-    if (!isTerminal(task.state)) {
-      throw new ApiError('conflict', `task ${task.id} is ${task.state}; it can be deleted once it has completed or failed`);
+    const busy = () => new ApiError('conflict', `task ${task.id} is ${task.state}; it can be deleted once it has completed or failed`);
+    if (!isTerminal(task.state)) throw busy();
+    if (!(await this.store.deleteTask(task.tenantId, task.id))) {
+      if (await this.store.getTask(task.tenantId, task.id)) {
+        throw new ApiError('conflict', `task ${task.id} is being worked on (a rendition is being made); delete it once that is done`);
+      }
+      return false;
     }
     this.files?.remove(task);
-    return this.store.deleteTask(task.tenantId, task.id);
+    return true;
   }
 
   /**

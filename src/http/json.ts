@@ -29,6 +29,22 @@ export function jsonDepth(text: string, limit = MAX_JSON_DEPTH): number {
 }
 
 /**
+ * How deeply an already parsed value nests objects and arrays (a multipart part typed
+ * application/json arrives parsed), counted without recursion; stops once past `limit`.
+ */
+export function valueDepth(value: unknown, limit = MAX_JSON_DEPTH): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > max && (max = depth) > limit) return max;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return max;
+}
+
+/**
  * Fastify's own JSON body parser (prototype and constructor poisoning refused), behind a depth
  * limit. A body nested thousands of levels deep parses, but storing it would overflow the stack
  * in `JSON.stringify`; it is refused here as a validation error, in the envelope of whichever

@@ -50,13 +50,18 @@ export function withTaskCache(inner: Store, maxEntries = 10_000): Store {
       drop(commit.taskId);
       return ok;
     },
+    // Dropped before and after the write: a read that raced the write may have put the old task back.
     async requestHd(tenantId, id, now) {
       drop(id);
-      return inner.requestHd(tenantId, id, now);
+      const task = await inner.requestHd(tenantId, id, now);
+      drop(id);
+      return task;
     },
     async requestUhd(tenantId, id, now, callbackUrl) {
       drop(id);
-      return inner.requestUhd(tenantId, id, now, callbackUrl);
+      const task = await inner.requestUhd(tenantId, id, now, callbackUrl);
+      drop(id);
+      return task;
     },
     async deleteTask(tenantId, id) {
       drop(id);

@@ -160,6 +160,24 @@ for (const backend of backends) {
       await s.close();
     });
 
+    test('a rendition asked for while a step of the task runs is not dropped by that step\'s commit', async () => {
+      const s = await backend.open();
+      await s.createTask(makeTask({ id: 'ok', fileToken: 'fo', state: 'succeeded', nextRunAt: null, completedAt: 5 }));
+      await s.requestHd('t_a', 'ok', 100);
+      const [held] = await s.claimDue('E', 200, 10_000, 10);
+      assert.equal(held?.id, 'ok');
+      await s.requestUhd('t_a', 'ok', 300, null); // lands while the 1080p step runs
+      assert.ok(await s.commitStep('E', { taskId: 'ok', patch: { hdState: 'ready', nextRunAt: null, updatedAt: 400 } }));
+      const after = await s.getTask('t_a', 'ok');
+      assert.deepEqual([after?.hdState, after?.uhdState], ['ready', 'pending']);
+      assert.ok(after?.nextRunAt !== null && after!.nextRunAt <= 400, `still due (${after?.nextRunAt})`);
+      const [again] = await s.claimDue('E', 500, 10_000, 10);
+      assert.equal(again?.uhdState, 'pending', 'the engine finds the 4k request');
+      assert.ok(await s.commitStep('E', { taskId: 'ok', patch: { uhdState: 'ready', nextRunAt: null, updatedAt: 600 } }));
+      assert.equal((await s.getTask('t_a', 'ok'))?.nextRunAt, null, 'nothing owed: not due');
+      await s.close();
+    });
+
     test('listTasks pages a tenant\'s tasks by creation time in both orders; an unknown cursor is undefined', async () => {
       const s = await backend.open();
       // Two tasks share a creation time: the id breaks the tie, so no page skips or repeats one.

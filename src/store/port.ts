@@ -12,6 +12,9 @@ import type { Artifact, Attempt, Task } from '../core/task.js';
  * - **Fenced commits**: `commitStep` applies only while the caller still holds the lease, and applies
  *   the task patch, the attempt, the artifacts and the deliveries all together or not at all.
  * - **Tenant isolation**: every read by a client names the tenant; another tenant's task is absent.
+ * - **A rendition asked for is never dropped**: a commit that would leave a succeeded task with a
+ *   pending rendition (`hdState` or `uhdState`) not due (`nextRunAt: null`) makes it due at once
+ *   instead, so a request that lands while another step of the task runs is still served.
  */
 export interface Store {
   /** Applies pending migrations. Safe to call on every start. */

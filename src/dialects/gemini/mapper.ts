@@ -1,5 +1,6 @@
 import type { ApiError, ApiErrorKind } from '../../app/errors.js';
 import type { Task } from '../../core/task.js';
+import { fileIdOf } from './ids.js';
 
 export const PREDICT_RESPONSE_TYPE = 'type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse';
 
@@ -29,9 +30,9 @@ export function operationName(task: Pick<Task, 'model' | 'id'>): string {
   return `models/${encodeURIComponent(task.model)}/operations/${encodeURIComponent(task.id)}`;
 }
 
-/** The final video's URI: a file whose id is the task id (lowercase hex for this door's tasks). */
+/** The final video's URI: the file of the task (`fileIdOf`: lowercase `[a-z0-9]`, whichever door made it). */
 export function fileUri(publicBase: string, task: Pick<Task, 'id'>): string {
-  return `${publicBase}/v1beta/files/${encodeURIComponent(task.id)}:download?alt=media`;
+  return `${publicBase}/v1beta/files/${fileIdOf(task.id)}:download?alt=media`;
 }
 
 /**
@@ -75,7 +76,7 @@ function rpcCode(task: Task): number {
  * PROCESSING before, FAILED when the task failed. `sizeBytes` is an int64, a string in JSON.
  */
 export function toFile(task: Task, publicBase: string, retentionMs: number, sizeBytes?: number) {
-  const id = encodeURIComponent(task.id);
+  const id = fileIdOf(task.id);
   const state = task.state === 'succeeded' ? 'ACTIVE' : task.state === 'failed' ? 'FAILED' : 'PROCESSING';
   const iso = (ms: number) => new Date(ms).toISOString();
   return {

@@ -1,5 +1,6 @@
 import type { AspectRatio, Resolution, TaskSpec } from '../../core/task.js';
 import { ApiError } from '../../app/errors.js';
+import { taskIdOfFile } from './ids.js';
 
 /** Any Veo model id (`veo-3.1-generate-preview`, `veo-2.0-generate-001`, …); others are not video models. */
 export const VEO_MODEL = /^veo-[a-z0-9][a-z0-9.-]*$/;
@@ -141,8 +142,9 @@ function sourceVideo(v: unknown, at: string): string {
   if (!isObject(v)) throw invalid(`${at} must be an object: {"uri": "…/v1beta/files/<id>:download?alt=media"} or {"encodedVideo": "…", "encoding": "video/mp4"}`, at);
   if (typeof v.uri === 'string' && v.uri) {
     const id = /(?:^|\/)files\/([^/:?#]+)/.exec(v.uri)?.[1];
-    if (!id) throw invalid(`${at}.uri must be the uri of a video made here (…/v1beta/files/<id>:download?alt=media)`, `${at}.uri`);
-    return `task:${decodeURIComponent(id)}`;
+    const taskId = id === undefined ? undefined : taskIdOfFile(id);
+    if (!taskId) throw invalid(`${at}.uri must be the uri of a video made here (…/v1beta/files/<id>:download?alt=media)`, `${at}.uri`);
+    return `task:${taskId}`;
   }
   if (v.gcsUri !== undefined) throw invalid(`${at}.gcsUri is not supported by the Gemini API; send the video's uri or its bytes in encodedVideo`, `${at}.gcsUri`);
   const [field, raw] = v.encodedVideo !== undefined ? [`${at}.encodedVideo`, v.encodedVideo] : v.videoBytes !== undefined ? [`${at}.videoBytes`, v.videoBytes] : [`${at}.bytesBase64Encoded`, v.bytesBase64Encoded];

@@ -140,6 +140,30 @@ describe('gemini dialect over HTTP (in-process)', async () => {
     error(await predict('[1]'), 400, 'INVALID_ARGUMENT', /JSON object/);
     error(await predict(text('x'.repeat(70_000))), 400, 'INVALID_ARGUMENT', /too large/);
     error(await predict('p', { ...goog(), 'content-type': 'text/plain' }), 400, 'INVALID_ARGUMENT');
+    const deep = (levels: number) => `{"instances":[{"prompt":"p"}],"extra":${'{"x":'.repeat(levels)}1${'}'.repeat(levels)}}`;
+    error(await predict(deep(10_000)), 400, 'INVALID_ARGUMENT', /more than 64 levels deep/);
+    error(await predict({ instances: [{ prompt: 'x', video: { uri: 'https://h/v1beta/files/%E0%A4%A:download' } }] }), 400, 'INVALID_ARGUMENT', /uri must be the uri of a video made here/);
+  });
+
+  test('a video made through another door downloads by its uri: the file id is lowercase [a-z0-9] whatever the task id', async () => {
+    const res = await app.inject({ method: 'POST', url: '/v1/videos', headers: auth(), payload: { prompt: 'made by the OpenAI door', seconds: '4' } });
+    const id: string = JSON.parse(res.body).id;
+    assert.match(id, /^video_/);
+    await ctx.store.claimDue('x', Date.now() + 1, 1000, 100);
+    await ctx.store.commitStep('x', { taskId: id, patch: { state: 'succeeded', completedAt: Date.now(), nextRunAt: null } });
+    const task = (await ctx.tasks.get('tenant0', id))!;
+    await ctx.files.ensureDir(task);
+    writeFileSync(ctx.files.path(task, 'video.mp4'), Buffer.from('the bytes'));
+    const op = await operation(`models/sora-2/operations/${id}`);
+    const uri: string = op.response.generateVideoResponse.generatedSamples[0].video.uri;
+    const fileId = /files\/([^:]+):download/.exec(uri)![1]!;
+    assert.equal(/[a-z0-9]+/.exec(fileId)![0], fileId, 'what files.download keeps of it is all of it');
+    const file = await get(`/v1beta/files/${fileId}:download?alt=media`, goog());
+    assert.equal(file.statusCode, 200);
+    assert.equal(file.body, 'the bytes');
+    // And it can be extended by that uri.
+    const ext = await created({ instances: [{ prompt: 'and then', video: { uri } }] });
+    assert.equal((await ctx.store.getTask('tenant0', ext.id))?.spec.video, `task:${id}`);
   });
 
   test('the operation: {name} while running (GET with a JSON content type and no body), done with the video\'s uri once succeeded', async () => {

@@ -9,7 +9,7 @@ import { tenantOf } from '../../http/auth.js';
 import { googleApiKey } from '../../http/credentials.js';
 import { toApiError } from '../../http/errors.js';
 import { memoAnswer, sendJson } from '../../http/memo.js';
-import { geminiTaskId } from './ids.js';
+import { geminiTaskId, taskIdOfFile } from './ids.js';
 import { googleError, operationName, toFile, toOperation } from './mapper.js';
 import { VEO_MODEL, storedRequest, toSpec } from './request.js';
 
@@ -71,7 +71,8 @@ export async function geminiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     const rest = (req.params as { '*': string })['*'];
     const download = rest.endsWith(DOWNLOAD);
     const id = download ? rest.slice(0, -DOWNLOAD.length) : rest;
-    const task = id && !id.includes('/') ? await ctx.tasks.get(tenantId, id) : undefined;
+    const taskId = taskIdOfFile(id);
+    const task = taskId ? await ctx.tasks.get(tenantId, taskId) : undefined;
     if (!task) throw new ApiError('not_found', `File files/${id} not found`);
     if (task.state === 'expired') throw new ApiError('expired', `File files/${id} has expired: results are kept ${keptDays} days`);
     const video = ctx.previews.video(task);

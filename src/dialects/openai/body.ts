@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type {} from '@fastify/multipart';
 import { ApiError } from '../../app/errors.js';
+import { MAX_JSON_DEPTH, valueDepth } from '../../http/json.js';
 import { type Form, setField } from './request.js';
 
 export interface FormLimits {
@@ -44,7 +45,11 @@ export async function readForm(req: FastifyRequest, limits: FormLimits): Promise
         if (part.valueTruncated) throw new ApiError('too_large', `${part.fieldname} is longer than ${limits.fieldBytes} bytes`, part.fieldname);
         textBytes += typeof part.value === 'string' ? Buffer.byteLength(part.value) : 0;
         if (textBytes > maxTextBytes) throw new ApiError('too_large', `the form's text parts are larger than ${maxTextBytes} bytes in all`);
-        // A part typed application/json arrives parsed (an object for input_reference, say).
+        // A part typed application/json arrives parsed (an object for input_reference, say); one
+        // nested past the body's depth limit is refused as a JSON body would be.
+        if (valueDepth(part.value) > MAX_JSON_DEPTH) {
+          throw new ApiError('validation', `${part.fieldname} nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`, part.fieldname);
+        }
         setField(form, part.fieldname, part.value);
       }
     }

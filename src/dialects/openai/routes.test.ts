@@ -201,6 +201,16 @@ describe('openai dialect over HTTP (in-process)', async () => {
     await bad(Array.from({ length: 20 }, (_, i) => [`f${i}`, 'x'] as [string, Part]), 413, { message: /more than 16 fields/ });
     await bad(Array.from({ length: 3 }, (_, i) => [`f${i}`, 'x'.repeat(100_000)] as [string, Part]), 413, { message: /text parts are larger/ });
     error(await inject('POST', '/v1/videos', '--nope\r\n', { authorization: `Bearer ${KEY_A}`, 'content-type': 'multipart/form-data; boundary=xyz' }), 400, { message: /malformed multipart/ });
+    // A part typed application/json arrives parsed: nested 5,000 levels deep it is refused, as a
+    // JSON body is, instead of overflowing the stack when the request is stored.
+    const deep = (levels: number) => `${'{"x":'.repeat(levels)}1${'}'.repeat(levels)}`;
+    const jsonPart = (value: string) =>
+      `--b\r\nContent-Disposition: form-data; name="prompt"\r\n\r\np\r\n` +
+      `--b\r\nContent-Disposition: form-data; name="extra"\r\nContent-Type: application/json\r\n\r\n${value}\r\n--b--\r\n`;
+    const multipart = { authorization: `Bearer ${KEY_A}`, 'content-type': 'multipart/form-data; boundary=b' };
+    error(await inject('POST', '/v1/videos', jsonPart(deep(5000)), multipart), 400, { param: 'extra', message: /more than 64 levels deep/ });
+    assert.equal((await inject('POST', '/v1/videos', jsonPart(deep(10)), multipart)).statusCode, 200);
+    error(await inject('POST', '/v1/videos', `{"prompt":"p","extra":${deep(5000)}}`, { authorization: `Bearer ${KEY_A}`, 'content-type': 'application/json' }), 400, { message: /more than 64 levels deep/ });
   });
 
   test('401 invalid_api_key on every route, before anything else', async () => {

@@ -66,7 +66,15 @@ export function claimOps(db: Database) {
     const key = `${fields.join(',')}+${lease}`;
     let stmt = updates.get(key);
     if (!stmt) {
-      const sets = fields.map((f) => `${PATCH_COLUMNS[f as keyof typeof PATCH_COLUMNS]} = @${f}`);
+      const after = (field: string, column: string) => (fields.includes(field) ? `@${field}` : column);
+      const sets = fields.map((f) =>
+        f === 'nextRunAt'
+          ? // A rendition asked for while this step ran (or still owed after it) keeps a succeeded
+            // task due: 0 is "at once". SET reads the row as it was before this UPDATE.
+            `next_run_at = CASE WHEN @nextRunAt IS NULL AND ${after('state', 'state')} = 'succeeded'
+               AND (${after('hdState', 'hd_state')} = 'pending' OR ${after('uhdState', 'uhd_state')} = 'pending') THEN 0 ELSE @nextRunAt END`
+          : `${PATCH_COLUMNS[f as keyof typeof PATCH_COLUMNS]} = @${f}`,
+      );
       const leaseSets = lease === 'extend' ? ['lease_until = @keepLeaseUntil'] : lease === 'release' ? ['lease_owner = NULL', 'lease_until = NULL'] : [];
       stmt = db.prepare(
         `UPDATE tasks SET ${[...sets, ...leaseSets].join(', ') || 'lease_until = lease_until'}
