@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { ApiError } from '../app/errors.js';
 import type { AppContext } from '../app/context.js';
 import { limitJsonDepth } from './json.js';
 
@@ -10,6 +11,11 @@ export interface Door {
   prefix: string;
   /** Registers its routes, its error envelope and its not-found answer, in a scope of its own. */
   routes(scope: FastifyInstance, ctx: AppContext): Promise<void>;
+  /**
+   * Answers an error in its envelope: what its routes' error handler does, also used for a request
+   * under its prefix that fails before any route is found (a malformed URL).
+   */
+  replyError(reply: FastifyReply, req: FastifyRequest, err: ApiError, ctx: AppContext): FastifyReply;
 }
 
 /**
@@ -24,6 +30,15 @@ export async function buildServer(ctx: AppContext, dialects: readonly Door[]): P
     logger: false,
     bodyLimit: ctx.config.bodyLimitBytes,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // A URL that cannot be decoded (`%E0%A4%A`) fails before routing: it is answered in the
+    // envelope of the door whose prefix it is under, like any other bad request there.
+    frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) => {
+      const path = req.url.split('?')[0]!;
+      const door = [...dialects].sort((a, b) => b.prefix.length - a.prefix.length).find((d) => path === d.prefix || path.startsWith(`${d.prefix}/`));
+      const bad = new ApiError('validation', `The URL is malformed: ${err.message}`);
+      if (door) return door.replyError(reply, req, bad, ctx);
+      return reply.status(400).send({ error: { message: bad.message, code: 'bad_request' } });
+    },
   };
   // HTTPS when the configuration names the PEM files (checked by loadConfig). The instance is the
   // same to every route; only the listening server differs.

@@ -1,5 +1,5 @@
 import type { Dialect } from '../port.js';
-import { GEMINI, geminiRoutes } from './routes.js';
+import { GEMINI, geminiRoutes, send } from './routes.js';
 
 /**
  * The Gemini API's Veo door (`/v1beta`, as `@google/genai` 2.x calls it). It owes no callback yet:
@@ -9,4 +9,5 @@ export const gemini: Dialect = {
   name: GEMINI,
   prefix: '/v1beta',
   routes: geminiRoutes,
+  replyError: send,
 };

@@ -96,7 +96,8 @@ function modelNotFound(model: string, method: string): ApiError {
   return new ApiError('not_found', `models/${model} is not found for API version v1beta, or is not supported for ${method || 'this method'}. Veo models (veo-*) support predictLongRunning.`);
 }
 
-function send(reply: FastifyReply, req: FastifyRequest, err: ApiError, ctx: AppContext): FastifyReply {
+/** The door's error answer (also `Door.replyError`). */
+export function send(reply: FastifyReply, req: FastifyRequest, err: ApiError, ctx: AppContext): FastifyReply {
   if (err.kind === 'internal') ctx.log.error({ err: err.cause ?? err }, 'internal error');
   const { status, body } = googleError(err, googleApiKey(req) !== undefined);
   return reply.status(status).type('application/json; charset=UTF-8').send(body);

@@ -1,12 +1,13 @@
 import type { Dialect } from '../port.js';
 import { toCallback, toUhdCallback } from './mapper.js';
-import { KIE, kieRoutes } from './routes.js';
+import { KIE, kieReplyError, kieRoutes } from './routes.js';
 
 /** kie.ai's Veo API (`/api/v1/veo/*`), with its callbacks (`callBackUrl`). */
 export const kie: Dialect = {
   name: KIE,
   prefix: '/api/v1/veo',
   routes: kieRoutes,
+  replyError: kieReplyError,
   callback(task, urls, event) {
     // A 4k rendition is asked for through kie alone, whichever door made the task.
     if (event === 'uhd') return task.uhdCallbackUrl ? { url: task.uhdCallbackUrl, body: JSON.stringify(toUhdCallback(task, urls)) } : undefined;

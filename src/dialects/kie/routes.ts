@@ -111,3 +111,8 @@ function sendError(reply: FastifyReply, err: ApiError, log: { error: (o: object,
   const body: KieEnvelope = { code, msg, data: null };
   return reply.status(err.kind === 'internal' ? 500 : 200).type('application/json').send(body);
 }
+
+/** The door's error answer (`Door.replyError`). */
+export function kieReplyError(reply: FastifyReply, _req: unknown, err: ApiError, ctx: AppContext): FastifyReply {
+  return sendError(reply, err, ctx.log);
+}

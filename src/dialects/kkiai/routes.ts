@@ -73,3 +73,8 @@ function send(reply: FastifyReply, err: ApiError, log: { error: (o: object, m: s
   const { status, body } = kkiaiError(err);
   return reply.status(status).type('application/json').send(body);
 }
+
+/** The door's error answer (`Door.replyError`). */
+export function kkiaiReplyError(reply: FastifyReply, _req: unknown, err: ApiError, ctx: AppContext): FastifyReply {
+  return send(reply, err, ctx.log);
+}

@@ -234,3 +234,8 @@ function doorError(err: unknown): ApiError {
   }
   return toApiError(err);
 }
+
+/** The door's error answer (`Door.replyError`). */
+export function openaiReplyError(reply: FastifyReply, _req: FastifyRequest, err: ApiError, ctx: AppContext): FastifyReply {
+  return sendError(reply, err, ctx.log);
+}
