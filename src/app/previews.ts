@@ -3,11 +3,11 @@ import type { Task } from '../core/task.js';
 import { type Binaries, run } from '../media/ffmpeg.js';
 import { probe } from '../media/probe.js';
 import { spritesheetArgs, thumbnailArgs } from '../media/stills.js';
-import { type ResultFiles, SPRITESHEET_FILE, THUMBNAIL_JPG, THUMBNAIL_WEBP, finalVideoName } from '../results/files.js';
+import { type ResultFiles, SPRITESHEET_FILE, THUMBNAIL_WEBP, finalVideoName } from '../results/files.js';
 
-export type StillKind = 'thumbnail.webp' | 'thumbnail.jpg' | 'spritesheet';
+export type StillKind = 'thumbnail.webp' | 'spritesheet';
 
-const NAMES: Record<StillKind, string> = { 'thumbnail.webp': THUMBNAIL_WEBP, 'thumbnail.jpg': THUMBNAIL_JPG, spritesheet: SPRITESHEET_FILE };
+const NAMES: Record<StillKind, string> = { 'thumbnail.webp': THUMBNAIL_WEBP, spritesheet: SPRITESHEET_FILE };
 
 /**
  * Stills of a succeeded task's final video, made with ffmpeg the first time they are asked for
@@ -53,7 +53,7 @@ export class Previews {
     const args =
       kind === 'spritesheet'
         ? spritesheetArgs(src, tmp, seconds)
-        : thumbnailArgs(src, tmp, kind === 'thumbnail.webp' ? 'webp' : 'jpg', seconds / 2);
+        : thumbnailArgs(src, tmp, 'webp', seconds / 2);
     try {
       await run(this.binaries.ffmpeg, args, { timeoutMs: 120_000 });
       if (!existsSync(tmp)) throw new Error(`ffmpeg wrote no ${name}`);

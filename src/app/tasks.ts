@@ -5,7 +5,8 @@ import { isTerminal } from '../core/states.js';
 import type { Task } from '../core/task.js';
 import { ApiError } from './errors.js';
 import { BlockedUrlError, type UrlGuard } from '../net/guard.js';
-import type { ResultFiles } from '../results/files.js';
+import { rename, writeFile } from 'node:fs/promises';
+import { type ResultFiles, SOURCE_FILE } from '../results/files.js';
 import type { Store, TaskPage } from '../store/port.js';
 
 export interface TaskServiceOptions {
@@ -13,6 +14,9 @@ export interface TaskServiceOptions {
   errorSleepMs: number;
   maxRetries: number;
 }
+
+/** `spec.video` of a task whose video to extend was uploaded: the bytes are its `source.mp4`. */
+export const UPLOADED = 'upload';
 
 /** What a dialect hands over to create a task; everything else starts at its initial value. */
 export type NewTask = Pick<Task, 'id' | 'tenantId' | 'dialect' | 'model' | 'spec' | 'request'> & {
@@ -90,6 +94,7 @@ export class TaskService {
       resultUrl: null,
       fallback: false,
     };
+    if (task.spec.video?.startsWith('data:') && this.files) task.spec = { ...task.spec, video: await this.storeUpload(task, task.spec.video) };
     const lease = this.engine?.offer();
     if (!(await this.store.createTask(task, lease))) {
       throw new ApiError('internal', 'task id collision; please retry');
@@ -173,12 +178,28 @@ export class TaskService {
     }
   }
 
+  /** Writes an uploaded video to extend as the task's `source.mp4`; what `spec.video` keeps instead. */
+  private async storeUpload(task: Task, dataUrl: string): Promise<string> {
+    const files = this.files!;
+    await files.ensureDir(task);
+    const out = files.path(task, SOURCE_FILE);
+    await writeFile(`${out}.tmp`, Buffer.from(dataUrl.slice(dataUrl.indexOf(';base64,') + ';base64,'.length), 'base64'));
+    await rename(`${out}.tmp`, out);
+    return UPLOADED;
+  }
+
   /**
-   * A video to extend: `task:<id>`, a succeeded task of this tenant, or a base64 data: URL; and a
-   * model one of whose providers can extend.
+   * A video to extend: `task:<id>`, a succeeded task of this tenant; `source:<id>`, an extension
+   * of this tenant whose source is kept; or a base64 data: URL; and a model one of whose
+   * providers can extend.
    */
   private async checkSourceVideo(tenantId: string, model: string, video: string): Promise<void> {
-    if (video.startsWith('task:')) {
+    if (video.startsWith('source:')) {
+      const id = video.slice('source:'.length);
+      const source = await this.store.getTask(tenantId, id);
+      if (!source || source.spec.video === undefined) throw new ApiError('not_found', `no extension ${id} whose video to extend again`, 'video');
+      if (source.state === 'expired') throw new ApiError('expired', `task ${id} has expired; its video is gone`, 'video');
+    } else if (video.startsWith('task:')) {
       const id = video.slice('task:'.length);
       const source = await this.store.getTask(tenantId, id);
       if (!source) throw new ApiError('not_found', `no task ${id} to extend`, 'video');

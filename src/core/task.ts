@@ -42,9 +42,13 @@ export interface TaskSpec {
   enhancePrompt: boolean;
   watermark?: string;
   /**
-   * A video this task continues (extend): `task:<id>`, the final video of a succeeded task of the
-   * same tenant, or `data:video/mp4;base64,…`. The task's video is that video followed by a new
-   * part of `durationSeconds`, made from its last frame with this prompt.
+   * A video this task continues (extend). The task's video is that video followed by a new part of
+   * `durationSeconds`, made from its last frame with this prompt. One of:
+   * - `task:<id>`: the final video of a succeeded task of the same tenant;
+   * - `data:video/mp4;base64,…`, as a dialect hands it over; `TaskService.create` stores the bytes
+   *   as the task's `source.mp4` and keeps `upload` here instead, so no task record holds a video;
+   * - `source:<id>`: the video that task `<id>` of the same tenant continued (a remix of an
+   *   extension extends the same video again).
    */
   video?: string;
   /**

@@ -158,7 +158,19 @@ export class Steps {
     if (!existsSync(out)) {
       const tmp = `${out}.tmp`;
       rmSync(tmp, { force: true });
-      if (video.startsWith('task:')) {
+      if (video === 'upload') throw new Error('the uploaded video is gone');
+      if (video.startsWith('source:')) {
+        // The video another extension continued: its stored copy.
+        const id = video.slice('source:'.length);
+        const source = await this.ctx.store.getTask(task.tenantId, id);
+        const file = source && this.ctx.files.existing(source, SOURCE_FILE);
+        if (!file || !existsSync(file)) throw new Error(`extension ${id} no longer has the video it continued`);
+        try {
+          linkSync(file, tmp);
+        } catch {
+          copyFileSync(file, tmp);
+        }
+      } else if (video.startsWith('task:')) {
         const id = video.slice('task:'.length);
         const source = await this.ctx.store.getTask(task.tenantId, id);
         const name = source && finalVideoName(source);
@@ -339,7 +351,7 @@ export class Steps {
       if (task.spec.upsample && video.width === w && video.height === h) {
         // The provider made the final size itself (the local renderer draws its scenes at the
         // target resolution): the video is the rendition, with no upscale.
-        const final = this.ctx.files.path(task, hdFileName(task.spec.resolution));
+        const final = this.ctx.files.path(task, hdFileName(task.spec));
         rmSync(final, { force: true });
         try {
           linkSync(file, final);
@@ -407,11 +419,14 @@ export class Steps {
     try {
       const { frame: _frame, ...spec } = task.spec;
       const uhdTask = { ...task, spec: { ...spec, resolution: '4k' as const } };
-      if (!(task.spec.upsample && task.spec.resolution === '4k')) artifacts.push(await this.makeHd(uhdTask, 'video_4k'));
+      if (!(task.spec.upsample && task.spec.resolution === '4k' && !task.spec.frame)) artifacts.push(await this.makeHd(uhdTask, 'video_4k'));
       const thumb = this.ctx.files.path(task, UHD_THUMBNAIL);
       if (!existsSync(thumb)) {
-        const probeOf = await probe(this.ctx.binaries.ffprobe, this.ctx.files.path(task, UHD_FILE));
-        await run(this.ctx.binaries.ffmpeg, thumbnailArgs(this.ctx.files.path(task, UHD_FILE), `${thumb}.tmp`, 'jpg', (probeOf.durationMs ?? 0) / 2000, 3840), { timeoutMs: 120_000 });
+        // Where the 4k video is: the lifecycle's may be in the older per-task layout.
+        const uhd = this.ctx.files.existing(task, UHD_FILE);
+        const probeOf = await probe(this.ctx.binaries.ffprobe, uhd);
+        killOrphan(`${thumb}.pid`, `${thumb}.tmp`);
+        await run(this.ctx.binaries.ffmpeg, thumbnailArgs(uhd, `${thumb}.tmp`, 'jpg', (probeOf.durationMs ?? 0) / 2000, 3840), { timeoutMs: 120_000, pidFile: `${thumb}.pid` });
         renameSync(`${thumb}.tmp`, thumb);
       }
       artifacts.push({ ...artifact(task.id, 'thumbnail_4k', thumb, 'image/jpeg', statSync(thumb).size, Date.now()) });
@@ -435,7 +450,7 @@ export class Steps {
     const { w, h } = hdSize(task);
     // The shard folder may not exist yet for a task stored in the older per-task layout.
     await this.ctx.files.ensureDir(task);
-    const out = this.ctx.files.path(task, hdFileName(task.spec.resolution));
+    const out = this.ctx.files.path(task, hdFileName(task.spec));
     if (!existsSync(out)) {
       const tmp = out + '.tmp.mp4';
       const pidFile = out + '.pid';

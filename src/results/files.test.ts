@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { tmpDir } from '../../test/tmp.js';
 import { fileToken } from '../core/ids.js';
 import { sniffImage } from '../engine/inputs.js';
-import { INPUT_EXTENSIONS, ResultFiles, VIDEO_FILE } from './files.js';
+import { makeTask } from '../../test/fixtures.js';
+import { FRAME_FILE, HD_FILE, INPUT_EXTENSIONS, ResultFiles, SOURCE_FILE, SPRITESHEET_FILE, THUMBNAIL_WEBP, UHD_FILE, UHD_THUMBNAIL, VIDEO_FILE, taskUrls } from './files.js';
 
 test('a result URL maps to its file in a shard folder, or in the older per-task folder; nothing else is reachable', async () => {
   const dir = tmpDir();
@@ -38,4 +39,26 @@ test('every image type an input may have is one the sweeper removes', () => {
     Buffer.from('GIF89a'),
   ];
   assert.deepEqual(samples.map((b) => sniffImage(b)?.ext), INPUT_EXTENSIONS);
+});
+
+test('taskUrls: an exact frame is the final video but no 1080p or 4k rendition; remove() takes every name a task may have', async () => {
+  const dir = tmpDir();
+  const files = new ResultFiles(dir, 'http://r');
+  const frame = makeTask({ state: 'succeeded', fileToken: fileToken() }, { upsample: true, resolution: '1080p', frame: { width: 1024, height: 1792 } });
+  const urls = taskUrls(files, frame);
+  assert.equal(urls.final, files.url(frame, FRAME_FILE));
+  assert.deepEqual([urls.hd1080, urls.uhd], [null, null], 'kie get-1080p-video makes a real 1080p from it');
+  const hd = taskUrls(files, makeTask({ state: 'succeeded', fileToken: fileToken() }, { upsample: true, resolution: '1080p' }));
+  assert.equal(hd.final, hd.hd1080);
+  const uhd = taskUrls(files, makeTask({ state: 'succeeded', fileToken: fileToken(), uhdState: 'ready' }, { upsample: true, resolution: '1080p' }));
+  assert.match(uhd.uhd!, /video-4k\.mp4$/);
+  assert.match(uhd.uhdThumbnail!, /video-4k\.jpg$/);
+
+  // Every file the engine, the renderer's hand-over and the stills write for a task is removed.
+  const task = makeTask({ fileToken: fileToken() }, { images: ['a', 'b'] });
+  await files.ensureDir(task);
+  const names = [VIDEO_FILE, HD_FILE, UHD_FILE, FRAME_FILE, SOURCE_FILE, THUMBNAIL_WEBP, SPRITESHEET_FILE, UHD_THUMBNAIL, `${UHD_FILE}.tmp.mp4`, 'input-1.png'];
+  for (const n of names) writeFileSync(files.path(task, n), 'x');
+  files.remove(task);
+  for (const n of names) assert.equal(files.served(task.fileToken, n), undefined, n);
 });

@@ -7,12 +7,13 @@ import type { Task } from '../core/task.js';
 export const VIDEO_FILE = 'video.mp4';
 export const HD_FILE = 'video-1080p.mp4';
 export const UHD_FILE = 'video-4k.mp4';
+/** The final video of a task with an exact frame size (OpenAI `1024x1792`): neither 1080p nor 4k. */
+export const FRAME_FILE = 'video-frame.mp4';
 /** The stills made from a task's final video (see `app/previews.ts`) and of its 4k rendition. */
 export const THUMBNAIL_WEBP = 'thumbnail.webp';
-export const THUMBNAIL_JPG = 'thumbnail.jpg';
 export const SPRITESHEET_FILE = 'spritesheet.jpg';
 export const UHD_THUMBNAIL = 'video-4k.jpg';
-const STILL_FILES = [THUMBNAIL_WEBP, THUMBNAIL_JPG, SPRITESHEET_FILE, UHD_THUMBNAIL];
+const STILL_FILES = [THUMBNAIL_WEBP, SPRITESHEET_FILE, UHD_THUMBNAIL];
 /** The stored copy of the video an extend task continues (`TaskSpec.video`). */
 export const SOURCE_FILE = 'source.mp4';
 /** The file of a task's `i`-th input image, as fetched (`ext` from its sniffed type). */
@@ -94,7 +95,7 @@ export class ResultFiles {
    */
   remove(task: Pick<Task, 'fileToken'> & { spec: Pick<Task['spec'], 'images'> }): void {
     const names: string[] = [];
-    for (const v of [VIDEO_FILE, HD_FILE, UHD_FILE]) names.push(v, `${v}.tmp.mp4`, `${v}.pid`);
+    for (const v of [VIDEO_FILE, HD_FILE, UHD_FILE, FRAME_FILE]) names.push(v, `${v}.tmp.mp4`, `${v}.pid`);
     for (const s of STILL_FILES) names.push(s, `${s}.tmp`);
     names.push(SOURCE_FILE, `${SOURCE_FILE}.tmp`);
     for (let i = 0; i < task.spec.images.length; i++) for (const ext of INPUT_EXTENSIONS) names.push(inputFileName(i, ext));
@@ -112,9 +113,10 @@ export class ResultFiles {
   }
 }
 
-/** The name of the upsampled file for a resolution. */
-export function hdFileName(resolution: Task['spec']['resolution']): string {
-  return resolution === '4k' ? UHD_FILE : HD_FILE;
+/** The name of the upsampled file of a spec: its exact frame, else its resolution's. */
+export function hdFileName(spec: Pick<Task['spec'], 'resolution' | 'frame'>): string {
+  if (spec.frame) return FRAME_FILE;
+  return spec.resolution === '4k' ? UHD_FILE : HD_FILE;
 }
 
 /** The URLs of a task's videos, derived from its state (no file-system or database access). */
@@ -136,7 +138,7 @@ export interface TaskUrls {
 /** The file name of a succeeded task's best video (what `TaskUrls.final` points at), else null. */
 export function finalVideoName(task: Task): string | null {
   if (task.state !== 'succeeded') return null;
-  return task.spec.upsample ? hdFileName(task.spec.resolution) : VIDEO_FILE;
+  return task.spec.upsample ? hdFileName(task.spec) : VIDEO_FILE;
 }
 
 export function taskUrls(files: ResultFiles, task: Task): TaskUrls {
@@ -147,10 +149,11 @@ export function taskUrls(files: ResultFiles, task: Task): TaskUrls {
     (task.state === 'failed' && task.failureStage === 'upsample');
   const video = hasBase ? files.url(task, VIDEO_FILE) : null;
   const succeeded = task.state === 'succeeded';
-  const upsampled = succeeded && task.spec.upsample ? files.url(task, hdFileName(task.spec.resolution)) : null;
-  const lifecycle1080 = upsampled !== null && task.spec.resolution !== '4k';
+  const upsampled = succeeded && task.spec.upsample ? files.url(task, hdFileName(task.spec)) : null;
+  // An exact frame (1024x1792) is the final video, but not a 1080p or 4k rendition.
+  const lifecycle1080 = upsampled !== null && task.spec.resolution === '1080p' && !task.spec.frame;
   const hd1080 = succeeded && (lifecycle1080 || task.hdState === 'ready') ? files.url(task, HD_FILE) : null;
-  const lifecycle4k = upsampled !== null && task.spec.resolution === '4k';
+  const lifecycle4k = upsampled !== null && task.spec.resolution === '4k' && !task.spec.frame;
   const uhd = succeeded && (lifecycle4k || task.uhdState === 'ready') ? files.url(task, UHD_FILE) : null;
   const uhdThumbnail = succeeded && task.uhdState === 'ready' ? files.url(task, UHD_THUMBNAIL) : null;
   return { video, upsampled, hd1080, uhd, uhdThumbnail, final: succeeded ? (upsampled ?? video) : null };

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { KEY_A, KEY_B, auth, testApp } from '../../../test/app.js';
 import type { Task } from '../../core/task.js';
+import { SOURCE_FILE } from '../../results/files.js';
 import { GEMINI_ID } from './ids.js';
 
 const MODELS = ['veo-3.1-generate-preview', 'veo-3.1-fast-generate-preview', 'veo-3.1-lite-generate-preview', 'veo-3.0-generate-001', 'veo-3.0-fast-generate-001', 'veo-2.0-generate-001', 'veo-3.1-generate-001'];
@@ -121,7 +122,9 @@ describe('gemini dialect over HTTP (in-process)', async () => {
     const ext = await created({ instances: [{ prompt: 'and then', video: { uri, encoding: 'video/mp4' } }] });
     assert.equal((await ctx.store.getTask('tenant0', ext.id))?.spec.video, `task:${source.id}`);
     const bytes = await created({ instances: [{ prompt: 'and then', video: { encodedVideo: 'AAAAGGZ0eXA=', encoding: 'video/mp4' } }] });
-    assert.equal((await ctx.store.getTask('tenant0', bytes.id))?.spec.video, 'data:video/mp4;base64,AAAAGGZ0eXA=');
+    const upTask = (await ctx.store.getTask('tenant0', bytes.id))!;
+    assert.equal(upTask.spec.video, 'upload', 'the bytes are the task\'s stored source, not part of its record');
+    assert.deepEqual(readFileSync(ctx.files.path(upTask, SOURCE_FILE)), Buffer.from('AAAAGGZ0eXA=', 'base64'));
     error(await predict({ instances: [{ prompt: 'x', video: { uri } }] }, goog(KEY_B)), 404, 'NOT_FOUND', /no task .* to extend/);
     const running = await created();
     error(await predict({ instances: [{ prompt: 'x', video: { uri: `files/${running.id}` } }] }), 400, 'INVALID_ARGUMENT', /only a finished video can be extended/);

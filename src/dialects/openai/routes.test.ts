@@ -7,6 +7,7 @@ import { tmpDir } from '../../../test/tmp.js';
 import type { AppContext } from '../../app/context.js';
 import type { Task } from '../../core/task.js';
 import { run } from '../../media/ffmpeg.js';
+import { SOURCE_FILE } from '../../results/files.js';
 import { VIDEO_ID } from './ids.js';
 
 type Res = { statusCode: number; headers: Record<string, unknown>; body: string; rawPayload: Buffer };
@@ -412,10 +413,13 @@ describe('openai dialect over HTTP (in-process)', async () => {
     const mp4 = readFileSync(`${dir}/src.mp4`);
     const up = await created(postForm([['prompt', 'go on'], ['seconds', '4'], ['video', { bytes: mp4, filename: 'src.mp4', type: 'video/mp4' }]], KEY_A, '/v1/videos/extensions'));
     assert.equal(up.seconds, '6');
-    assert.equal(up.size, '720x1280');
+    assert.equal(up.size, '180x320', 'the source\'s own size, as an exact frame');
     assert.equal(up.model, 'sora-2');
     const upTask = await taskOf(up.id);
-    assert.equal(upTask.spec.video, `data:video/mp4;base64,${mp4.toString('base64')}`);
+    // The upload is the task's stored source, not part of its record.
+    assert.equal(upTask.spec.video, 'upload');
+    assert.deepEqual(readFileSync(ctx.files.path(upTask, SOURCE_FILE)), mp4);
+    assert.ok(JSON.stringify(upTask).length < 10_000, 'no video in the task record');
     assert.deepEqual(upTask.request.video, { filename: 'src.mp4', content_type: 'video/mp4', bytes: mp4.length });
     error(await postForm([['prompt', 'p'], ['seconds', '4'], ['video', { bytes: PNG, filename: 'a.mp4', type: 'video/mp4' }]], KEY_A, '/v1/videos/extensions'), 400, { param: 'video', message: /MP4/ });
   });

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app/context.js';
 import { ApiError } from '../../app/errors.js';
 import type { StillKind } from '../../app/previews.js';
-import { TaskService } from '../../app/tasks.js';
+import { TaskService, UPLOADED } from '../../app/tasks.js';
 import type { Task, TaskSpec } from '../../core/task.js';
 import { tenantOf } from '../../http/auth.js';
 import { queryParam, toApiError } from '../../http/errors.js';
@@ -120,7 +120,9 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
       const prompt = promptOf(form);
       // A remix of an extension extends the same video again: as long as its source.
       const request = { ...clientRequest(form), [REMIXED_FROM]: source.id, ...(source.spec.video !== undefined ? { [STITCHED_SECONDS]: videoSeconds(source) } : {}) };
-      return render(await create({ tenantId, model: source.model, spec: { ...source.spec, prompt }, request }));
+      // An extension of an uploaded video names the stored copy by the extension's id.
+      const video = source.spec.video === UPLOADED ? { video: `source:${source.id}` } : {};
+      return render(await create({ tenantId, model: source.model, spec: { ...source.spec, prompt, ...video }, request }));
     });
 
     /**
@@ -137,7 +139,7 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
       let total: number;
       if (isFile(ext.video)) {
         const probed = probeUpload(ext.video);
-        const size = SIZES[`${probed.width}x${probed.height}`] ?? SIZES[probed.height > probed.width ? '720x1280' : '1280x720']!;
+        const size = uploadSize(probed.width, probed.height);
         model = ext.model;
         spec = { prompt: ext.prompt, images: [], mode: 'text', ...size, seed: TaskService.randomSeed(), durationSeconds: ext.seconds, enhancePrompt: false, video: `data:video/mp4;base64,${ext.video.bytes.toString('base64')}` };
         total = Math.round(probed.durationMs / 1000) + ext.seconds;
@@ -238,4 +240,20 @@ function doorError(err: unknown): ApiError {
 /** The door's error answer (`Door.replyError`). */
 export function openaiReplyError(reply: FastifyReply, _req: FastifyRequest, err: ApiError, ctx: AppContext): FastifyReply {
   return sendError(reply, err, ctx.log);
+}
+
+/**
+ * The spec's size for an extension of an uploaded video: the source's own. OpenAI's four sizes
+ * and the standard 1080p and 4k frames map to themselves; any other even size within 64–4096
+ * pixels becomes an exact frame; anything else the nearest 720p frame of its shape.
+ */
+function uploadSize(width: number, height: number): Pick<TaskSpec, 'aspectRatio' | 'resolution' | 'upsample' | 'frame'> {
+  const known = SIZES[`${width}x${height}`];
+  if (known) return known;
+  const aspectRatio = height > width ? '9:16' : '16:9';
+  const [long, short] = [Math.max(width, height), Math.min(width, height)];
+  if (long === 1920 && short === 1080) return { aspectRatio, resolution: '1080p', upsample: true };
+  if (long === 3840 && short === 2160) return { aspectRatio, resolution: '4k', upsample: true };
+  if (width % 2 === 0 && height % 2 === 0 && short >= 64 && long <= 4096) return { aspectRatio, resolution: '1080p', upsample: true, frame: { width, height } };
+  return SIZES[height > width ? '720x1280' : '1280x720']!;
 }
