@@ -9,13 +9,18 @@ export type StillKind = 'thumbnail.webp' | 'spritesheet';
 
 const NAMES: Record<StillKind, string> = { 'thumbnail.webp': THUMBNAIL_WEBP, spritesheet: SPRITESHEET_FILE };
 
+/** ffmpeg runs for stills at once: a spritesheet decodes the whole video. */
+const AT_ONCE = 2;
+
 /**
  * Stills of a succeeded task's final video, made with ffmpeg the first time they are asked for
- * and kept with the task's files (retention removes them with the rest). Requests for the same
- * still at the same time share one ffmpeg run.
+ * and kept with the task's files (retention and delete remove them with the rest). Requests for
+ * the same still at the same time share one ffmpeg run, and at most two run at once.
  */
 export class Previews {
-  private readonly making = new Map<string, Promise<string>>();
+  private readonly making = new Map<string, Promise<string | undefined>>();
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(
     private readonly files: ResultFiles,
@@ -44,7 +49,18 @@ export class Previews {
     return pending;
   }
 
-  private async make(task: Task, video: string, name: string, kind: StillKind): Promise<string> {
+  private async make(task: Task, video: string, name: string, kind: StillKind): Promise<string | undefined> {
+    if (this.running >= AT_ONCE) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.running++;
+    try {
+      return await this.render(task, video, name, kind);
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  private async render(task: Task, video: string, name: string, kind: StillKind): Promise<string | undefined> {
     const src = this.files.existing(task, video);
     await this.files.ensureDir(task);
     const out = this.files.path(task, name);
@@ -61,6 +77,11 @@ export class Previews {
     } finally {
       rmSync(tmp, { force: true });
     }
-    return this.files.servedFile(task, name)!;
+    // The task was deleted or swept while the still was made: leave nothing behind it.
+    if (!existsSync(src)) {
+      rmSync(out, { force: true });
+      return undefined;
+    }
+    return this.files.servedFile(task, name);
   }
 }

@@ -141,7 +141,11 @@ describe('gemini dialect over HTTP (in-process)', async () => {
     error(await predict({ instances: [{}] }), 400, 'INVALID_ARGUMENT', /prompt is required/);
     error(await predict('{"instances": ['), 400, 'INVALID_ARGUMENT', /not valid JSON/);
     error(await predict('[1]'), 400, 'INVALID_ARGUMENT', /JSON object/);
-    error(await predict(text('x'.repeat(70_000))), 400, 'INVALID_ARGUMENT', /too large/);
+    // The create takes bodies past REELAY_BODY_LIMIT_BYTES (64 kB here): a video may come inline.
+    error(await predict(text('x'.repeat(70_000))), 400, 'INVALID_ARGUMENT', /prompt is longer than 20000 characters/);
+    const inline = { instances: [{ prompt: 'p', video: { encodedVideo: Buffer.alloc(200_000, 7).toString('base64'), encoding: 'video/mp4' } }] };
+    assert.equal((await predict(inline)).statusCode, 200, 'a 270 kB create with a video inline');
+    error(await predict(text('x'.repeat(29 * 1024 * 1024))), 400, 'INVALID_ARGUMENT', /too large/);
     error(await predict('p', { ...goog(), 'content-type': 'text/plain' }), 400, 'INVALID_ARGUMENT');
     const deep = (levels: number) => `{"instances":[{"prompt":"p"}],"extra":${'{"x":'.repeat(levels)}1${'}'.repeat(levels)}}`;
     error(await predict(deep(10_000)), 400, 'INVALID_ARGUMENT', /more than 64 levels deep/);

@@ -33,7 +33,9 @@ export async function geminiRoutes(app: FastifyInstance, ctx: AppContext): Promi
 
   // `{model}:predictLongRunning` has a literal ':' after the model, which a route cannot express
   // after a parameter: the rest of the path is read by hand.
-  app.post('/models/*', async (req) => {
+  // A create may carry a video to extend inline (base64): Google takes about 20 MB of it. This
+  // route alone takes bodies up to that (28 MiB of JSON) when REELAY_BODY_LIMIT_BYTES is lower.
+  app.post('/models/*', { bodyLimit: Math.max(ctx.config.bodyLimitBytes, INLINE_VIDEO_BODY) }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req, googleApiKey);
     const rest = (req.params as { '*': string })['*'];
     const colon = rest.lastIndexOf(':');
@@ -85,6 +87,9 @@ export async function geminiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     return reply.sendFile(video, { dotfiles: 'deny', acceptRanges: true, index: false, cacheControl: false });
   });
 }
+
+/** The largest create body this door takes: a 20 MB video, base64, with room for the rest. */
+const INLINE_VIDEO_BODY = 28 * 1024 * 1024;
 
 interface OperationParams {
   model: string;

@@ -202,7 +202,7 @@ function usable(task: Task, param: string, verb: string): void {
 
 function limitOf(raw: string | undefined): number {
   if (raw === undefined) return 20;
-  if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1 || Number(raw) > 100) throw new ApiError('validation', `limit must be an integer from 1 to 100, got '${raw}'`, 'limit');
+  if (!/^\d{1,3}$/.test(raw) || Number(raw) > 100) throw new ApiError('validation', `limit must be an integer from 0 to 100, got '${raw}'`, 'limit');
   return Number(raw);
 }
 
