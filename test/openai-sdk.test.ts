@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI, { AuthenticationError, BadRequestError, ConflictError, NotFoundError, toFile } from 'openai';
 import type { Video } from 'openai/resources/videos';
 import { run } from '../src/media/ffmpeg.js';
-import { probe } from '../src/media/probe.js';
+import { ffprobeFile, probe } from '../src/media/probe.js';
 import { binaries, videoShape } from './media.js';
 import { type ServerProcess, sleep, startServer } from './server.js';
 import { tmpDir } from './tmp.js';
@@ -138,10 +138,27 @@ describe('openai SDK against a real server (local renderer)', () => {
     assert.ok(b2 > 180 && r2 < 80 && g2 < 80, `first frame of the blue image is ${r2},${g2},${b2}`);
   });
 
-  test('downloadContent: the spritesheet is a JPEG', async () => {
+  test('downloadContent: the spritesheet is a JPEG grid of 5×5 frames, 256 pixels wide each', async () => {
     const sprite = await content(videos.text.id, 'spritesheet');
     assert.equal(sprite.type, 'image/jpeg');
     assert.deepEqual([...sprite.bytes.subarray(0, 3)], [0xff, 0xd8, 0xff]);
+    const file = join(work, 'sprite.jpg');
+    writeFileSync(file, sprite.bytes);
+    const p = await ffprobeFile(binaries.ffprobe, file);
+    // A 1280×720 video: tiles of 256×144, five across and five down.
+    assert.deepEqual([p.video?.width, p.video?.height], [5 * 256, 5 * 144]);
+    // The tiles are frames from across the video, not one frame repeated.
+    const tile = async (i: number) => (await run(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-i', file, '-vf', `crop=256:144:${(i % 5) * 256}:${Math.floor(i / 5) * 144},scale=16:9,format=gray`, '-f', 'rawvideo', '-']));
+    assert.notEqual(await tile(0), await tile(24));
+  });
+
+  test('a prompt the provider rejects for safety: failed with error.code moderation_blocked', async () => {
+    const v = await client.videos.create({ prompt: 'something nsfw please', seconds: '4', size: '1280x720' });
+    const done = await finished(v.id);
+    assert.equal(done.status, 'failed');
+    assert.equal(done.error?.code, 'moderation_blocked');
+    assert.match(done.error?.message ?? '', /unsafe/);
+    await assert.rejects(client.videos.downloadContent(v.id), (e: unknown) => e instanceof ConflictError);
   });
 
   test('downloadContent: the thumbnail is a WebP', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { KEY_A, KEY_B, auth, testApp } from '../../../test/app.js';
 import { binaries } from '../../../test/media.js';
@@ -292,10 +292,15 @@ describe('openai dialect over HTTP (in-process)', async () => {
     const v = await created(post({ prompt: 'p' }));
     error(await inject('DELETE', `/v1/videos/${v.id}`, undefined, { authorization: `Bearer ${KEY_A}` }), 409, { code: 'video_in_progress', message: /can be deleted once/ });
     await succeed(ctx, v.id);
+    const task = (await ctx.tasks.get('tenant0', v.id))!;
+    await ctx.files.ensureDir(task);
+    for (const name of ['video.mp4', 'thumbnail.webp']) writeFileSync(ctx.files.path(task, name), 'x');
     const del = (key = KEY_A) => inject('DELETE', `/v1/videos/${v.id}`, undefined, { authorization: `Bearer ${key}` });
     error(await del(KEY_B), 404, { code: 'video_not_found' });
+    assert.ok(existsSync(ctx.files.path(task, 'video.mp4')), 'another key deletes nothing');
     const res = await del();
     assert.equal(res.statusCode, 200, res.body);
+    for (const name of ['video.mp4', 'thumbnail.webp']) assert.equal(existsSync(ctx.files.path(task, name)), false, `${name} is removed`);
     assert.deepEqual(JSON.parse(res.body), { id: v.id, object: 'video.deleted', deleted: true });
     error(await get(`/v1/videos/${v.id}`), 404, { code: 'video_not_found' });
     error(await del(), 404);
