@@ -1,4 +1,5 @@
 import type { Task } from '../core/task.js';
+import type { Credentials } from '../http/credentials.js';
 import type { Door } from '../http/server.js';
 import type { TaskUrls } from '../results/files.js';
 
@@ -9,6 +10,12 @@ import type { TaskUrls } from '../results/files.js';
 export interface Dialect extends Door {
   /** Stored as `task.dialect` for the tasks created through it. */
   name: string;
+  /** The id of a task created through it, in its own format (its `ids.ts`); kkiai's names the model. */
+  newId(model: string): string;
+  /** What every id `newId` makes looks like. */
+  idFormat: RegExp;
+  /** Where its clients put their key (`http/credentials.ts`); its routes read the key with it. */
+  credentials: Credentials;
   /**
    * The callback a task created through this dialect owes its client once it ends, if any; with
    * `uhd`, the one owed when the 4k rendition asked for after success is stored or failed.

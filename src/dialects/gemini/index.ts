@@ -1,4 +1,6 @@
+import { googleApiKey } from '../../http/credentials.js';
 import type { Dialect } from '../port.js';
+import { GEMINI_ID, geminiTaskId } from './ids.js';
 import { GEMINI, geminiRoutes, send } from './routes.js';
 
 /**
@@ -8,6 +10,9 @@ import { GEMINI, geminiRoutes, send } from './routes.js';
 export const gemini: Dialect = {
   name: GEMINI,
   prefix: '/v1beta',
+  newId: () => geminiTaskId(),
+  idFormat: GEMINI_ID,
+  credentials: googleApiKey,
   routes: geminiRoutes,
   replyError: send,
 };

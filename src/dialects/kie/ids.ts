@@ -10,3 +10,5 @@ import { randomBytes } from '../../core/ids.js';
 export function kieTaskId(nowMs = Date.now()): string {
   return nowMs.toString(16).padStart(12, '0').slice(-12) + randomBytes(10).toString('hex');
 }
+
+export const KIE_ID = /^[0-9a-f]{32}$/;

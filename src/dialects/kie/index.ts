@@ -1,4 +1,6 @@
+import { bearer } from '../../http/credentials.js';
 import type { Dialect } from '../port.js';
+import { KIE_ID, kieTaskId } from './ids.js';
 import { toCallback, toUhdCallback } from './mapper.js';
 import { KIE, kieReplyError, kieRoutes } from './routes.js';
 
@@ -6,6 +8,9 @@ import { KIE, kieReplyError, kieRoutes } from './routes.js';
 export const kie: Dialect = {
   name: KIE,
   prefix: '/api/v1/veo',
+  newId: () => kieTaskId(),
+  idFormat: KIE_ID,
+  credentials: bearer,
   routes: kieRoutes,
   replyError: kieReplyError,
   callback(task, urls, event) {

@@ -1,4 +1,6 @@
+import { bearer } from '../../http/credentials.js';
 import type { Dialect } from '../port.js';
+import { VIDEO_ID, videoId } from './ids.js';
 import { OPENAI } from './mapper.js';
 import { openaiReplyError, openaiRoutes } from './routes.js';
 
@@ -6,6 +8,9 @@ import { openaiReplyError, openaiRoutes } from './routes.js';
 export const openai: Dialect = {
   name: OPENAI,
   prefix: '/v1/videos',
+  newId: () => videoId(),
+  idFormat: VIDEO_ID,
+  credentials: bearer,
   routes: openaiRoutes,
   replyError: openaiReplyError,
 };
