@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { binaries, makePng } from '../../test/media.js';
@@ -17,7 +18,7 @@ import { KieProvider } from './kie/index.js';
 import { ReplicateProvider } from './replicate/index.js';
 import { OpenAIVideosProvider } from './openai/index.js';
 import { KkiaiProvider } from './kkiai/index.js';
-import { type PollOutcome, type Provider, RateLimitedError, SafetyRejectedError, TransientError } from './port.js';
+import { PermanentError, type PollOutcome, type Provider, RateLimitedError, SafetyRejectedError, TransientError } from './port.js';
 
 // Every adapter against the simulator: the happy path, each failure class, the status mapping.
 /** A throwaway service account whose token exchange goes to the simulator. */
@@ -164,7 +165,76 @@ describe('google: an extension sends the source video up (Gemini and Vertex)', a
       assert.equal(body.error.status, 'INVALID_ARGUMENT');
       assert.match(body.error.message, msg);
     }
-    for (const adapter of ADAPTERS.filter((a) => a.type !== 'gemini' && a.type !== 'vertex')) assert.equal(adapter.make(sim.url).extends, undefined, adapter.type);
+    for (const adapter of ADAPTERS.filter((a) => a.type !== 'gemini' && a.type !== 'vertex' && a.type !== 'openai')) assert.equal(adapter.make(sim.url).extends, undefined, adapter.type);
+  });
+});
+
+describe('openai: an extension sends the source video up as a file (POST /v1/videos/extensions)', async () => {
+  const sim = await startTestSim({ durationMs: 100 });
+  const dir = tmpDir();
+  const source = join(dir, 'source.mp4');
+  await run(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=s=320x180:r=24:d=2', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', source]);
+  const provider = new OpenAIVideosProvider(simProvider('openai', sim.url), simDeps);
+  const extend = (prompt: string, path = source, durationSeconds = 8) =>
+    provider.submit({ submissionId: 'x#1', task: makeTask({}, { prompt, video: 'task:src', durationSeconds }), model: 'sora-2', prompt, inputs: [], source: { path, contentType: 'video/mp4', url: 'task:src' } });
+
+  test('the request carries the source MP4; the result is the 2 s source followed by the 1 s new part, as H.264', async () => {
+    assert.equal(provider.extends, true);
+    const { upstreamId } = await extend('and then');
+    assert.match(upstreamId, /^video_[0-9a-f]{32}$/);
+    // What the upstream received: the fields as strings and the source as a file part of its size.
+    assert.deepEqual(sim.jobs.get(upstreamId)?.request, { prompt: 'and then', seconds: '8', model: 'sora-2', video: { file: 'source.mp4', type: 'video/mp4', size: statSync(source).size } });
+    let done: PollOutcome = { status: 'running' };
+    for (let i = 0; i < 200 && done.status === 'running'; i++, await new Promise((r) => setTimeout(r, 50))) done = await provider.poll(upstreamId);
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    // The video object reports the stitched total: the 2 s source and the 8 s asked for.
+    const video = (await (await fetch(`${sim.url}/v1/videos/${upstreamId}`, { headers: { authorization: `Bearer ${SIM_KEY}` } })).json()) as { seconds: string; status: string };
+    assert.deepEqual([video.status, video.seconds], ['completed', '10']);
+    const file = join(dir, 'openai-extended.mp4');
+    await provider.fetchResult(upstreamId, file, done.status === 'succeeded' ? done : undefined);
+    const got = await probe(binaries.ffprobe, file);
+    assert.equal(got.video?.codec, 'h264');
+    assert.equal(got.video?.width, 1280);
+    assert.ok(Math.abs((got.video?.durationMs ?? 0) - 3000) < 200, `duration ${got.video?.durationMs}`);
+  });
+
+  test('the new part\'s length is sent as the nearest extension length OpenAI takes (4 to 20 in steps of 4)', async () => {
+    for (const [asked, sent] of [[6, '8'], [4, '4'], [20, '20'], [30, '20']] as const) {
+      const { upstreamId } = await extend(`asked ${asked}`, source, asked);
+      assert.equal((sim.jobs.get(upstreamId)?.request as { seconds?: string }).seconds, sent, `asked ${asked}`);
+    }
+  });
+
+  test('errors map like a create\'s: a refused source is permanent, 5xx transient, 429 rate limited', async () => {
+    const png = await makePng(dir, 'not-a-video.png', 64, 36);
+    const refused = await extend('p', png).then(() => undefined, (e: Error) => e);
+    assert.ok(refused instanceof PermanentError && /extensions answered 400.*not an MP4/.test(refused.message), String(refused));
+    await assert.rejects(extend('[sim:5xx] p'), TransientError);
+    const limited = await extend('[sim:429] p').then(() => undefined, (e: Error) => e);
+    assert.ok(limited instanceof RateLimitedError && limited.retryAfterMs === 2000, String(limited));
+  });
+
+  test('the simulator refuses a malformed extension with OpenAI\'s error envelope', async () => {
+    const mp4 = readFileSync(source);
+    const post = (parts: Record<string, string | Blob>) => {
+      const form = new FormData();
+      for (const [k, v] of Object.entries(parts)) form.append(k, v);
+      return fetch(`${sim.url}/v1/videos/extensions`, { method: 'POST', headers: { authorization: `Bearer ${SIM_KEY}` }, body: form });
+    };
+    const junk = join(dir, 'junk.mp4');
+    writeFileSync(junk, Buffer.alloc(64));
+    for (const [parts, param] of [
+      [{ prompt: 'p', seconds: '8' }, 'video'],
+      [{ prompt: 'p', seconds: '8', video: new Blob([readFileSync(junk)], { type: 'video/mp4' }) }, 'video'],
+      [{ seconds: '8', video: new Blob([mp4], { type: 'video/mp4' }) }, 'prompt'],
+      [{ prompt: 'p', seconds: '6', video: new Blob([mp4], { type: 'video/mp4' }) }, 'seconds'],
+    ] as const) {
+      const res = await post(parts);
+      assert.equal(res.status, 400, param);
+      const body = (await res.json()) as { error: { type: string; param: string | null; message: string } };
+      assert.equal(body.error.type, 'invalid_request_error');
+      assert.equal(body.error.param, param);
+    }
   });
 });
 

@@ -22,6 +22,22 @@ export type SimStatus =
   | { state: 'failed'; reason: 'fail' | 'safety' | 'cancelled'; message: string }
   | { state: 'lost' };
 
+/** An extension being joined for a job: its video once joined, or why the join failed. */
+export interface JoinedExtension {
+  video?: Buffer;
+  error?: string;
+}
+
+/**
+ * A job's status while its extension may still be being joined: held at "running" (99 %) until
+ * the video is there; a failed join is an invalid input.
+ */
+export function extensionStatus(s: SimStatus, ext: JoinedExtension | undefined): SimStatus | { state: 'invalid'; message: string } {
+  if (s.state !== 'succeeded' || !ext) return s;
+  if (ext.error) return { state: 'invalid', message: ext.error };
+  return ext.video ? s : { state: 'running', progress: 99 };
+}
+
 export const SAFETY_TEXT = 'your request contains unsafe prompt or images, such as porn, violence, minors etc., has been rejected by google, please change your prompt or images and try again';
 export const FAIL_TEXT = 'upstream generation error: the model returned no video (internal error 13)';
 

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Binaries, run } from '../media/ffmpeg.js';
+import type { ProbeResult } from '../media/probe.js';
 import { sceneArgs } from '../providers/local/scene.js';
 
 /**
@@ -69,4 +70,30 @@ export class SampleVideos {
     renameSync(tmp, out);
     return out;
   }
+}
+
+/**
+ * An extension's video: the source (the MP4 at `src`, as probed) scaled into the frame of the
+ * sample of its aspect, then that sample, each with its sound (silence for a source without any),
+ * joined into one MP4 written to `out`. The Google and OpenAI simulators both extend this way.
+ */
+export async function joinWithSample(
+  opts: { ffmpeg: string; sample: string; small: boolean; aspect: '16:9' | '9:16' },
+  src: string,
+  p: ProbeResult,
+  out: string,
+): Promise<Buffer> {
+  const [w, h] = opts.small ? [320, 180] : [1280, 720];
+  const [width, height] = opts.aspect === '9:16' ? [h, w] : [w, h];
+  const seconds = ((p.video?.durationMs || p.durationMs) / 1000).toFixed(3);
+  const fit = `scale=${width}:${height}:force_original_aspect_ratio=decrease,pad=${width}:${height}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=24,format=yuv420p`;
+  const sound = 'aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo';
+  const sourceSound = p.audio ? `[0:a]${sound},atrim=duration=${seconds}[a0]` : `anullsrc=r=48000:cl=stereo,atrim=duration=${seconds},${sound}[a0]`;
+  const graph = `[0:v]trim=duration=${seconds},${fit}[v0];${sourceSound};[1:v]${fit}[v1];[1:a]${sound}[a1];[v0][a0][v1][a1]concat=n=2:v=1:a=1[v][a]`;
+  await run(
+    opts.ffmpeg,
+    ['-hide_banner', '-loglevel', 'error', '-y', '-i', src, '-i', opts.sample, '-filter_complex', graph, '-map', '[v]', '-map', '[a]', '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '30', '-c:a', 'aac', '-b:a', '64k', '-movflags', '+faststart', out],
+    { timeoutMs: 120_000 },
+  );
+  return readFile(out);
 }

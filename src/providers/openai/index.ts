@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { ProviderConfig } from '../config.js';
 import { httpError } from '../http.js';
 import { RemoteProvider, type RemoteDeps } from '../remote.js';
 import { type PollOutcome, PermanentError, SafetyRejectedError, type SubmitRequest, TransientError } from '../port.js';
 import { isSafetyText } from '../safety.js';
+
+/** The lengths OpenAI takes for an extension's new part. */
+const EXTENSION_SECONDS = [4, 8, 12, 16, 20];
 
 interface VideoResource {
   id?: string;
@@ -16,9 +20,12 @@ interface VideoResource {
  * OpenAI-style `/v1/videos` upstreams (OpenAI's Sora and the resellers that serve the same API):
  * create, retrieve, download `/content`, and `DELETE` to cancel. The create is JSON, or multipart
  * when an input image is sent as a file (`options.multipart: true` sends multipart always, for
- * resellers that take nothing else).
+ * resellers that take nothing else). A video to continue (extend) goes to `/v1/videos/extensions`
+ * as an MP4 file part; the video it answers is polled and downloaded like any other.
  */
 export class OpenAIVideosProvider extends RemoteProvider {
+  /** `POST /v1/videos/extensions` continues a video sent as a file (see `extend`). */
+  readonly extends = true;
   private readonly multipart: boolean;
 
   constructor(config: ProviderConfig, deps: RemoteDeps) {
@@ -27,6 +34,7 @@ export class OpenAIVideosProvider extends RemoteProvider {
   }
 
   async submit(req: SubmitRequest): Promise<{ upstreamId: string }> {
+    if (req.source) return this.extend(req, req.source);
     const spec = req.task.spec;
     const fields: Record<string, string> = {
       model: req.model,
@@ -47,7 +55,30 @@ export class OpenAIVideosProvider extends RemoteProvider {
     } else {
       res = await this.http.json<VideoResource>('v1/videos', { json: fields });
     }
-    if (typeof res.id !== 'string' || !res.id) throw new TransientError(`${this.name}: create answered without an id`);
+    return this.accepted(res, 'create');
+  }
+
+  /**
+   * `POST /v1/videos/extensions` (multipart): the stored source as the `video` file, the prompt,
+   * the model, and `seconds`, the new part's length (OpenAI's extension lengths are 4 to 20 in
+   * steps of 4: the nearest is sent, the longer of two). The answer's `seconds` is the stitched total.
+   */
+  private async extend(req: SubmitRequest, source: NonNullable<SubmitRequest['source']>): Promise<{ upstreamId: string }> {
+    const want = req.task.spec.durationSeconds;
+    const seconds = EXTENSION_SECONDS.reduce((best, s) => (Math.abs(s - want) <= Math.abs(best - want) ? s : best));
+    const form = new FormData();
+    form.append('prompt', req.prompt);
+    form.append('seconds', String(seconds));
+    form.append('model', req.model);
+    form.append('video', new Blob([await readFile(source.path)], { type: 'video/mp4' }), 'source.mp4');
+    const encoded = new Response(form);
+    const data = Buffer.from(await encoded.arrayBuffer());
+    const res = await this.http.json<VideoResource>('v1/videos/extensions', { body: { data, contentType: encoded.headers.get('content-type')! } });
+    return this.accepted(res, 'extension');
+  }
+
+  private accepted(res: VideoResource, what: string): { upstreamId: string } {
+    if (typeof res.id !== 'string' || !res.id) throw new TransientError(`${this.name}: ${what} answered without an id`);
     if (res.status === 'failed') throw this.failure(res);
     return { upstreamId: res.id };
   }

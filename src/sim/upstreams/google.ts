@@ -1,12 +1,11 @@
 import { rmSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes } from '../../core/ids.js';
-import { run } from '../../media/ffmpeg.js';
 import { probe } from '../../media/probe.js';
-import type { SimJob, SimStatus } from '../jobs.js';
+import { type JoinedExtension, type SimJob, type SimStatus, extensionStatus } from '../jobs.js';
 import type { Refuse, SimContext } from '../context.js';
+import { joinWithSample } from '../video.js';
 
 const STATUS: Record<number, string> = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE', 504: 'DEADLINE_EXCEEDED' };
 
@@ -82,35 +81,21 @@ function readSource(video: unknown, face: Face, ctx: SimContext): Source | strin
 }
 
 /** An extension job's video, once joined (`video`) or not made (`error`). */
-interface Extension {
-  video?: Buffer;
-  error?: string;
-}
+type Extension = JoinedExtension;
 
 /**
  * Joins the source and the sample of the job's aspect into one video: the source (scaled to the
  * sample's frame), then the sample, each with its sound (silence for a source without any).
  */
 async function extend(ctx: SimContext, job: SimJob, source: Buffer): Promise<Buffer> {
-  const [w, h] = ctx.opts.videoSize === 'small' ? [320, 180] : [1280, 720];
-  const [width, height] = job.aspect === '9:16' ? [h, w] : [w, h];
   const src = join(ctx.opts.dir, `extend-${job.id}-source.mp4`);
   const out = join(ctx.opts.dir, `extend-${job.id}.mp4`);
   writeFileSync(src, source);
   try {
     const p = await probe(ctx.opts.binaries.ffprobe, src);
     if (!p.video) throw new Error('the input video has no video stream');
-    const seconds = (p.video.durationMs / 1000).toFixed(3);
-    const fit = `scale=${width}:${height}:force_original_aspect_ratio=decrease,pad=${width}:${height}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=24,format=yuv420p`;
-    const sound = 'aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo';
-    const sourceSound = p.audio ? `[0:a]${sound},atrim=duration=${seconds}[a0]` : `anullsrc=r=48000:cl=stereo,atrim=duration=${seconds},${sound}[a0]`;
-    const graph = `[0:v]trim=duration=${seconds},${fit}[v0];${sourceSound};[1:v]${fit}[v1];[1:a]${sound}[a1];[v0][a0][v1][a1]concat=n=2:v=1:a=1[v][a]`;
-    await run(
-      ctx.opts.binaries.ffmpeg,
-      ['-hide_banner', '-loglevel', 'error', '-y', '-i', src, '-i', await ctx.videos.path(job.aspect), '-filter_complex', graph, '-map', '[v]', '-map', '[a]', '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '30', '-c:a', 'aac', '-b:a', '64k', '-movflags', '+faststart', out],
-      { timeoutMs: 120_000 },
-    );
-    return await readFile(out);
+    const sample = await ctx.videos.path(job.aspect);
+    return await joinWithSample({ ffmpeg: ctx.opts.binaries.ffmpeg, sample, small: ctx.opts.videoSize === 'small', aspect: job.aspect }, src, p, out);
   } finally {
     rmSync(src, { force: true });
     rmSync(out, { force: true });
@@ -157,13 +142,7 @@ export async function googleSim(app: FastifyInstance, ctx: SimContext): Promise<
   /** A job's video: its joined extension, else the sample. */
   const videoOf = async (job: SimJob): Promise<Buffer> => extensions.get(job.id)?.video ?? ctx.videos.bytes(job.aspect);
   /** The job's status, held at "running" until its extension is joined. */
-  const statusOf = (job: SimJob): SimStatus | { state: 'invalid'; message: string } => {
-    const s = ctx.jobs.status(job, Date.now());
-    const ext = extensions.get(job.id);
-    if (s.state !== 'succeeded' || !ext) return s;
-    if (ext.error) return { state: 'invalid', message: ext.error };
-    return ext.video ? s : { state: 'running', progress: 99 };
-  };
+  const statusOf = (job: SimJob) => extensionStatus(ctx.jobs.status(job, Date.now()), extensions.get(job.id));
   const admit = async (req: FastifyRequest, reply: FastifyReply, face: Face, model: string): Promise<string | undefined> => {
     const input = readPredict(req, face, ctx);
     if (typeof input === 'string') {
