@@ -79,7 +79,7 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   );
   local.onWake((upstreamId) => void engine.wakeUpstream('local', upstreamId));
   const tasks = new TaskService(store, guard, config, files);
-  tasks.extendable = (model) => router.plan({ id: '', model, spec: { video: 'x' } }).length > 0;
+  tasks.extendable = (model, spec) => router.plan({ id: '', model, spec }).length > 0;
   tasks.wakeEngine = () => engine.wake();
   tasks.engine = engine;
   const ctx: AppContext = { config, store, keys: new KeyCache(store), files, tasks, previews: new Previews(files, binaries), log };

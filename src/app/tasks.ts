@@ -38,7 +38,7 @@ export class TaskService {
    * Whether a model's routes include a provider that can extend a video (set from the router);
    * a task that extends one is refused before it is stored when none can.
    */
-  extendable: (model: string) => boolean = () => true;
+  extendable: (model: string, spec: Pick<Task['spec'], 'video' | 'videoJob'>) => boolean = () => true;
 
   constructor(
     private readonly store: Store,
@@ -56,7 +56,13 @@ export class TaskService {
   async create(input: NewTask): Promise<Task> {
     if (this.draining) throw new ApiError('maintenance', 'Reelay is draining for maintenance; try again shortly');
     for (const url of input.spec.images) await this.checkImageUrl(url);
-    if (input.spec.video !== undefined) await this.checkSourceVideo(input.tenantId, input.model, input.spec.video);
+    if (input.spec.video !== undefined) {
+      const videoJob = await this.checkSourceVideo(input.tenantId, input.spec.video);
+      if (videoJob) input = { ...input, spec: { ...input.spec, videoJob } };
+      if (!this.extendable(input.model, input.spec)) {
+        throw new ApiError('unsupported', `model ${input.model} is served by providers that cannot extend this video`, 'video');
+      }
+    }
     if (input.callbackUrl) await this.checkCallbackUrl(input.callbackUrl);
     const now = Date.now();
     const task: Task = {
@@ -190,10 +196,10 @@ export class TaskService {
 
   /**
    * A video to extend: `task:<id>`, a succeeded task of this tenant; `source:<id>`, an extension
-   * of this tenant whose source is kept; or a base64 data: URL; and a model one of whose
-   * providers can extend.
+   * of this tenant whose source is kept; or a base64 data: URL. Gives the upstream job that made
+   * a `task:` source, when there was one.
    */
-  private async checkSourceVideo(tenantId: string, model: string, video: string): Promise<void> {
+  private async checkSourceVideo(tenantId: string, video: string): Promise<Task['spec']['videoJob']> {
     if (video.startsWith('source:')) {
       const id = video.slice('source:'.length);
       const source = await this.store.getTask(tenantId, id);
@@ -207,12 +213,11 @@ export class TaskService {
       if (source.state !== 'succeeded') {
         throw new ApiError('validation', `task ${id} is ${source.state}; only a finished video can be extended`, 'video');
       }
+      if (source.upstreamId) return { provider: source.provider, upstreamId: source.upstreamId };
     } else if (!/^data:video\/(mp4|quicktime|webm)(;[a-z0-9=.+-]+)*;base64,[A-Za-z0-9+/=\s]+$/i.test(video)) {
       throw new ApiError('validation', 'the video to extend must be a Reelay task or data:video/mp4;base64,<data>', 'video');
     }
-    if (!this.extendable(model)) {
-      throw new ApiError('unsupported', `model ${model} is served by providers that cannot extend a video`, 'video');
-    }
+    return undefined;
   }
 
   private async checkCallbackUrl(url: string): Promise<void> {

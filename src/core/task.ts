@@ -52,6 +52,12 @@ export interface TaskSpec {
    */
   video?: string;
   /**
+   * The upstream job that made the video a `task:<id>` extension continues (set at create from
+   * the source task), for a provider that can extend only the videos it made itself (kie's
+   * extend takes its own task id).
+   */
+  videoJob?: { provider: string; upstreamId: string };
+  /**
    * An exact frame size other than the standard 16:9 and 9:16 ones (OpenAI `1024x1792`). With it,
    * `upsample` is set and the final rendition has this size.
    */

@@ -10,10 +10,11 @@ export interface Provider {
   /** The provider's label in the routing configuration (`local`, `kie-main`, …). */
   readonly name: string;
   /**
-   * Whether it can continue a video (extend, `TaskSpec.video`). A task that extends a video is
-   * routed only to providers that can; the others never see it.
+   * Whether it can continue a video (extend, `TaskSpec.video`): any video (`true`), or only the
+   * videos it made itself (`own`: the source's `spec.videoJob` names this provider). A task that
+   * extends a video is routed only to providers that can; the others never see it.
    */
-  readonly extends?: boolean;
+  readonly extends?: boolean | 'own';
   /**
    * Starts generating. Where the upstream allows it, idempotent for the same `submissionId`:
    * submitting again after a crash returns the same upstream id and does not start a second

@@ -54,23 +54,25 @@ export class Router {
    * A task that extends a video (`spec.video`) keeps only the routes whose provider can extend; it
    * may then have none (`TaskService` refuses such a task before storing it).
    */
-  plan(task: Pick<Task, 'id' | 'model'> & { spec?: Pick<Task['spec'], 'video'> }): Route[] {
+  plan(task: Pick<Task, 'id' | 'model'> & { spec?: Pick<Task['spec'], 'video' | 'videoJob'> }): Route[] {
     const rule = this.config.models.find((m) => m.match.some((pattern) => matches(pattern, task.model)));
     const extend = task.spec?.video !== undefined;
-    if (!rule) return [{ index: 0, provider: this.config.providers.get('local')!, model: task.model }].filter((r) => !extend || this.canExtend(r.provider.label));
+    const job = task.spec?.videoJob;
+    if (!rule) return [{ index: 0, provider: this.config.providers.get('local')!, model: task.model }].filter((r) => !extend || this.canExtend(r.provider.label, job));
     const byPriority = new Map<number, typeof rule.routes>();
     for (const r of rule.routes) byPriority.set(r.priority, [...(byPriority.get(r.priority) ?? []), r]);
     const ordered = [...byPriority.entries()]
       .sort(([a], [b]) => a - b)
       .flatMap(([priority, group]) => weightedOrder(group, `${task.id}/${priority}`));
     return ordered
-      .filter((r) => !extend || this.canExtend(r.provider))
+      .filter((r) => !extend || this.canExtend(r.provider, job))
       .map((r, index) => ({ index, provider: this.config.providers.get(r.provider)!, model: r.model ?? task.model }));
   }
 
-  /** Whether the provider behind a label can continue a video. */
-  canExtend(label: string): boolean {
-    return this.providers.get(label)?.extends === true;
+  /** Whether the provider behind a label can continue a video (made by the upstream job `job`, if known). */
+  canExtend(label: string, job?: { provider: string }): boolean {
+    const can = this.providers.get(label)?.extends;
+    return can === true || (can === 'own' && job?.provider === label);
   }
 
   /**

@@ -90,3 +90,14 @@ test('a task that extends a video keeps only the routes whose provider can exten
   assert.deepEqual(none.plan(extend), [], 'no provider can: no route (the create is refused)');
   assert.deepEqual(none.plan({ ...extend, model: 'unrouted' }), [], 'nor the local fallback when it cannot');
 });
+
+test('a provider that extends only its own videos is in the plan only for a video it made', () => {
+  const cfg = parseRouting(file, env);
+  const providers = new Map<string, Provider>([...cfg.providers.keys()].map((k) => [k, { ...stub(k), extends: k === 'kie' ? 'own' : k === 'local' } as Provider]));
+  const r = new Router(cfg, providers);
+  const labels = (job?: { provider: string; upstreamId: string }) =>
+    r.plan({ id: 't', model: 'veo3.1-fast', spec: { video: 'task:abc', ...(job ? { videoJob: job } : {}) } }).map((x) => x.provider.label);
+  assert.deepEqual(labels({ provider: 'kie', upstreamId: 'k1' }), ['kie', 'local'], 'kie made it: kie can extend it');
+  assert.deepEqual(labels({ provider: 'reseller', upstreamId: 'r1' }), ['local']);
+  assert.deepEqual(labels(), ['local'], 'an uploaded video');
+});

@@ -221,7 +221,7 @@ describe('kie dialect over HTTP (in-process)', async () => {
     const before = (await ctx.store.listTasks('tenant0', { limit: 1000, order: 'asc' }))!.length;
     ctx.tasks.extendable = () => false;
     try {
-      envelope(await postExtend({ taskId: source.id, prompt: 'p' }), 422, /model veo3_fast is served by providers that cannot extend a video/);
+      envelope(await postExtend({ taskId: source.id, prompt: 'p' }), 422, /model veo3_fast is served by providers that cannot extend this video/);
     } finally {
       ctx.tasks.extendable = () => true;
     }
