@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { binaries, makePng } from '../../test/media.js';
 import { SIM_KEY, simDeps, simProvider, startTestSim } from '../../test/sim.js';
 import { tmpDir } from '../../test/tmp.js';
 import { makeTask } from '../../test/fixtures.js';
 import { run } from '../media/ffmpeg.js';
 import { probe } from '../media/probe.js';
+import { buildSim } from '../sim/server.js';
 import type { ProviderType } from './config.js';
 import { GeminiProvider } from './google/gemini.js';
 import { VertexProvider } from './google/vertex.js';
@@ -165,7 +167,7 @@ describe('google: an extension sends the source video up (Gemini and Vertex)', a
       assert.equal(body.error.status, 'INVALID_ARGUMENT');
       assert.match(body.error.message, msg);
     }
-    for (const adapter of ADAPTERS.filter((a) => a.type !== 'gemini' && a.type !== 'vertex' && a.type !== 'openai')) assert.equal(adapter.make(sim.url).extends, undefined, adapter.type);
+    for (const adapter of ADAPTERS.filter((a) => a.type !== 'gemini' && a.type !== 'vertex' && a.type !== 'openai' && a.type !== 'kie')) assert.equal(adapter.make(sim.url).extends, undefined, adapter.type);
   });
 });
 
@@ -235,6 +237,98 @@ describe('openai: an extension sends the source video up as a file (POST /v1/vid
       assert.equal(body.error.type, 'invalid_request_error');
       assert.equal(body.error.param, param);
     }
+  });
+});
+
+describe('kie: an extension continues a video kie made (POST /api/v1/veo/extend with its taskId)', async () => {
+  // A simulator of its own, to log the paths the provider called.
+  const { app, jobs } = await buildSim({ durationMs: 100, faults: {}, retryAfterSeconds: 2, hangMs: 3000, videoSeconds: 1, dir: join(tmpdir(), 'reelay-test-sim-samples'), binaries, keys: [SIM_KEY] });
+  const requests: string[] = [];
+  app.addHook('onRequest', async (req) => void requests.push(`${req.method} ${req.url.split('?')[0]}`));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  after(() => app.close());
+  const address = app.server.address();
+  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const dir = tmpDir();
+  const provider = new KieProvider(simProvider('kie', url), simDeps);
+  // kie never sees the stored copy: it continues its own job.
+  const source = { path: join(dir, 'source.mp4'), contentType: 'video/mp4', url: 'task:src' };
+  const generate = (prompt: string) => provider.submit({ submissionId: 'x#1', task: makeTask({}, { prompt }), model: 'veo3_fast', prompt, inputs: [] });
+  const extend = (prompt: string, videoJob: { provider: string; upstreamId: string } | undefined, model = 'veo3_fast', seed = 12345, p: Provider = provider) =>
+    p.submit({ submissionId: 'x#1', task: makeTask({}, { prompt, video: 'task:src', seed, ...(videoJob ? { videoJob } : {}) }), model, prompt, inputs: [], source });
+  const settle = async (id: string): Promise<PollOutcome> => {
+    let done: PollOutcome = { status: 'running' };
+    for (let i = 0; i < 400 && done.status === 'running'; i++, await new Promise((r) => setTimeout(r, 50))) done = await provider.poll(id);
+    return done;
+  };
+  const fetched = async (id: string, done: PollOutcome, name: string) => {
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    const file = join(dir, name);
+    await provider.fetchResult(id, file, done.status === 'succeeded' ? done : undefined);
+    return probe(binaries.ffprobe, file);
+  };
+  const first = (await generate('a lighthouse at dusk')).upstreamId;
+  const firstVideo = await fetched(first, await settle(first), 'first.mp4');
+  const mine = { provider: 'sim', upstreamId: first };
+
+  test('the extend names the first job\'s taskId; the result is its video followed by the new part, as H.264', async () => {
+    assert.equal(provider.extends, 'own');
+    requests.length = 0;
+    const { upstreamId } = await extend('and then the storm', mine, 'veo3');
+    assert.notEqual(upstreamId, first);
+    assert.deepEqual(requests, ['POST /api/v1/veo/extend']);
+    assert.deepEqual(jobs.get(upstreamId)?.request, { taskId: first, prompt: 'and then the storm', model: 'quality', seeds: 12345 });
+    const done = await settle(upstreamId);
+    assert.ok(requests.slice(1).every((r) => r === 'GET /api/v1/veo/record-info'), requests.join(', '));
+    // record-info names the joined video in fullResultUrls (and resultUrls); the provider takes it.
+    const info = (await (await fetch(`${url}/api/v1/veo/record-info?taskId=${upstreamId}`, { headers: { authorization: `Bearer ${SIM_KEY}` } })).json()) as { data: { response: { fullResultUrls: string[]; resultUrls: string[] } } };
+    assert.equal(done.status === 'succeeded' && done.resultUrl, info.data.response.fullResultUrls[0]);
+    assert.deepEqual(info.data.response.resultUrls, info.data.response.fullResultUrls);
+    const got = await fetched(upstreamId, done, 'extended.mp4');
+    assert.equal(got.video?.codec, 'h264');
+    assert.equal(got.video?.width, 1280);
+    const want = (firstVideo.video?.durationMs ?? 0) + 1000;
+    assert.ok(Math.abs((got.video?.durationMs ?? 0) - want) < 200, `duration ${got.video?.durationMs}, want about ${want}`);
+  });
+
+  test('the route\'s model maps to extend\'s words; a seed outside 10000–99999 is not sent; callBackUrl as generate sends it', async () => {
+    for (const [model, sent] of [['veo3_lite', 'lite'], ['veo3_fast', 'fast'], ['other-model', 'fast']] as const) {
+      const { upstreamId } = await extend(`model ${model}`, mine, model, 7);
+      assert.deepEqual(jobs.get(upstreamId)?.request, { taskId: first, prompt: `model ${model}`, model: sent }, model);
+    }
+    const calling = new KieProvider(simProvider('kie', url, { options: { callbacks: true } }), { ...simDeps, publicUrl: 'http://127.0.0.1:9' });
+    const { upstreamId } = await extend('calls back', mine, 'veo3_fast', 12345, calling);
+    assert.match(String((jobs.get(upstreamId)?.request as { callBackUrl?: unknown }).callBackUrl), /^http:\/\/127\.0\.0\.1:9\/upstream-callbacks\/sim\//);
+  });
+
+  test('a videoJob naming another provider (or none) is permanent and sends nothing', async () => {
+    requests.length = 0;
+    for (const job of [{ provider: 'kie-other', upstreamId: first }, undefined]) {
+      const err = await extend('p', job).then(() => undefined, (e: Error) => e);
+      assert.ok(err instanceof PermanentError && /extends only the videos it made/.test(err.message), String(err));
+    }
+    assert.deepEqual(requests, []);
+  });
+
+  test('kie\'s refusals map as generate\'s: unknown taskId (404) and an unfinished source (422) are permanent, 5xx transient, 429 rate limited', async () => {
+    const unknown = await extend('p', { provider: 'sim', upstreamId: 'veo_task_nope' }).then(() => undefined, (e: Error) => e);
+    assert.ok(unknown instanceof PermanentError && /extend answered code 404/.test(unknown.message), String(unknown));
+    const running = (await generate('[sim:stall] still going')).upstreamId;
+    const early = await extend('p', { provider: 'sim', upstreamId: running }).then(() => undefined, (e: Error) => e);
+    assert.ok(early instanceof PermanentError && /code 422.*not success/.test(early.message), String(early));
+    await assert.rejects(extend('[sim:5xx] p', mine), TransientError);
+    const limited = await extend('[sim:429] p', mine).then(() => undefined, (e: Error) => e);
+    assert.ok(limited instanceof RateLimitedError && limited.retryAfterMs === 2000, String(limited));
+    const failed = await settle((await extend('[sim:fail] p', mine)).upstreamId);
+    assert.ok(failed.status === 'failed' && failed.error instanceof TransientError, JSON.stringify(failed));
+  });
+
+  test('the simulator refuses a malformed extend in kie\'s envelope', async () => {
+    const post = async (body: unknown) => (await (await fetch(`${url}/api/v1/veo/extend`, { method: 'POST', headers: { authorization: `Bearer ${SIM_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as { code: number; msg: string };
+    assert.equal((await post({ taskId: first })).code, 422);
+    assert.equal((await post({ prompt: 'p' })).code, 422);
+    assert.equal((await post({ taskId: first, prompt: 'p', model: 'veo3' })).code, 422);
+    assert.equal((await post({ taskId: 'veo_task_nope', prompt: 'p' })).code, 404);
   });
 });
 

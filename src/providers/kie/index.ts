@@ -23,7 +23,17 @@ interface KieRecord {
   successFlag?: unknown;
   errorCode?: unknown;
   errorMessage?: unknown;
-  response?: { resultUrls?: unknown } | null;
+  response?: { resultUrls?: unknown; fullResultUrls?: unknown } | null;
+}
+
+/** kie's extend names its models in its own words (generate's `veo3*` are not taken there). */
+function extendModel(model: string): 'fast' | 'quality' | 'lite' {
+  return model === 'veo3' ? 'quality' : model === 'veo3_lite' ? 'lite' : 'fast';
+}
+
+/** The first URL of a list, if it is one. */
+function firstUrl(v: unknown): string | undefined {
+  return Array.isArray(v) && typeof v[0] === 'string' && v[0] ? v[0] : undefined;
 }
 
 const GENERATION_TYPE = { text: 'TEXT_2_VIDEO', frames: 'FIRST_AND_LAST_FRAMES_2_VIDEO', reference: 'REFERENCE_2_VIDEO' } as const;
@@ -33,8 +43,14 @@ const GENERATION_TYPE = { text: 'TEXT_2_VIDEO', frames: 'FIRST_AND_LAST_FRAMES_2
  * the body; both forms are read. Polling `record-info` is the source of truth; with
  * `options.callbacks: true`, kie also calls Reelay back (`/upstream-callbacks/…`), which only makes
  * the task's next poll come at once.
+ *
+ * kie extends only the videos it made itself: `POST /api/v1/veo/extend` takes the kie `taskId` of
+ * the job that made the source (`spec.videoJob`), not the video. The extension is polled like any
+ * task; its `response.fullResultUrls` is the source and the new part as one video.
  */
 export class KieProvider extends RemoteProvider {
+  /** Only its own videos: the router plans it for an extend whose `spec.videoJob` names it. */
+  readonly extends = 'own' as const;
   /** Where kie calls back (when `options.callbacks` is on and Reelay has a public URL). */
   private readonly callBackUrl?: string;
 
@@ -45,6 +61,7 @@ export class KieProvider extends RemoteProvider {
   }
 
   async submit(req: SubmitRequest): Promise<{ upstreamId: string }> {
+    if (req.source) return this.extend(req);
     const spec = req.task.spec;
     const body = {
       prompt: req.prompt,
@@ -58,9 +75,35 @@ export class KieProvider extends RemoteProvider {
       ...(spec.watermark ? { watermark: spec.watermark } : {}),
       ...(this.callBackUrl ? { callBackUrl: this.callBackUrl } : {}),
     };
-    const res = await this.call<{ taskId?: unknown }>('api/v1/veo/generate', { json: body });
+    return this.accepted(await this.call<{ taskId?: unknown }>('api/v1/veo/generate', { json: body }), 'generate');
+  }
+
+  /**
+   * `POST /api/v1/veo/extend`: the kie task that made the source video (`spec.videoJob`), the
+   * prompt, and the model in extend's words. The router sends only videos this provider made;
+   * any other is refused here rather than sent as a task id kie never issued.
+   */
+  private async extend(req: SubmitRequest): Promise<{ upstreamId: string }> {
+    const spec = req.task.spec;
+    const job = spec.videoJob;
+    if (job?.provider !== this.name || !job.upstreamId) {
+      throw new PermanentError(`${this.name}: kie extends only the videos it made; the source video ${job ? `was made by ${job.provider}` : 'names no upstream job'}`);
+    }
+    const body = {
+      taskId: job.upstreamId,
+      prompt: req.prompt,
+      model: extendModel(req.model),
+      // kie takes seeds in 10000–99999; another seed is not sent (kie picks one).
+      ...(Number.isInteger(spec.seed) && spec.seed >= 10000 && spec.seed <= 99999 ? { seeds: spec.seed } : {}),
+      ...(spec.watermark ? { watermark: spec.watermark } : {}),
+      ...(this.callBackUrl ? { callBackUrl: this.callBackUrl } : {}),
+    };
+    return this.accepted(await this.call<{ taskId?: unknown }>('api/v1/veo/extend', { json: body }), 'extend');
+  }
+
+  private accepted(res: Envelope<{ taskId?: unknown }>, what: string): { upstreamId: string } {
     const taskId = res.data?.taskId;
-    if (typeof taskId !== 'string' || !taskId) throw new TransientError(`${this.name}: generate answered without a taskId`);
+    if (typeof taskId !== 'string' || !taskId) throw new TransientError(`${this.name}: ${what} answered without a taskId`);
     return { upstreamId: taskId };
   }
 
@@ -79,8 +122,8 @@ export class KieProvider extends RemoteProvider {
     const flag = Number(rec.successFlag);
     if (flag === 0) return { status: 'running' };
     if (flag === 1) {
-      const urls = rec.response?.resultUrls;
-      const url = Array.isArray(urls) && typeof urls[0] === 'string' ? urls[0] : undefined;
+      // An extension's whole video (source and new part) is in fullResultUrls.
+      const url = firstUrl(rec.response?.fullResultUrls) ?? firstUrl(rec.response?.resultUrls);
       if (!url) return { status: 'running' };
       return { status: 'succeeded', resultUrl: url };
     }
