@@ -155,13 +155,14 @@ export class TaskService {
 
   /**
    * Asks for the 4k rendition of a succeeded task (kie get-4k-video), with the URL its callback
-   * goes to; wakes the engine and returns the task as it now stands.
+   * goes to; wakes the engine. Gives the task as it now stands, and whether this call asked (a
+   * request that raced another finds the rendition already pending).
    */
-  async requestUhd(task: Task, callbackUrl?: string): Promise<Task> {
+  async requestUhd(task: Task, callbackUrl?: string): Promise<{ task: Task; asked: boolean }> {
     if (callbackUrl) await this.checkCallbackUrl(callbackUrl);
     const now = await this.store.requestUhd(task.tenantId, task.id, Date.now(), callbackUrl ?? null);
-    this.wakeEngine();
-    return now ?? task;
+    if (now?.asked) this.wakeEngine();
+    return now ?? { task, asked: false };
   }
 
   /** The task if the store holds it in memory (see `Store.peekTask`), else `undefined`. */

@@ -152,10 +152,12 @@ for (const backend of backends) {
       const s = await backend.open();
       await s.createTask(makeTask({ id: 'ok', fileToken: 'fo', state: 'succeeded', nextRunAt: null, completedAt: 5 }));
       await s.createTask(makeTask({ id: 'run', fileToken: 'fr', state: 'generating' }));
-      const asked = await s.requestUhd('t_a', 'ok', 100, 'https://cb.example/4k');
-      assert.deepEqual([asked?.uhdState, asked?.uhdCallbackUrl, asked?.nextRunAt], ['pending', 'https://cb.example/4k', 100]);
-      assert.equal((await s.requestUhd('t_a', 'ok', 200, null))?.uhdCallbackUrl, 'https://cb.example/4k', 'a second ask changes nothing');
-      assert.equal((await s.requestUhd('t_a', 'run', 100, null))?.uhdState, 'none');
+      const first = await s.requestUhd('t_a', 'ok', 100, 'https://cb.example/4k');
+      assert.deepEqual([first?.asked, first?.task.uhdState, first?.task.uhdCallbackUrl, first?.task.nextRunAt], [true, 'pending', 'https://cb.example/4k', 100]);
+      const second = await s.requestUhd('t_a', 'ok', 200, null);
+      assert.deepEqual([second?.asked, second?.task.uhdCallbackUrl], [false, 'https://cb.example/4k'], 'a second ask changes nothing, and says so');
+      const running = await s.requestUhd('t_a', 'run', 100, null);
+      assert.deepEqual([running?.asked, running?.task.uhdState], [false, 'none']);
       assert.equal(await s.requestUhd('t_other', 'ok', 100, null), undefined);
       await s.close();
     });
@@ -166,7 +168,7 @@ for (const backend of backends) {
       await s.requestHd('t_a', 'ok', 100);
       const [held] = await s.claimDue('E', 200, 10_000, 10);
       assert.equal(held?.id, 'ok');
-      await s.requestUhd('t_a', 'ok', 300, null); // lands while the 1080p step runs
+      assert.equal((await s.requestUhd('t_a', 'ok', 300, null))?.asked, true); // lands while the 1080p step runs
       assert.ok(await s.commitStep('E', { taskId: 'ok', patch: { hdState: 'ready', nextRunAt: null, updatedAt: 400 } }));
       const after = await s.getTask('t_a', 'ok');
       assert.deepEqual([after?.hdState, after?.uhdState], ['ready', 'pending']);

@@ -65,9 +65,10 @@ export interface Store {
   requestHd(tenantId: string, id: string, now: number): Promise<Task | undefined>;
   /**
    * Asks for the 4k rendition of a succeeded task, as `requestHd` does for 1080p; `callbackUrl`
-   * (when given) is where its callback goes. A rendition pending or stored is left as it is.
+   * (when given) is where its callback goes. A rendition pending or stored is left as it is:
+   * `asked` says whether this call was the one that asked (of two at once, only one is).
    */
-  requestUhd(tenantId: string, id: string, now: number, callbackUrl: string | null): Promise<Task | undefined>;
+  requestUhd(tenantId: string, id: string, now: number, callbackUrl: string | null): Promise<{ task: Task; asked: boolean } | undefined>;
   /**
    * One page of a tenant's tasks by creation time (ties by id): up to `limit`, starting after the
    * task `after` (a cursor). Undefined when `after` names no task of this tenant.

@@ -176,6 +176,14 @@ describe('kie dialect over HTTP (in-process)', async () => {
     assert.match(done.data.imageUrls[0], /\/files\/[A-Za-z0-9_-]{22}\/video-4k\.jpg$/);
   });
 
+  test('get-4k-video asked twice at once: one answer starts it, the other says it is processing', async () => {
+    const task = await finished();
+    const answers = await Promise.all([post4k({ taskId: task.id }), post4k({ taskId: task.id })]);
+    const codes = answers.map((r) => JSON.parse(r.body).code).sort();
+    assert.deepEqual(codes, [200, 422]);
+    assert.match(JSON.parse(answers.find((r) => JSON.parse(r.body).code === 422)!.body).msg, /^4k is processing/);
+  });
+
   test('get-4k-video refuses: a running task, another tenant\'s, a bad index, a missing taskId, a private callback', async () => {
     const running = envelope(await post({ prompt: 'p' }), 200);
     envelope(await post4k({ taskId: running.data.taskId }), 422, /record status is not success/);

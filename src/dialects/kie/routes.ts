@@ -91,7 +91,10 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
     if ((body.index ?? 0) !== 0) throw new ApiError('validation', 'record result data not exist', 'index');
     if (task.uhdState === 'pending') return { code: 422, msg: KIE_MESSAGES.uhdProcessing, data: uhdData(task, taskUrls(ctx.files, task)) };
     if (task.uhdState === 'ready') return { code: 422, msg: KIE_MESSAGES.uhdDone, data: uhdData(task, taskUrls(ctx.files, task)) };
-    task = await ctx.tasks.requestUhd(task, body.callBackUrl);
+    const asked = await ctx.tasks.requestUhd(task, body.callBackUrl);
+    task = asked.task;
+    // Of two requests at once only one asks; the other is told it is being made.
+    if (!asked.asked) return { code: 422, msg: task.uhdState === 'ready' ? KIE_MESSAGES.uhdDone : KIE_MESSAGES.uhdProcessing, data: uhdData(task, taskUrls(ctx.files, task)) };
     return ok(uhdData(task, taskUrls(ctx.files, task)));
   });
 }

@@ -84,10 +84,10 @@ export function taskOps(db: Database) {
       const row = byId.get(id, tenantId) as Row | undefined;
       return row && taskFromRow(row);
     },
-    requestUhd(tenantId: string, id: string, now: number, callbackUrl: string | null): Task | undefined {
-      uhd.run({ id, tenantId, now, callbackUrl });
+    requestUhd(tenantId: string, id: string, now: number, callbackUrl: string | null): { task: Task; asked: boolean } | undefined {
+      const asked = uhd.run({ id, tenantId, now, callbackUrl }).changes === 1;
       const row = byId.get(id, tenantId) as Row | undefined;
-      return row && taskFromRow(row);
+      return row && { task: taskFromRow(row), asked };
     },
     listTasks(tenantId: string, page: TaskPage): Task[] | undefined {
       let rows: Row[];
