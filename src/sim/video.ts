@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Binaries, run } from '../media/ffmpeg.js';
-import type { ProbeResult } from '../media/probe.js';
+import { type ProbeResult, probe } from '../media/probe.js';
 import { sceneArgs } from '../providers/local/scene.js';
 
 /**
@@ -96,4 +96,26 @@ export async function joinWithSample(
     { timeoutMs: 120_000 },
   );
   return readFile(out);
+}
+
+/**
+ * `joinWithSample` for a source given as bytes: written to `dir` as `<name>-source.mp4`, probed
+ * (it must hold a video stream), joined, and both files removed whatever happens.
+ */
+export async function joinBytesWithSample(
+  opts: { ffmpeg: string; ffprobe: string; dir: string; sample: string; small: boolean; aspect: '16:9' | '9:16' },
+  name: string,
+  source: Buffer,
+): Promise<Buffer> {
+  const src = join(opts.dir, `${name}-source.mp4`);
+  const out = join(opts.dir, `${name}.mp4`);
+  writeFileSync(src, source);
+  try {
+    const p = await probe(opts.ffprobe, src);
+    if (!p.video) throw new Error('the source video has no video stream');
+    return await joinWithSample(opts, src, p, out);
+  } finally {
+    rmSync(src, { force: true });
+    rmSync(out, { force: true });
+  }
 }

@@ -1,11 +1,8 @@
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes } from '../../core/ids.js';
-import { probe } from '../../media/probe.js';
 import { type JoinedExtension, type SimJob, type SimStatus, extensionStatus } from '../jobs.js';
 import type { Refuse, SimContext } from '../context.js';
-import { joinWithSample } from '../video.js';
+import { joinBytesWithSample } from '../video.js';
 
 const STATUS: Record<number, string> = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE', 504: 'DEADLINE_EXCEEDED' };
 
@@ -88,18 +85,9 @@ type Extension = JoinedExtension;
  * sample's frame), then the sample, each with its sound (silence for a source without any).
  */
 async function extend(ctx: SimContext, job: SimJob, source: Buffer): Promise<Buffer> {
-  const src = join(ctx.opts.dir, `extend-${job.id}-source.mp4`);
-  const out = join(ctx.opts.dir, `extend-${job.id}.mp4`);
-  writeFileSync(src, source);
-  try {
-    const p = await probe(ctx.opts.binaries.ffprobe, src);
-    if (!p.video) throw new Error('the input video has no video stream');
-    const sample = await ctx.videos.path(job.aspect);
-    return await joinWithSample({ ffmpeg: ctx.opts.binaries.ffmpeg, sample, small: ctx.opts.videoSize === 'small', aspect: job.aspect }, src, p, out);
-  } finally {
-    rmSync(src, { force: true });
-    rmSync(out, { force: true });
-  }
+  const { ffmpeg, ffprobe } = ctx.opts.binaries;
+  const sample = await ctx.videos.path(job.aspect);
+  return joinBytesWithSample({ ffmpeg, ffprobe, dir: ctx.opts.dir, sample, small: ctx.opts.videoSize === 'small', aspect: job.aspect }, `extend-${job.id}`, source);
 }
 
 /** The operation as Google answers it: `done` absent while running. */

@@ -1,12 +1,9 @@
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { kieTaskId } from '../../dialects/kie/ids.js';
 import { kieTime } from '../../dialects/kie/mapper.js';
-import { probe } from '../../media/probe.js';
 import type { Refuse, SimContext } from '../context.js';
 import { type JoinedExtension, type SimJob, extensionStatus } from '../jobs.js';
-import { joinWithSample } from '../video.js';
+import { joinBytesWithSample } from '../video.js';
 
 const KIE_MODELS = ['veo3', 'veo3_fast', 'veo3_lite'];
 /** Extend's models: its own words, not generate's. */
@@ -30,18 +27,9 @@ const refuse: Refuse = (r, status, message, fault) => {
  * simulators' extensions.
  */
 async function joinSource(ctx: SimContext, job: SimJob, source: Buffer): Promise<Buffer> {
-  const src = join(ctx.opts.dir, `kie-extend-${job.id}-source.mp4`);
-  const out = join(ctx.opts.dir, `kie-extend-${job.id}.mp4`);
-  writeFileSync(src, source);
-  try {
-    const p = await probe(ctx.opts.binaries.ffprobe, src);
-    if (!p.video) throw new Error('the source video has no video stream');
-    const sample = await ctx.videos.path(job.aspect);
-    return await joinWithSample({ ffmpeg: ctx.opts.binaries.ffmpeg, sample, small: ctx.opts.videoSize === 'small', aspect: job.aspect }, src, p, out);
-  } finally {
-    rmSync(src, { force: true });
-    rmSync(out, { force: true });
-  }
+  const { ffmpeg, ffprobe } = ctx.opts.binaries;
+  const sample = await ctx.videos.path(job.aspect);
+  return joinBytesWithSample({ ffmpeg, ffprobe, dir: ctx.opts.dir, sample, small: ctx.opts.videoSize === 'small', aspect: job.aspect }, `kie-extend-${job.id}`, source);
 }
 
 /**
