@@ -2,8 +2,8 @@ import type { Artifact, Attempt, Task } from '../core/task.js';
 
 /**
  * The store port: everything the engine, the dialects and the CLI need from a database.
- * `SqliteStore` implements it today; a PostgreSQL store will implement the same contract, and
- * `contract.test.ts` runs against every implementation.
+ * `store/sqlite/` (the embedded default) and `store/postgres/` (shared by many processes)
+ * implement it, and `contract.test.ts` runs the same suite against both.
  *
  * Guarantees every implementation must keep:
  * - **Idempotent create**: `createTask` with an id that exists returns `false` and changes nothing.
@@ -15,40 +15,58 @@ import type { Artifact, Attempt, Task } from '../core/task.js';
  * - **A rendition asked for is never dropped**: a commit that would leave a succeeded task with a
  *   pending rendition (`hdState` or `uhdState`) not due (`nextRunAt: null`) makes it due at once
  *   instead, so a request that lands while another step of the task runs is still served.
+ * - **One clock for schedules**: `next_run_at` and `lease_until` of every task are kept on the
+ *   store's clock. A store shared by several machines moves each caller's times onto its own
+ *   clock (the database's), so an engine whose clock runs ahead cannot take a lease early.
+ * - **Migrations once**: `migrate` applies the pending numbered migrations, and many processes
+ *   calling it at once apply each migration once. A shared store is not migrated by opening it
+ *   (`reelay migrate`, or `serve` at start, calls `migrate`); the embedded SQLite file, which one
+ *   process owns, is migrated when it is opened.
  */
 export interface Store {
-  /** Applies pending migrations. Safe to call on every start. */
-  migrate(): Promise<void>;
+  /** What callers may assume of this store (see `StoreCapabilities`). */
+  readonly capabilities: StoreCapabilities;
+  /**
+   * Applies pending migrations; returns how many. Safe to call on every start, and from many
+   * processes at once (one applies them, the others wait and find nothing to do).
+   */
+  migrate(): Promise<number>;
   close(): Promise<void>;
 
   // --- API keys ---
+  /**
+   * Stores a key. A key with the same hash is left as it is, except that an `env` key (one the
+   * configuration lists) revoked earlier is live again.
+   */
   insertKey(key: ApiKeyRow): Promise<void>;
   /** The live (not revoked) key with this hash, or undefined. */
   findKeyByHash(hash: string): Promise<ApiKeyRow | undefined>;
+  /** Every key, revoked ones included, oldest first. */
   listKeys(): Promise<ApiKeyRow[]>;
   /** Revokes by id or by prefix; returns how many keys were revoked. */
   revokeKey(idOrPrefix: string, now: number): Promise<number>;
 
   // --- tasks ---
-  /** Inserts a new task. Returns false when a task with that id already exists. */
   /**
-   * Inserts a task; with `lease`, leased to that owner until then (an engine takes the new task
-   * from the creating process's hand, with no claim).
+   * Inserts a task; false when a task with that id already exists (nothing changes). With
+   * `lease`, the task is leased to that owner until then (an engine takes the new task from the
+   * creating process's hand, with no claim).
    */
   createTask(task: Task, lease?: { owner: string; until: number }): Promise<boolean>;
   getTask(tenantId: string, id: string): Promise<Task | undefined>;
   /**
    * Optional: the task when this store already holds it in memory, without a promise; `undefined`
-   * means "not at hand" (call `getTask`), never "does not exist". The polling path uses it.
+   * means "not at hand" (call `getTask`), never "does not exist". The polling path uses it. Only
+   * the read cache offers it, and only over a single-writer store.
    */
   peekTask?(tenantId: string, id: string): Task | undefined;
-  /** Claims up to `limit` tasks whose `nextRunAt <= now` and whose lease is free or expired. */
   /**
-   * Claims due tasks of one lane: `steps` (everything but downloads, the default) or `fetch`
-   * (finished jobs whose video waits, `resultUrl` set).
+   * Claims up to `limit` due tasks (`nextRunAt <= now`) whose lease is free or has expired, for
+   * `leaseMs`, oldest `nextRunAt` first, of one lane: `steps` (everything but downloads, the
+   * default) or `fetch` (finished jobs whose video waits, `resultUrl` set).
    */
   claimDue(owner: string, now: number, leaseMs: number, limit: number, lane?: ClaimLane): Promise<Task[]>;
-  /** Extends the lease of tasks this owner holds; returns the ids it still holds. */
+  /** Extends the lease of tasks this owner holds (never shortens one); returns the ids it still holds. */
   extendLeases(owner: string, ids: string[], until: number): Promise<string[]>;
   /** Gives up `owner`'s leases on these tasks (an engine stopping): they are claimable at their time. */
   releaseLeases(owner: string, ids: string[]): Promise<void>;
@@ -56,7 +74,11 @@ export interface Store {
   commitStep(owner: string, commit: StepCommit): Promise<boolean>;
   /** Upstream jobs running per provider: tasks `generating` with an upstream id. */
   countInFlight(): Promise<Record<string, number>>;
-  /** Makes a task due now (a provider finished early). No-op when the task is leased or terminal. */
+  /**
+   * Makes the task running this upstream job due now (a provider said it finished). A leased task
+   * is woken too: should its engine be dead, it is due as soon as the lease ends; a live engine
+   * keeps its own schedule and overwrites this with its next commit. A task due sooner is left.
+   */
   wakeByUpstream(provider: string, upstreamId: string, now: number): Promise<void>;
   /**
    * Asks for the 1080p rendition of a succeeded task: sets `hdState` to `pending` and makes the task
@@ -81,20 +103,44 @@ export interface Store {
    */
   deleteTask(tenantId: string, id: string): Promise<boolean>;
   listAttempts(taskId: string): Promise<Attempt[]>;
+  /** A task's artifacts by kind; a commit's artifact replaces the one of the same kind. */
   listArtifacts(taskId: string): Promise<Artifact[]>;
 
   // --- retention ---
-  /** Terminal tasks completed before `before` that still have files, oldest first. */
+  /**
+   * Terminal tasks completed before `before` that still have files, oldest first; a leased task
+   * (a rendition being made) is left for a later sweep.
+   */
   listExpiring(before: number, limit: number): Promise<Task[]>;
-  /** Marks tasks `expired` and deletes their artifact rows (files are removed by the caller first). */
+  /**
+   * Marks terminal tasks `expired`, empties their `images` (the inputs' URLs go with the files)
+   * and deletes their artifact rows; the caller removes the files first.
+   */
   markExpired(ids: string[], now: number): Promise<void>;
-  /** Deletes expired tombstones (and their attempts and deliveries) completed before `before`. */
+  /**
+   * Deletes up to 1000 expired tombstones completed before `before`, with their attempts,
+   * artifacts and deliveries; returns how many.
+   */
   purgeTombstones(before: number): Promise<number>;
 
   // --- deliveries ---
+  /**
+   * Leases up to `limit` pending deliveries due by `now` (whose lease is free or has expired) for
+   * `leaseMs`, oldest due first: each goes to one sender at a time.
+   */
   claimDueDeliveries(now: number, leaseMs: number, limit: number): Promise<Delivery[]>;
+  /** Records a try of a delivery and its next schedule; frees its lease. */
   finishDelivery(result: DeliveryResult): Promise<void>;
+  /** A task's deliveries in the order they were owed. */
   listDeliveries(taskId: string): Promise<Delivery[]>;
+}
+
+export interface StoreCapabilities {
+  /**
+   * This process is the only writer of the store (SQLite: one process per file). Only then may a
+   * caller keep copies of tasks (the read cache) or count in-flight jobs in memory.
+   */
+  singleWriter: boolean;
 }
 
 export interface ApiKeyRow {

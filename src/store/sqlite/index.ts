@@ -33,8 +33,10 @@ export function openSqliteStore(file: string): Store {
   const deliveries = deliveryOps(db);
 
   return {
+    // One process owns the file: one gateway per data folder.
+    capabilities: { singleWriter: true },
     async migrate() {
-      migrate(db);
+      return migrate(db);
     },
     async close() {
       await checkpointer?.close();
