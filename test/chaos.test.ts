@@ -107,7 +107,7 @@ describe('chaos: random upstream faults with a healthy fallback route', async ()
     for (const t of ended) {
       const attempts = await store.listAttempts(t.id);
       const submitted = attempts.filter((a) => a.outcome === 'submitted');
-      if (attempts.some((a) => a.outcome === 'retry')) outcome.retried++;
+      if (attempts.some((a) => a.outcome === 'retry' || a.outcome === 'abandoned')) outcome.retried++;
       const accepted = byPrompt.get(t.spec.prompt) ?? { flaky: 0, healthy: 0 };
       // Every job an upstream accepted is one Reelay recorded, and no upstream id twice.
       assert.equal(submitted.filter((a) => a.provider === 'flaky').length, accepted.flaky, `${t.id}: jobs on flaky`);
@@ -117,7 +117,7 @@ describe('chaos: random upstream faults with a healthy fallback route', async ()
       for (const [i, a] of attempts.entries()) {
         if (a.outcome !== 'submitted' || i === 0) continue;
         const before = attempts.slice(0, i).filter((b) => b.outcome === 'submitted').at(-1);
-        if (before) assert.ok(attempts.slice(attempts.indexOf(before) + 1, i).some((b) => b.outcome === 'retry' && b.upstreamId === before.upstreamId), `${t.id}: submission ${a.upstreamId} while ${before.upstreamId} was still live`);
+        if (before) assert.ok(attempts.slice(attempts.indexOf(before) + 1, i).some((b) => (b.outcome === 'retry' || b.outcome === 'abandoned') && b.upstreamId === before.upstreamId), `${t.id}: submission ${a.upstreamId} while ${before.upstreamId} was still live`);
       }
       if (t.state === 'failed') {
         assert.equal(t.lastErrorKind, 'content_policy', `${t.id} failed: ${t.lastError}`);

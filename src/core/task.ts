@@ -143,7 +143,11 @@ export interface Attempt {
   step: 'fetch' | 'submit' | 'poll' | 'upsample' | 'deadline' | 'engine';
   startedAt: number;
   endedAt: number | null;
-  /** `submitted` (the provider accepted it), `succeeded`, `failed` (ended the task) or `retry`. */
-  outcome: 'submitted' | 'succeeded' | 'failed' | 'retry';
+  /**
+   * `submitted` (the provider accepted it), `succeeded`, `failed` (ended the task), `retry`,
+   * `abandoned` (a running job was given up: it stalled, or its provider left; counted as a retry)
+   * or `resumed` (an abandoned job was taken back instead of submitting again).
+   */
+  outcome: 'submitted' | 'succeeded' | 'failed' | 'retry' | 'abandoned' | 'resumed';
   error: string | null;
 }

@@ -259,7 +259,7 @@ describe('engine with a scripted provider', () => {
       assert.equal(done.provider, 'b');
       assert.ok(provider.cancelled.includes(`a-${t.id}#1`), 'the stalled job was cancelled');
       const attempts = await store.listAttempts(t.id);
-      assert.match(attempts.find((a) => a.outcome === 'retry')?.error ?? '', /gave no result within 1 s/);
+      assert.match(attempts.find((a) => a.outcome === 'abandoned')?.error ?? '', /gave no result within 1 s/);
     });
 
     test('a provider disabled while it holds a job: the task moves to the next route', async () => {

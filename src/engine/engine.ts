@@ -4,6 +4,7 @@ import type { Task } from '../core/task.js';
 import { coerceError } from '../providers/port.js';
 import type { Store } from '../store/port.js';
 import { ProviderGate } from './gate.js';
+import { hold } from './policy.js';
 import { type Held, HeldTasks } from './held.js';
 import { type StepResult, Steps, type StepContext } from './steps.js';
 
@@ -427,7 +428,7 @@ export class Engine {
       // A bug or an unexpected I/O error: treat it like a transient failure of this step.
       const err = coerceError(e);
       this.ctx.log.error({ taskId: task.id, state: task.state, err: err.message }, 'step threw');
-      result = this.steps.retry(task, now, err, 'engine', {});
+      result = this.steps.retry(task, now, err, { step: 'engine' });
     }
     const due = result.patch.nextRunAt;
     const state = result.patch.state ?? task.state;
@@ -439,18 +440,12 @@ export class Engine {
       this.gate.settle(task, result.patch);
       return { task: { ...task, ...result.patch } as Task, leaseUntil, download: true };
     }
-    const holdMs = this.opts.holdMs ?? 120_000;
-    const keep =
-      !this.stopped && !queuedForDownload && typeof due === 'number' && due <= Date.now() + holdMs &&
-      state !== 'succeeded' && state !== 'failed' && !this.heldFull();
-    // The lease must outlast the next run's start by half a lease at least (then the heartbeat
-    // takes over). A lease that already does is left alone; else it is set a whole lease further,
-    // so the next few polls need not touch it: a changed lease_until costs an index write.
-    let heldUntil = leaseUntil;
-    if (keep) {
-      const needed = Math.max(due, Date.now()) + this.opts.leaseMs / 2;
-      if (leaseUntil >= needed) result.keepLease = true;
-      else heldUntil = result.keepLeaseUntil = needed + 1.5 * this.opts.leaseMs;
+    const held = queuedForDownload
+      ? { keep: false as const }
+      : hold({ due, state, now: Date.now(), leaseUntil, leaseMs: this.opts.leaseMs, holdMs: this.opts.holdMs ?? 120_000, mayHold: !this.stopped && !this.heldFull() });
+    if (held.keep) {
+      if (held.keepLease) result.keepLease = true;
+      if (held.keepLeaseUntil !== undefined) result.keepLeaseUntil = held.keepLeaseUntil;
     }
     const deliverer = this.ctx.deliverer;
     const handOver = !!result.deliveries?.length && !!deliverer?.hasRoom(result.deliveries.length);
@@ -466,7 +461,7 @@ export class Engine {
       if (handOver) deliverer!.adopt(result.deliveries!);
       else if (result.deliveries?.length) deliverer?.wake();
       // Held again: it waits in memory for its time, once this run has left `inflight`.
-      if (keep) return { task: { ...task, ...result.patch } as Task, leaseUntil: heldUntil };
+      if (held.keep) return { task: { ...task, ...result.patch } as Task, leaseUntil: held.leaseUntil };
       if (typeof due === 'number' && due <= Date.now() + 5) this.wake();
     } catch (e) {
       this.gate.settle(task, undefined);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseRouting } from '../routing/config.js';
-import { pollDelay } from './steps.js';
+import { pollDelay } from './policy.js';
 
 const config = parseRouting({ providers: { p: { type: 'kie', apiKeyEnv: 'K', typicalSeconds: 60, pollMaxSeconds: 30 } } }, { K: 'k' }).providers.get('p')!;
 

@@ -1,14 +1,12 @@
 import { copyFileSync, existsSync, linkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { ErrorKind, FailureStage, TaskState } from '../core/states.js';
-import type { Artifact, Attempt, Task } from '../core/task.js';
+import type { Artifact, Task } from '../core/task.js';
 import { killOrphan, run } from '../media/ffmpeg.js';
 import { probe } from '../media/probe.js';
 import type { Binaries } from '../media/ffmpeg.js';
 import type { GuardedFetcher } from '../net/fetch.js';
 import { upscaleArgs } from '../providers/local/scene.js';
-import { type FetchedResult, type Provider, type ProviderError, RateLimitedError, SafetyRejectedError, type Succeeded, TransientError, coerceError } from '../providers/port.js';
-import type { ProviderConfig } from '../providers/config.js';
+import { type FetchedResult, type Provider, type ProviderError, RateLimitedError, type Succeeded, TransientError, coerceError } from '../providers/port.js';
 import type { Route, Router } from '../routing/router.js';
 import { type ResultFiles, SOURCE_FILE, UHD_FILE, UHD_THUMBNAIL, VIDEO_FILE, finalVideoName, hdFileName, inputFileName } from '../results/files.js';
 import { thumbnailArgs } from '../media/stills.js';
@@ -17,6 +15,22 @@ import type { Metrics } from '../metrics.js';
 import type { Deliverer } from './deliveries.js';
 import { ProviderGate } from './gate.js';
 import { fetchImage } from './inputs.js';
+import {
+  type FailOptions,
+  type FailedRoute,
+  type PolicyContext,
+  type ProviderErrorOptions,
+  type RetryOptions,
+  STAGE_OF,
+  abandonedJob,
+  attempt,
+  fail,
+  nextPollAt,
+  onProviderError,
+  retryOrFail,
+  stalled,
+  succeed,
+} from './policy.js';
 
 export interface StepContext {
   store: Store;
@@ -52,17 +66,6 @@ export interface StepResult extends StepCommit {
   afterCommit?: () => void;
 }
 
-const STAGE_OF: Record<TaskState, FailureStage> = {
-  queued: 'input',
-  fetching: 'input',
-  generating: 'generation',
-  generated: 'upsample',
-  upsampling: 'upsample',
-  succeeded: 'upsample',
-  failed: 'generation',
-  expired: 'generation',
-};
-
 /** The width and height of an upsampled rendition (an exact `frame` when the task asked for one). */
 export function hdSize(task: Task): { w: number; h: number } {
   if (task.spec.frame) return { w: task.spec.frame.width, h: task.spec.frame.height };
@@ -86,8 +89,7 @@ export class Steps {
     if (task.state !== 'succeeded' && now >= task.deadlineAt) {
       const minutes = Math.round((task.deadlineAt - task.createdAt) / 60_000);
       if (task.state === 'generating' && task.upstreamId) this.abandon(task.provider, task.upstreamId);
-      return this.fail(task, now, 'timeout', STAGE_OF[task.state], 'deadline',
-        `Timeout: the task did not finish within ${minutes} minutes (it was ${task.state})`);
+      return this.fail(task, now, { kind: 'timeout', stage: STAGE_OF[task.state], step: 'deadline', message: `Timeout: the task did not finish within ${minutes} minutes (it was ${task.state})` });
     }
     switch (task.state) {
       case 'queued':
@@ -126,9 +128,9 @@ export class Steps {
         img.status = 'completed';
       } catch (e) {
         const err = e as ProviderError;
-        if (err.retryable === true) return this.retry(task, now, err, 'fetch', { images }, artifacts);
+        if (err.retryable === true) return this.retry(task, now, err, { step: 'fetch', extra: { images }, artifacts });
         img.status = 'failed';
-        const result = this.fail(task, now, 'image_fetch', 'input', 'fetch', `Failed to fetch the image: ${err.message}`, { images });
+        const result = this.fail(task, now, { kind: 'image_fetch', stage: 'input', step: 'fetch', message: `Failed to fetch the image: ${err.message}`, extra: { images } });
         return { ...result, artifacts };
       }
     }
@@ -137,7 +139,7 @@ export class Steps {
         artifacts.push(await this.storeSource(task));
       } catch (e) {
         const err = coerceError(e);
-        const result = this.fail(task, now, 'image_fetch', 'input', 'fetch', `The video to extend cannot be used: ${err.message}`, { images });
+        const result = this.fail(task, now, { kind: 'image_fetch', stage: 'input', step: 'fetch', message: `The video to extend cannot be used: ${err.message}`, extra: { images } });
         return { ...result, artifacts };
       }
     }
@@ -220,7 +222,7 @@ export class Steps {
     const next = this.ctx.router.next(plan, task.routeIndex);
     if (!next) {
       const labels = [...new Set(plan.map((r) => r.provider.label))].join(', ');
-      return this.fail(task, now, 'upstream', 'generation', 'submit', `No usable route for model ${task.model}: ${labels} disabled or not configured`);
+      return this.fail(task, now, { kind: 'upstream', stage: 'generation', step: 'submit', message: `No usable route for model ${task.model}: ${labels} disabled or not configured` });
     }
     const { route } = next;
     const provider = this.ctx.router.provider(route.provider.label)!;
@@ -229,6 +231,8 @@ export class Steps {
       // The provider is full: ask again shortly. Not a failure, so nothing is counted.
       return { taskId: task.id, patch: { nextRunAt: now + admitted.waitMs } };
     }
+    const resumed = await this.resume(task, now, route, provider);
+    if (resumed) return resumed;
     // A task without images or a video to extend has no input files to look up.
     const stored = task.spec.images.length === 0 && task.spec.video === undefined ? [] : await this.ctx.store.listArtifacts(task.id);
     const sourceFile = stored.find((a) => a.kind === 'input_video');
@@ -260,11 +264,47 @@ export class Steps {
           nextRunAt: now + route.provider.typicalMs * (0.9 + 0.2 * Math.random()),
           updatedAt: now,
         },
-        attempt: attempt(task, 'submit', provider.name, upstreamId, now, 'submitted', null),
+        attempt: attempt(task, now, Date.now(), { step: 'submit', provider: provider.name, upstreamId, outcome: 'submitted', error: null }),
       };
     } catch (e) {
-      return this.providerFailure(task, now, e, 'submit', route, plan, null, { state: 'generating', upstreamId: null, routeIndex: route.index });
+      return this.providerFailure(task, now, e, plan, { step: 'submit', route, upstreamId: null, extra: { state: 'generating', upstreamId: null, routeIndex: route.index } });
     }
+  }
+
+  /**
+   * Before a task is submitted again to a provider that cannot cancel (kie), the job it abandoned
+   * there (stalled, or its provider was disabled) is polled once: a late result beats a second
+   * charge. A job that finished, or still runs, is taken back, with a new stall time; one that
+   * failed or cannot be reached is left, and a new job is submitted.
+   */
+  private async resume(task: Task, now: number, route: Route, provider: Provider): Promise<StepResult | undefined> {
+    if (provider.cancel || task.retryCount === 0) return undefined;
+    const upstreamId = abandonedJob(await this.ctx.store.listAttempts(task.id), provider.name);
+    if (!upstreamId) return undefined;
+    let outcome;
+    try {
+      outcome = await provider.poll(upstreamId);
+    } catch {
+      return undefined;
+    }
+    if (outcome.status === 'failed') return undefined;
+    this.ctx.log.info({ taskId: task.id, provider: provider.name, upstreamId, status: outcome.status }, 'taking back an abandoned job instead of submitting again');
+    const running = outcome.status === 'running' ? outcome : undefined;
+    return {
+      taskId: task.id,
+      patch: {
+        state: 'generating',
+        upstreamId,
+        provider: route.provider.label,
+        routeIndex: route.index,
+        submittedAt: now,
+        resultUrl: null,
+        progress: Math.max(task.progress, running?.progress ?? 0),
+        nextRunAt: running ? nextPollAt(route.provider, { submittedAt: now }, now, this.ctx.minPollMs, running.pollAfterMs) : now,
+        updatedAt: now,
+      },
+      attempt: attempt(task, now, Date.now(), { step: 'submit', provider: provider.name, upstreamId, outcome: 'resumed', error: null }),
+    };
   }
 
   private async poll(task: Task, now: number): Promise<StepResult> {
@@ -277,35 +317,39 @@ export class Steps {
     if (!provider || !config || !route || !this.ctx.router.usable(task.provider)) {
       if (provider) this.abandon(task.provider, upstreamId);
       const err = new TransientError(`provider ${task.provider} is disabled or no longer routes model ${task.model}`);
-      return this.providerFailure(task, now, err, 'poll', route ?? { index: task.routeIndex, provider: config ?? unknownProvider(task.provider), model: task.model }, plan, upstreamId, { upstreamId: null });
+      return this.providerFailure(task, now, err, plan, { step: 'poll', route: route ?? goneRoute(task), upstreamId, extra: { upstreamId: null }, outcome: 'abandoned' });
     }
-    const elapsed = now - (task.submittedAt ?? now);
-    if (elapsed > config.stallMs) {
+    // Past its stall time, a job is polled once more before it is given up: one that finished
+    // within the time is found finished.
+    const overdue = stalled(config, task, now);
+    const giveUp = (why: string): StepResult => {
       this.abandon(task.provider, upstreamId);
-      const err = new TransientError(`${task.provider} gave no result within ${Math.round(config.stallMs / 1000)} s (stalled job ${upstreamId})`);
-      return this.providerFailure(task, now, err, 'poll', route, plan, upstreamId, { upstreamId: null });
-    }
+      const err = new TransientError(`${task.provider} gave no result within ${Math.round(config.stallMs / 1000)} s (stalled job ${upstreamId}${why})`);
+      return this.providerFailure(task, now, err, plan, { step: 'poll', route, upstreamId, extra: { upstreamId: null }, outcome: 'abandoned' });
+    };
     let outcome;
     try {
       outcome = await provider.poll(upstreamId);
     } catch (e) {
       // The poll itself failed (network, 5xx, 429): the job may be fine. Poll again later; a job
-      // that stays unreachable ends as stalled above.
+      // that stays unreachable past its stall time is given up.
       const err = this.clean(e);
-      const wait = err instanceof RateLimitedError ? err.retryAfterMs : pollDelay(config, elapsed, this.ctx.minPollMs);
+      if (overdue) return giveUp(`; its status could not be read: ${err.message}`);
+      const at = err instanceof RateLimitedError ? now + err.retryAfterMs : nextPollAt(config, task, now, this.ctx.minPollMs);
       this.ctx.log.warn({ taskId: task.id, provider: task.provider, err: err.message }, 'poll failed; will poll again');
-      return { taskId: task.id, patch: { lastError: err.message, lastErrorKind: 'upstream', nextRunAt: now + wait } };
+      return { taskId: task.id, patch: { lastError: err.message, lastErrorKind: 'upstream', nextRunAt: at } };
     }
     if (outcome.status === 'running') {
+      if (overdue) return giveUp('');
       return {
         taskId: task.id,
         // A job's progress never goes back within one submission (an upstream may report less on a later poll).
-        patch: { progress: Math.max(task.progress, outcome.progress ?? 0), nextRunAt: now + pollDelay(config, elapsed, this.ctx.minPollMs, outcome.pollAfterMs) },
+        patch: { progress: Math.max(task.progress, outcome.progress ?? 0), nextRunAt: nextPollAt(config, task, now, this.ctx.minPollMs, outcome.pollAfterMs) },
       };
     }
     if (outcome.status === 'failed') {
       // The upstream job is over: a retry is a new submission (on the next route, if any).
-      return this.providerFailure(task, now, outcome.error, 'poll', route, plan, upstreamId, { upstreamId: null });
+      return this.providerFailure(task, now, outcome.error, plan, { step: 'poll', route, upstreamId, extra: { upstreamId: null } });
     }
     // The job is done. Its video is downloaded when the download lane has a slot, after a wait in
     // the lane's queue (off the step slots), or, with the queue full too, the task is committed to
@@ -331,7 +375,7 @@ export class Steps {
     if (!provider || !route) {
       // The provider left the configuration while the video waited: nothing can fetch it now.
       const err = new TransientError(`provider ${task.provider} is no longer configured for model ${task.model}; its finished job cannot be fetched`);
-      return this.providerFailure(task, now, err, 'poll', route ?? { index: task.routeIndex, provider: unknownProvider(task.provider), model: task.model }, plan, task.upstreamId, { upstreamId: null, resultUrl: null });
+      return this.providerFailure(task, now, err, plan, { step: 'poll', route: route ?? goneRoute(task), upstreamId: task.upstreamId, extra: { upstreamId: null, resultUrl: null } });
     }
     const outcome: Succeeded = task.resultUrl ? { status: 'succeeded', resultUrl: task.resultUrl } : { status: 'succeeded' };
     return this.download(task, now, provider, task.upstreamId!, outcome, route, plan);
@@ -344,7 +388,7 @@ export class Steps {
     try {
       const fetched = await provider.fetchResult(upstreamId, file, outcome);
       const video = await this.probeVideo(task.id, 'video', file, fetched || undefined);
-      const done = attempt(task, 'poll', provider.name, upstreamId, now, 'succeeded', null);
+      const done = attempt(task, now, Date.now(), { step: 'poll', provider: provider.name, upstreamId, outcome: 'succeeded', error: null });
       const release = () => provider.release?.(upstreamId);
       const fallback = route.index !== this.ctx.router.next(plan, 0)?.route.index;
       const { w, h } = hdSize(task);
@@ -367,7 +411,7 @@ export class Steps {
     } catch (e) {
       // The job succeeded but its video could not be fetched or is not a video: poll again later
       // (a fresh poll gives a fresh URL where result URLs expire) and fetch again.
-      return this.retry(task, now, this.clean(e), 'poll', { resultUrl: null }, [], undefined, provider.name, upstreamId);
+      return this.retry(task, now, this.clean(e), { step: 'poll', extra: { resultUrl: null }, provider: provider.name, upstreamId });
     }
   }
 
@@ -389,7 +433,7 @@ export class Steps {
       const hd = await this.makeHd(task);
       return this.succeed(task, {}, [hd]);
     } catch (e) {
-      return this.retry(task, now, coerceError(e), 'upsample', {});
+      return this.retry(task, now, coerceError(e), { step: 'upsample' });
     }
   }
 
@@ -403,7 +447,7 @@ export class Steps {
       return {
         taskId: task.id,
         patch: { hdState: 'failed', nextRunAt: null, updatedAt: now, lastError: `1080p rendition failed: ${err.message}`, lastErrorKind: 'internal' },
-        attempt: attempt(task, 'upsample', 'local', null, now, 'failed', err.message),
+        attempt: attempt(task, now, Date.now(), { step: 'upsample', provider: 'local', upstreamId: null, outcome: 'failed', error: err.message }),
       };
     }
   }
@@ -441,7 +485,7 @@ export class Steps {
       patch,
       artifacts,
       deliveries: this.ctx.notify(ended, 'uhd'),
-      ...(failure ? { attempt: attempt(task, 'upsample', 'local', null, now, 'failed', failure) } : {}),
+      ...(failure ? { attempt: attempt(task, now, Date.now(), { step: 'upsample', provider: 'local', upstreamId: null, outcome: 'failed', error: failure }) } : {}),
     };
   }
 
@@ -479,150 +523,47 @@ export class Steps {
     };
   }
 
-  /**
-   * What a provider's error means for the task:
-   * - safety rejection: the task fails (or, when configured, moves to the next route);
-   * - permanent: the task fails;
-   * - rate limited before acceptance: wait as asked on the same route while the wait is within
-   *   the provider's budget, else move on;
-   * - anything else retryable: move to the next usable route at once (failover); with one route,
-   *   or after a full round over them, wait `error_sleep` first.
-   * Every move counts as a retry; the task fails when the retries are used up.
-   */
-  private providerFailure(
-    task: Task,
-    now: number,
-    e: unknown,
-    step: Attempt['step'],
-    route: Route,
-    plan: Route[],
-    upstreamId: string | null,
-    extra: TaskPatch,
-  ): StepResult {
+  /** The policy's view of this step: pure decisions (`engine/policy.ts`) over the task's plan. */
+  private policy(plan?: Route[]): PolicyContext {
+    return {
+      notify: (t) => this.ctx.notify(t),
+      next: (from) => (plan ? this.ctx.router.next(plan, from) : undefined),
+      failoverOnSafety: this.ctx.router.failoverOnSafety,
+      endedAt: Date.now(),
+    };
+  }
+
+  /** A provider's error, decided by the policy; a move to another route is logged. */
+  private providerFailure(task: Task, now: number, e: unknown, plan: Route[], o: ProviderErrorOptions): StepResult {
     const err = this.clean(e) as ProviderError;
-    const label = route.provider.label;
-    const safety = err instanceof SafetyRejectedError;
-    if (safety && !this.ctx.router.failoverOnSafety) {
-      return this.fail(task, now, 'content_policy', 'generation', step, err.message, extra, label, upstreamId);
-    }
-    if (!safety && err.retryable === false) {
-      return this.fail(task, now, 'upstream', 'generation', step, err.message, extra, label, upstreamId);
-    }
-    if (err instanceof RateLimitedError && step === 'submit' && err.retryAfterMs <= route.provider.rateLimitBudgetMs) {
-      return this.retry(task, now, err, step, { ...extra, routeIndex: route.index }, [], err.retryAfterMs, label, upstreamId);
-    }
-    const next = this.ctx.router.next(plan, route.index + 1);
-    if (!next) return this.retry(task, now, err, step, extra, [], undefined, label, upstreamId);
-    const moved = next.route.index !== route.index;
-    if (moved) this.ctx.log.warn({ taskId: task.id, from: label, to: next.route.provider.label, err: err.message }, 'failing over');
-    // A new route is tried at once; the same route again (or a new round) after error_sleep.
-    const wait = moved && !next.wrapped ? 0 : undefined;
-    return this.retry(task, now, err, step, { ...extra, routeIndex: next.route.index }, [], wait, label, upstreamId, safety ? 'content_policy' : undefined);
+    const decided = onProviderError(this.policy(plan), task, now, err, o);
+    const { moved, ...commit } = decided;
+    if (moved) this.ctx.log.warn({ taskId: task.id, from: moved.from, to: moved.to, err: err.message }, 'failing over');
+    else if (commit.patch.state !== 'failed') this.ctx.log.warn({ taskId: task.id, step: o.step, err: err.message, retry: task.retryCount + 1 }, 'step failed; will retry');
+    return commit;
   }
 
   /** Tries the step again after `error_sleep`, or fails the task when the retries are used up. */
-  retry(
-    task: Task,
-    now: number,
-    err: Error,
-    step: Attempt['step'],
-    extra: TaskPatch,
-    artifacts: Artifact[] = [],
-    waitMs?: number,
-    providerName = task.provider,
-    upstreamId: string | null = task.upstreamId,
-    errorKind?: ErrorKind,
-  ): StepResult {
-    const kind: ErrorKind = errorKind ?? (step === 'fetch' ? 'image_fetch' : step === 'upsample' || step === 'engine' ? 'internal' : 'upstream');
-    if (task.retryCount >= task.maxRetries) {
-      const stage = step === 'fetch' ? 'input' : step === 'upsample' ? 'upsample' : STAGE_OF[task.state];
-      const message = step === 'fetch' ? `Failed to fetch the image: ${err.message}` : err.message;
-      return { ...this.fail(task, now, kind, stage, step, message, extra, providerName, upstreamId), artifacts };
-    }
-    this.ctx.log.warn({ taskId: task.id, step, err: err.message, retry: task.retryCount + 1 }, 'step failed; will retry');
-    return {
-      taskId: task.id,
-      patch: {
-        ...extra,
-        retryCount: task.retryCount + 1,
-        lastError: err.message,
-        lastErrorKind: kind,
-        nextRunAt: now + (waitMs ?? task.errorSleepMs),
-        updatedAt: now,
-      },
-      attempt: attempt(task, step, providerName, upstreamId, now, 'retry', err.message),
-      artifacts,
-    };
+  retry(task: Task, now: number, err: Error, o: RetryOptions): StepResult {
+    const decided = retryOrFail(this.policy(), task, now, err, o);
+    if (decided.patch.state !== 'failed') this.ctx.log.warn({ taskId: task.id, step: o.step, err: err.message, retry: task.retryCount + 1 }, 'step failed; will retry');
+    return decided;
   }
 
-  fail(
-    task: Task,
-    now: number,
-    kind: ErrorKind,
-    stage: FailureStage,
-    step: Attempt['step'],
-    message: string,
-    extra: TaskPatch = {},
-    providerName = task.provider,
-    upstreamId: string | null = task.upstreamId,
-  ): StepResult {
-    const patch: TaskPatch = {
-      ...extra,
-      state: 'failed',
-      failureStage: stage,
-      lastError: message,
-      lastErrorKind: kind,
-      completedAt: now,
-      nextRunAt: null,
-      updatedAt: now,
-    };
-    const ended = { ...task, ...patch } as Task;
-    return {
-      taskId: task.id,
-      patch,
-      attempt: attempt(task, step, providerName, upstreamId, now, 'failed', message),
-      deliveries: this.ctx.notify(ended),
-    };
+  private fail(task: Task, now: number, o: FailOptions): StepResult {
+    return fail(this.policy(), task, now, o);
   }
 
   private succeed(task: Task, extra: TaskPatch, artifacts: Artifact[]): StepResult {
-    const now = Date.now();
-    const patch: TaskPatch = { ...extra, state: 'succeeded', progress: 100, completedAt: now, nextRunAt: null, updatedAt: now };
-    const ended = { ...task, ...patch } as Task;
-    return { taskId: task.id, patch, artifacts, deliveries: this.ctx.notify(ended) };
+    return succeed(this.policy(), task, Date.now(), extra, artifacts);
   }
 }
 
-/**
- * When to poll a running job again: as the provider asked (`Retry-After`, a hint), else not before
- * the provider's typical duration, then at a fifth of the time it has been running, between
- * `minMs` and the provider's ceiling. Long jobs are polled rarely, short ones promptly. The
- * computed waits are spread by ±10 % (`u` in [0, 1)), so jobs submitted together are not all
- * polled in the same instant.
- */
-export function pollDelay(config: ProviderConfig, elapsedMs: number, minMs: number, hintMs?: number, u = Math.random()): number {
-  if (hintMs !== undefined) return Math.min(Math.max(hintMs, minMs), config.pollMaxMs);
-  const spread = 0.9 + 0.2 * u;
-  if (elapsedMs < config.typicalMs) return Math.max((config.typicalMs - elapsedMs) * spread, minMs);
-  return Math.min(Math.max((elapsedMs / 5) * spread, minMs), config.pollMaxMs);
-}
-
-function unknownProvider(label: string): ProviderConfig {
-  return { label, type: 'local', enabled: false, maxInFlight: 1, typicalMs: 0, pollMaxMs: 30_000, stallMs: 0, rateLimitBudgetMs: 0, timeoutMs: 30_000, options: {} };
+/** The route a job ran on, when its provider is no longer configured. */
+function goneRoute(task: Task): FailedRoute {
+  return { index: task.routeIndex, provider: { label: task.provider, rateLimitBudgetMs: 0 } };
 }
 
 function artifact(taskId: string, kind: string, path: string, contentType: string, bytes: number, now: number): Artifact {
   return { taskId, kind, path, contentType, bytes, width: null, height: null, durationMs: null, codec: null, createdAt: now };
-}
-
-function attempt(
-  task: Task,
-  step: Attempt['step'],
-  provider: string,
-  upstreamId: string | null,
-  now: number,
-  outcome: Attempt['outcome'],
-  error: string | null,
-): Attempt {
-  return { taskId: task.id, n: 0, step, provider, upstreamId, startedAt: now, endedAt: Date.now(), outcome, error };
 }

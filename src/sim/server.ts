@@ -88,7 +88,9 @@ export async function buildSim(opts: SimOptions): Promise<Sim> {
       }
       const now = Date.now();
       const fault: JobFault | undefined = picked.job;
-      const durationMs = opts.upstreams?.[input.upstream]?.durationMs ?? opts.durationMs;
+      // `[sim:takes=9000]` in a prompt: this job takes that long (ms), whatever the default.
+      const takes = /\[sim:takes=(\d+)\]/.exec(input.prompt);
+      const durationMs = takes ? Number(takes[1]) : (opts.upstreams?.[input.upstream]?.durationMs ?? opts.durationMs);
       return jobs.add({ ...input, createdAt: now, readyAt: now + durationMs, ...(fault ? { fault } : {}) });
     },
     pollFails: (job) => pickerOf(job.upstream).pollFails(job.prompt, job.id),
