@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { GuardedFetcher } from '../net/fetch.js';
 import { coerceError } from '../providers/port.js';
 import type { Delivery, NewDelivery, Store } from '../store/port.js';
+import { ClaimLoop } from './claim-loop.js';
 
 export interface DelivererOptions {
   /** How long a receiver may take (default 15000 ms, as kie documents). */
@@ -29,8 +30,6 @@ export function backoff(n: number, baseMs: number): number {
 export class Deliverer {
   private timer?: NodeJS.Timeout;
   private running = new Set<Promise<void>>();
-  private busy = false;
-  private again = false;
   private stopped = true;
 
   constructor(
@@ -89,28 +88,18 @@ export class Deliverer {
   }
 
   /** Claims due callbacks while there are free slots and the claims come back full. */
-  async tick(): Promise<void> {
-    if (this.busy) {
-      this.again = true;
-      return;
-    }
-    this.busy = true;
-    const concurrency = this.opts.concurrency ?? 64;
-    try {
-      do {
-        this.again = false;
-        const free = concurrency - this.running.size;
-        if (free <= 0 || this.stopped) break;
-        const due = await this.store.claimDueDeliveries(Date.now(), this.opts.timeoutMs * 2, Math.min(free, 64));
-        for (const d of due) this.track(this.deliver(d));
-        if (due.length === Math.min(free, 64)) this.again = true;
-      } while (this.again);
-    } catch (e) {
-      this.log.error({ err: coerceError(e).message }, 'delivery tick failed');
-    } finally {
-      this.busy = false;
-    }
+  tick(): Promise<void> {
+    return this.claims.run();
   }
+
+  private readonly claims = new ClaimLoop(async () => {
+    const concurrency = this.opts.concurrency ?? 64;
+    const free = concurrency - this.running.size;
+    if (free <= 0 || this.stopped) return false;
+    const due = await this.store.claimDueDeliveries(Date.now(), this.opts.timeoutMs * 2, Math.min(free, 64));
+    for (const d of due) this.track(this.deliver(d));
+    return due.length === Math.min(free, 64);
+  }, (e: unknown) => this.log.error({ err: coerceError(e).message }, 'delivery tick failed'));
 
   private async deliver(d: Delivery): Promise<void> {
     const attempts = d.attempts + 1;

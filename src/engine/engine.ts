@@ -3,10 +3,12 @@ import { assertTransition } from '../core/states.js';
 import type { Task } from '../core/task.js';
 import { coerceError } from '../providers/port.js';
 import type { Store } from '../store/port.js';
+import { ClaimLoop } from './claim-loop.js';
+import { DownloadLane } from './download-lane.js';
 import { ProviderGate } from './gate.js';
 import { hold } from './policy.js';
 import { type Held, HeldTasks } from './held.js';
-import { type StepResult, Steps, type StepContext } from './steps.js';
+import { type AwaitDownload, type StepResult, Steps, type StepContext } from './steps.js';
 
 /** A task its step leaves with the engine: held for its next step, or waiting for a download slot. */
 type Kept = Held & { download?: true };
@@ -39,68 +41,6 @@ export interface EngineOptions {
 }
 
 /**
- * The download lane's slots, taken by a poll that found its job done or by a download started in
- * the lane. A poll that finds every slot taken waits in a bounded queue, off the step slots; when
- * the queue is full too, the task ends its step and waits for the lane as data: in the engine's
- * memory (`Engine.awaiting`, nothing committed), or committed with its `result_url` for the lane's
- * claim when memory is full.
- */
-export class DownloadLane {
-  active = 0;
-  private readonly waiters: (() => void)[] = [];
-  /**
-   * Tasks wait for the lane outside its queue (in the engine's memory or in the store). Until the
-   * lane has caught up with them, later arrivals wait there too rather than in the queue, where
-   * they would overtake those older ones forever under a steady load.
-   */
-  overflowing = false;
-
-  constructor(
-    readonly limit: number,
-    readonly queueLimit: number,
-    private readonly hooks: { freed(): void; parked(delta: number): void },
-  ) {}
-
-  get free(): number {
-    return this.limit - this.active;
-  }
-
-  /** `true`: a slot is ours. A promise: queued, resolved with a slot. `false`: lane and queue full. */
-  enter(): boolean | Promise<void> {
-    if (this.active < this.limit) {
-      this.active++;
-      return true;
-    }
-    if (this.overflowing || this.waiters.length >= this.queueLimit) {
-      this.overflowing = true;
-      return false;
-    }
-    this.hooks.parked(1);
-    return new Promise<void>((resolve) =>
-      this.waiters.push(() => {
-        this.hooks.parked(-1);
-        resolve();
-      }),
-    );
-  }
-
-  /** Takes up to `n` free slots at once (for a claim of that many); returns how many. */
-  reserve(n: number): number {
-    const got = Math.max(0, Math.min(n, this.free));
-    this.active += got;
-    return got;
-  }
-
-  /** Gives a slot back: to the next in the queue, if any. */
-  finish(): void {
-    const next = this.waiters.shift();
-    if (next) return next(); // the slot passes to the next in the queue
-    this.active--;
-    this.hooks.freed();
-  }
-}
-
-/**
  * The engine: claims due tasks from the store under a lease, runs one step of each, and commits the
  * result. The schedule lives in the store (`next_run_at`), so a restarted or second engine picks up
  * exactly where the work stands; a task whose engine died is claimed again when its lease expires.
@@ -115,17 +55,15 @@ export class Engine {
   /** Of those, the ones running a step (downloads claimed in their lane are not counted). */
   private steps_ = 0;
   readonly downloads: DownloadLane;
-  private fetchTicking = false;
-  private fetchAgain = false;
   private fetchBacklog = false;
   private timer?: NodeJS.Timeout;
   private heartbeat?: NodeJS.Timeout;
-  private ticking = false;
   private wakePending = false;
   /** The last claim found every slot taken or came back full: more may be due than was claimed. */
   private backlog = false;
-  private again = false;
   private stopped = true;
+  private readonly stepClaims = new ClaimLoop(() => this.claimSteps(), (e) => this.ctx.log.error({ err: coerceError(e).message }, 'engine tick failed'));
+  private readonly fetchClaims = new ClaimLoop(() => this.claimDownloads(), (e) => this.ctx.log.error({ err: coerceError(e).message }, 'download lane claim failed'));
   private readonly concurrency: number;
   private readonly batch: number;
 
@@ -139,6 +77,7 @@ export class Engine {
   private readonly awaiting = new HeldTasks();
   private dueTimer?: NodeJS.Timeout;
   private dueTimerAt = Infinity;
+  private unsubscribe?: () => void;
 
   constructor(
     private readonly ctx: StepContext,
@@ -157,7 +96,7 @@ export class Engine {
         if (delta > 0) this.slotFreed();
       },
     });
-    this.steps = new Steps({ ...ctx, downloads: this.downloads }, this.gate);
+    this.steps = new Steps({ ...ctx, downloads: this.downloads, owner: this.owner }, this.gate);
     this.concurrency = opts.concurrency ?? 16;
     this.batch = opts.batch ?? 32;
   }
@@ -165,9 +104,15 @@ export class Engine {
   async start(): Promise<void> {
     this.gate.reset(await this.store.countInFlight());
     this.stopped = false;
+    // Other processes sharing the store say when work is due, or when a job this engine may hold
+    // has news (its upstream's callback reached one of them).
+    this.unsubscribe = this.store.onSignal?.((s) => {
+      if (s.kind === 'due') this.wake();
+      else this.wakeHeld(s.provider, s.upstreamId);
+    });
     this.timer = setInterval(() => {
-      void this.tick();
-      void this.fetchTick();
+      this.tick();
+      this.fetchTick();
     }, this.opts.tickMs ?? 250);
     this.heartbeat = setInterval(() => void this.extendLeases(), Math.max(250, Math.floor(this.opts.leaseMs / 3)));
     this.wake();
@@ -179,8 +124,8 @@ export class Engine {
     this.wakePending = true;
     setImmediate(() => {
       this.wakePending = false;
-      void this.tick();
-      void this.fetchTick();
+      this.tick();
+      this.fetchTick();
     });
   }
 
@@ -190,6 +135,7 @@ export class Engine {
    */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unsubscribe?.();
     clearInterval(this.timer);
     clearTimeout(this.dueTimer);
     await Promise.allSettled([...this.inflight.values()]);
@@ -222,14 +168,21 @@ export class Engine {
    * polled now, whether it waits in this engine or in the store.
    */
   async wakeUpstream(provider: string, upstreamId: string): Promise<void> {
-    const task = this.held.findUpstream(provider, upstreamId);
-    if (task) {
-      this.held.reschedule(task.id, Date.now());
-      this.dispatch();
-      return;
-    }
+    if (this.wakeHeld(provider, upstreamId)) return;
+    // Not held here: due now in the store (for whichever engine claims it), and told to the other
+    // processes, one of which may hold it in memory.
     await this.store.wakeByUpstream(provider, upstreamId, Date.now());
+    this.store.signal?.({ kind: 'upstream', provider, upstreamId });
     this.wake();
+  }
+
+  /** Runs a held task's next poll now, if this engine holds the task of that job. */
+  private wakeHeld(provider: string, upstreamId: string): boolean {
+    const task = this.held.findUpstream(provider, upstreamId);
+    if (!task) return false;
+    this.held.reschedule(task.id, Date.now());
+    this.dispatch();
+    return true;
   }
 
   /** Starts held tasks that are due, while step slots are free; arms the timer for the next one. */
@@ -263,7 +216,7 @@ export class Engine {
       const next = this.awaiting.takeDue(Infinity)!;
       this.runDownload(next.task, next.leaseUntil);
     }
-    if (this.awaiting.size === 0 && !this.fetchBacklog) this.downloads.overflowing = false;
+    if (this.awaiting.size === 0 && !this.fetchBacklog) this.downloads.caughtUp();
   }
 
   /** Runs a finished job's download in the lane slot taken for it. */
@@ -318,90 +271,75 @@ export class Engine {
     if (this.concurrency - this.steps_ >= worth) this.wake();
   }
 
-  private async tick(): Promise<void> {
+  /** Starts this engine's due held tasks, then claims due tasks from the store while slots are free. */
+  private tick(): void {
     if (this.stopped) return;
-    if (this.ticking) {
-      this.again = true;
-      return;
-    }
-    this.ticking = true;
     // Held tasks that are due go first: they are this engine's own.
     this.dispatch();
-    try {
-      do {
-        this.again = false;
-        const free = this.concurrency - this.steps_;
-        if (free <= 0) {
-          this.backlog = true;
-          break;
-        }
-        const claimedAt = Date.now();
-        const tasks = await this.store.claimDue(this.owner, claimedAt, this.opts.leaseMs, Math.min(free, this.batch));
-        for (const task of tasks) {
-          // Our own task again (its lease ran out while it waited here): run it once.
-          if (this.inflight.has(task.id)) continue;
-          this.forget(task.id);
-          this.run(task, claimedAt + this.opts.leaseMs);
-        }
-        this.backlog = tasks.length === Math.min(free, this.batch);
-        if (this.backlog) this.again = true;
-      } while (this.again && !this.stopped);
-    } catch (e) {
-      this.ctx.log.error({ err: coerceError(e).message }, 'engine tick failed');
-    } finally {
-      this.ticking = false;
+    void this.stepClaims.run();
+  }
+
+  /** One claim for the step slots; `true` when it filled its batch (more may be due). */
+  private async claimSteps(): Promise<boolean> {
+    if (this.stopped) return false;
+    const free = this.concurrency - this.steps_;
+    if (free <= 0) {
+      this.backlog = true;
+      return false;
     }
+    const claimedAt = Date.now();
+    const tasks = await this.store.claimDue(this.owner, claimedAt, this.opts.leaseMs, Math.min(free, this.batch));
+    for (const task of tasks) {
+      // Our own task again (its lease ran out while it waited here): run it once.
+      if (this.inflight.has(task.id)) continue;
+      this.forget(task.id);
+      this.run(task, claimedAt + this.opts.leaseMs);
+    }
+    this.backlog = tasks.length === Math.min(free, this.batch);
+    return this.backlog;
   }
 
   /** Claims finished jobs waiting in the download lane while it has free slots. */
-  private async fetchTick(): Promise<void> {
+  private fetchTick(): void {
     if (this.stopped) return;
-    if (this.fetchTicking) {
-      this.fetchAgain = true;
-      return;
+    void this.fetchClaims.run();
+  }
+
+  /** One claim for the download lane; `true` when it filled its batch. */
+  private async claimDownloads(): Promise<boolean> {
+    if (this.stopped) return false;
+    // Jobs kept in memory go first; the store's turn comes once they are all started (its tasks
+    // are older only when memory was full, or when another engine left them).
+    this.dispatchDownloads();
+    if (this.awaiting.size > 0) {
+      this.fetchBacklog = true;
+      return false;
     }
-    this.fetchTicking = true;
+    // The slots are taken before the claim (a poll may want one while the claim runs), and those
+    // the claim did not fill are given back, to a poll waiting in the queue if any.
+    const want = this.downloads.reserve(this.batch);
+    if (want <= 0) {
+      this.fetchBacklog = true;
+      return false;
+    }
+    let tasks: Task[] = [];
+    const claimedAt = Date.now();
     try {
-      do {
-        this.fetchAgain = false;
-        // Jobs kept in memory go first; the store's turn comes once they are all started (its
-        // tasks are older only when memory was full, or when another engine left them).
-        this.dispatchDownloads();
-        if (this.awaiting.size > 0) {
-          this.fetchBacklog = true;
-          break;
-        }
-        // The slots are taken before the claim (a poll may want one while the claim runs), and
-        // those the claim did not fill are given back, to a poll waiting in the queue if any.
-        const want = this.downloads.reserve(this.batch);
-        if (want <= 0) {
-          this.fetchBacklog = true;
-          break;
-        }
-        let tasks: Task[] = [];
-        const claimedAt = Date.now();
-        try {
-          tasks = await this.store.claimDue(this.owner, claimedAt, this.opts.leaseMs, want, 'fetch');
-        } finally {
-          for (let i = tasks.length; i < want; i++) this.downloads.finish();
-        }
-        for (const task of tasks) {
-          if (this.inflight.has(task.id)) {
-            this.downloads.finish();
-            continue;
-          }
-          this.forget(task.id);
-          this.runDownload(task, claimedAt + this.opts.leaseMs);
-        }
-        this.fetchBacklog = tasks.length === want;
-        if (!this.fetchBacklog && this.awaiting.size === 0) this.downloads.overflowing = false;
-        if (this.fetchBacklog) this.fetchAgain = true;
-      } while (this.fetchAgain && !this.stopped);
-    } catch (e) {
-      this.ctx.log.error({ err: coerceError(e).message }, 'download lane claim failed');
+      tasks = await this.store.claimDue(this.owner, claimedAt, this.opts.leaseMs, want, 'fetch');
     } finally {
-      this.fetchTicking = false;
+      for (let i = tasks.length; i < want; i++) this.downloads.finish();
     }
+    for (const task of tasks) {
+      if (this.inflight.has(task.id)) {
+        this.downloads.finish();
+        continue;
+      }
+      this.forget(task.id);
+      this.runDownload(task, claimedAt + this.opts.leaseMs);
+    }
+    this.fetchBacklog = tasks.length === want;
+    if (!this.fetchBacklog && this.awaiting.size === 0) this.downloads.caughtUp();
+    return this.fetchBacklog;
   }
 
   /**
@@ -419,28 +357,30 @@ export class Engine {
       if (task.nextRunAt !== null) this.ctx.metrics.lateness.observe({ step }, Math.max(0, now - task.nextRunAt) / 1000);
       this.ctx.metrics.steps.inc({ step });
     }
-    let result: StepResult;
+    let decided: StepResult | AwaitDownload;
     try {
-      result = await this.steps.run(task, now);
+      decided = await this.steps.run(task, now);
       // The transition table is the law: a step that breaks it is a bug, handled like a failed step.
-      if (result.patch.state) assertTransition(task.state, result.patch.state);
+      const next = 'kind' in decided ? decided.commit.patch.state : decided.patch.state;
+      if (next) assertTransition(task.state, next);
     } catch (e) {
       // A bug or an unexpected I/O error: treat it like a transient failure of this step.
       const err = coerceError(e);
       this.ctx.log.error({ taskId: task.id, state: task.state, err: err.message }, 'step threw');
-      result = this.steps.retry(task, now, err, { step: 'engine' });
+      decided = this.steps.retry(task, now, err, { step: 'engine' });
     }
-    const due = result.patch.nextRunAt;
-    const state = result.patch.state ?? task.state;
     // A finished job that found the download lane and its queue full waits for the lane.
-    const queuedForDownload = typeof result.patch.resultUrl === 'string';
-    if (queuedForDownload && !this.stopped && !this.heldFull()) {
+    const awaitsDownload = 'kind' in decided;
+    const result = 'kind' in decided ? decided.commit : decided;
+    if (awaitsDownload && !this.stopped && !this.heldFull()) {
       // It waits in memory for a download slot, still leased, with nothing to commit: should this
       // engine die, the task is polled again at its lease's end and its job found done.
       this.gate.settle(task, result.patch);
       return { task: { ...task, ...result.patch } as Task, leaseUntil, download: true };
     }
-    const held = queuedForDownload
+    const due = result.patch.nextRunAt;
+    const state = result.patch.state ?? task.state;
+    const held = awaitsDownload
       ? { keep: false as const }
       : hold({ due, state, now: Date.now(), leaseUntil, leaseMs: this.opts.leaseMs, holdMs: this.opts.holdMs ?? 120_000, mayHold: !this.stopped && !this.heldFull() });
     if (held.keep) {

@@ -52,6 +52,8 @@ export interface StepContext {
    * leased to it), else it is woken to claim them.
    */
   deliverer?: Pick<Deliverer, 'hasRoom' | 'leaseMs' | 'adopt' | 'wake'>;
+  /** The engine's lease owner name (a shared store's submission slots are held under it). */
+  owner?: string;
   /** The shortest wait between two polls of one job (default 1000 ms; tests use less). */
   minPollMs: number;
   /**
@@ -64,6 +66,16 @@ export interface StepContext {
 /** What one step decided, plus work to do once the commit is durable. */
 export interface StepResult extends StepCommit {
   afterCommit?: () => void;
+}
+
+/**
+ * A poll found its job finished while the download lane and its queue were full: the task waits
+ * for the lane. The engine keeps it in memory, leased, with nothing committed; or, when it cannot,
+ * commits `commit`, which leaves the job's result URL in the store for the lane's claim.
+ */
+export interface AwaitDownload {
+  kind: 'await-download';
+  commit: StepResult;
 }
 
 /** The width and height of an upsampled rendition (an exact `frame` when the task asked for one). */
@@ -85,7 +97,7 @@ export class Steps {
     private readonly gate: ProviderGate = new ProviderGate(),
   ) {}
 
-  async run(task: Task, now: number): Promise<StepResult> {
+  async run(task: Task, now: number): Promise<StepResult | AwaitDownload> {
     if (task.state !== 'succeeded' && now >= task.deadlineAt) {
       const minutes = Math.round((task.deadlineAt - task.createdAt) / 60_000);
       if (task.state === 'generating' && task.upstreamId) this.abandon(task.provider, task.upstreamId);
@@ -226,7 +238,11 @@ export class Steps {
     }
     const { route } = next;
     const provider = this.ctx.router.provider(route.provider.label)!;
-    const admitted = this.gate.admit(route.provider, now, task.id);
+    // A store shared by many processes counts every engine's jobs; else this engine's gate does.
+    const p = route.provider;
+    const admitted = this.ctx.store.admitSubmission
+      ? await this.ctx.store.admitSubmission({ provider: p.label, taskId: task.id, owner: this.ctx.owner ?? '', maxInFlight: p.maxInFlight, ...(p.ratePerSecond !== undefined ? { ratePerSecond: p.ratePerSecond } : {}), now })
+      : this.gate.admit(p, now, task.id);
     if (!admitted.ok) {
       // The provider is full: ask again shortly. Not a failure, so nothing is counted.
       return { taskId: task.id, patch: { nextRunAt: now + admitted.waitMs } };
@@ -307,7 +323,7 @@ export class Steps {
     };
   }
 
-  private async poll(task: Task, now: number): Promise<StepResult> {
+  private async poll(task: Task, now: number): Promise<StepResult | AwaitDownload> {
     const plan = this.ctx.router.plan(task);
     const route = plan[task.routeIndex]?.provider.label === task.provider ? plan[task.routeIndex]! : undefined;
     const upstreamId = task.upstreamId!;
@@ -357,7 +373,7 @@ export class Steps {
     const lane = this.ctx.downloads;
     const entered = lane ? lane.enter() : true;
     if (entered === false) {
-      return { taskId: task.id, patch: { resultUrl: outcome.resultUrl ?? '', progress: Math.max(task.progress, 95), nextRunAt: now, updatedAt: now } };
+      return { kind: 'await-download', commit: { taskId: task.id, patch: { resultUrl: outcome.resultUrl ?? '', progress: Math.max(task.progress, 95), nextRunAt: now, updatedAt: now } } };
     }
     if (entered !== true) await entered;
     try {

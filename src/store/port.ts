@@ -31,6 +31,16 @@ export interface Store {
    * processes at once (one applies them, the others wait and find nothing to do).
    */
   migrate(): Promise<number>;
+  /** Resolves when the database answers (a readiness check); rejects with why it does not. */
+  ping?(): Promise<void>;
+  /**
+   * Optional, where many processes share the store: `signal` tells the other processes' engines
+   * about work now, rather than at their next look (best effort: it never fails or delays the
+   * caller, and engines still look every tick); `onSignal` hears the other processes' signals
+   * (never this process's own) until the returned function is called.
+   */
+  signal?(s: StoreSignal): void;
+  onSignal?(fn: (s: StoreSignal) => void): () => void;
   close(): Promise<void>;
 
   // --- API keys ---
@@ -74,6 +84,15 @@ export interface Store {
   commitStep(owner: string, commit: StepCommit): Promise<boolean>;
   /** Upstream jobs running per provider: tasks `generating` with an upstream id. */
   countInFlight(): Promise<Record<string, number>>;
+  /**
+   * Optional, for a store many processes share (one engine's own counts cannot see the others'
+   * jobs): takes a submission slot of a provider for a task the caller holds leased, when fewer
+   * than `maxInFlight` of the provider's jobs run (generating tasks with an upstream job, plus the
+   * slots of submissions in progress) and, with `ratePerSecond`, a token of the provider's bucket
+   * (a burst of one second's worth). The slot lasts until the task's next commit, or until its
+   * lease ends (its engine died). Admissions to one provider are serialised; others run beside.
+   */
+  admitSubmission?(a: AdmitRequest): Promise<Admission>;
   /**
    * Makes the task running this upstream job due now (a provider said it finished). A leased task
    * is woken too: should its engine be dead, it is due as soon as the lease ends; a live engine
@@ -134,6 +153,26 @@ export interface Store {
   /** A task's deliveries in the order they were owed. */
   listDeliveries(taskId: string): Promise<Delivery[]>;
 }
+
+export interface AdmitRequest {
+  provider: string;
+  taskId: string;
+  /** The engine that holds the task's lease. */
+  owner: string;
+  maxInFlight: number;
+  ratePerSecond?: number;
+  now: number;
+}
+
+export type Admission = { ok: true } | { ok: false; waitMs: number; why: string };
+
+/**
+ * What one process tells the others' engines:
+ * - `due`: a task is due now (created by an API process, a rendition asked for);
+ * - `upstream`: an upstream said this job has news (a callback reached this process): the engine
+ *   that holds its task in memory polls it now.
+ */
+export type StoreSignal = { kind: 'due' } | { kind: 'upstream'; provider: string; upstreamId: string };
 
 export interface StoreCapabilities {
   /**
