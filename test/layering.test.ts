@@ -12,7 +12,7 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 /** Lowest first. A part may import only parts of a lower rank. */
 const LAYERS: string[][] = [
   ['core', 'config-error', 'node-version', 'metrics'],
-  ['media', 'net', 'results', 'store'],
+  ['media', 'net', 'results', 'store', 'storage'],
   ['providers'],
   ['routing', 'auth'],
   ['config'],
