@@ -1,17 +1,16 @@
 #!/usr/bin/env node
 import './node-check.js';
-import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { createKey } from './auth/keys.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, ROLES, loadConfig } from './config.js';
 import { createLogger, startReelay } from './reelay.js';
-import { openSqliteStore } from './store/sqlite/index.js';
+import { backendOf, openStore } from './store/open.js';
 
 const program = new Command('reelay').description('Self-hosted gateway for AI video generation');
 
-function config() {
+function config(over: Record<string, string | undefined> = {}) {
   try {
-    return loadConfig();
+    return loadConfig({ ...process.env, ...over });
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`reelay: ${e.message}`);
@@ -24,8 +23,9 @@ function config() {
 program
   .command('serve', { isDefault: true })
   .description('start the gateway (configuration from the environment; see README)')
-  .action(async () => {
-    const cfg = config();
+  .addOption(new Option('--role <role>', 'what this process does: api (HTTP only), engine (runs tasks only) or all; overrides REELAY_ROLE').choices(ROLES))
+  .action(async (o: { role?: string }) => {
+    const cfg = config(o.role ? { REELAY_ROLE: o.role } : {});
     const log = createLogger(cfg.logLevel);
     const reelay = await startReelay(cfg, log);
     await reelay.app.listen({ port: cfg.port, host: cfg.host });
@@ -35,7 +35,7 @@ program
           `Use it as "Authorization: Bearer <key>". Manage keys with "reelay keys create|list|revoke".\n\n`,
       );
     }
-    log.info({ url: cfg.publicUrl, dataDir: cfg.dataDir }, 'reelay is serving');
+    log.info({ url: cfg.publicUrl, role: cfg.role, store: backendOf(cfg), dataDir: cfg.dataDir }, 'reelay is serving');
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
@@ -75,10 +75,28 @@ program
     }
   });
 
+program
+  .command('migrate')
+  .description('apply the pending database migrations and exit (serve also does at start; safe while other processes run)')
+  .action(async () => {
+    const cfg = config();
+    const s = await openStore(cfg);
+    try {
+      const n = await s.migrate();
+      console.log(n === 0 ? `the ${backendOf(cfg)} database is up to date` : `applied ${n} migration(s) to the ${backendOf(cfg)} database`);
+    } catch (e) {
+      console.error(`reelay migrate: ${(e as Error).message}`);
+      process.exitCode = 1;
+    } finally {
+      await s.close();
+    }
+  });
+
 const keys = program.command('keys').description('manage API keys (each key is its own tenant)');
 
+/** The configured store, migrated (a key command may be the first thing run against a new database). */
 function store() {
-  return openSqliteStore(join(config().dataDir, 'reelay.sqlite'));
+  return openStore(config(), { migrate: true });
 }
 
 keys
@@ -86,7 +104,7 @@ keys
   .description('create a key and print it (the only time it is shown)')
   .option('-n, --name <name>', 'a label for the key', '')
   .action(async (opts: { name: string }) => {
-    const s = store();
+    const s = await store();
     const { key, row } = await createKey(s, opts.name);
     console.log(key);
     console.error(`created ${row.id} (tenant ${row.tenantId})`);
@@ -97,7 +115,7 @@ keys
   .command('list')
   .description('list keys (prefixes only; keys are stored hashed)')
   .action(async () => {
-    const s = store();
+    const s = await store();
     const rows = await s.listKeys();
     console.log(['id', 'prefix', 'tenant', 'source', 'name', 'created', 'revoked'].join('\t'));
     for (const k of rows) {
@@ -110,7 +128,7 @@ keys
   .command('revoke <idOrPrefix>')
   .description('revoke a key by its id or its prefix')
   .action(async (idOrPrefix: string) => {
-    const s = store();
+    const s = await store();
     const n = await s.revokeKey(idOrPrefix, Date.now());
     await s.close();
     if (n === 0) {

@@ -53,10 +53,27 @@ export interface Config {
   ffmpegPath?: string;
   ffprobePath?: string;
   /**
-   * `REELAY_ENGINE` (default `on`): `off` serves the API only: tasks are accepted and stored but not
-   * processed by this process (for benchmarks of the HTTP side, and API-only nodes later).
+   * `REELAY_ROLE` (default `all`), or `reelay serve --role`: what this process does.
+   * - `api`: serves the HTTP API (every dialect, files, upstream callbacks); tasks are stored and
+   *   left to engines.
+   * - `engine`: runs tasks (claims, submits, polls, downloads, renders, callbacks); its HTTP port
+   *   answers only `/healthz`, `/readyz` and `/metrics`.
+   * - `all`: both, the embedded default.
+   * Any number of each can share one PostgreSQL database (`REELAY_DATABASE_URL`) and one bucket.
    */
+  role: Role;
+  /** The role runs tasks (`engine` or `all`). `REELAY_ENGINE=off` is the older spelling of `REELAY_ROLE=api`. */
   engine: boolean;
+  /**
+   * `REELAY_DATABASE_URL`: `postgres://…` keeps tasks, keys and the schedule in that PostgreSQL
+   * database, which many processes on many machines share. Default: the SQLite file
+   * `<REELAY_DATA_DIR>/reelay.sqlite`, which one process owns.
+   */
+  databaseUrl?: string;
+  /** `REELAY_DATABASE_POOL` (default 10): connections per process to PostgreSQL. */
+  databasePool: number;
+  /** `REELAY_DATABASE_TIMEOUT_MS` (default 30000): a PostgreSQL statement running longer fails with a clear error. */
+  databaseTimeoutMs: number;
   /** `REELAY_METRICS` (default `off`): `on` serves Prometheus metrics at `/metrics`, without a key (bind to a private address). */
   metrics: boolean;
   /** `REELAY_ENGINE_CONCURRENCY` (default 64): engine steps (submits, polls, renders) in progress at once. */
@@ -77,6 +94,9 @@ export interface Config {
 }
 
 export { ConfigError } from './config-error.js';
+
+export const ROLES = ['api', 'engine', 'all'] as const;
+export type Role = (typeof ROLES)[number];
 
 type Env = Record<string, string | undefined>;
 
@@ -109,6 +129,11 @@ export function loadConfig(env: Env = process.env): Config {
   } catch {
     throw new ConfigError(`REELAY_PUBLIC_URL is not a URL: "${publicUrl}"`);
   }
+  const role = roleOf(env);
+  const databaseUrl = env.REELAY_DATABASE_URL?.trim() || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError(`REELAY_DATABASE_URL must be a postgres:// URL, got "${databaseUrl.replace(/\/\/[^@/]*@/, '//…@')}"`);
+  }
   return {
     port,
     host,
@@ -132,7 +157,11 @@ export function loadConfig(env: Env = process.env): Config {
     blockedWords: env.REELAY_BLOCKED_WORDS === undefined ? ['nsfw'] : list(env.REELAY_BLOCKED_WORDS),
     ffmpegPath: env.REELAY_FFMPEG?.trim() || undefined,
     ffprobePath: env.REELAY_FFPROBE?.trim() || undefined,
-    engine: (env.REELAY_ENGINE?.trim() || 'on') !== 'off',
+    role,
+    engine: role !== 'api',
+    ...(databaseUrl ? { databaseUrl } : {}),
+    databasePool: int(env, 'REELAY_DATABASE_POOL', 10, 1),
+    databaseTimeoutMs: int(env, 'REELAY_DATABASE_TIMEOUT_MS', 30_000, 100),
     engineConcurrency: int(env, 'REELAY_ENGINE_CONCURRENCY', 64, 1),
     engineDownloads: int(env, 'REELAY_ENGINE_DOWNLOADS', 16, 1),
     metrics: (env.REELAY_METRICS?.trim() || 'off') === 'on',
@@ -141,6 +170,15 @@ export function loadConfig(env: Env = process.env): Config {
     routing: env.REELAY_CONFIG?.trim() ? loadRoutingFile(resolve(env.REELAY_CONFIG.trim()), env) : defaultRouting(),
     resultMaxBytes: int(env, 'REELAY_RESULT_MAX_BYTES', 2 * 1024 * 1024 * 1024, 1024),
   };
+}
+
+function roleOf(env: Env): Role {
+  const raw = env.REELAY_ROLE?.trim();
+  if (raw) {
+    if (!(ROLES as readonly string[]).includes(raw)) throw new ConfigError(`REELAY_ROLE must be one of ${ROLES.join(', ')}, got "${raw}"`);
+    return raw as Role;
+  }
+  return (env.REELAY_ENGINE?.trim() || 'on') === 'off' ? 'api' : 'all';
 }
 
 /**

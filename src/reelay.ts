@@ -23,8 +23,7 @@ import { LocalProvider } from './providers/local/index.js';
 import { Router } from './routing/router.js';
 import { ResultFiles, taskUrls } from './results/files.js';
 import type { NewDelivery } from './store/port.js';
-import { withTaskCache } from './store/cache.js';
-import { openSqliteStore } from './store/sqlite/index.js';
+import { backendOf, openStore } from './store/open.js';
 
 export interface Reelay {
   app: FastifyInstance;
@@ -43,10 +42,15 @@ export function createLogger(level: string): Logger {
   });
 }
 
-/** Builds and starts a whole gateway on the embedded default: SQLite, local files, local renderer. */
+/**
+ * Builds and starts a gateway process in its role (`Config.role`): on the embedded default (SQLite,
+ * local files, local renderer), or as one of many processes sharing a PostgreSQL database.
+ */
 export async function startReelay(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Reelay> {
-  // One process owns the SQLite file, so its task reads can be cached (see withTaskCache).
-  const store = withTaskCache(openSqliteStore(join(config.dataDir, 'reelay.sqlite')));
+  // Migrations run under the store's lock, so many processes may start at once. The task read
+  // cache is put in front only where this process is the store's single writer (SQLite).
+  const store = await openStore(config, { migrate: true, cache: true });
+  log.info({ role: config.role, store: backendOf(config), cached: store.capabilities.singleWriter }, 'store open');
   const firstKey = await ensureKeys(store, config.apiKeys);
   const binaries = locateBinaries({ ffmpeg: config.ffmpegPath, ffprobe: config.ffprobePath });
   log.info({ ffmpeg: binaries.ffmpeg, ffprobe: binaries.ffprobe, source: binaries.source }, 'media binaries');
@@ -80,22 +84,30 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   local.onWake((upstreamId) => void engine.wakeUpstream('local', upstreamId));
   const tasks = new TaskService(store, guard, config, files);
   tasks.extendable = (model, spec) => router.plan({ id: '', model, spec }).length > 0;
-  tasks.wakeEngine = () => engine.wake();
+  // New work wakes this process's engine, or, in an API-only process, the engines of the others.
+  tasks.wakeEngine = config.engine ? () => engine.wake() : () => store.signal?.({ kind: 'due' });
   tasks.engine = engine;
   const ctx: AppContext = { config, store, keys: new KeyCache(store), files, tasks, previews: new Previews(files, binaries), log };
-  const app = await buildServer(ctx, DIALECTS);
-  registerUpstreamCallbacks(app, config.routing, (provider, upstreamId) => engine.wakeUpstream(provider, upstreamId));
+  // An engine-only process answers health, readiness and metrics; the API is served elsewhere.
+  const serveApi = config.role !== 'engine';
+  const app = await buildServer(ctx, serveApi ? DIALECTS : []);
+  if (serveApi) registerUpstreamCallbacks(app, config.routing, (provider, upstreamId) => engine.wakeUpstream(provider, upstreamId));
   if (metrics) {
     app.get('/metrics', async (_req, reply) => {
-      for (const [provider, n] of Object.entries(engine.gate.counts())) metrics.inFlight.set({ provider }, n);
+      // This engine's own counts are every job's only where it is the store's single writer.
+      const counts = store.capabilities.singleWriter ? engine.gate.counts() : await store.countInFlight();
+      for (const [provider, n] of Object.entries(counts)) metrics.inFlight.set({ provider }, n);
       return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     });
   }
 
+  // The retention sweep runs where tasks run; with many engines each sweeps, in batches that skip
+  // leased tasks, so two sweeps at once only repeat deletes.
   const runSweep = () => sweep(store, files, rendersDir, config.retentionMs, Date.now(), log).catch((e: Error) => log.error({ err: e.message }, 'sweep failed'));
-  void runSweep();
-  const sweeper = setInterval(runSweep, Math.min(config.retentionMs / 24, 3_600_000));
+  let sweeper: NodeJS.Timeout | undefined;
   if (config.engine) {
+    void runSweep();
+    sweeper = setInterval(runSweep, Math.min(config.retentionMs / 24, 3_600_000));
     await engine.start();
     deliverer.start();
   }

@@ -21,3 +21,19 @@ test('a URL that cannot be decoded is a 400 in the envelope of the door it is un
   assert.equal(other.status, 400);
   assert.match(other.body.error.message, /malformed/);
 });
+
+test('/healthz says the role; /readyz checks the database and the result storage, 503 when one fails', async () => {
+  const { app, ctx } = await testApp();
+  const health = await app.inject({ method: 'GET', url: '/healthz' });
+  assert.deepEqual(health.json(), { ok: true, role: 'all', draining: false });
+  const ready = await app.inject({ method: 'GET', url: '/readyz' });
+  assert.equal(ready.statusCode, 200);
+  assert.deepEqual(ready.json(), { ok: true, role: 'all', draining: false, database: { ok: true }, storage: { ok: true } });
+  // The database closed under the server: not ready, and it says why.
+  await ctx.store.close();
+  const down = await app.inject({ method: 'GET', url: '/readyz' });
+  assert.equal(down.statusCode, 503);
+  assert.equal(down.json().database.ok, false);
+  assert.match(down.json().database.error, /not open/);
+  assert.deepEqual(down.json().storage, { ok: true });
+});

@@ -57,7 +57,14 @@ export async function buildServer(ctx: AppContext, dialects: readonly Door[]): P
     return reply.sendFile(file, { dotfiles: 'deny', immutable: true, maxAge: '1d', acceptRanges: true, index: false });
   });
 
-  app.get('/healthz', async () => ({ ok: true, draining: ctx.tasks.draining }));
+  // Liveness: the process answers. Readiness: it can do its job, the database and the result
+  // storage answer (a load balancer sends requests only to ready processes).
+  app.get('/healthz', async () => ({ ok: true, role: ctx.config.role, draining: ctx.tasks.draining }));
+  app.get('/readyz', async (_req, reply) => {
+    const [database, storage] = await Promise.all([probe(() => ctx.store.ping?.()), probe(() => ctx.files.check())]);
+    const ok = database.ok && storage.ok && !ctx.tasks.draining;
+    return reply.status(ok ? 200 : 503).send({ ok, role: ctx.config.role, draining: ctx.tasks.draining, database, storage });
+  });
 
   for (const dialect of dialects) await app.register(async (scope) => dialect.routes(scope, ctx), { prefix: dialect.prefix });
 
@@ -70,4 +77,20 @@ export async function buildServer(ctx: AppContext, dialects: readonly Door[]): P
     reply.status(status).send({ error: { message: status >= 500 ? 'Internal error' : (err as Error).message, code: 'error' } });
   });
   return app;
+}
+
+/** Runs a reachability check within 2 s: ok, or the error it gave. */
+async function probe(check: () => Promise<unknown> | unknown): Promise<{ ok: boolean; error?: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      Promise.resolve().then(check),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no answer within 2 s')), 2000))),
+    ]);
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, error: (e as Error).message };
+  } finally {
+    clearTimeout(timer);
+  }
 }

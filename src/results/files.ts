@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { constants, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Task } from '../core/task.js';
 
@@ -58,6 +58,11 @@ export class ResultFiles {
     if (this.shards.has(shard)) return;
     await mkdir(join(this.root, shard), { recursive: true });
     this.shards.add(shard);
+  }
+
+  /** Whether results can be written here (for readiness): the folder exists and is writable. */
+  async check(): Promise<void> {
+    await access(this.root, constants.W_OK);
   }
 
   /** Where a task's file is written (and read, for tasks stored in this layout). */

@@ -1,31 +1,101 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
+import pg from 'pg';
 import { makeTask } from '../../test/fixtures.js';
+import { freshDatabase, pgControl, pgSkipReason, startCluster, stopCluster } from '../../test/pg.js';
 import { tmpDir } from '../../test/tmp.js';
+import type { Attempt } from '../core/task.js';
 import type { NewDelivery, Store } from './port.js';
+import { openPostgresStore, type PostgresStoreOptions } from './postgres/index.js';
+import { migrations } from './postgres/migrate.js';
 import { openSqliteStore } from './sqlite/index.js';
 
-/** Every store backend runs the same contract. A PostgreSQL backend joins this list. */
-const backends: { name: string; open: () => Promise<Store> }[] = [
-  { name: 'sqlite', open: async () => openSqliteStore(join(tmpDir(), `store-${Math.random().toString(36).slice(2)}.sqlite`)) },
+/**
+ * The store contract: every guarantee of `port.ts`, run against each backend. PostgreSQL runs in
+ * the cluster `scripts/run-tests.mjs` starts, each test in a database of its own.
+ */
+interface Backend {
+  name: string;
+  singleWriter: boolean;
+  skip: string | false;
+  /** `n` migrated stores on one new, empty database, closed after the test: `n` processes sharing it. */
+  open(t: TestContext, n: number): Promise<Store[]>;
+}
+
+async function pgUrl(): Promise<string> {
+  const url = await freshDatabase();
+  if (!url) throw new Error('no PostgreSQL cluster'); // the describe block is skipped then
+  return url;
+}
+
+/** A PostgreSQL store on `url`, closed after the test. */
+function pgStore(t: TestContext, url: string, opts?: PostgresStoreOptions): Store {
+  const s = openPostgresStore(url, opts);
+  t.after(() => s.close());
+  return s;
+}
+
+const backends: Backend[] = [
+  {
+    name: 'sqlite',
+    singleWriter: true,
+    skip: false,
+    // One process owns a SQLite file: n "processes" are the one store, n times.
+    async open(t, n) {
+      const s = openSqliteStore(join(tmpDir(), `store-${Math.random().toString(36).slice(2)}.sqlite`));
+      t.after(() => s.close());
+      return Array.from({ length: n }, () => s);
+    },
+  },
+  {
+    name: 'postgres',
+    singleWriter: false,
+    skip: pgSkipReason(),
+    // Each store has its own pool: the calls of n stores run at once on n connections.
+    async open(t, n) {
+      const url = await pgUrl();
+      const stores = Array.from({ length: n }, () => pgStore(t, url));
+      await stores[0]!.migrate();
+      return stores;
+    },
+  },
 ];
 
+const attempt = (taskId: string, over: Partial<Attempt> = {}): Attempt => ({
+  taskId, n: 0, step: 'submit', provider: 'local', upstreamId: 'up1', startedAt: 1, endedAt: 2, outcome: 'submitted', error: null, ...over,
+});
+const artifact = (taskId: string, kind: string, path = `/${kind}`) => ({
+  taskId, kind, path, contentType: 'video/mp4', bytes: 3, width: 1280, height: 720, durationMs: 8000, codec: 'h264', createdAt: 1,
+});
+
 for (const backend of backends) {
-  describe(`store contract: ${backend.name}`, () => {
-    test('create is idempotent on the id and reads are per tenant', async () => {
-      const s = await backend.open();
-      const t = makeTask({ id: 'a1', tenantId: 't1', fileToken: 'f1' });
-      assert.equal(await s.createTask(t), true);
-      assert.equal(await s.createTask({ ...t, model: 'other' }), false);
+  const open = async (t: TestContext) => (await backend.open(t, 1))[0]!;
+
+  describe(`store contract: ${backend.name}`, { skip: backend.skip }, () => {
+    test('create is idempotent on the id and reads are per tenant', async (t) => {
+      const s = await open(t);
+      const t1 = makeTask({ id: 'a1', tenantId: 't1', fileToken: 'f1' });
+      assert.equal(await s.createTask(t1), true);
+      assert.equal(await s.createTask({ ...t1, model: 'other' }), false);
       assert.equal((await s.getTask('t1', 'a1'))?.model, 'veo3.1-fast');
       assert.equal(await s.getTask('t2', 'a1'), undefined, "another tenant's task is absent");
-      assert.deepEqual(await s.getTask('t1', 'a1'), t, 'round-trips every field');
-      await s.close();
+      assert.deepEqual(await s.getTask('t1', 'a1'), t1, 'round-trips every field');
     });
 
-    test('claim hands a due task to exactly one owner until the lease expires', async () => {
-      const s = await backend.open();
+    test('the create body keeps its key order; JSON fields and nulls round-trip', async (t) => {
+      const s = await open(t);
+      const request = { prompt: 'p', model: 'm', aspect_ratio: '16:9', nested: { z: 1, a: [1, 'x', null] } };
+      const images = [{ url: 'https://img.example/a.png', status: 'completed' as const, mediaId: 'm1' }];
+      const full = makeTask({ id: 'j', fileToken: 'fj', request, images, lastError: 'e', lastErrorKind: 'upstream', failureStage: 'generation', callbackUrl: 'https://cb.example', completedAt: 9, nextRunAt: null, resultUrl: 'https://r.example/v.mp4' }, { images: ['https://img.example/a.png'], mode: 'frames', watermark: 'w', frame: { width: 1024, height: 1792 } });
+      await s.createTask(full);
+      const got = await s.getTask('t_a', 'j');
+      assert.deepEqual(got, full);
+      assert.deepEqual(Object.keys(got!.request), ['prompt', 'model', 'aspect_ratio', 'nested']);
+    });
+
+    test('claim hands a due task to exactly one owner until the lease expires', async (t) => {
+      const s = await open(t);
       const now = 1_000_000;
       for (let i = 0; i < 5; i++) await s.createTask(makeTask({ id: `c${i}`, fileToken: `fc${i}`, nextRunAt: now - i }));
       await s.createTask(makeTask({ id: 'later', fileToken: 'fl', nextRunAt: now + 60_000 }));
@@ -38,42 +108,91 @@ for (const backend of backends) {
       assert.deepEqual(await s.claimDue('C', now + 5_000, 10_000, 10), [], 'leased tasks are not due');
       const again = await s.claimDue('C', now + 10_001, 10_000, 10);
       assert.equal(again.length, 5, 'expired leases are claimable');
-      await s.close();
     });
 
-    test('commit is fenced by the lease and applies everything together', async () => {
-      const s = await backend.open();
+    test('eight claimers at once over 200 due tasks claim each exactly once', async (t) => {
+      const stores = await backend.open(t, 8);
+      const now = 1_000_000;
+      await Promise.all(Array.from({ length: 200 }, (_, i) => stores[0]!.createTask(makeTask({ id: `m${i}`, fileToken: `fm${i}`, nextRunAt: now - i }))));
+      const claimed = await Promise.all(
+        stores.map(async (s, k) => {
+          const mine: string[] = [];
+          for (;;) {
+            const got = await s.claimDue(`E${k}`, now, 60_000, 7);
+            if (got.length === 0) return mine;
+            mine.push(...got.map((t) => t.id));
+          }
+        }),
+      );
+      const all = claimed.flat();
+      assert.equal(all.length, 200, 'every claim together took 200 tasks');
+      assert.equal(new Set(all).size, 200, 'none twice');
+      assert.deepEqual(await stores[0]!.claimDue('late', now, 60_000, 10), []);
+    });
+
+    test('each lane claims its own tasks: steps those without a result URL, fetch those with one', async (t) => {
+      const s = await open(t);
+      await s.createTask(makeTask({ id: 'step', fileToken: 'f1', state: 'generating', nextRunAt: 10 }));
+      await s.createTask(makeTask({ id: 'dl', fileToken: 'f2', state: 'generating', nextRunAt: 10, resultUrl: 'https://up.example/v.mp4' }));
+      assert.deepEqual((await s.claimDue('A', 20, 100, 5)).map((x) => x.id), ['step']);
+      assert.deepEqual((await s.claimDue('A', 20, 100, 5, 'fetch')).map((x) => x.id), ['dl']);
+      assert.deepEqual((await s.claimDue('B', 200, 100, 5, 'fetch')).map((x) => x.id), ['dl'], 'an expired lease, in its lane');
+      assert.deepEqual((await s.claimDue('B', 200, 100, 5, 'steps')).map((x) => x.id), ['step']);
+    });
+
+    test('commit is fenced by the lease and applies everything together', async (t) => {
+      const s = await open(t);
       const now = 2_000_000;
       await s.createTask(makeTask({ id: 'f', fileToken: 'ff', nextRunAt: now }));
-      const [t] = await s.claimDue('A', now, 1000, 1);
-      assert.ok(t);
+      const [claimed] = await s.claimDue('A', now, 1000, 1);
+      assert.ok(claimed);
       const commit = {
         taskId: 'f',
         patch: { state: 'generating' as const, upstreamId: 'up1', attemptCount: 1, nextRunAt: now + 500, updatedAt: now },
-        attempt: { taskId: 'f', n: 0, step: 'submit' as const, provider: 'local', upstreamId: 'up1', startedAt: now, endedAt: now, outcome: 'submitted' as const, error: null },
+        attempt: attempt('f', { startedAt: now, endedAt: now }),
         artifacts: [{ taskId: 'f', kind: 'input_0', path: '/x', contentType: 'image/png', bytes: 3, width: null, height: null, durationMs: null, codec: null, createdAt: now }],
         deliveries: [{ taskId: 'f', url: 'https://cb.example/x', body: '{}', createdAt: now }],
       };
       assert.equal(await s.commitStep('B', commit), false, 'a non-owner cannot commit');
       assert.equal((await s.getTask('t_a', 'f'))?.state, 'queued');
+      assert.deepEqual([await s.listAttempts('f'), await s.listArtifacts('f'), await s.listDeliveries('f')], [[], [], []], 'a refused commit writes nothing');
       assert.equal(await s.commitStep('A', commit), true);
       const after = await s.getTask('t_a', 'f');
       assert.equal(after?.state, 'generating');
       assert.equal(after?.upstreamId, 'up1');
       assert.equal((await s.listAttempts('f'))[0]?.n, 1);
-      assert.equal((await s.listArtifacts('f')).length, 1);
+      assert.deepEqual(await s.listArtifacts('f'), commit.artifacts);
       assert.equal((await s.listDeliveries('f')).length, 1);
       assert.equal(await s.commitStep('A', commit), false, 'the lease was released by the commit');
+      assert.equal((await s.listAttempts('f')).length, 1);
       // The next attempt gets the next number.
       const [t2] = await s.claimDue('A', now + 600, 1000, 1);
       assert.ok(t2);
       await s.commitStep('A', { taskId: 'f', patch: { nextRunAt: null }, attempt: { ...commit.attempt, outcome: 'retry', error: 'boom' } });
-      assert.deepEqual((await s.listAttempts('f')).map((a) => [a.n, a.outcome]), [[1, 'submitted'], [2, 'retry']]);
-      await s.close();
+      assert.deepEqual((await s.listAttempts('f')).map((a) => [a.n, a.outcome, a.error]), [[1, 'submitted', null], [2, 'retry', 'boom']]);
     });
 
-    test('a commit with keepLeaseUntil keeps the task with its owner for the next step', async () => {
-      const s = await backend.open();
+    test('attempts are numbered 1, 2, … per task, also when commits of the task land at once', async (t) => {
+      const stores = await backend.open(t, 4);
+      await stores[0]!.createTask(makeTask({ id: 'n', fileToken: 'fn', nextRunAt: 0 }));
+      await stores[0]!.claimDue('A', 1, 60_000, 1);
+      const ok = await Promise.all(stores.map((s, i) => s.commitStep('A', { taskId: 'n', patch: { progress: i }, keepLease: true, attempt: attempt('n', { step: 'poll', outcome: 'retry' }) })));
+      assert.deepEqual(ok, [true, true, true, true]);
+      assert.deepEqual((await stores[0]!.listAttempts('n')).map((a) => a.n), [1, 2, 3, 4]);
+    });
+
+    test("a commit's artifact replaces the task's artifact of the same kind", async (t) => {
+      const s = await open(t);
+      await s.createTask(makeTask({ id: 'r', fileToken: 'fr', nextRunAt: 0 }));
+      await s.claimDue('A', 1, 60_000, 1);
+      await s.commitStep('A', { taskId: 'r', patch: {}, keepLease: true, artifacts: [artifact('r', 'video', '/v1'), artifact('r', 'input_0')] });
+      await s.commitStep('A', { taskId: 'r', patch: {}, keepLease: true, artifacts: [artifact('r', 'video', '/v2'), artifact('r', 'video_hd', '/h1'), artifact('r', 'video_hd', '/h2')] });
+      assert.deepEqual((await s.listArtifacts('r')).map((a) => [a.kind, a.path]), [['input_0', '/input_0'], ['video', '/v2'], ['video_hd', '/h2']]);
+      assert.deepEqual((await s.listArtifacts('r'))[1], artifact('r', 'video', '/v2'), 'every field replaced');
+    });
+
+    test('a commit with keepLeaseUntil keeps the task with its owner for the next step', async (t) => {
+      const s = await open(t);
       await s.createTask(makeTask({ id: 'k', fileToken: 'fk', nextRunAt: 0 }));
       await s.claimDue('A', 10, 100, 1);
       assert.equal(await s.commitStep('A', { taskId: 'k', patch: { state: 'generating', nextRunAt: 10 }, keepLeaseUntil: 5_000 }), true);
@@ -87,30 +206,52 @@ for (const backend of backends) {
       assert.deepEqual(await s.claimDue('B', 4_999, 100, 1), [], 'the shorter extension did not shorten it');
       assert.equal(await s.commitStep('A', { taskId: 'k', patch: { nextRunAt: 30 } }), true, 'A commits the next step');
       assert.equal((await s.claimDue('B', 40, 100, 1)).length, 1, 'released after the last step');
-      await s.close();
     });
 
-    test("a task created leased (handed to the engine of the creating process) is nobody else's until the lease ends", async () => {
-      const s = await backend.open();
+    test("a task created leased (handed to the engine of the creating process) is nobody else's until the lease ends", async (t) => {
+      const s = await open(t);
       assert.equal(await s.createTask(makeTask({ id: 'n', fileToken: 'fn', nextRunAt: 10 }), { owner: 'A', until: 1_000 }), true);
+      assert.equal(await s.createTask(makeTask({ id: 'n', fileToken: 'fn', nextRunAt: 10 }), { owner: 'B', until: 9_000 }), false, 'a second create changes no lease');
       assert.deepEqual(await s.claimDue('B', 500, 100, 5), [], 'leased to A from its insert');
       assert.equal(await s.commitStep('A', { taskId: 'n', patch: { nextRunAt: 600 }, keepLease: true }), true, 'A runs it without a claim');
       assert.equal((await s.claimDue('B', 1_001, 100, 5))[0]?.id, 'n', 'A died: claimable once the lease ends');
-      await s.close();
     });
 
-    test('a heartbeat extends only the leases its owner holds', async () => {
-      const s = await backend.open();
+    test('a heartbeat extends only the leases its owner holds', async (t) => {
+      const s = await open(t);
       await s.createTask(makeTask({ id: 'h', fileToken: 'fh', nextRunAt: 0 }));
       await s.claimDue('A', 10, 100, 1);
       assert.deepEqual(await s.extendLeases('B', ['h'], 10_000), []);
       assert.deepEqual(await s.extendLeases('A', ['h'], 10_000), ['h']);
       assert.deepEqual(await s.claimDue('B', 5_000, 100, 1), [], 'extended lease holds');
-      await s.close();
     });
 
-    test('wakeByUpstream makes a waiting task due now', async () => {
-      const s = await backend.open();
+    test('extendLeases returns the ids the owner still holds, in the order asked', async (t) => {
+      const s = await open(t);
+      for (const [i, id] of ['h1', 'h2', 'h3'].entries()) await s.createTask(makeTask({ id, fileToken: `f${id}`, nextRunAt: i }));
+      await s.claimDue('A', 10, 100, 2);
+      await s.claimDue('B', 10, 100, 1);
+      assert.deepEqual(await s.extendLeases('A', ['gone', 'h3', 'h2', 'h1'], 10_000), ['h2', 'h1']);
+      assert.deepEqual(await s.extendLeases('A', [], 10_000), []);
+      assert.deepEqual((await s.claimDue('C', 5_000, 100, 5)).map((x) => x.id), ['h3'], "A's extended leases hold; B's ended");
+    });
+
+    test("releaseLeases frees the owner's tasks, claimable at their own time; others' leases stay", async (t) => {
+      const s = await open(t);
+      await s.createTask(makeTask({ id: 'r1', fileToken: 'f1', nextRunAt: 10 }));
+      await s.createTask(makeTask({ id: 'r2', fileToken: 'f2', nextRunAt: 50 }));
+      assert.equal((await s.claimDue('A', 60, 10_000, 5)).length, 2);
+      await s.createTask(makeTask({ id: 'r3', fileToken: 'f3', nextRunAt: 10 }));
+      assert.equal((await s.claimDue('B', 60, 10_000, 5))[0]?.id, 'r3');
+      await s.releaseLeases('A', ['r1', 'r2', 'r3']);
+      await s.releaseLeases('A', []);
+      assert.deepEqual((await s.claimDue('C', 20, 10_000, 5)).map((x) => x.id), ['r1'], 'r2 is due at 50');
+      assert.deepEqual((await s.claimDue('C', 50, 10_000, 5)).map((x) => x.id), ['r2']);
+      assert.equal(await s.commitStep('B', { taskId: 'r3', patch: { nextRunAt: null } }), true, "B's lease was not A's to give up");
+    });
+
+    test('wakeByUpstream makes a waiting task due now', async (t) => {
+      const s = await open(t);
       await s.createTask(makeTask({ id: 'w', fileToken: 'fw', state: 'generating', upstreamId: 'u9', nextRunAt: 50_000 }));
       await s.wakeByUpstream('local', 'u9', 1_000);
       assert.equal((await s.getTask('t_a', 'w'))?.nextRunAt, 1_000);
@@ -122,34 +263,42 @@ for (const backend of backends) {
       assert.deepEqual((await s.claimDue('B', 2_500, 1_000, 5)).map((t) => t.id), ['w'], 'w2 is still leased');
       const w2 = (await s.claimDue('C', 61_001, 1_000, 5)).find((t) => t.id === 'w2');
       assert.deepEqual([w2?.id, w2?.nextRunAt], ['w2', 2_000]);
-      await s.close();
     });
 
-    test('countInFlight counts generating tasks with an upstream job, per provider; routing fields round-trip', async () => {
-      const s = await backend.open();
+    test('wakeByUpstream leaves a task due sooner, an ended task, and the same id at another provider', async (t) => {
+      const s = await open(t);
+      await s.createTask(makeTask({ id: 'soon', fileToken: 'f1', state: 'generating', upstreamId: 'u1', nextRunAt: 500 }));
+      await s.createTask(makeTask({ id: 'done', fileToken: 'f2', state: 'succeeded', upstreamId: 'u2', nextRunAt: null, completedAt: 5 }));
+      await s.createTask(makeTask({ id: 'kie', fileToken: 'f3', state: 'generating', provider: 'kie', upstreamId: 'u1', nextRunAt: 50_000 }));
+      await s.wakeByUpstream('local', 'u1', 1_000);
+      await s.wakeByUpstream('local', 'u2', 1_000);
+      const at = async (id: string) => (await s.getTask('t_a', id))?.nextRunAt;
+      assert.deepEqual([await at('soon'), await at('done'), await at('kie')], [500, null, 50_000]);
+    });
+
+    test('countInFlight counts generating tasks with an upstream job, per provider; routing fields round-trip', async (t) => {
+      const s = await open(t);
       await s.createTask(makeTask({ id: 'f1', fileToken: 'f1', state: 'generating', provider: 'kie', upstreamId: 'a', routeIndex: 1, submittedAt: 77, fallback: true }));
       await s.createTask(makeTask({ id: 'f2', fileToken: 'f2', state: 'generating', provider: 'kie', upstreamId: 'b' }));
       await s.createTask(makeTask({ id: 'f3', fileToken: 'f3', state: 'generating', provider: 'fal', upstreamId: null }));
       await s.createTask(makeTask({ id: 'f4', fileToken: 'f4', state: 'succeeded', provider: 'fal', upstreamId: 'c' }));
       assert.deepEqual(await s.countInFlight(), { kie: 2 });
-      const t = await s.getTask('t_a', 'f1');
-      assert.deepEqual([t?.routeIndex, t?.submittedAt, t?.fallback], [1, 77, true]);
-      await s.close();
+      const got = await s.getTask('t_a', 'f1');
+      assert.deepEqual([got?.routeIndex, got?.submittedAt, got?.fallback], [1, 77, true]);
     });
 
-    test('requestHd only applies to succeeded tasks and makes them due', async () => {
-      const s = await backend.open();
+    test('requestHd only applies to succeeded tasks and makes them due', async (t) => {
+      const s = await open(t);
       await s.createTask(makeTask({ id: 'ok', fileToken: 'fo', state: 'succeeded', nextRunAt: null, completedAt: 5 }));
       await s.createTask(makeTask({ id: 'run', fileToken: 'fr', state: 'generating' }));
       assert.equal((await s.requestHd('t_a', 'ok', 100))?.hdState, 'pending');
       assert.equal((await s.getTask('t_a', 'ok'))?.nextRunAt, 100);
       assert.equal((await s.requestHd('t_a', 'run', 100))?.hdState, 'none');
       assert.equal(await s.requestHd('t_other', 'ok', 100), undefined);
-      await s.close();
     });
 
-    test('requestUhd keeps its callback URL, and leaves a pending or stored rendition alone', async () => {
-      const s = await backend.open();
+    test('requestUhd keeps its callback URL, and leaves a pending or stored rendition alone', async (t) => {
+      const s = await open(t);
       await s.createTask(makeTask({ id: 'ok', fileToken: 'fo', state: 'succeeded', nextRunAt: null, completedAt: 5 }));
       await s.createTask(makeTask({ id: 'run', fileToken: 'fr', state: 'generating' }));
       const first = await s.requestUhd('t_a', 'ok', 100, 'https://cb.example/4k');
@@ -159,11 +308,20 @@ for (const backend of backends) {
       const running = await s.requestUhd('t_a', 'run', 100, null);
       assert.deepEqual([running?.asked, running?.task.uhdState], [false, 'none']);
       assert.equal(await s.requestUhd('t_other', 'ok', 100, null), undefined);
-      await s.close();
     });
 
-    test('a rendition asked for while a step of the task runs is not dropped by that step\'s commit', async () => {
-      const s = await backend.open();
+    test('of two requestUhd at once, exactly one asked', async (t) => {
+      const [a, b] = await backend.open(t, 2);
+      await a!.createTask(makeTask({ id: 'ok', fileToken: 'fo', state: 'succeeded', nextRunAt: null, completedAt: 5 }));
+      const both = await Promise.all([a!.requestUhd('t_a', 'ok', 100, 'https://cb.example/a'), b!.requestUhd('t_a', 'ok', 100, 'https://cb.example/b')]);
+      assert.deepEqual(both.map((r) => r?.asked).sort(), [false, true]);
+      const winner = both.find((r) => r?.asked)!;
+      assert.equal((await a!.getTask('t_a', 'ok'))?.uhdCallbackUrl, winner.task.uhdCallbackUrl);
+      assert.deepEqual(both.map((r) => r?.task.uhdState), ['pending', 'pending'], 'both see it pending');
+    });
+
+    test("a rendition asked for while a step of the task runs is not dropped by that step's commit", async (t) => {
+      const s = await open(t);
       await s.createTask(makeTask({ id: 'ok', fileToken: 'fo', state: 'succeeded', nextRunAt: null, completedAt: 5 }));
       await s.requestHd('t_a', 'ok', 100);
       const [held] = await s.claimDue('E', 200, 10_000, 10);
@@ -177,11 +335,25 @@ for (const backend of backends) {
       assert.equal(again?.uhdState, 'pending', 'the engine finds the 4k request');
       assert.ok(await s.commitStep('E', { taskId: 'ok', patch: { uhdState: 'ready', nextRunAt: null, updatedAt: 600 } }));
       assert.equal((await s.getTask('t_a', 'ok'))?.nextRunAt, null, 'nothing owed: not due');
-      await s.close();
     });
 
-    test('listTasks pages a tenant\'s tasks by creation time in both orders; an unknown cursor is undefined', async () => {
-      const s = await backend.open();
+    test('a pending rendition keeps only a succeeded task due, whether the patch or the row says pending', async (t) => {
+      const s = await open(t);
+      await s.createTask(makeTask({ id: 'row', fileToken: 'f1', state: 'succeeded', hdState: 'pending', nextRunAt: 10, completedAt: 5 }));
+      await s.createTask(makeTask({ id: 'ends', fileToken: 'f2', state: 'upsampling', nextRunAt: 10 }));
+      await s.createTask(makeTask({ id: 'fails', fileToken: 'f3', state: 'upsampling', hdState: 'pending', nextRunAt: 10 }));
+      assert.equal((await s.claimDue('E', 20, 10_000, 10)).length, 3);
+      assert.ok(await s.commitStep('E', { taskId: 'row', patch: { nextRunAt: null, updatedAt: 30 } }));
+      assert.ok(await s.commitStep('E', { taskId: 'ends', patch: { state: 'succeeded', uhdState: 'pending', nextRunAt: null } }));
+      assert.ok(await s.commitStep('E', { taskId: 'fails', patch: { state: 'failed', nextRunAt: null } }));
+      const at = async (id: string) => (await s.getTask('t_a', id))?.nextRunAt;
+      const [row, ends, fails] = [await at('row'), await at('ends'), await at('fails')];
+      assert.ok(row !== null && row! <= 30 && ends !== null && ends! <= 30, `due at once (${row}, ${ends})`);
+      assert.equal(fails, null, 'a failed task is not due, whatever its rendition says');
+    });
+
+    test("listTasks pages a tenant's tasks by creation time in both orders; an unknown cursor is undefined", async (t) => {
+      const s = await open(t);
       // Two tasks share a creation time: the id breaks the tie, so no page skips or repeats one.
       const times = [10, 20, 20, 30, 40];
       for (const [i, at] of times.entries()) await s.createTask(makeTask({ id: `l${i}`, fileToken: `fl${i}`, createdAt: at }));
@@ -198,13 +370,15 @@ for (const backend of backends) {
       };
       assert.deepEqual(await walk('asc'), ['l0', 'l1', 'l2', 'l3', 'l4']);
       assert.deepEqual(await walk('desc'), ['l4', 'l3', 'l2', 'l1', 'l0']);
+      assert.deepEqual(await s.listTasks('t_a', { limit: 2, order: 'asc', after: 'l4' }), [], 'past the last: an empty page');
+      assert.deepEqual(await s.listTasks('t_a', { limit: 2, order: 'desc', after: 'l2' }).then((p) => p?.map((x) => x.id)), ['l1', 'l0']);
       assert.equal(await s.listTasks('t_a', { limit: 2, order: 'asc', after: 'other' }), undefined, "another tenant's id is no cursor");
       assert.equal(await s.listTasks('t_a', { limit: 2, order: 'asc', after: 'nope' }), undefined);
-      await s.close();
+      assert.deepEqual(await s.listTasks('t_c', { limit: 2, order: 'asc' }), []);
     });
 
-    test('deleteTask removes an ended task with its records, never a running one or another tenant\'s', async () => {
-      const s = await backend.open();
+    test("deleteTask removes an ended task with its records, never a running one or another tenant's", async (t) => {
+      const s = await open(t);
       await s.createTask(makeTask({ id: 'done', fileToken: 'fd', state: 'succeeded', nextRunAt: null, completedAt: 5 }));
       await s.createTask(makeTask({ id: 'run', fileToken: 'fr', state: 'generating' }));
       await s.commitStep('nobody', { taskId: 'done', patch: {} });
@@ -215,11 +389,28 @@ for (const backend of backends) {
       assert.deepEqual(await s.listArtifacts('done'), []);
       assert.equal(await s.deleteTask('t_a', 'done'), false, 'gone already');
       assert.ok(await s.getTask('t_a', 'run'));
-      await s.close();
     });
 
-    test('retention: expiring, tombstones, purge', async () => {
-      const s = await backend.open();
+    test("deleteTask takes the task's attempts, artifacts and deliveries; a leased task stays, a tombstone goes", async (t) => {
+      const s = await open(t);
+      await s.createTask(makeTask({ id: 'd', fileToken: 'f1', nextRunAt: 0 }));
+      await s.createTask(makeTask({ id: 'keep', fileToken: 'f2', nextRunAt: 0 }));
+      await s.claimDue('A', 1, 60_000, 5);
+      for (const id of ['d', 'keep']) {
+        await s.commitStep('A', { taskId: id, patch: { state: 'succeeded', completedAt: 5, nextRunAt: null }, attempt: attempt(id), artifacts: [artifact(id, 'video')], deliveries: [{ taskId: id, url: 'u', body: 'b', createdAt: 5 }] });
+      }
+      assert.equal(await s.deleteTask('t_a', 'd'), true);
+      assert.deepEqual([await s.listAttempts('d'), await s.listArtifacts('d'), await s.listDeliveries('d')], [[], [], []]);
+      assert.deepEqual([(await s.listAttempts('keep')).length, (await s.listArtifacts('keep')).length, (await s.listDeliveries('keep')).length], [1, 1, 1], "another task's records stay");
+      await s.requestHd('t_a', 'keep', 10);
+      await s.claimDue('E', 10, 60_000, 5);
+      assert.equal(await s.deleteTask('t_a', 'keep'), false, 'a rendition is being made');
+      await s.createTask(makeTask({ id: 'tomb', fileToken: 'f3', state: 'expired', nextRunAt: null, completedAt: 5 }));
+      assert.equal(await s.deleteTask('t_a', 'tomb'), true);
+    });
+
+    test('retention: expiring, tombstones, purge', async (t) => {
+      const s = await open(t);
       await s.createTask(makeTask({ id: 'old', fileToken: 'fo1', state: 'succeeded', completedAt: 100, nextRunAt: null }));
       await s.createTask(makeTask({ id: 'new', fileToken: 'fn1', state: 'succeeded', completedAt: 10_000, nextRunAt: null }));
       await s.createTask(makeTask({ id: 'run', fileToken: 'fr1', state: 'generating' }));
@@ -231,47 +422,304 @@ for (const backend of backends) {
       assert.equal(await s.purgeTombstones(50), 0);
       assert.equal(await s.purgeTombstones(200), 1);
       assert.equal(await s.getTask('t_a', 'old'), undefined);
-      await s.close();
     });
 
-    test('deliveries: claim, finish, retry schedule', async () => {
-      const s = await backend.open();
+    test('listExpiring: ended tasks oldest first, up to the limit, a leased one left for later', async (t) => {
+      const s = await open(t);
+      await s.createTask(makeTask({ id: 'leased', fileToken: 'f0', state: 'succeeded', completedAt: 50, nextRunAt: null }));
+      await s.createTask(makeTask({ id: 'a', fileToken: 'f1', state: 'succeeded', completedAt: 100, nextRunAt: null }));
+      await s.createTask(makeTask({ id: 'b', fileToken: 'f2', state: 'succeeded', completedAt: 200, nextRunAt: null }));
+      await s.createTask(makeTask({ id: 'c', fileToken: 'f3', state: 'failed', completedAt: 150, nextRunAt: null }));
+      await s.createTask(makeTask({ id: 'x', fileToken: 'f4', state: 'expired', completedAt: 10, nextRunAt: null }));
+      await s.requestHd('t_a', 'leased', 60);
+      assert.equal((await s.claimDue('E', 60, 60_000, 5))[0]?.id, 'leased');
+      assert.deepEqual((await s.listExpiring(1_000, 2)).map((x) => x.id), ['a', 'c']);
+      assert.deepEqual((await s.listExpiring(1_000, 10)).map((x) => x.id), ['a', 'c', 'b']);
+    });
+
+    test('markExpired empties images, drops the artifact rows and leaves running tasks alone', async (t) => {
+      const s = await open(t);
+      const images = [{ url: 'https://img.example/a.png', status: 'completed' as const, mediaId: 'm1' }];
+      await s.createTask(makeTask({ id: 'x', fileToken: 'f1', state: 'succeeded', completedAt: 5, nextRunAt: 0, images }));
+      await s.createTask(makeTask({ id: 'run', fileToken: 'f2', state: 'generating', nextRunAt: 10_000, images }));
+      await s.claimDue('A', 1, 60_000, 5);
+      await s.commitStep('A', { taskId: 'x', patch: { nextRunAt: null }, artifacts: [artifact('x', 'video'), artifact('x', 'input_0')] });
+      await s.markExpired(['x', 'run'], 6_000);
+      const x = await s.getTask('t_a', 'x');
+      assert.deepEqual([x?.state, x?.images, x?.nextRunAt, x?.updatedAt], ['expired', [], null, 6_000]);
+      assert.deepEqual(await s.listArtifacts('x'), []);
+      const run = await s.getTask('t_a', 'run');
+      assert.deepEqual([run?.state, run?.images, run?.nextRunAt], ['generating', images, 10_000]);
+      await s.markExpired([], 7_000);
+    });
+
+    test('purgeTombstones takes up to 1000 old tombstones with their attempts, artifacts and deliveries', async (t) => {
+      const s = await open(t);
+      await s.createTask(makeTask({ id: 'tomb', fileToken: 'ft', state: 'expired', completedAt: 100, nextRunAt: 0 }));
+      await s.claimDue('A', 1, 60_000, 1);
+      await s.commitStep('A', { taskId: 'tomb', patch: { nextRunAt: null }, attempt: attempt('tomb'), artifacts: [artifact('tomb', 'video')], deliveries: [{ taskId: 'tomb', url: 'u', body: 'b', createdAt: 5 }] });
+      for (let i = 0; i < 1004; i += 50) {
+        await Promise.all(Array.from({ length: Math.min(50, 1004 - i) }, (_, j) => s.createTask(makeTask({ id: `p${i + j}`, fileToken: `fp${i + j}`, state: 'expired', completedAt: 100, nextRunAt: null }))));
+      }
+      await s.createTask(makeTask({ id: 'young', fileToken: 'fy', state: 'expired', completedAt: 10_000, nextRunAt: null }));
+      await s.createTask(makeTask({ id: 'live', fileToken: 'fl', state: 'succeeded', completedAt: 100, nextRunAt: null }));
+      assert.equal(await s.purgeTombstones(1_000), 1000);
+      assert.equal(await s.purgeTombstones(1_000), 5);
+      assert.equal(await s.purgeTombstones(1_000), 0);
+      assert.deepEqual([await s.listAttempts('tomb'), await s.listArtifacts('tomb'), await s.listDeliveries('tomb')], [[], [], []]);
+      assert.ok(await s.getTask('t_a', 'young'), 'a tombstone younger than `before` stays');
+      assert.ok(await s.getTask('t_a', 'live'), 'only tombstones go');
+    });
+
+    test('deliveries: claim, finish, retry schedule', async (t) => {
+      const s = await open(t);
       await s.createTask(makeTask({ id: 'd', fileToken: 'fd', nextRunAt: 0 }));
       await s.claimDue('A', 1, 1000, 1);
       await s.commitStep('A', { taskId: 'd', patch: { nextRunAt: null }, deliveries: [{ taskId: 'd', url: 'u', body: 'b', createdAt: 10 }] });
       const [d] = await s.claimDueDeliveries(10, 1000, 5);
       assert.ok(d);
+      assert.deepEqual([d.taskId, d.url, d.body, d.createdAt, d.status, d.attempts, d.nextAttemptAt], ['d', 'u', 'b', 10, 'pending', 0, 10]);
       assert.deepEqual(await s.claimDueDeliveries(20, 1000, 5), [], 'leased');
       await s.finishDelivery({ id: d.id, attempts: 1, status: 'pending', nextAttemptAt: 5_000, lastError: 'HTTP 500', lastStatus: 500, deliveredAt: null });
       assert.deepEqual(await s.claimDueDeliveries(4_000, 1000, 5), []);
       const [again] = await s.claimDueDeliveries(5_000, 1000, 5);
-      assert.equal(again?.attempts, 1);
+      assert.deepEqual([again?.attempts, again?.lastError, again?.lastStatus, again?.nextAttemptAt], [1, 'HTTP 500', 500, 5_000]);
       await s.finishDelivery({ id: d.id, attempts: 2, status: 'delivered', nextAttemptAt: null, lastError: null, lastStatus: 200, deliveredAt: 5_001 });
-      assert.equal((await s.listDeliveries('d'))[0]?.status, 'delivered');
-      await s.close();
+      assert.deepEqual(await s.listDeliveries('d'), [{ ...d, attempts: 2, status: 'delivered', nextAttemptAt: null, lastError: null, lastStatus: 200, deliveredAt: 5_001 }]);
+      assert.deepEqual(await s.claimDueDeliveries(99_999, 1000, 5), [], 'delivered: never due again');
     });
 
-    test('deliveries handed over at commit: inserted leased, with their ids; claimable once the lease ends', async () => {
-      const s = await backend.open();
+    test('deliveries are leased to one sender at a time, oldest due first; finishing frees the lease', async (t) => {
+      const stores = await backend.open(t, 4);
+      const s = stores[0]!;
+      await s.createTask(makeTask({ id: 'd', fileToken: 'fd', nextRunAt: 0 }));
+      await s.claimDue('A', 1, 1000, 1);
+      const owed = Array.from({ length: 40 }, (_, i) => ({ taskId: 'd', url: `u${i}`, body: 'b', createdAt: 40 - i }));
+      await s.commitStep('A', { taskId: 'd', patch: { nextRunAt: null }, deliveries: owed });
+      const oldest = await s.claimDueDeliveries(100, 1000, 5);
+      assert.deepEqual(oldest.map((d) => d.url).sort(), ['u35', 'u36', 'u37', 'u38', 'u39'], 'the oldest due are leased first');
+      const claims = await Promise.all(stores.map((x) => x.claimDueDeliveries(100, 1000, 10)));
+      const all = [...oldest, ...claims.flat()].map((d) => d.id);
+      assert.equal(all.length, 40);
+      assert.equal(new Set(all).size, 40, 'none went to two senders');
+      const first = claims.flat().find((d) => d.url === 'u0')!;
+      await s.finishDelivery({ id: first.id, attempts: 1, status: 'pending', nextAttemptAt: 200, lastError: 'HTTP 503', lastStatus: 503, deliveredAt: null });
+      assert.deepEqual((await s.claimDueDeliveries(200, 1000, 50)).map((d) => d.url), ['u0'], 'due again at its time, though the lease ran to 1 100');
+    });
+
+    test('deliveries handed over at commit: inserted leased, with their ids; claimable once the lease ends', async (t) => {
+      const s = await open(t);
       await s.createTask(makeTask({ id: 'h', fileToken: 'fh', nextRunAt: 0 }));
       await s.claimDue('A', 1, 1000, 1);
       const owed: NewDelivery[] = [{ taskId: 'h', url: 'u1', body: 'b1', createdAt: 10 }, { taskId: 'h', url: 'u2', body: 'b2', createdAt: 10 }];
       assert.equal(await s.commitStep('A', { taskId: 'h', patch: { nextRunAt: null }, deliveries: owed, deliveriesLeasedUntil: 1_000 }), true);
       const listed = await s.listDeliveries('h');
       assert.deepEqual(owed.map((d) => d.id), listed.map((d) => d.id), 'the store set the ids of the rows it inserted');
+      assert.deepEqual(listed.map((d) => d.url), ['u1', 'u2'], 'in the order they were owed');
       assert.deepEqual(await s.claimDueDeliveries(500, 1000, 5), [], 'held by the committing process');
       assert.deepEqual((await s.claimDueDeliveries(1_001, 1000, 5)).map((d) => d.url).sort(), ['u1', 'u2'], 'its process died: claimed by another');
-      await s.close();
     });
 
-    test('keys: stored hashed, revocable by id or prefix', async () => {
-      const s = await backend.open();
+    test('keys: stored hashed, revocable by id or prefix', async (t) => {
+      const s = await open(t);
       await s.insertKey({ id: 'k1', tenantId: 't1', hash: 'h1', prefix: 'sk-abc', name: '', source: 'cli', createdAt: 1, revokedAt: null });
       assert.equal((await s.findKeyByHash('h1'))?.tenantId, 't1');
       assert.equal(await s.revokeKey('sk-abc', 2), 1);
       assert.equal(await s.findKeyByHash('h1'), undefined);
       assert.equal(await s.revokeKey('k1', 3), 0, 'already revoked');
-      await s.close();
+    });
+
+    test('keys: listed oldest first with the revoked ones; a revoked env key inserted again is live, a cli key is not', async (t) => {
+      const s = await open(t);
+      const key = (id: string, hash: string, source: 'env' | 'cli' | 'auto', createdAt: number, prefix = `sk-${id}`) => ({ id, tenantId: 't1', hash, prefix, name: id, source, createdAt, revokedAt: null });
+      await s.insertKey(key('k2', 'h2', 'cli', 2));
+      await s.insertKey(key('k1', 'h1', 'env', 2));
+      await s.insertKey(key('k0', 'h0', 'auto', 1));
+      await s.insertKey(key('s1', 'hs1', 'cli', 3, 'sk-shared'));
+      await s.insertKey(key('s2', 'hs2', 'cli', 3, 'sk-shared'));
+      assert.equal(await s.revokeKey('sk-shared', 4), 2, 'every key of the prefix');
+      assert.equal(await s.revokeKey('k1', 5), 1);
+      assert.equal(await s.revokeKey('k2', 5), 1);
+      assert.equal(await s.revokeKey('nothing', 5), 0);
+      const listed = await s.listKeys();
+      assert.deepEqual(listed.map((k) => [k.id, k.revokedAt]), [['k0', null], ['k1', 5], ['k2', 5], ['s1', 4], ['s2', 4]]);
+      assert.deepEqual(listed[0], key('k0', 'h0', 'auto', 1));
+      await s.insertKey({ ...key('k1', 'h1', 'env', 9), name: 'renamed' });
+      await s.insertKey(key('k2', 'h2', 'cli', 9));
+      assert.deepEqual(await s.findKeyByHash('h1'), { ...key('k1', 'h1', 'env', 2) }, 'live again, and otherwise as it was');
+      assert.equal(await s.findKeyByHash('h2'), undefined, 'a cli key stays revoked');
+    });
+
+    test('migrate is idempotent; capabilities say who writes', async (t) => {
+      const s = await open(t);
+      assert.equal(await s.migrate(), 0, 'nothing left to apply');
+      assert.equal(s.capabilities.singleWriter, backend.singleWriter);
     });
   });
 }
+
+describe('store contract: postgres only', { skip: pgSkipReason() }, () => {
+  const sql = async <R extends pg.QueryResultRow>(url: string, text: string): Promise<R[]> => {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      return (await c.query<R>(text)).rows;
+    } finally {
+      await c.end();
+    }
+  };
+
+  test('opening does not migrate; migrate applies every migration, then nothing', async (t) => {
+    const s = pgStore(t, await pgUrl());
+    await assert.rejects(s.getTask('t_a', 'x'), /relation "tasks" does not exist/);
+    assert.equal(await s.migrate(), migrations().length);
+    assert.equal(await s.migrate(), 0);
+    assert.equal(await s.getTask('t_a', 'x'), undefined);
+  });
+
+  test('ten processes migrating at once apply each migration once, and none fails', async (t) => {
+    const url = await pgUrl();
+    const stores = Array.from({ length: 10 }, () => pgStore(t, url, { max: 2 }));
+    const counts = await Promise.all(stores.map((s) => s.migrate()));
+    assert.equal(counts.reduce((a, b) => a + b, 0), migrations().length);
+    assert.deepEqual(await sql(url, `SELECT count(*)::int AS n FROM pg_class WHERE relname = 'reelay_migrations'`), [{ n: 1 }]);
+    assert.deepEqual((await sql<{ version: number }>(url, 'SELECT version FROM reelay_migrations ORDER BY version')).map((r) => r.version), migrations().map((m) => m.version));
+  });
+
+  test("times are moved onto the database's clock: an engine whose clock runs ahead cannot take a lease early", async (t) => {
+    const url = await pgUrl();
+    const a = pgStore(t, url);
+    await a.migrate();
+    const ahead = () => Date.now() + 30_000;
+    const b = pgStore(t, url, { clock: ahead });
+    const now = Date.now();
+    await a.createTask(makeTask({ id: 'c', fileToken: 'fc', nextRunAt: now }));
+    assert.equal((await a.claimDue('A', now, 10_000, 5))[0]?.id, 'c');
+    // By B's clock A's lease (to A's now + 10 s) ended 20 s ago; on the database's it has not.
+    assert.deepEqual(await b.claimDue('B', ahead(), 10_000, 5), [], "A's lease holds");
+    assert.equal(await b.commitStep('B', { taskId: 'c', patch: { state: 'failed', nextRunAt: null } }), false, 'the fence refuses B');
+    // A schedule written by B is read back on each caller's clock.
+    await b.createTask(makeTask({ id: 'd', fileToken: 'fd', nextRunAt: ahead() + 5_000 }));
+    const byA = (await a.getTask('t_a', 'd'))!.nextRunAt!;
+    const byB = (await b.getTask('t_a', 'd'))!.nextRunAt!;
+    assert.ok(Math.abs(byA - (Date.now() + 5_000)) < 2_000, `due in 5 s by A's clock (${byA - Date.now()} ms)`);
+    assert.ok(Math.abs(byB - (ahead() + 5_000)) < 2_000, `due in 5 s by B's clock (${byB - ahead()} ms)`);
+    assert.deepEqual(await a.claimDue('A', Date.now(), 1_000, 5), [], 'not due yet, for A either');
+  });
+
+  test('a statement past statement_timeout rejects with a message that says so, and the store goes on', async (t) => {
+    const url = await pgUrl();
+    const s = pgStore(t, url, { statementTimeoutMs: 300 });
+    await s.migrate();
+    await s.createTask(makeTask({ id: 'x', fileToken: 'fx', nextRunAt: 0 }));
+    await s.claimDue('A', 1, 60_000, 1);
+    const locker = new pg.Client({ connectionString: url });
+    await locker.connect();
+    t.after(() => locker.end());
+    await locker.query('BEGIN');
+    await locker.query(`SELECT id FROM tasks WHERE id = 'x' FOR UPDATE`);
+    const started = Date.now();
+    await assert.rejects(s.commitStep('A', { taskId: 'x', patch: { nextRunAt: 5 }, keepLease: true }), /statement_timeout \(300 ms\)/);
+    assert.ok(Date.now() - started < 5_000, 'no hang');
+    await locker.query('ROLLBACK');
+    assert.equal(await s.commitStep('A', { taskId: 'x', patch: { nextRunAt: 5 }, keepLease: true }), true);
+  });
+
+  test("bigint columns read as numbers through the store's pool only, not the pg module's parsers", async (t) => {
+    const s = pgStore(t, await pgUrl());
+    await s.migrate();
+    await s.createTask(makeTask({ id: 'b', fileToken: 'fb' }));
+    assert.equal(typeof (await s.getTask('t_a', 'b'))?.createdAt, 'number');
+    assert.equal(pg.types.getTypeParser(20)('9007199254740993'), '9007199254740993');
+  });
+
+  test('admission is global: maxInFlight counts every engine\'s jobs and slots, a slot ends with the commit or the lease', async (t) => {
+    const url = await pgUrl();
+    const a = pgStore(t, url);
+    await a.migrate();
+    const b = pgStore(t, url);
+    const now = Date.now();
+    // One job already runs at kie; two tasks wait, one leased to each engine.
+    await a.createTask(makeTask({ id: 'live', fileToken: 'fl', state: 'generating', provider: 'kie', upstreamId: 'j0', nextRunAt: now + 60_000 }), { owner: 'A', until: now + 60_000 });
+    await a.createTask(makeTask({ id: 'ta', fileToken: 'fa', nextRunAt: now }), { owner: 'A', until: now + 10_000 });
+    await a.createTask(makeTask({ id: 'tb', fileToken: 'fb', nextRunAt: now }), { owner: 'B', until: now + 10_000 });
+    await a.createTask(makeTask({ id: 'tc', fileToken: 'fc', nextRunAt: now }), { owner: 'B', until: now + 10_000 });
+    const ask = (s: Store, taskId: string, owner: string) => s.admitSubmission!({ provider: 'kie', taskId, owner, maxInFlight: 2, now: Date.now() });
+    assert.deepEqual(await ask(a, 'ta', 'A'), { ok: true }, 'the second of two slots');
+    const full = await ask(b, 'tb', 'B');
+    assert.deepEqual([full.ok, !full.ok && full.why], [false, 'kie has 2 jobs running (maxInFlight)'], 'the other engine sees the slot');
+    // A's submission was accepted: its commit turns the slot into a job; still full.
+    assert.equal(await a.commitStep('A', { taskId: 'ta', patch: { state: 'generating', upstreamId: 'j1', provider: 'kie', nextRunAt: now + 5_000 } }), true);
+    assert.equal((await ask(b, 'tb', 'B')).ok, false);
+    // A job ends: a slot is free, and only one of two engines asking at once gets it.
+    assert.equal(await a.commitStep('A', { taskId: 'live', patch: { state: 'succeeded', nextRunAt: null } }), true);
+    const both = await Promise.all([ask(b, 'tb', 'B'), ask(a, 'tc', 'B')]);
+    assert.deepEqual(both.map((x) => x.ok).sort(), [false, true]);
+    // A refused submission's commit gives its slot back.
+    const winner = both[0]!.ok ? 'tb' : 'tc';
+    const loser = winner === 'tb' ? 'tc' : 'tb';
+    assert.equal(await b.commitStep('B', { taskId: winner, patch: { nextRunAt: now + 1_000 }, keepLease: true }), true);
+    assert.deepEqual(await ask(b, loser, 'B'), { ok: true });
+    // Full again (one job, one slot); the slot of an engine that died ends with its lease (to now + 10 s).
+    assert.equal((await ask(b, winner, 'B')).ok, false);
+    const later = await b.admitSubmission!({ provider: 'kie', taskId: winner, owner: 'B', maxInFlight: 2, now: now + 11_000 });
+    assert.deepEqual(later, { ok: true });
+    // A task this engine does not hold gets no slot.
+    const notMine = await b.admitSubmission!({ provider: 'other', taskId: 'ta', owner: 'B', maxInFlight: 5, now: Date.now() });
+    assert.deepEqual([notMine.ok, !notMine.ok && notMine.why], [false, 'the task is no longer leased to this engine']);
+  });
+
+  test('admission keeps one submission rate across engines (a token bucket of one second)', async (t) => {
+    const url = await pgUrl();
+    const a = pgStore(t, url);
+    await a.migrate();
+    const b = pgStore(t, url);
+    const now = Date.now();
+    for (const id of ['r1', 'r2', 'r3']) await a.createTask(makeTask({ id, fileToken: `f${id}`, nextRunAt: now }), { owner: 'E', until: now + 60_000 });
+    const ask = (s: Store, taskId: string, at: number) => s.admitSubmission!({ provider: 'fal', taskId, owner: 'E', maxInFlight: 100, ratePerSecond: 2, now: at });
+    assert.equal((await ask(a, 'r1', now)).ok, true);
+    assert.equal((await ask(b, 'r2', now)).ok, true);
+    const third = await ask(a, 'r3', now);
+    assert.deepEqual([third.ok, !third.ok && third.waitMs], [false, 500], 'two a second: the next token in half a second');
+    assert.equal((await ask(b, 'r3', now + 500)).ok, true, 'half a second later');
+  });
+
+  test('signals reach the other processes, not the sender, and the listener comes back after a database restart', { timeout: 60_000 }, async (t) => {
+    // Its own server, as it restarts it: the run's is shared with other test files.
+    const cluster = startCluster();
+    t.after(() => stopCluster(cluster));
+    const url = cluster.url;
+    const a = pgStore(t, url);
+    const b = pgStore(t, url);
+    await a.migrate();
+    const heard: { at: string; s: unknown }[] = [];
+    const offA = a.onSignal!((s) => heard.push({ at: 'a', s }));
+    const offB = b.onSignal!((s) => heard.push({ at: 'b', s }));
+    t.after(() => (offA(), offB()));
+    const hear = async (n: number) => {
+      for (let i = 0; i < 200 && heard.length < n; i++) await new Promise((r) => setTimeout(r, 25));
+      return heard.splice(0);
+    };
+    // The listening connection opens in the background; signal until it hears.
+    for (let i = 0; i < 40 && heard.length === 0; i++) {
+      a.signal!({ kind: 'upstream', provider: 'kie', upstreamId: 'j9' });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual((await hear(1)).slice(0, 1), [{ at: 'b', s: { kind: 'upstream', provider: 'kie', upstreamId: 'j9' } }], 'B heard A, A did not hear itself');
+    await new Promise((r) => setTimeout(r, 200));
+    heard.splice(0);
+    b.signal!({ kind: 'due' });
+    assert.deepEqual(await hear(1), [{ at: 'a', s: { kind: 'due' } }]);
+    // Many `due` signals in a burst are sent as two: one at once, one after the quiet time.
+    for (let i = 0; i < 20; i++) b.signal!({ kind: 'due' });
+    await new Promise((r) => setTimeout(r, 400));
+    assert.ok(heard.splice(0).length <= 2, 'debounced');
+    await pgControl('restart', 'fast', cluster);
+    heard.splice(0);
+    for (let i = 0; i < 100 && heard.length === 0; i++) {
+      b.signal!({ kind: 'upstream', provider: 'kie', upstreamId: 'after' });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual((await hear(1))[0], { at: 'a', s: { kind: 'upstream', provider: 'kie', upstreamId: 'after' } }, 'heard after the restart');
+  });
+});

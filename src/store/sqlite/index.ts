@@ -38,6 +38,9 @@ export function openSqliteStore(file: string): Store {
     async migrate() {
       return migrate(db);
     },
+    async ping() {
+      db.prepare('SELECT 1').get();
+    },
     async close() {
       await checkpointer?.close();
       db.close();

@@ -1,0 +1,118 @@
+import type { Task } from '../../../core/task.js';
+import type { TaskPage } from '../../port.js';
+import type { Db, Row } from '../db.js';
+import { artifactFromRow, attemptFromRow, TASK_COLUMNS, taskFromRow, taskValues } from '../rows.js';
+
+const INSERT = `INSERT INTO tasks (${TASK_COLUMNS.join(', ')}, lease_owner, lease_until)
+  VALUES (${TASK_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}, $${TASK_COLUMNS.length + 1}, $${TASK_COLUMNS.length + 2})
+  ON CONFLICT (id) DO NOTHING`;
+const BY_ID = `SELECT * FROM tasks WHERE id = $1 AND tenant_id = $2`;
+
+const PAGES = {
+  asc: `SELECT * FROM tasks WHERE tenant_id = $1 ORDER BY created_at, id LIMIT $2`,
+  desc: `SELECT * FROM tasks WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`,
+  // The cursor's (created_at, id) is read in the same statement: an unknown cursor is no row at all.
+  ascAfter: `WITH c AS (SELECT created_at, id FROM tasks WHERE id = $3 AND tenant_id = $1)
+    SELECT t.* FROM c LEFT JOIN LATERAL (
+      SELECT * FROM tasks WHERE tenant_id = $1 AND (created_at, id) > (c.created_at, c.id) ORDER BY created_at, id LIMIT $2) t ON true`,
+  descAfter: `WITH c AS (SELECT created_at, id FROM tasks WHERE id = $3 AND tenant_id = $1)
+    SELECT t.* FROM c LEFT JOIN LATERAL (
+      SELECT * FROM tasks WHERE tenant_id = $1 AND (created_at, id) < (c.created_at, c.id) ORDER BY created_at DESC, id DESC LIMIT $2) t ON true`,
+};
+
+export function taskOps(db: Db) {
+  async function byId(tenantId: string, id: string, off: number): Promise<Task | undefined> {
+    const { rows } = await db.query('reelay_task_get', BY_ID, [id, tenantId]);
+    return rows[0] && taskFromRow(rows[0], off);
+  }
+
+  return {
+    async createTask(task: Task, lease?: { owner: string; until: number }): Promise<boolean> {
+      const off = await db.offset();
+      const r = await db.query('reelay_task_insert', INSERT, [...taskValues(task, off), lease?.owner ?? null, lease ? lease.until + off : null]);
+      return r.rowCount === 1;
+    },
+    async getTask(tenantId: string, id: string): Promise<Task | undefined> {
+      return byId(tenantId, id, await db.offset());
+    },
+    async countInFlight(): Promise<Record<string, number>> {
+      const { rows } = await db.query<{ provider: string; n: number }>(
+        'reelay_in_flight',
+        `SELECT provider, count(*) AS n FROM tasks WHERE state = 'generating' AND upstream_id IS NOT NULL GROUP BY provider`,
+      );
+      return Object.fromEntries(rows.map((r) => [r.provider, r.n]));
+    },
+    async wakeByUpstream(provider: string, upstreamId: string, now: number): Promise<void> {
+      const off = await db.offset();
+      // A leased task is woken too: should its engine be dead, it is due as soon as the lease ends
+      // (a live engine keeps its own schedule and overwrites this with its next commit).
+      await db.query(
+        'reelay_wake',
+        `UPDATE tasks SET next_run_at = $3 WHERE provider = $1 AND upstream_id = $2 AND next_run_at > $3`,
+        [provider, upstreamId, now + off],
+      );
+    },
+    async requestHd(tenantId: string, id: string, now: number): Promise<Task | undefined> {
+      const off = await db.offset();
+      const { rows } = await db.query(
+        'reelay_request_hd',
+        `UPDATE tasks SET hd_state = 'pending', next_run_at = $3, updated_at = $4
+         WHERE id = $1 AND tenant_id = $2 AND state = 'succeeded' AND hd_state IN ('none', 'failed')
+         RETURNING *`,
+        [id, tenantId, now + off, now],
+      );
+      return rows[0] ? taskFromRow(rows[0], off) : byId(tenantId, id, off);
+    },
+    async requestUhd(tenantId: string, id: string, now: number, callbackUrl: string | null): Promise<{ task: Task; asked: boolean } | undefined> {
+      const off = await db.offset();
+      // Of two asks at once, the second waits for the first's row lock, then finds the rendition
+      // pending and changes nothing: only one is `asked`.
+      const { rows } = await db.query(
+        'reelay_request_uhd',
+        `UPDATE tasks SET uhd_state = 'pending', uhd_callback_url = $5, next_run_at = $3, updated_at = $4
+         WHERE id = $1 AND tenant_id = $2 AND state = 'succeeded' AND uhd_state IN ('none', 'failed')
+         RETURNING *`,
+        [id, tenantId, now + off, now, callbackUrl],
+      );
+      if (rows[0]) return { task: taskFromRow(rows[0], off), asked: true };
+      // A statement of its own, so it sees what a concurrent ask committed.
+      const task = await byId(tenantId, id, off);
+      return task && { task, asked: false };
+    },
+    async listTasks(tenantId: string, page: TaskPage): Promise<Task[] | undefined> {
+      const off = await db.offset();
+      if (page.after === undefined) {
+        const { rows } = await db.query(`reelay_page_${page.order}`, PAGES[page.order], [tenantId, page.limit]);
+        return rows.map((r) => taskFromRow(r, off));
+      }
+      const name = page.order === 'asc' ? 'ascAfter' : 'descAfter';
+      const { rows } = await db.query<Row>(`reelay_page_${name}`, PAGES[name], [tenantId, page.limit, page.after]);
+      if (rows.length === 0) return undefined;
+      return rows.filter((r) => r.id !== null).map((r) => taskFromRow(r, off));
+    },
+    async deleteTask(tenantId: string, id: string): Promise<boolean> {
+      // Only a task that is not running: terminal or expired, and not leased (no rendition being made).
+      const { rows } = await db.query<{ n: number }>(
+        'reelay_task_delete',
+        `WITH t AS (
+           DELETE FROM tasks
+           WHERE id = $1 AND tenant_id = $2 AND state IN ('succeeded', 'failed', 'expired') AND lease_owner IS NULL
+           RETURNING id),
+         a AS (DELETE FROM attempts WHERE task_id IN (SELECT id FROM t)),
+         d AS (DELETE FROM deliveries WHERE task_id IN (SELECT id FROM t)),
+         r AS (DELETE FROM artifacts WHERE task_id IN (SELECT id FROM t))
+         SELECT count(*) AS n FROM t`,
+        [id, tenantId],
+      );
+      return rows[0]!.n === 1;
+    },
+    async listAttempts(taskId: string) {
+      const { rows } = await db.query('reelay_attempts', `SELECT * FROM attempts WHERE task_id = $1 ORDER BY n`, [taskId]);
+      return rows.map(attemptFromRow);
+    },
+    async listArtifacts(taskId: string) {
+      const { rows } = await db.query('reelay_artifacts', `SELECT * FROM artifacts WHERE task_id = $1 ORDER BY kind`, [taskId]);
+      return rows.map(artifactFromRow);
+    },
+  };
+}
