@@ -550,6 +550,16 @@ for (const backend of backends) {
       assert.equal(await s.findKeyByHash('h2'), undefined, 'a cli key stays revoked');
     });
 
+    test('times with a fraction of a millisecond (a spread poll delay) are taken, as whole milliseconds', async (t) => {
+      const s = await open(t);
+      await s.createTask(makeTask({ id: 'fr', fileToken: 'ffr', nextRunAt: 10.4 }), { owner: 'A', until: 20.7 });
+      assert.equal(await s.commitStep('A', { taskId: 'fr', patch: { nextRunAt: 1_000.6, updatedAt: 30.2 }, keepLeaseUntil: 2_000.5 }), true);
+      assert.deepEqual(await s.claimDue('B', 1_999.2, 100.5, 5), [], 'still leased');
+      const [got] = await s.claimDue('B', 2_002.3, 100.5, 5);
+      assert.equal(Math.round(got!.nextRunAt!), 1_001);
+      assert.deepEqual(await s.extendLeases('B', ['fr'], 5_000.9), ['fr']);
+    });
+
     test('migrate is idempotent; capabilities say who writes', async (t) => {
       const s = await open(t);
       assert.equal(await s.migrate(), 0, 'nothing left to apply');

@@ -96,6 +96,10 @@ export class Db {
     } catch (e) {
       throw this.describe(e, 'transaction');
     }
+    // A connection that breaks between two statements (the server restarting) says so with an
+    // 'error' event, which must not go unheard (it would end the process); the next statement fails.
+    const onBroken = () => {};
+    client.on('error', onBroken);
     let rollback = false;
     let failed = false;
     let op = 'BEGIN';
@@ -115,6 +119,7 @@ export class Db {
       throw this.describe(e, op);
     } finally {
       // A connection whose transaction failed is closed, not reused (it may be broken).
+      client.off('error', onBroken);
       client.release(failed);
     }
   }

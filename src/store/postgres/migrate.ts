@@ -29,6 +29,9 @@ export function migrations(): Migration[] {
  */
 export async function migrate(pool: pg.Pool): Promise<number> {
   const client = await pool.connect();
+  // A connection lost mid-migration fails the statement it was running; its 'error' event must
+  // not end the process.
+  client.on('error', () => {});
   try {
     // A migration may run long, and waiting for another process's migrations is part of the job.
     await client.query('SET statement_timeout = 0');

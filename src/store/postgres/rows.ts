@@ -35,7 +35,7 @@ export const PATCH_TYPES: Record<keyof TaskPatch, string> = {
 
 /** A patch field's value as a statement parameter; `nextRunAt` moves onto the database's clock. */
 export function patchValue(field: string, value: unknown, off: number): unknown {
-  if (field === 'nextRunAt') return value === null || value === undefined ? null : (value as number) + off;
+  if (field === 'nextRunAt') return value === null || value === undefined ? null : Math.round((value as number) + off);
   return JSON_FIELDS.has(field) ? JSON.stringify(value) : value;
 }
 
@@ -55,7 +55,7 @@ export function taskValues(t: Task, off: number): unknown[] {
     t.id, t.tenantId, t.dialect, t.model, JSON.stringify(t.spec), JSON.stringify(t.request), t.state, t.enhancedPrompt,
     JSON.stringify(t.images), t.provider, t.upstreamId, t.attemptCount, t.retryCount, t.maxRetries, t.errorSleepMs,
     t.lastError, t.lastErrorKind, t.failureStage, t.callbackUrl, t.fileToken, t.hdState, t.progress, t.createdAt,
-    t.updatedAt, t.completedAt, t.deadlineAt, t.nextRunAt === null ? null : t.nextRunAt + off, t.routeIndex,
+    t.updatedAt, t.completedAt, t.deadlineAt, t.nextRunAt === null ? null : Math.round(t.nextRunAt + off), t.routeIndex,
     t.submittedAt, t.fallback, t.resultUrl, t.uhdState, t.uhdCallbackUrl,
   ];
 }

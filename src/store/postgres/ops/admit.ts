@@ -10,7 +10,7 @@ export function admitOps(db: Db) {
   return {
     admitSubmission: async (a: AdmitRequest): Promise<Admission> => {
       const off = await db.offset();
-      const now = a.now + off;
+      const now = Math.round(a.now + off);
       return db.transaction(async (q, tx) => {
         await q('reelay_gate_lock', `SELECT pg_advisory_xact_lock(hashtextextended('reelay.gate:' || $1, 0))`, [a.provider]);
         const { rows } = await q<{ n: number }>(

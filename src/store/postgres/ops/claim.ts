@@ -41,7 +41,8 @@ const UNIQUE_VIOLATION = '23505';
 function commitStatement(owner: string, c: StepCommit, off: number): { text: string; values: unknown[] } {
   const values: unknown[] = [c.taskId, owner];
   const param = (v: unknown, type: string) => {
-    values.push(v === undefined ? null : v);
+    // Times may come with a fraction of a millisecond (a spread poll delay): bigint takes whole ones.
+    values.push(v === undefined ? null : type === 'bigint' && typeof v === 'number' ? Math.round(v) : type === 'bigint[]' && Array.isArray(v) ? v.map((x) => (typeof x === 'number' ? Math.round(x) : x)) : v);
     return `$${values.length}::${type}`;
   };
   const fields = (Object.keys(c.patch) as (keyof TaskPatch)[]).sort();
@@ -121,7 +122,7 @@ export function claimOps(db: Db) {
   return {
     async claimDue(owner: string, now: number, leaseMs: number, limit: number, lane: ClaimLane = 'steps'): Promise<Task[]> {
       const off = await db.offset();
-      const { rows } = await db.query(`reelay_claim_${lane}`, CLAIMS[lane], [owner, now + off, now + off + leaseMs, limit]);
+      const { rows } = await db.query(`reelay_claim_${lane}`, CLAIMS[lane], [owner, Math.round(now + off), Math.round(now + off + leaseMs), limit]);
       return rows.map((r) => taskFromRow(r, off)).sort((a, b) => (a.nextRunAt ?? 0) - (b.nextRunAt ?? 0));
     },
     async extendLeases(owner: string, ids: string[], until: number): Promise<string[]> {
@@ -130,7 +131,7 @@ export function claimOps(db: Db) {
       const { rows } = await db.query<{ id: string }>(
         'reelay_extend',
         `UPDATE tasks SET lease_until = GREATEST(lease_until, $3) WHERE id = ANY($1::text[]) AND lease_owner = $2 RETURNING id`,
-        [ids, owner, until + off],
+        [ids, owner, Math.round(until + off)],
       );
       const held = new Set(rows.map((r) => r.id));
       return ids.filter((id) => held.has(id));

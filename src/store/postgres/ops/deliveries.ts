@@ -16,7 +16,7 @@ export function deliveryOps(db: Db) {
            FOR UPDATE SKIP LOCKED)
          UPDATE deliveries d SET lease_until = $2 FROM due WHERE d.id = due.id
          RETURNING d.*`,
-        [now + off, now + off + leaseMs, limit],
+        [Math.round(now + off), Math.round(now + off + leaseMs), limit],
       );
       return rows.map((r) => deliveryFromRow(r, off)).sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0) || a.id - b.id);
     },
@@ -27,7 +27,7 @@ export function deliveryOps(db: Db) {
         `UPDATE deliveries SET attempts = $2, status = $3, next_attempt_at = $4, last_error = $5, last_status = $6,
            delivered_at = $7, lease_until = NULL
          WHERE id = $1`,
-        [r.id, r.attempts, r.status, r.nextAttemptAt === null ? null : r.nextAttemptAt + off, r.lastError, r.lastStatus, r.deliveredAt],
+        [r.id, r.attempts, r.status, r.nextAttemptAt === null ? null : Math.round(r.nextAttemptAt + off), r.lastError, r.lastStatus, r.deliveredAt],
       );
     },
     async listDeliveries(taskId: string): Promise<Delivery[]> {

@@ -29,7 +29,7 @@ export function taskOps(db: Db) {
   return {
     async createTask(task: Task, lease?: { owner: string; until: number }): Promise<boolean> {
       const off = await db.offset();
-      const r = await db.query('reelay_task_insert', INSERT, [...taskValues(task, off), lease?.owner ?? null, lease ? lease.until + off : null]);
+      const r = await db.query('reelay_task_insert', INSERT, [...taskValues(task, off), lease?.owner ?? null, lease ? Math.round(lease.until + off) : null]);
       return r.rowCount === 1;
     },
     async getTask(tenantId: string, id: string): Promise<Task | undefined> {
@@ -49,7 +49,7 @@ export function taskOps(db: Db) {
       await db.query(
         'reelay_wake',
         `UPDATE tasks SET next_run_at = $3 WHERE provider = $1 AND upstream_id = $2 AND next_run_at > $3`,
-        [provider, upstreamId, now + off],
+        [provider, upstreamId, Math.round(now + off)],
       );
     },
     async requestHd(tenantId: string, id: string, now: number): Promise<Task | undefined> {
@@ -59,7 +59,7 @@ export function taskOps(db: Db) {
         `UPDATE tasks SET hd_state = 'pending', next_run_at = $3, updated_at = $4
          WHERE id = $1 AND tenant_id = $2 AND state = 'succeeded' AND hd_state IN ('none', 'failed')
          RETURNING *`,
-        [id, tenantId, now + off, now],
+        [id, tenantId, Math.round(now + off), Math.round(now)],
       );
       return rows[0] ? taskFromRow(rows[0], off) : byId(tenantId, id, off);
     },
@@ -72,7 +72,7 @@ export function taskOps(db: Db) {
         `UPDATE tasks SET uhd_state = 'pending', uhd_callback_url = $5, next_run_at = $3, updated_at = $4
          WHERE id = $1 AND tenant_id = $2 AND state = 'succeeded' AND uhd_state IN ('none', 'failed')
          RETURNING *`,
-        [id, tenantId, now + off, now, callbackUrl],
+        [id, tenantId, Math.round(now + off), Math.round(now), callbackUrl],
       );
       if (rows[0]) return { task: taskFromRow(rows[0], off), asked: true };
       // A statement of its own, so it sees what a concurrent ask committed.

@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { probeMp4 } from '../src/media/mp4.js';
+import { ResultFiles, VIDEO_FILE } from '../src/results/files.js';
+import type { Task } from '../src/core/task.js';
+import { openPostgresStore } from '../src/store/postgres/index.js';
+import { pgControl, pgSkipReason, startCluster, stopCluster } from './pg.js';
+import { type ServerProcess, sleep, startServer, waitFor } from './server.js';
+import { SIM_KEY, startTestSim } from './sim.js';
+import { tmpDir } from './tmp.js';
+
+const TASKS = 500;
+const KEY = 'sk-scale-multi-process';
+
+/** A small seeded PRNG (mulberry32), so each run draws the same faults in the same order of creates. */
+function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Many processes on one PostgreSQL database: one API process and two engine processes (`reelay
+ * serve --role …`), sharing the database and the result folder, against a simulated reseller that
+ * fails in every way it can, with a healthy kie simulator as the fallback route. 500 tasks come in
+ * through the kie door with a callback each, while one engine is killed (SIGKILL) and started again
+ * every few seconds, and PostgreSQL is restarted once. Then every task has ended the way it should,
+ * every callback has arrived, and every video is there and is H.264.
+ */
+describe('scale-out: 1 API and 2 engine processes on PostgreSQL, one engine killed again and again, PostgreSQL restarted', { skip: pgSkipReason() }, async () => {
+  // Its own server, as the test restarts it (the run's is shared with other test files); each
+  // commit is synchronous, so a restart loses nothing that was committed.
+  const cluster = startCluster();
+  after(() => stopCluster(cluster));
+  const flaky = await startTestSim({
+    durationMs: 300,
+    hangMs: 1500,
+    faults: { '5xx': 0.05, '429': 0.03, timeout: 0.02, malformed: 0.03, recaptcha: 0.04, fail: 0.06, safety: 0.03, stall: 0.03, lost: 0.04, 'poll-5xx': 0.1 },
+    retryAfterSeconds: 0.2,
+    random: seeded(20261202),
+  });
+  const healthy = await startTestSim({ durationMs: 300 });
+
+  // The clients' callback receiver: every POST, by task id.
+  const callbacks = new Map<string, string[]>();
+  const receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      try {
+        const id = (JSON.parse(body) as { data?: { taskId?: string } }).data?.taskId ?? '?';
+        callbacks.set(id, [...(callbacks.get(id) ?? []), body]);
+      } catch {
+        callbacks.set('?', [...(callbacks.get('?') ?? []), body]);
+      }
+      res.end('ok');
+    });
+  });
+  receiver.listen(0, '127.0.0.1');
+  await new Promise((r) => receiver.once('listening', r));
+  after(() => receiver.close());
+  const callbackUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/cb`;
+
+  const dir = tmpDir();
+  const common = { apiKeyEnv: 'SIM_KEY', typicalSeconds: 0.2, pollMaxSeconds: 0.5, stallSeconds: 3, timeoutSeconds: 1, rateLimitBudgetSeconds: 1 };
+  writeFileSync(join(dir, 'reelay.json'), JSON.stringify({
+    providers: { flaky: { type: 'kkiai', baseUrl: flaky.url, ...common, maxInFlight: 40 }, healthy: { type: 'kie', baseUrl: healthy.url, ...common } },
+    models: [{ match: 'veo3_fast', routes: [{ provider: 'flaky', model: 'veo3.1-fast' }, { provider: 'healthy' }] }],
+  }));
+  const url = cluster.url;
+  const env = {
+    REELAY_DATABASE_URL: url,
+    REELAY_DATA_DIR: dir,
+    REELAY_API_KEYS: KEY,
+    REELAY_CONFIG: join(dir, 'reelay.json'),
+    SIM_KEY,
+    REELAY_URL_ALLOWLIST: '127.0.0.1',
+    REELAY_LEASE_MS: '3000',
+    REELAY_ERROR_SLEEP_MS: '200',
+    REELAY_MAX_RETRIES: '8',
+    REELAY_CALLBACK_BACKOFF_MS: '200',
+    REELAY_CALLBACK_MAX_ATTEMPTS: '20',
+    REELAY_CALLBACK_TIMEOUT_MS: '2000',
+    REELAY_DATABASE_TIMEOUT_MS: '5000',
+  };
+  const api = await startServer({ ...env, REELAY_ROLE: 'api' });
+  after(() => api.stop());
+  const engines: ServerProcess[] = [await startServer({ ...env, REELAY_ROLE: 'engine' }), await startServer({ ...env, REELAY_ROLE: 'engine' })];
+  after(() => Promise.all(engines.map((e) => e.kill9())));
+  const store = openPostgresStore(url, { max: 4 });
+  after(() => store.close());
+
+  test(`${TASKS} tasks: every task ends right, every callback arrives, every video is H.264`, { timeout: 300_000 }, async () => {
+    const headers = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+    const ids: string[] = [];
+    let kills = 0;
+    let restartedDb = false;
+    let stopChaos = false;
+    // One engine dies with SIGKILL every 3 s and comes back; PostgreSQL restarts once, at 5 s.
+    const chaos = (async () => {
+      const started = Date.now();
+      while (!stopChaos) {
+        await sleep(3000);
+        if (stopChaos) break;
+        await engines[0]!.kill9();
+        kills++;
+        if (!restartedDb && Date.now() - started > 5000) {
+          await pgControl('restart', 'fast', cluster);
+          restartedDb = true;
+        }
+        engines[0] = await startServer({ ...env, REELAY_ROLE: 'engine' });
+      }
+    })();
+    try {
+      for (let i = 0; i < TASKS; i++) {
+        // A create may meet the database restarting: the client tries again (the same task: the
+        // answer before the error was not sent, so nothing was stored twice from the client's view).
+        const body = JSON.stringify({ prompt: `scale task ${i}`, model: 'veo3_fast', callBackUrl: callbackUrl });
+        const id = await waitFor(async () => {
+          try {
+            const res = await fetch(`${api.url}/api/v1/veo/generate`, { method: 'POST', headers, body });
+            const json = (await res.json()) as { code: number; data?: { taskId: string } };
+            return json.code === 200 ? json.data!.taskId : undefined;
+          } catch {
+            return undefined;
+          }
+        }, 30_000, 200);
+        ids.push(id);
+        if (i % 50 === 49) await sleep(500);
+      }
+      // The tenant of the configured key (made by the processes at start).
+      const tenant = (await store.listKeys())[0]!.tenantId;
+      let last: (Task | undefined)[] = [];
+      const ended = await waitFor(async () => {
+        try {
+          last = await Promise.all(ids.map((id) => store.getTask(tenant, id)));
+          return last.every((t) => t && (t.state === 'succeeded' || t.state === 'failed')) ? (last as Task[]) : undefined;
+        } catch {
+          return undefined; // the database is restarting
+        }
+      }, 240_000, 500).catch(async (e: Error) => {
+        // What did not end, and what the processes said.
+        const open = last.filter((t) => !t || (t.state !== 'succeeded' && t.state !== 'failed'));
+        const states: Record<string, number> = {};
+        for (const t of last) states[t?.state ?? 'missing'] = (states[t?.state ?? 'missing'] ?? 0) + 1;
+        const sample = await Promise.all(open.slice(0, 3).map(async (t) => t && { ...t, attempts: await store.listAttempts(t.id) }));
+        const tail = (p: ServerProcess) => p.output().split('\n').slice(-15).join('\n');
+        throw new Error(`${e.message}: ${JSON.stringify(states)}\n${JSON.stringify(sample, null, 1).slice(0, 4000)}\napi:\n${tail(api)}\nengine 1:\n${tail(engines[1]!)}`);
+      });
+
+      // Jobs the simulators accepted, by prompt.
+      const jobs = new Map<string, { flaky: number; healthy: number }>();
+      for (const [side, sim] of [['flaky', flaky], ['healthy', healthy]] as const) {
+        for (const job of sim.jobs.all()) {
+          const n = jobs.get(job.prompt) ?? { flaky: 0, healthy: 0 };
+          n[side]++;
+          jobs.set(job.prompt, n);
+        }
+      }
+      const files = new ResultFiles(dir, 'http://unused');
+      const figures = { succeeded: 0, safety: 0, onFallback: 0, unrecorded: 0, duplicateCallbacks: 0 };
+      for (const t of ended) {
+        const attempts = await store.listAttempts(t.id);
+        const submitted = attempts.filter((a) => a.outcome === 'submitted');
+        const accepted = jobs.get(t.spec.prompt) ?? { flaky: 0, healthy: 0 };
+        // Every submission Reelay recorded is a job the upstream accepted, none twice. A job can be
+        // accepted and its engine killed before the commit: that job has no record (the kkiai and kie
+        // APIs take no idempotency key), and the task is submitted again. Those are counted.
+        for (const side of ['flaky', 'healthy'] as const) {
+          const recorded = submitted.filter((a) => a.provider === side).length;
+          assert.ok(recorded <= accepted[side], `${t.id}: ${recorded} recorded submissions to ${side}, ${accepted[side]} jobs`);
+          figures.unrecorded += accepted[side] - recorded;
+        }
+        assert.equal(new Set(submitted.map((a) => a.upstreamId)).size, submitted.length, `${t.id}: an upstream id submitted twice`);
+        if (t.state === 'failed') {
+          assert.equal(t.lastErrorKind, 'content_policy', `${t.id} failed: ${t.lastError}`);
+          figures.safety++;
+        } else {
+          figures.succeeded++;
+          if (t.fallback) figures.onFallback++;
+          const file = files.existing(t, VIDEO_FILE);
+          assert.ok(existsSync(file), `${t.id}: its video is stored`);
+          assert.equal(probeMp4(file)?.video?.codec, 'h264', `${t.id}: H.264`);
+        }
+        // Its callback arrived (at least once: a delivery whose engine died before recording it is
+        // sent again), and every copy is the same body.
+        const got = callbacks.get(t.id) ?? [];
+        assert.ok(got.length >= 1, `${t.id}: no callback`);
+        assert.equal(new Set(got).size, 1, `${t.id}: callbacks differ`);
+        figures.duplicateCallbacks += got.length - 1;
+      }
+      assert.equal(figures.succeeded + figures.safety, TASKS);
+      assert.ok(kills >= 3 && restartedDb, `the chaos ran: ${kills} kills, database restarted: ${restartedDb}`);
+      // Without kills no job would be unrecorded; with them, at most the jobs being submitted at
+      // each kill (bounded by the flaky route's maxInFlight).
+      assert.ok(figures.unrecorded <= kills * 40, JSON.stringify(figures));
+      console.log(`scale-out figures: ${JSON.stringify({ ...figures, kills, tasks: TASKS })}`);
+    } finally {
+      stopChaos = true;
+      await chaos;
+    }
+  });
+});
