@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import './node-check.js';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { createKey } from './auth/keys.js';
 import { ConfigError, ROLES, loadConfig } from './config.js';
@@ -89,6 +90,30 @@ program
       process.exitCode = 1;
     } finally {
       await s.close();
+    }
+  });
+
+program
+  .command('copy-to-postgres')
+  .description('copy the embedded SQLite database (tasks, keys, attempts, artifacts, callbacks owed) into an empty PostgreSQL database; stop the gateway first')
+  .option('--from <file>', 'the SQLite file (default: <REELAY_DATA_DIR>/reelay.sqlite)')
+  .option('--to <url>', 'the PostgreSQL database (default: REELAY_DATABASE_URL)')
+  .action(async (o: { from?: string; to?: string }) => {
+    const cfg = config();
+    const to = o.to ?? cfg.databaseUrl;
+    if (!to) {
+      console.error('reelay copy-to-postgres: name the database with --to postgres://… or REELAY_DATABASE_URL');
+      process.exit(2);
+    }
+    const { copySqliteToPostgres } = await import('./store/copy.js');
+    const from = o.from ?? join(cfg.dataDir, 'reelay.sqlite');
+    try {
+      const counts = await copySqliteToPostgres(from, to);
+      console.log(`copied ${Object.entries(counts).map(([table, n]) => `${n} ${table}`).join(', ')} from ${from}`);
+      console.log('Start the gateway with REELAY_DATABASE_URL set to that database; the result files stay in the data folder.');
+    } catch (e) {
+      console.error(`reelay copy-to-postgres: ${(e as Error).message}`);
+      process.exitCode = 1;
     }
   });
 

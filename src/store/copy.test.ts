@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { makeTask } from '../../test/fixtures.js';
+import { freshDatabase, pgSkipReason } from '../../test/pg.js';
+import { tmpDir } from '../../test/tmp.js';
+import { copySqliteToPostgres } from './copy.js';
+import { openPostgresStore } from './postgres/index.js';
+import { openSqliteStore } from './sqlite/index.js';
+
+test('an embedded SQLite database moves into PostgreSQL whole: tasks, keys, attempts, artifacts and callbacks owed', { skip: pgSkipReason() }, async (t) => {
+  const file = join(tmpDir(), 'reelay.sqlite');
+  const from = openSqliteStore(file);
+  await from.insertKey({ id: 'k1', tenantId: 'ten', hash: 'h1', prefix: 'sk-one', name: 'main', source: 'cli', createdAt: 5, revokedAt: null });
+  await from.insertKey({ id: 'k2', tenantId: 'ten', hash: 'h2', prefix: 'sk-two', name: '', source: 'env', createdAt: 6, revokedAt: 9 });
+  const done = makeTask({ id: 'done', tenantId: 'ten', fileToken: 'fdone', nextRunAt: 0, fallback: true });
+  await from.createTask(done);
+  await from.claimDue('E', 1, 60_000, 1);
+  await from.commitStep('E', {
+    taskId: 'done',
+    patch: { state: 'succeeded', nextRunAt: null, completedAt: 50, progress: 100 },
+    attempt: { taskId: 'done', n: 0, step: 'poll', provider: 'kie', upstreamId: 'j1', startedAt: 40, endedAt: 41, outcome: 'succeeded', error: null },
+    artifacts: [{ taskId: 'done', kind: 'video', path: '/data/results/fd/fdone-video.mp4', contentType: 'video/mp4', bytes: 123, width: 1280, height: 720, durationMs: 8000, codec: 'h264', createdAt: 42 }],
+    deliveries: [{ taskId: 'done', url: 'https://cb.example/x', body: '{"code":200}', createdAt: 43 }],
+  });
+  // A task an engine held when the gateway stopped: it is copied free, due at its time.
+  await from.createTask(makeTask({ id: 'running', tenantId: 'ten', fileToken: 'frun', state: 'generating', upstreamId: 'j2', nextRunAt: 70 }), { owner: 'E', until: 10_000 });
+  const before = { done: await from.getTask('ten', 'done'), running: await from.getTask('ten', 'running'), attempts: await from.listAttempts('done'), artifacts: await from.listArtifacts('done'), deliveries: await from.listDeliveries('done'), keys: await from.listKeys() };
+  await from.close();
+
+  const url = (await freshDatabase())!;
+  assert.deepEqual(await copySqliteToPostgres(file, url), { api_keys: 2, tasks: 2, attempts: 1, artifacts: 1, deliveries: 1 });
+  const to = openPostgresStore(url);
+  t.after(() => to.close());
+  assert.deepEqual(await to.getTask('ten', 'done'), before.done);
+  assert.deepEqual(await to.getTask('ten', 'running'), before.running);
+  assert.deepEqual(await to.listAttempts('done'), before.attempts);
+  assert.deepEqual(await to.listArtifacts('done'), before.artifacts);
+  assert.deepEqual(await to.listDeliveries('done'), before.deliveries);
+  assert.deepEqual(await to.listKeys(), before.keys);
+  assert.equal((await to.findKeyByHash('h1'))?.tenantId, 'ten');
+  assert.deepEqual((await to.claimDue('F', 100, 1000, 5)).map((x) => x.id), ['running'], 'not leased any more');
+  // New callbacks are numbered after the copied ones.
+  await to.createTask(makeTask({ id: 'new', tenantId: 'ten', fileToken: 'fnew', nextRunAt: 0 }), { owner: 'F', until: 10_000 });
+  const owed = [{ taskId: 'new', url: 'https://cb.example/y', body: '{}', createdAt: 60 }];
+  assert.equal(await to.commitStep('F', { taskId: 'new', patch: { nextRunAt: null }, deliveries: owed }), true);
+  assert.ok((await to.listDeliveries('new'))[0]!.id > before.deliveries[0]!.id);
+  // A second copy would merge two histories: refused, nothing written.
+  await assert.rejects(copySqliteToPostgres(file, url), /already holds 3 task\(s\)/);
+});
+
+test('reelay migrate and reelay copy-to-postgres, as a user runs them', { skip: pgSkipReason() }, async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const cli = fileURLToPath(new URL('../cli.js', import.meta.url));
+  const data = tmpDir();
+  const seed = openSqliteStore(join(data, 'reelay.sqlite'));
+  await seed.createTask(makeTask({ id: 'one', tenantId: 'ten', fileToken: 'fone' }));
+  await seed.close();
+  const url = (await freshDatabase())!;
+  const run = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, [cli, ...args], { env: { ...process.env, REELAY_DATA_DIR: data, ...env }, encoding: 'utf8', timeout: 60_000 });
+  const first = run(['migrate'], { REELAY_DATABASE_URL: url });
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stdout, /applied \d+ migration\(s\) to the postgres database/);
+  assert.match(run(['migrate'], { REELAY_DATABASE_URL: url }).stdout, /the postgres database is up to date/);
+  const copied = run(['copy-to-postgres', '--to', url]);
+  assert.equal(copied.status, 0, copied.stderr);
+  assert.match(copied.stdout, /copied 0 api_keys, 1 tasks, 0 attempts, 0 artifacts, 0 deliveries/);
+  const again = run(['copy-to-postgres'], { REELAY_DATABASE_URL: url });
+  assert.deepEqual([again.status, /already holds 1 task/.test(again.stderr)], [1, true]);
+  const nowhere = run(['copy-to-postgres']);
+  assert.equal(nowhere.status, 2);
+});
