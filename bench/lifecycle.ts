@@ -12,6 +12,11 @@
 //
 //   npm run build && node dist/bench/lifecycle.js
 //   (BENCH_TASKS=20000, BENCH_WARMUP=5000, BENCH_INFLIGHT=1000; BENCH_THREADS=1 lists Reelay's threads' CPU)
+//
+// BENCH_STORE=postgres runs Reelay on a throwaway PostgreSQL cluster (started here, as the tests
+// do) instead of SQLite; BENCH_PROCESSES=split then runs 1 API process and 2 engine processes
+// (`serve --role`) sharing it and the data folder. PostgreSQL's own CPU is not in the figures.
+// `bench/scale.ts` runs the three modes one after the other and prints their ratios.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
@@ -20,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent } from 'undici';
+import { startCluster, stopCluster } from '../test/pg.js';
 import { freePort } from '../test/server.js';
 
 const MEASURED = Number(process.env.BENCH_TASKS ?? 20_000);
@@ -31,6 +37,10 @@ const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 // BENCH_PROF=dir writes a CPU profile of Reelay and of the simulator there.
 const profFlags = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
 const dir = mkdtempSync(join(process.env.BENCH_DATA_ROOT ?? tmpdir(), 'reelay-lifecycle-'));
+const POSTGRES = process.env.BENCH_STORE === 'postgres';
+const SPLIT = POSTGRES && process.env.BENCH_PROCESSES === 'split';
+const cluster = POSTGRES ? startCluster() : undefined;
+process.on('exit', () => cluster && stopCluster(cluster));
 
 function spawnCli(args: string[], env: Record<string, string>, ready: RegExp): Promise<ChildProcess> {
   const child = spawn(process.execPath, [...profFlags, CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -57,7 +67,8 @@ type Cpu = { user: number; sys: number };
 // Reelay's main thread (its event loop) is the thread whose id is the process id.
 const snapshot = (): { at: number; reelay: Cpu; reelayMain: Cpu; sim: Cpu; load: Cpu } => {
   const own = process.cpuUsage();
-  return { at: performance.now(), reelay: cpuOf(reelay.pid), reelayMain: cpuOf(reelay.pid, reelay.pid), sim: cpuOf(sim.pid), load: { user: own.user / 1e6, sys: own.system / 1e6 } };
+  const sum = (cs: Cpu[]) => cs.reduce((a, b) => ({ user: a.user + b.user, sys: a.sys + b.sys }), { user: 0, sys: 0 });
+  return { at: performance.now(), reelay: sum(reelays.map((r) => cpuOf(r.pid))), reelayMain: sum(reelays.map((r) => cpuOf(r.pid, r.pid))), sim: cpuOf(sim.pid), load: { user: own.user / 1e6, sys: own.system / 1e6 } };
 };
 let warm: ReturnType<typeof snapshot> | undefined;
 
@@ -103,20 +114,26 @@ writeFileSync(join(dir, 'reelay.json'), JSON.stringify({
   providers: { upstream: { type: 'kie', baseUrl: `http://127.0.0.1:${simPort}`, apiKeyEnv: 'SIM_KEY', typicalSeconds: 0, maxInFlight: 100_000 } },
   models: [{ match: '*', routes: [{ provider: 'upstream' }] }],
 }));
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-const reelay = spawn(process.execPath, [...profFlags, CLI, 'serve'], {
-  env: {
-    ...process.env, PORT: String(port), REELAY_DATA_DIR: join(dir, 'data'), REELAY_API_KEYS: KEY, REELAY_CONFIG: join(dir, 'reelay.json'),
-    SIM_KEY: 'sk-sim', REELAY_URL_ALLOWLIST: '127.0.0.1', LOG_LEVEL: 'warn', REELAY_ENGINE_CONCURRENCY: process.env.REELAY_ENGINE_CONCURRENCY ?? '256', REELAY_ENGINE_DOWNLOADS: process.env.REELAY_ENGINE_DOWNLOADS ?? '64',
-  },
-  stdio: ['ignore', 'inherit', 'inherit'],
-});
-for (;;) {
-  const ok = await fetch(`${base}/healthz`).then((r) => r.ok, () => false);
-  if (ok) break;
-  await new Promise((r) => setTimeout(r, 50));
-}
+const env = {
+  ...process.env, REELAY_DATA_DIR: join(dir, 'data'), REELAY_API_KEYS: KEY, REELAY_CONFIG: join(dir, 'reelay.json'),
+  SIM_KEY: 'sk-sim', REELAY_URL_ALLOWLIST: '127.0.0.1', LOG_LEVEL: 'warn', REELAY_ENGINE_CONCURRENCY: process.env.REELAY_ENGINE_CONCURRENCY ?? '256', REELAY_ENGINE_DOWNLOADS: process.env.REELAY_ENGINE_DOWNLOADS ?? '64',
+  ...(cluster ? { REELAY_DATABASE_URL: cluster.url, REELAY_DATABASE_POOL: '16' } : {}),
+};
+const start = async (role: string): Promise<{ child: ChildProcess; base: string }> => {
+  const port = await freePort();
+  const child = spawn(process.execPath, [...profFlags, CLI, 'serve', '--role', role], { env: { ...env, PORT: String(port) }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const base = `http://127.0.0.1:${port}`;
+  for (;;) {
+    const ok = await fetch(`${base}/healthz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, base };
+};
+const first = await start(SPLIT ? 'api' : 'all');
+const base = first.base;
+const reelays: ChildProcess[] = [first.child, ...(SPLIT ? [(await start('engine')).child, (await start('engine')).child] : [])];
+const reelay = reelays[0]!;
 
 // --- the load: TASKS creates, at most INFLIGHT lifecycles open at once ---
 const agent = new Agent({ connections: 64, pipelining: 1 });
@@ -164,13 +181,14 @@ if (process.env.BENCH_THREADS) {
     console.log(`  reelay thread ${tid} ${name}: ${(c.user + c.sys).toFixed(2)} s (${c.sys.toFixed(2)} kernel)`);
   }
 }
-reelay.kill('SIGTERM');
+for (const r of reelays) r.kill('SIGTERM');
 sim.kill('SIGTERM');
 receiver.close();
 await agent.close();
-await Promise.all([once(reelay, "exit"), once(sim, "exit")]);
+await Promise.all([...reelays.map((r) => once(r, 'exit')), once(sim, 'exit')]);
 rmSync(dir, { recursive: true, force: true });
 
+console.log(`mode: ${POSTGRES ? `PostgreSQL, ${SPLIT ? '1 API + 2 engine processes' : '1 process'}` : 'embedded (SQLite, 1 process)'}`);
 console.log(`node ${process.version}, ${MEASURED} lifecycles measured after ${WARMUP}, at most ${INFLIGHT} open at once, engine concurrency ${process.env.REELAY_ENGINE_CONCURRENCY ?? '256'}, downloads ${process.env.REELAY_ENGINE_DOWNLOADS ?? '64'}`);
 console.log(`lifecycle = create (durable) + submit + poll + download and probe + finalize + callback delivered`);
 console.log(`${(MEASURED / seconds).toFixed(0)} lifecycles/s  (${seconds.toFixed(1)} s)   create→callback p50 ${pct(50)} ms  p99 ${pct(99)} ms`);
