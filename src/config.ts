@@ -1,8 +1,9 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError } from './config-error.js';
 import { type RoutingConfig, defaultRouting, loadRoutingFile } from './routing/config.js';
+import { parseStoreSpec, s3OptionsFromEnv } from './storage/open.js';
 
 /** Reelay's configuration. Every field is read from the environment; defaults are in the comments. */
 export interface Config {
@@ -10,7 +11,11 @@ export interface Config {
   port: number;
   /** `HOST` (default 127.0.0.1). */
   host: string;
-  /** `REELAY_DATA_DIR` (default `./data`): the SQLite file, results, inputs and renders. */
+  /**
+   * `REELAY_DATA_DIR` (default `./data`): the SQLite file, the results (`results/`, unless
+   * `REELAY_STORAGE` keeps them elsewhere), the work folder of files being made (`work/`) and the
+   * local renderer's jobs (`renders/`).
+   */
   dataDir: string;
   /** `REELAY_API_KEYS`: comma-separated bearer keys accepted at start, each its own tenant. */
   apiKeys: string[];
@@ -23,6 +28,29 @@ export interface Config {
   tls?: { certFile: string; keyFile: string };
   /** `REELAY_URL_ALLOWLIST`: hosts (`img.internal`, `127.0.0.1`) or CIDRs (`10.0.0.0/8`) exempt from the private-address block. Empty by default. */
   urlAllowlist: string[];
+  /**
+   * `REELAY_STORAGE` (default `<REELAY_DATA_DIR>/results`): where results (videos, stills, input
+   * copies) are kept. A folder (a path, or a `file://` URL), or `s3://bucket/prefix`: an
+   * S3-compatible bucket, which many processes on many machines share. S3 credentials and region
+   * come from the standard variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+   * `AWS_SESSION_TOKEN`, `AWS_REGION`, default `us-east-1`), else the AWS SDK's own chain
+   * (shared config files, instance roles). Kept as given, a folder made absolute:
+   * `s3://reelay-results/prod`, `/srv/reelay/results`.
+   */
+  storage: string;
+  /**
+   * `REELAY_S3_ENDPOINT`: an S3-compatible service other than AWS (`http://minio.internal:9000`),
+   * addressed path-style (`<endpoint>/<bucket>/<key>`). Default: AWS's endpoint for the region.
+   * Only with an `s3://` `REELAY_STORAGE`.
+   */
+  s3Endpoint?: string;
+  /**
+   * `REELAY_FILES` (default `proxy`): how result URLs (`/files/<token>/<name>`, and the OpenAI and
+   * Gemini downloads) are answered. `proxy`: the bytes pass through Reelay, with Range and ETag.
+   * `redirect`: a 302 to a presigned URL valid one hour, so S3 serves the bytes; with a folder
+   * for storage it is the same as `proxy`.
+   */
+  filesMode: 'proxy' | 'redirect';
   /** `REELAY_RETENTION_DAYS` (default 14): tasks and files older than this are removed. */
   retentionMs: number;
   /** `REELAY_TASK_DEADLINE_SECONDS` (default 1800): a task not terminal by then fails. */
@@ -134,10 +162,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError(`REELAY_DATABASE_URL must be a postgres:// URL, got "${databaseUrl.replace(/\/\/[^@/]*@/, '//…@')}"`);
   }
+  const dataDir = resolve(env.REELAY_DATA_DIR?.trim() || './data');
   return {
     port,
     host,
-    dataDir: resolve(env.REELAY_DATA_DIR?.trim() || './data'),
+    dataDir,
+    ...storageOf(env, dataDir),
     apiKeys: list(env.REELAY_API_KEYS),
     publicUrl,
     ...(tls ? { tls } : {}),
@@ -170,6 +200,30 @@ export function loadConfig(env: Env = process.env): Config {
     routing: env.REELAY_CONFIG?.trim() ? loadRoutingFile(resolve(env.REELAY_CONFIG.trim()), env) : defaultRouting(),
     resultMaxBytes: int(env, 'REELAY_RESULT_MAX_BYTES', 2 * 1024 * 1024 * 1024, 1024),
   };
+}
+
+/** `REELAY_STORAGE`, `REELAY_S3_ENDPOINT` and `REELAY_FILES`, checked (see `Config`). */
+function storageOf(env: Env, dataDir: string): Pick<Config, 'storage' | 's3Endpoint' | 'filesMode'> {
+  const raw = env.REELAY_STORAGE?.trim() || join(dataDir, 'results');
+  let spec;
+  try {
+    spec = parseStoreSpec(raw);
+  } catch (e) {
+    throw new ConfigError(`REELAY_STORAGE: ${(e as Error).message}`);
+  }
+  const storage = spec.kind === 'local' ? spec.root : raw;
+  const s3Endpoint = env.REELAY_S3_ENDPOINT?.trim() || undefined;
+  if (s3Endpoint) {
+    if (spec.kind !== 's3') throw new ConfigError(`REELAY_S3_ENDPOINT is set but REELAY_STORAGE is not an s3:// URL (results go to the folder ${spec.root}): set REELAY_STORAGE=s3://bucket/prefix, or unset REELAY_S3_ENDPOINT`);
+    try {
+      s3OptionsFromEnv({ REELAY_S3_ENDPOINT: s3Endpoint });
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
+    }
+  }
+  const files = env.REELAY_FILES?.trim() || 'proxy';
+  if (files !== 'proxy' && files !== 'redirect') throw new ConfigError(`REELAY_FILES must be proxy or redirect, got "${files}"`);
+  return { storage, ...(s3Endpoint ? { s3Endpoint } : {}), filesMode: files };
 }
 
 function roleOf(env: Env): Role {

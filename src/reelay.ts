@@ -22,6 +22,7 @@ import { createProviders } from './providers/index.js';
 import { LocalProvider } from './providers/local/index.js';
 import { Router } from './routing/router.js';
 import { ResultFiles, taskUrls } from './results/files.js';
+import { openObjectStore, s3OptionsFromEnv } from './storage/open.js';
 import type { NewDelivery } from './store/port.js';
 import { backendOf, openStore } from './store/open.js';
 
@@ -56,7 +57,10 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   log.info({ ffmpeg: binaries.ffmpeg, ffprobe: binaries.ffprobe, source: binaries.source }, 'media binaries');
   const guard = new UrlGuard(config.urlAllowlist);
   const fetcher = new GuardedFetcher(guard);
-  const files = new ResultFiles(config.dataDir, config.publicUrl);
+  // Results: the folder or the S3 bucket of REELAY_STORAGE (credentials from the AWS variables).
+  const objects = await openObjectStore(config.storage, s3OptionsFromEnv({ ...process.env, REELAY_S3_ENDPOINT: config.s3Endpoint }));
+  log.info({ storage: objects.description, files: config.filesMode }, 'result storage');
+  const files = new ResultFiles(config.dataDir, config.publicUrl, { objects, filesMode: config.filesMode });
   const rendersDir = join(config.dataDir, 'renders');
   const local = new LocalProvider({
     dir: rendersDir,
@@ -128,6 +132,7 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
         await Promise.all([...providers.values()].map((p) => p.close?.()));
         await fetcher.close();
         await store.close();
+        await objects.close();
       })();
       return closing;
     },

@@ -87,7 +87,8 @@ test('crash: kill -9 mid-lifecycle, restart, every task terminal, none rendered 
     assert.equal(ups.length, 1, `${id} submitted once upstream, got ${JSON.stringify(ups)}`);
     const art = db.prepare(`SELECT kind, path FROM artifacts WHERE task_id = ? AND kind LIKE 'video%'`).all(id) as { kind: string; path: string }[];
     for (const a of art) {
-      const p = await probe(binaries.ffprobe, a.path);
+      // An artifact's path is its object key: a file under the default results folder.
+      const p = await probe(binaries.ffprobe, join(work, 'results', a.path));
       assert.equal(p.video?.codec, 'h264', `${id} ${a.kind} is a complete video`);
     }
   }

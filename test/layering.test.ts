@@ -12,7 +12,8 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 /** Lowest first. A part may import only parts of a lower rank. */
 const LAYERS: string[][] = [
   ['core', 'config-error', 'node-version', 'metrics'],
-  ['media', 'net', 'results', 'store', 'storage'],
+  ['media', 'net', 'store', 'storage'],
+  ['results'],
   ['providers'],
   ['routing', 'auth'],
   ['config'],

@@ -69,13 +69,14 @@ export interface TestS3 {
 }
 
 /**
- * An in-process s3rver on 127.0.0.1 (a free port) with one bucket, in a fresh temporary folder.
+ * An in-process s3rver on 127.0.0.1 (a free port) with one bucket, in a fresh temporary folder;
+ * `at` starts it again on the port and folder of one stopped before (its objects are still there).
  * Call `stop` in `after`/`t.after`. s3rver tests the protocol use (keys, Range, multipart, presign
  * expiry, deletes), not the security: it accepts any signature.
  */
-export async function startTestS3(bucket = 'results'): Promise<TestS3> {
-  const directory = tmpDir('reelay-s3rver-');
-  const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true, vhostBuckets: false, configureBuckets: [{ name: bucket }] });
+export async function startTestS3(bucket = 'results', at: { port?: number; directory?: string } = {}): Promise<TestS3> {
+  const directory = at.directory ?? tmpDir('reelay-s3rver-');
+  const server = new S3rver({ address: '127.0.0.1', port: at.port ?? 0, directory, silent: true, vhostBuckets: false, configureBuckets: [{ name: bucket }] });
   desShim(true);
   let port: number;
   try {

@@ -1,4 +1,4 @@
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
 import type { Task } from '../core/task.js';
 import { type Binaries, run } from '../media/ffmpeg.js';
 import { probe } from '../media/probe.js';
@@ -14,7 +14,7 @@ const AT_ONCE = 2;
 
 /**
  * Stills of a succeeded task's final video, made with ffmpeg the first time they are asked for
- * and kept with the task's files (retention and delete remove them with the rest). Requests for
+ * and stored with the task's files (retention and delete remove them with the rest). Requests for
  * the same still at the same time share one ffmpeg run, and at most two run at once.
  */
 export class Previews {
@@ -27,19 +27,17 @@ export class Previews {
     private readonly binaries: Binaries,
   ) {}
 
-  /** The task's final video, as a path under `files.root` (for `reply.sendFile`); undefined before success. */
+  /** The name of the task's final video (to `files.serve`); undefined before success. */
   video(task: Task): string | undefined {
-    const name = finalVideoName(task);
-    return name ? this.files.servedFile(task, name) : undefined;
+    return finalVideoName(task) ?? undefined;
   }
 
-  /** A still of the final video, as a path under `files.root`; undefined when there is no video. */
+  /** The name of a still of the final video, once stored (to `files.serve`); undefined when there is no video. */
   async still(task: Task, kind: StillKind): Promise<string | undefined> {
     const video = finalVideoName(task);
-    if (!video || !this.files.servedFile(task, video)) return undefined;
+    if (!video) return undefined;
     const name = NAMES[kind];
-    const have = this.files.servedFile(task, name);
-    if (have) return have;
+    if (await this.files.exists(task, name)) return name;
     const key = `${task.fileToken}/${name}`;
     let pending = this.making.get(key);
     if (!pending) {
@@ -61,9 +59,9 @@ export class Previews {
   }
 
   private async render(task: Task, video: string, name: string, kind: StillKind): Promise<string | undefined> {
-    const src = this.files.existing(task, video);
-    await this.files.ensureDir(task);
-    const out = this.files.path(task, name);
+    const src = await this.files.local(task, video);
+    if (!src) return undefined;
+    const out = await this.files.scratch(task, name);
     const tmp = `${out}.tmp`;
     const seconds = ((await probe(this.binaries.ffprobe, src)).durationMs ?? 0) / 1000;
     const args =
@@ -72,16 +70,17 @@ export class Previews {
         : thumbnailArgs(src, tmp, 'webp', seconds / 2);
     try {
       await run(this.binaries.ffmpeg, args, { timeoutMs: 120_000 });
-      if (!existsSync(tmp)) throw new Error(`ffmpeg wrote no ${name}`);
-      renameSync(tmp, out);
+      if (!(await stat(tmp).then(() => true, () => false))) throw new Error(`ffmpeg wrote no ${name}`);
+      await rename(tmp, out);
     } finally {
-      rmSync(tmp, { force: true });
+      await rm(tmp, { force: true });
     }
+    await this.files.store(task, name, out);
     // The task was deleted or swept while the still was made: leave nothing behind it.
-    if (!existsSync(src)) {
-      rmSync(out, { force: true });
+    if (!(await this.files.exists(task, video))) {
+      await this.files.delete(task, name);
       return undefined;
     }
-    return this.files.servedFile(task, name);
+    return name;
   }
 }

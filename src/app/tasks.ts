@@ -5,7 +5,6 @@ import { isTerminal } from '../core/states.js';
 import type { Task } from '../core/task.js';
 import { ApiError } from './errors.js';
 import { BlockedUrlError, type UrlGuard } from '../net/guard.js';
-import { rename, writeFile } from 'node:fs/promises';
 import { type ResultFiles, SOURCE_FILE } from '../results/files.js';
 import type { Store, TaskPage } from '../store/port.js';
 
@@ -149,7 +148,7 @@ export class TaskService {
       }
       return false;
     }
-    this.files?.remove(task);
+    await this.files?.remove(task);
     return true;
   }
 
@@ -185,13 +184,10 @@ export class TaskService {
     }
   }
 
-  /** Writes an uploaded video to extend as the task's `source.mp4`; what `spec.video` keeps instead. */
+  /** Stores an uploaded video to extend as the task's `source.mp4`; what `spec.video` keeps instead. */
   private async storeUpload(task: Task, dataUrl: string): Promise<string> {
-    const files = this.files!;
-    await files.ensureDir(task);
-    const out = files.path(task, SOURCE_FILE);
-    await writeFile(`${out}.tmp`, Buffer.from(dataUrl.slice(dataUrl.indexOf(';base64,') + ';base64,'.length), 'base64'));
-    await rename(`${out}.tmp`, out);
+    const bytes = Buffer.from(dataUrl.slice(dataUrl.indexOf(';base64,') + ';base64,'.length), 'base64');
+    await this.files!.storeBytes(task, SOURCE_FILE, bytes, { contentType: 'video/mp4' });
     return UPLOADED;
   }
 

@@ -125,6 +125,11 @@ export interface Artifact {
   taskId: string;
   /** `video`, `video_hd` (1080p/4k) or `input_<n>`. */
   kind: string;
+  /**
+   * Where the file is: its object key in the result storage (`ab/<fileToken>-video.mp4`, see
+   * `results/files.ts`). Rows written before the object store hold an absolute path in the results
+   * folder; `ResultFiles.keyOf` reads both.
+   */
   path: string;
   contentType: string;
   bytes: number;

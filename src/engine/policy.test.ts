@@ -5,7 +5,7 @@ import type { Attempt, Task } from '../core/task.js';
 import { PermanentError, RateLimitedError, SafetyRejectedError, TransientError } from '../providers/port.js';
 import { parseRouting } from '../routing/config.js';
 import type { Route } from '../routing/router.js';
-import { type PolicyContext, abandonedJob, hold, nextPollAt, onProviderError, retryOrFail, stalled } from './policy.js';
+import { type PolicyContext, abandonedJob, hold, nextPollAt, onProviderError, retryOrFail, stalled, waitForStorage } from './policy.js';
 
 // Pure decisions: no store, no ffmpeg, no clock. Times are plain numbers.
 const routing = parseRouting({
@@ -128,5 +128,16 @@ describe('holding a task between steps', () => {
     assert.deepEqual(hold({ ...base, due: null, leaseUntil: 40_000 }), { keep: false });
     assert.deepEqual(hold({ ...base, state: 'succeeded', due: 2_000, leaseUntil: 40_000 }), { keep: false });
     assert.deepEqual(hold({ ...base, mayHold: false, due: 2_000, leaseUntil: 40_000 }), { keep: false });
+  });
+});
+
+describe('waiting for the result storage', () => {
+  test('the step runs again after error_sleep, counting no retry, even past the last one; lastError says why', () => {
+    const task = running({ retryCount: 3, maxRetries: 3 });
+    const decided = waitForStorage(task, 1_000, new Error('s3 putFile s3://b/k: connect ECONNREFUSED'), { resultUrl: null });
+    assert.deepEqual(decided, {
+      taskId: task.id,
+      patch: { resultUrl: null, lastError: 'result storage unavailable: s3 putFile s3://b/k: connect ECONNREFUSED', lastErrorKind: 'internal', nextRunAt: 1_700, updatedAt: 1_000 },
+    });
   });
 });

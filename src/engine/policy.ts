@@ -119,6 +119,19 @@ export function retryOrFail(ctx: PolicyContext, task: Task, now: number, err: Er
   };
 }
 
+/**
+ * The result storage failed (unreachable, timing out, refusing a write): not the task's fault, so
+ * the step is tried again after `error_sleep` without counting a retry, like a provider that is
+ * full; the task's deadline still bounds the wait. `lastError` says why. No attempt is logged:
+ * an outage would log one per task and try.
+ */
+export function waitForStorage(task: Task, now: number, err: Error, extra: TaskPatch = {}): StepCommit {
+  return {
+    taskId: task.id,
+    patch: { ...extra, lastError: `result storage unavailable: ${err.message}`, lastErrorKind: 'internal', nextRunAt: now + task.errorSleepMs, updatedAt: now },
+  };
+}
+
 /** The route a failed submission or job was on (only its place and its provider's limits matter). */
 export interface FailedRoute {
   index: number;

@@ -1,20 +1,17 @@
-import { copyFileSync, existsSync, linkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Artifact, Task } from '../core/task.js';
-import { killOrphan, run } from '../media/ffmpeg.js';
-import { probe } from '../media/probe.js';
 import type { Binaries } from '../media/ffmpeg.js';
 import type { GuardedFetcher } from '../net/fetch.js';
-import { upscaleArgs } from '../providers/local/scene.js';
-import { type FetchedResult, type Provider, type ProviderError, RateLimitedError, type Succeeded, TransientError, coerceError } from '../providers/port.js';
+import { type Provider, type ProviderError, RateLimitedError, type Succeeded, TransientError, coerceError } from '../providers/port.js';
 import type { Route, Router } from '../routing/router.js';
-import { type ResultFiles, SOURCE_FILE, UHD_FILE, UHD_THUMBNAIL, VIDEO_FILE, finalVideoName, hdFileName, inputFileName } from '../results/files.js';
-import { thumbnailArgs } from '../media/stills.js';
+import { type ResultFiles, hdFileName } from '../results/files.js';
+import { ObjectStoreError } from '../storage/port.js';
 import type { NewDelivery, StepCommit, Store, TaskPatch } from '../store/port.js';
 import type { Metrics } from '../metrics.js';
 import type { Deliverer } from './deliveries.js';
 import { ProviderGate } from './gate.js';
 import { fetchImage } from './inputs.js';
+import { Outputs, hdSize } from './outputs.js';
 import {
   type FailOptions,
   type FailedRoute,
@@ -30,6 +27,7 @@ import {
   retryOrFail,
   stalled,
   succeed,
+  waitForStorage,
 } from './policy.js';
 
 export interface StepContext {
@@ -78,26 +76,45 @@ export interface AwaitDownload {
   commit: StepResult;
 }
 
-/** The width and height of an upsampled rendition (an exact `frame` when the task asked for one). */
-export function hdSize(task: Task): { w: number; h: number } {
-  if (task.spec.frame) return { w: task.spec.frame.width, h: task.spec.frame.height };
-  const [long, short] = task.spec.resolution === '4k' ? [3840, 2160] : [1920, 1080];
-  return task.spec.aspectRatio === '9:16' ? { w: short, h: long } : { w: long, h: short };
-}
-
 /**
  * The engine's steps: given a claimed task, do the next piece of work and say what to commit.
  * Each step is safe to run again after a crash: a step that completed is not redone because its
- * effect is either committed (the state moved on) or recognisable on disk (a renamed file) or
- * idempotent upstream (the same submission id).
+ * effect is either committed (the state moved on) or recognisable in the result storage (a stored
+ * file, see `Outputs`) or idempotent upstream (the same submission id).
  */
 export class Steps {
+  private readonly outputs: Outputs;
+
   constructor(
     private readonly ctx: StepContext,
     private readonly gate: ProviderGate = new ProviderGate(),
-  ) {}
+  ) {
+    this.outputs = new Outputs(ctx);
+  }
 
   async run(task: Task, now: number): Promise<StepResult | AwaitDownload> {
+    let result;
+    try {
+      result = await this.step(task, now);
+    } catch (e) {
+      // The result storage failed where a step does not decide itself (storing inputs, reading
+      // them for a submit): wait for it, as every step does.
+      if (!(e instanceof ObjectStoreError)) throw e;
+      result = this.waitForStorage(task, now, e);
+    }
+    // Nothing more is due (the task ended, or its renditions are made): this machine's copies of
+    // its stored files can go once that is committed.
+    if (!('kind' in result) && nothingDue(task, result.patch)) {
+      const before = result.afterCommit;
+      result.afterCommit = () => {
+        before?.();
+        this.ctx.files.release(task).catch((e: unknown) => this.ctx.log.warn({ taskId: task.id, err: coerceError(e).message }, 'could not drop the work copies'));
+      };
+    }
+    return result;
+  }
+
+  private async step(task: Task, now: number): Promise<StepResult | AwaitDownload> {
     if (task.state !== 'succeeded' && now >= task.deadlineAt) {
       const minutes = Math.round((task.deadlineAt - task.createdAt) / 60_000);
       if (task.state === 'generating' && task.upstreamId) this.abandon(task.provider, task.upstreamId);
@@ -131,13 +148,9 @@ export class Steps {
     const artifacts: Artifact[] = [];
     for (const [i, img] of images.entries()) {
       if (img.status === 'completed') continue;
+      let got;
       try {
-        const got = await fetchImage(this.ctx.fetcher, img.url, this.ctx.imageMaxBytes);
-        await this.ctx.files.ensureDir(task);
-        const file = this.ctx.files.path(task, inputFileName(i, got.ext));
-        writeFileSync(file, got.bytes);
-        artifacts.push(artifact(task.id, `input_${i}`, file, got.contentType, got.bytes.length, Date.now()));
-        img.status = 'completed';
+        got = await fetchImage(this.ctx.fetcher, img.url, this.ctx.imageMaxBytes);
       } catch (e) {
         const err = e as ProviderError;
         if (err.retryable === true) return this.retry(task, now, err, { step: 'fetch', extra: { images }, artifacts });
@@ -145,88 +158,28 @@ export class Steps {
         const result = this.fail(task, now, { kind: 'image_fetch', stage: 'input', step: 'fetch', message: `Failed to fetch the image: ${err.message}`, extra: { images } });
         return { ...result, artifacts };
       }
+      try {
+        artifacts.push(await this.outputs.storeImage(task, i, got));
+      } catch (e) {
+        // The images stored so far are committed with the wait, so they are not fetched again.
+        if (e instanceof ObjectStoreError) return this.waitForStorage(task, now, e, { images }, artifacts);
+        throw e;
+      }
+      img.status = 'completed';
     }
     if (task.spec.video !== undefined) {
       try {
-        artifacts.push(await this.storeSource(task));
+        artifacts.push(await this.outputs.storeSource(task));
       } catch (e) {
+        if (e instanceof ObjectStoreError) return this.waitForStorage(task, now, e, { images }, artifacts);
         const err = coerceError(e);
         const result = this.fail(task, now, { kind: 'image_fetch', stage: 'input', step: 'fetch', message: `The video to extend cannot be used: ${err.message}`, extra: { images } });
         return { ...result, artifacts };
       }
     }
     const patch: TaskPatch = { state: 'generating', images, upstreamId: null, nextRunAt: now, updatedAt: now };
-    if (task.spec.aspectRatio === 'auto') patch.spec = { ...task.spec, aspectRatio: await this.aspectOfFirstImage(task, artifacts) };
+    if (task.spec.aspectRatio === 'auto') patch.spec = { ...task.spec, aspectRatio: await this.outputs.aspectOfFirstImage(task, artifacts) };
     return { taskId: task.id, patch, artifacts };
-  }
-
-  /**
-   * Stores the video an extend task continues (`spec.video`) as the task's `source.mp4`: the final
-   * video of the source task (a hard link where the volume allows, so it costs no copy and outlives
-   * the source's deletion), or the bytes of a data: URL. It must be a video ffprobe can read.
-   */
-  private async storeSource(task: Task): Promise<Artifact> {
-    const video = task.spec.video!;
-    await this.ctx.files.ensureDir(task);
-    const out = this.ctx.files.path(task, SOURCE_FILE);
-    if (!existsSync(out)) {
-      const tmp = `${out}.tmp`;
-      rmSync(tmp, { force: true });
-      if (video === 'upload') throw new Error('the uploaded video is gone');
-      if (video.startsWith('source:')) {
-        // The video another extension continued: its stored copy.
-        const id = video.slice('source:'.length);
-        const source = await this.ctx.store.getTask(task.tenantId, id);
-        const file = source && this.ctx.files.existing(source, SOURCE_FILE);
-        if (!file || !existsSync(file)) throw new Error(`extension ${id} no longer has the video it continued`);
-        try {
-          linkSync(file, tmp);
-        } catch {
-          copyFileSync(file, tmp);
-        }
-      } else if (video.startsWith('task:')) {
-        const id = video.slice('task:'.length);
-        const source = await this.ctx.store.getTask(task.tenantId, id);
-        const name = source && finalVideoName(source);
-        if (!source || !name) throw new Error(`task ${id} has no finished video (it is ${source?.state ?? 'gone'})`);
-        const file = this.ctx.files.existing(source, name);
-        try {
-          linkSync(file, tmp);
-        } catch {
-          copyFileSync(file, tmp);
-        }
-      } else {
-        const m = /^data:[^;,]*(?:;[^;,]*)*;base64,(.*)$/s.exec(video);
-        if (!m) throw new Error('malformed data: URL');
-        const bytes = Buffer.from(m[1]!, 'base64');
-        if (bytes.length > this.ctx.imageMaxBytes * 8) throw new Error(`it is ${bytes.length} bytes, over the limit of ${this.ctx.imageMaxBytes * 8}`);
-        writeFileSync(tmp, bytes);
-      }
-      renameSync(tmp, out);
-    }
-    let p;
-    try {
-      p = await probe(this.ctx.binaries.ffprobe, out);
-    } catch {
-      p = undefined;
-    }
-    if (!p?.video) {
-      rmSync(out, { force: true });
-      throw new Error('it is not a video Reelay can read');
-    }
-    return { ...artifact(task.id, 'input_video', out, 'video/mp4', statSync(out).size, Date.now()), width: p.video.width, height: p.video.height, durationMs: p.durationMs, codec: p.video.codec };
-  }
-
-  /** kie `Auto`: 9:16 when the first image is taller than wide, else 16:9. */
-  private async aspectOfFirstImage(task: Task, fresh: Artifact[]): Promise<'16:9' | '9:16'> {
-    const first = fresh.find((a) => a.kind === 'input_0') ?? (await this.ctx.store.listArtifacts(task.id)).find((a) => a.kind === 'input_0');
-    if (!first) return '16:9';
-    try {
-      const p = await probe(this.ctx.binaries.ffprobe, first.path);
-      return p.video && p.video.height > p.video.width ? '9:16' : '16:9';
-    } catch {
-      return '16:9';
-    }
   }
 
   private async submit(task: Task, now: number): Promise<StepResult> {
@@ -238,6 +191,14 @@ export class Steps {
     }
     const { route } = next;
     const provider = this.ctx.router.provider(route.provider.label)!;
+    // The inputs' local paths first: a store that fails waits (see `run`) before a slot is taken.
+    let files;
+    try {
+      files = await this.outputs.submitInputs(task);
+    } catch (e) {
+      if (e instanceof ObjectStoreError) throw e;
+      return this.retry(task, now, coerceError(e), { step: 'submit' });
+    }
     // A store shared by many processes counts every engine's jobs; else this engine's gate does.
     const p = route.provider;
     const admitted = this.ctx.store.admitSubmission
@@ -249,13 +210,6 @@ export class Steps {
     }
     const resumed = await this.resume(task, now, route, provider);
     if (resumed) return resumed;
-    // A task without images or a video to extend has no input files to look up.
-    const stored = task.spec.images.length === 0 && task.spec.video === undefined ? [] : await this.ctx.store.listArtifacts(task.id);
-    const sourceFile = stored.find((a) => a.kind === 'input_video');
-    const inputs = stored
-      .filter((a) => /^input_\d+$/.test(a.kind))
-      .sort((a, b) => a.kind.localeCompare(b.kind))
-      .map((a) => ({ path: a.path, contentType: a.contentType, url: task.spec.images[Number(a.kind.slice('input_'.length))] ?? '' }));
     const submissionId = `${task.id}#${task.attemptCount + 1}`;
     try {
       const { upstreamId } = await provider.submit({
@@ -263,8 +217,8 @@ export class Steps {
         task,
         model: route.model,
         prompt: task.spec.enhancePrompt ? task.enhancedPrompt : task.spec.prompt,
-        inputs,
-        ...(sourceFile ? { source: { path: sourceFile.path, contentType: sourceFile.contentType, url: task.spec.video ?? '' } } : {}),
+        inputs: files.inputs,
+        ...(files.source ? { source: files.source } : {}),
       });
       return {
         taskId: task.id,
@@ -397,13 +351,10 @@ export class Steps {
     return this.download(task, now, provider, task.upstreamId!, outcome, route, plan);
   }
 
-  /** Downloads and probes a finished job's video and commits the task's success. */
+  /** Downloads, probes and stores a finished job's video and commits the task's success. */
   private async download(task: Task, now: number, provider: Provider, upstreamId: string, outcome: Succeeded, route: Route, plan: Route[]): Promise<StepResult> {
-    await this.ctx.files.ensureDir(task);
-    const file = this.ctx.files.path(task, VIDEO_FILE);
     try {
-      const fetched = await provider.fetchResult(upstreamId, file, outcome);
-      const video = await this.probeVideo(task.id, 'video', file, fetched || undefined);
+      const { file, video } = await this.outputs.fetchVideo(task, provider, upstreamId, outcome);
       const done = attempt(task, now, Date.now(), { step: 'poll', provider: provider.name, upstreamId, outcome: 'succeeded', error: null });
       const release = () => provider.release?.(upstreamId);
       const fallback = route.index !== this.ctx.router.next(plan, 0)?.route.index;
@@ -411,22 +362,21 @@ export class Steps {
       if (task.spec.upsample && video.width === w && video.height === h) {
         // The provider made the final size itself (the local renderer draws its scenes at the
         // target resolution): the video is the rendition, with no upscale.
-        const final = this.ctx.files.path(task, hdFileName(task.spec));
-        rmSync(final, { force: true });
-        try {
-          linkSync(file, final);
-        } catch {
-          copyFileSync(file, final);
-        }
-        return { ...this.succeed(task, { fallback, resultUrl: null }, [video, { ...video, kind: 'video_hd', path: final }]), attempt: done, afterCommit: release };
+        const stored = await this.outputs.storeVideo(task, file, video, { final: hdFileName(task.spec) });
+        return { ...this.succeed(task, { fallback, resultUrl: null }, stored), attempt: done, afterCommit: release };
       }
+      // An upsample follows, most likely here (the engine holds the task): the video stays on this machine.
+      const stored = await this.outputs.storeVideo(task, file, video, { keep: task.spec.upsample });
       if (task.spec.upsample) {
-        return { taskId: task.id, patch: { state: 'generated', fallback, resultUrl: null, progress: 90, nextRunAt: Date.now(), updatedAt: Date.now() }, attempt: done, artifacts: [video], afterCommit: release };
+        return { taskId: task.id, patch: { state: 'generated', fallback, resultUrl: null, progress: 90, nextRunAt: Date.now(), updatedAt: Date.now() }, attempt: done, artifacts: stored, afterCommit: release };
       }
-      return { ...this.succeed(task, { fallback, resultUrl: null }, [video]), attempt: done, afterCommit: release };
+      return { ...this.succeed(task, { fallback, resultUrl: null }, stored), attempt: done, afterCommit: release };
     } catch (e) {
+      // The video could not be stored: download it again once the storage answers (with a fresh
+      // poll, for a fresh URL where result URLs expire).
+      if (e instanceof ObjectStoreError) return this.waitForStorage(task, now, e, { resultUrl: null });
       // The job succeeded but its video could not be fetched or is not a video: poll again later
-      // (a fresh poll gives a fresh URL where result URLs expire) and fetch again.
+      // and fetch again.
       return this.retry(task, now, this.clean(e), { step: 'poll', extra: { resultUrl: null }, provider: provider.name, upstreamId });
     }
   }
@@ -446,17 +396,23 @@ export class Steps {
 
   private async upsample(task: Task, now: number): Promise<StepResult> {
     try {
-      const hd = await this.makeHd(task);
+      const hd = await this.outputs.makeHd(task);
       return this.succeed(task, {}, [hd]);
     } catch (e) {
+      if (e instanceof ObjectStoreError) return this.waitForStorage(task, now, e);
       return this.retry(task, now, coerceError(e), { step: 'upsample' });
     }
   }
 
+  /**
+   * Makes the 1080p rendition asked for after success (kie get-1080p-video). One that fails, the
+   * storage's failures included, is `failed`: a rendition has no deadline to bound a wait, and
+   * the client may ask again.
+   */
   private async renderHd(task: Task, now: number): Promise<StepResult> {
     try {
       const { frame: _frame, ...spec } = task.spec;
-      const hd = await this.makeHd({ ...task, spec: { ...spec, resolution: '1080p' } }, 'video_1080p');
+      const hd = await this.outputs.makeHd({ ...task, spec: { ...spec, resolution: '1080p' } }, 'video_1080p');
       return { taskId: task.id, patch: { hdState: 'ready', nextRunAt: null, updatedAt: now }, artifacts: [hd] };
     } catch (e) {
       const err = coerceError(e);
@@ -479,17 +435,9 @@ export class Steps {
     try {
       const { frame: _frame, ...spec } = task.spec;
       const uhdTask = { ...task, spec: { ...spec, resolution: '4k' as const } };
-      if (!(task.spec.upsample && task.spec.resolution === '4k' && !task.spec.frame)) artifacts.push(await this.makeHd(uhdTask, 'video_4k'));
-      const thumb = this.ctx.files.path(task, UHD_THUMBNAIL);
-      if (!existsSync(thumb)) {
-        // Where the 4k video is: the lifecycle's may be in the older per-task layout.
-        const uhd = this.ctx.files.existing(task, UHD_FILE);
-        const probeOf = await probe(this.ctx.binaries.ffprobe, uhd);
-        killOrphan(`${thumb}.pid`, `${thumb}.tmp`);
-        await run(this.ctx.binaries.ffmpeg, thumbnailArgs(uhd, `${thumb}.tmp`, 'jpg', (probeOf.durationMs ?? 0) / 2000, 3840), { timeoutMs: 120_000, pidFile: `${thumb}.pid` });
-        renameSync(`${thumb}.tmp`, thumb);
-      }
-      artifacts.push({ ...artifact(task.id, 'thumbnail_4k', thumb, 'image/jpeg', statSync(thumb).size, Date.now()) });
+      // Kept on this machine: the thumbnail is made from it next.
+      if (!(task.spec.upsample && task.spec.resolution === '4k' && !task.spec.frame)) artifacts.push(await this.outputs.makeHd(uhdTask, 'video_4k', { keep: true }));
+      artifacts.push(await this.outputs.uhdThumbnail(task));
       patch = { uhdState: 'ready', nextRunAt: null, updatedAt: now };
     } catch (e) {
       failure = coerceError(e).message;
@@ -502,40 +450,6 @@ export class Steps {
       artifacts,
       deliveries: this.ctx.notify(ended, 'uhd'),
       ...(failure ? { attempt: attempt(task, now, Date.now(), { step: 'upsample', provider: 'local', upstreamId: null, outcome: 'failed', error: failure }) } : {}),
-    };
-  }
-
-  /** Scales the stored video up; an output already on disk (made before a crash) is kept. */
-  private async makeHd(task: Task, kind = 'video_hd'): Promise<Artifact> {
-    const { w, h } = hdSize(task);
-    // The shard folder may not exist yet for a task stored in the older per-task layout.
-    await this.ctx.files.ensureDir(task);
-    const out = this.ctx.files.path(task, hdFileName(task.spec));
-    if (!existsSync(out)) {
-      const tmp = out + '.tmp.mp4';
-      const pidFile = out + '.pid';
-      killOrphan(pidFile, tmp);
-      try {
-        await run(this.ctx.binaries.ffmpeg, upscaleArgs(this.ctx.files.existing(task, VIDEO_FILE), tmp, w, h), { timeoutMs: 20 * 60_000, pidFile });
-      } catch (e) {
-        rmSync(tmp, { force: true });
-        throw e;
-      }
-      renameSync(tmp, out);
-    }
-    return this.probeVideo(task.id, kind, out);
-  }
-
-  /** Probes a stored video: from what its download read on the way when it can, else the file. */
-  private async probeVideo(taskId: string, kind: string, file: string, fetched?: FetchedResult): Promise<Artifact> {
-    const p = fetched?.scanned.result() ?? (await probe(this.ctx.binaries.ffprobe, file));
-    if (!p.video) throw new Error(`${kind} has no video stream`);
-    return {
-      ...artifact(taskId, kind, file, 'video/mp4', fetched?.bytes ?? statSync(file).size, Date.now()),
-      width: p.video.width,
-      height: p.video.height,
-      durationMs: p.durationMs,
-      codec: p.video.codec,
     };
   }
 
@@ -566,6 +480,13 @@ export class Steps {
     return decided;
   }
 
+  /** The result storage failed: the step is tried again after `error_sleep`, not counted as a retry. */
+  private waitForStorage(task: Task, now: number, err: Error, extra?: TaskPatch, artifacts?: Artifact[]): StepResult {
+    this.ctx.log.warn({ taskId: task.id, state: task.state, err: err.message }, 'result storage failed; the step waits for it');
+    const decided = waitForStorage(task, now, err, extra);
+    return artifacts?.length ? { ...decided, artifacts } : decided;
+  }
+
   private fail(task: Task, now: number, o: FailOptions): StepResult {
     return fail(this.policy(), task, now, o);
   }
@@ -575,11 +496,12 @@ export class Steps {
   }
 }
 
+/** Whether a commit leaves the task with nothing to do: no next run, no rendition pending. */
+function nothingDue(task: Task, patch: TaskPatch): boolean {
+  return patch.nextRunAt === null && (patch.hdState ?? task.hdState) !== 'pending' && (patch.uhdState ?? task.uhdState) !== 'pending';
+}
+
 /** The route a job ran on, when its provider is no longer configured. */
 function goneRoute(task: Task): FailedRoute {
   return { index: task.routeIndex, provider: { label: task.provider, rateLimitBudgetMs: 0 } };
-}
-
-function artifact(taskId: string, kind: string, path: string, contentType: string, bytes: number, now: number): Artifact {
-  return { taskId, kind, path, contentType, bytes, width: null, height: null, durationMs: null, codec: null, createdAt: now };
 }

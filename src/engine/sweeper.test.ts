@@ -24,11 +24,10 @@ test('the sweeper removes files past retention, keeps a tombstone, then purges i
   const legacy = makeTask({ id: 'legacy', fileToken: fileToken(), state: 'succeeded', completedAt: now - 20 * day, nextRunAt: null });
   for (const t of [old, fresh]) {
     await store.createTask(t);
-    await files.ensureDir(t);
-    writeFileSync(files.path(t, VIDEO_FILE), 'x');
+    await files.storeBytes(t, VIDEO_FILE, Buffer.from('x'));
   }
-  writeFileSync(files.path(old, HD_FILE), 'x');
-  writeFileSync(files.path(old, inputFileName(0, 'png')), 'x');
+  await files.storeBytes(old, HD_FILE, Buffer.from('x'));
+  await files.storeBytes(old, inputFileName(0, 'png'), Buffer.from('x'));
   await store.createTask(legacy);
   mkdirSync(join(dir, 'results', legacy.fileToken));
   writeFileSync(join(dir, 'results', legacy.fileToken, VIDEO_FILE), 'x');

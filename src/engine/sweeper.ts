@@ -3,12 +3,13 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ResultFiles } from '../results/files.js';
 import type { Store } from '../store/port.js';
+import { forEachLimited } from '../storage/util.js';
 
 /** How long an expired task's tombstone is kept after its files go, so clients get "expired", not "unknown". */
 export const TOMBSTONE_MS = 30 * 86_400_000;
 
 /**
- * Removes results past the retention: the task's folder goes, the record becomes an `expired`
+ * Removes results past the retention: the task's files go, the record becomes an `expired`
  * tombstone, and tombstones go after another 30 days. Stale render scratch files go too.
  */
 export async function sweep(
@@ -23,7 +24,9 @@ export async function sweep(
   for (;;) {
     const tasks = await store.listExpiring(now - retentionMs, 200);
     if (tasks.length === 0) break;
-    for (const t of tasks) files.remove(t);
+    // A removal that fails (the storage does not answer) fails the sweep before the tasks are
+    // marked: the next sweep removes them again (a delete of what is gone is not an error).
+    await forEachLimited(tasks, 8, (t) => files.remove(t));
     await store.markExpired(tasks.map((t) => t.id), now);
     expired += tasks.length;
     if (tasks.length < 200) break;

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ApiError } from '../app/errors.js';
 import type { AppContext } from '../app/context.js';
@@ -48,13 +47,13 @@ export async function buildServer(ctx: AppContext, dialects: readonly Door[]): P
     : Fastify(options);
   limitJsonDepth(app);
 
-  // Result files: `/files/<token>/<name>`, mapped to where `ResultFiles` keeps them (with Range,
-  // HEAD and caching from @fastify/static's sendFile).
-  await app.register(fastifyStatic, { root: ctx.files.root, serve: false });
-  app.get<{ Params: { token: string; name: string } }>('/files/:token/:name', (req, reply) => {
-    const file = ctx.files.served(req.params.token, req.params.name);
-    if (!file) return reply.callNotFound();
-    return reply.sendFile(file, { dotfiles: 'deny', immutable: true, maxAge: '1d', acceptRanges: true, index: false });
+  // Result files: `/files/<token>/<name>`, from where `ResultFiles` keeps them (the local folder or
+  // S3), with Range, ETag and 304; or, with `REELAY_FILES=redirect` on S3, a 302 to a presigned URL.
+  // The bytes behind a URL never change: any cache may keep them a day.
+  app.get<{ Params: { token: string; name: string } }>('/files/:token/:name', async (req, reply) => {
+    const served = await ctx.files.serve(req, reply, req.params.token, req.params.name, { cacheControl: 'public, max-age=86400, immutable' });
+    if (!served.found) return reply.callNotFound();
+    return reply;
   });
 
   // Liveness: the process answers. Readiness: it can do its job, the database and the result

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants, createWriteStream, type BigIntStats } from 'node:fs';
+import { constants, createWriteStream, mkdirSync, type BigIntStats } from 'node:fs';
 import { copyFile, mkdir, open, readdir, rename, rm, rmdir, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -55,6 +55,17 @@ export class LocalObjectStore implements ObjectStore {
     const store = new LocalObjectStore(root);
     await mkdir(store.staging, { recursive: true });
     await store.sweepStaging();
+    return store;
+  }
+
+  /**
+   * `open`, synchronously (for a constructor): the folder is made at once, and the stale staged
+   * files are swept in the background.
+   */
+  static openSync(root: string): LocalObjectStore {
+    const store = new LocalObjectStore(root);
+    mkdirSync(store.staging, { recursive: true });
+    store.sweepStaging().catch(() => undefined);
     return store;
   }
 

@@ -2,7 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalObjectStore } from './local.js';
 import type { ObjectStore } from './port.js';
-import { S3ObjectStore, type S3ConnectionOptions } from './s3.js';
+import type { S3ConnectionOptions } from './s3.js';
 
 /** Where results are kept, parsed from the setting (see `parseStoreSpec`). */
 export type StoreSpec = { kind: 'local'; root: string } | { kind: 's3'; bucket: string; prefix: string };
@@ -41,6 +41,8 @@ export function parseStoreSpec(spec: string, cwd = process.cwd()): StoreSpec {
 export async function openObjectStore(spec: string | StoreSpec, s3: S3ConnectionOptions = {}): Promise<ObjectStore> {
   const parsed = typeof spec === 'string' ? parseStoreSpec(spec) : spec;
   if (parsed.kind === 'local') return LocalObjectStore.open(parsed.root);
+  // Loaded only here: the AWS SDK costs a few hundred milliseconds of start-up a folder does not need.
+  const { S3ObjectStore } = await import('./s3.js');
   return new S3ObjectStore({ ...s3, bucket: parsed.bucket, prefix: parsed.prefix });
 }
 

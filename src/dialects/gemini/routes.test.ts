@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { KEY_A, KEY_B, auth, testApp } from '../../../test/app.js';
 import type { Task } from '../../core/task.js';
@@ -51,8 +51,7 @@ describe('gemini dialect over HTTP (in-process)', async () => {
     await advance(op.id, { state: 'generating' });
     await advance(op.id, { state: 'succeeded', completedAt: Date.now(), nextRunAt: null });
     const task = (await ctx.tasks.get(headers['x-goog-api-key'] === KEY_B ? 'tenant1' : 'tenant0', op.id))!;
-    await ctx.files.ensureDir(task);
-    writeFileSync(ctx.files.path(task, 'video.mp4'), bytes);
+    await ctx.files.storeBytes(task, 'video.mp4', bytes);
     return { ...op, task };
   }
   const operation = async (name: string, headers = goog()) => {
@@ -124,7 +123,7 @@ describe('gemini dialect over HTTP (in-process)', async () => {
     const bytes = await created({ instances: [{ prompt: 'and then', video: { encodedVideo: 'AAAAGGZ0eXA=', encoding: 'video/mp4' } }] });
     const upTask = (await ctx.store.getTask('tenant0', bytes.id))!;
     assert.equal(upTask.spec.video, 'upload', 'the bytes are the task\'s stored source, not part of its record');
-    assert.deepEqual(readFileSync(ctx.files.path(upTask, SOURCE_FILE)), Buffer.from('AAAAGGZ0eXA=', 'base64'));
+    assert.deepEqual(readFileSync((await ctx.files.local(upTask, SOURCE_FILE))!), Buffer.from('AAAAGGZ0eXA=', 'base64'));
     error(await predict({ instances: [{ prompt: 'x', video: { uri } }] }, goog(KEY_B)), 404, 'NOT_FOUND', /no task .* to extend/);
     const running = await created();
     error(await predict({ instances: [{ prompt: 'x', video: { uri: `files/${running.id}` } }] }), 400, 'INVALID_ARGUMENT', /only a finished video can be extended/);
@@ -159,8 +158,7 @@ describe('gemini dialect over HTTP (in-process)', async () => {
     await ctx.store.claimDue('x', Date.now() + 1, 1000, 100);
     await ctx.store.commitStep('x', { taskId: id, patch: { state: 'succeeded', completedAt: Date.now(), nextRunAt: null } });
     const task = (await ctx.tasks.get('tenant0', id))!;
-    await ctx.files.ensureDir(task);
-    writeFileSync(ctx.files.path(task, 'video.mp4'), Buffer.from('the bytes'));
+    await ctx.files.storeBytes(task, 'video.mp4', Buffer.from('the bytes'));
     const op = await operation(`models/sora-2/operations/${id}`);
     const uri: string = op.response.generateVideoResponse.generatedSamples[0].video.uri;
     const fileId = /files\/([^:]+):download/.exec(uri)![1]!;

@@ -1,5 +1,3 @@
-import { statSync } from 'node:fs';
-import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app/context.js';
 import { ApiError } from '../../app/errors.js';
@@ -78,13 +76,15 @@ export async function geminiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     if (!task) throw new ApiError('not_found', `File files/${id} not found`);
     if (task.state === 'expired') throw new ApiError('expired', `File files/${id} has expired: results are kept ${keptDays} days`);
     const video = ctx.previews.video(task);
-    if (!download) return toFile(task, base, ctx.config.retentionMs, video ? statSync(join(ctx.files.root, video), { throwIfNoEntry: false })?.size : undefined);
+    if (!download) return toFile(task, base, ctx.config.retentionMs, video ? (await ctx.files.exists(task, video))?.bytes : undefined);
     if (task.state === 'failed') throw new ApiError('not_found', `File files/${id} has no video: its operation failed (${task.lastError ?? 'no reason given'})`);
     if (task.state !== 'succeeded') throw new ApiError('not_ready', `File files/${id} is not ready: its operation is ${task.state}`);
-    if (!video) throw new ApiError('not_found', `File files/${id} not found`);
+    const absent = () => new ApiError('not_found', `File files/${id} not found`);
+    if (!video) throw absent();
     // The key guards it, so shared caches must not keep it.
-    reply.header('cache-control', 'private, max-age=86400');
-    return reply.sendFile(video, { dotfiles: 'deny', acceptRanges: true, index: false, cacheControl: false });
+    const served = await ctx.files.serve(req, reply, task.fileToken, video, { cacheControl: 'private, max-age=86400' });
+    if (!served.found) throw absent();
+    return reply;
   });
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { KEY_A, KEY_B, auth, testApp } from '../../../test/app.js';
 import { binaries } from '../../../test/media.js';
@@ -293,14 +293,13 @@ describe('openai dialect over HTTP (in-process)', async () => {
     error(await inject('DELETE', `/v1/videos/${v.id}`, undefined, { authorization: `Bearer ${KEY_A}` }), 409, { code: 'video_in_progress', message: /can be deleted once/ });
     await succeed(ctx, v.id);
     const task = (await ctx.tasks.get('tenant0', v.id))!;
-    await ctx.files.ensureDir(task);
-    for (const name of ['video.mp4', 'thumbnail.webp']) writeFileSync(ctx.files.path(task, name), 'x');
+    for (const name of ['video.mp4', 'thumbnail.webp']) await ctx.files.storeBytes(task, name, Buffer.from('x'));
     const del = (key = KEY_A) => inject('DELETE', `/v1/videos/${v.id}`, undefined, { authorization: `Bearer ${key}` });
     error(await del(KEY_B), 404, { code: 'video_not_found' });
-    assert.ok(existsSync(ctx.files.path(task, 'video.mp4')), 'another key deletes nothing');
+    assert.ok(await ctx.files.exists(task, 'video.mp4'), 'another key deletes nothing');
     const res = await del();
     assert.equal(res.statusCode, 200, res.body);
-    for (const name of ['video.mp4', 'thumbnail.webp']) assert.equal(existsSync(ctx.files.path(task, name)), false, `${name} is removed`);
+    for (const name of ['video.mp4', 'thumbnail.webp']) assert.equal(await ctx.files.exists(task, name), undefined, `${name} is removed`);
     assert.deepEqual(JSON.parse(res.body), { id: v.id, object: 'video.deleted', deleted: true });
     error(await get(`/v1/videos/${v.id}`), 404, { code: 'video_not_found' });
     error(await del(), 404);
@@ -311,10 +310,11 @@ describe('openai dialect over HTTP (in-process)', async () => {
     const v = await created(post({ prompt: 'p', size: '1280x720' }));
     await succeed(ctx, v.id);
     const task = await taskOf(v.id);
-    await ctx.files.ensureDir(task);
-    const file = ctx.files.path(task, 'video.mp4');
+    const file = await ctx.files.scratch(task, 'video.mp4');
     await run(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=s=320x180:d=1:r=24', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', file]);
-    return { id: v.id as string, bytes: readFileSync(file) };
+    const bytes = readFileSync(file);
+    await ctx.files.store(task, 'video.mp4', file);
+    return { id: v.id as string, bytes };
   };
 
   test('content: 409 not ready (no retry) or failed, bad variant; the MP4 with Range; the spritesheet', async () => {
@@ -423,7 +423,7 @@ describe('openai dialect over HTTP (in-process)', async () => {
     const upTask = await taskOf(up.id);
     // The upload is the task's stored source, not part of its record.
     assert.equal(upTask.spec.video, 'upload');
-    assert.deepEqual(readFileSync(ctx.files.path(upTask, SOURCE_FILE)), mp4);
+    assert.deepEqual(readFileSync((await ctx.files.local(upTask, SOURCE_FILE))!), mp4);
     assert.ok(JSON.stringify(upTask).length < 10_000, 'no video in the task record');
     assert.deepEqual(upTask.request.video, { filename: 'src.mp4', content_type: 'video/mp4', bytes: mp4.length });
     error(await postForm([['prompt', 'p'], ['seconds', '4'], ['video', { bytes: PNG, filename: 'a.mp4', type: 'video/mp4' }]], KEY_A, '/v1/videos/extensions'), 400, { param: 'video', message: /MP4/ });

@@ -81,10 +81,12 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     if (task.state === 'failed') throw new OpenAIError('not_ready', `Video ${task.id} failed; it has no content`, undefined, 'video_failed');
     if (task.state !== 'succeeded') throw new ApiError('not_ready', `Video ${task.id} is ${videoStatus(task)}; its content can be downloaded once it has completed`);
     const file = variant === 'video' ? ctx.previews.video(task) : await ctx.previews.still(task, variant);
-    if (!file) throw new OpenAIError('not_found', `Video ${task.id} has no ${name} content`, 'variant', 'content_not_found');
+    const noContent = () => new OpenAIError('not_found', `Video ${task.id} has no ${name} content`, 'variant', 'content_not_found');
+    if (!file) throw noContent();
     // The content of an id never changes, but it is behind a key: no shared cache may keep it.
-    reply.header('cache-control', 'private, max-age=3600');
-    return reply.sendFile(file, { acceptRanges: true, cacheControl: false, dotfiles: 'deny', index: false });
+    const served = await ctx.files.serve(req, reply, task.fileToken, file, { cacheControl: 'private, max-age=3600' });
+    if (!served.found) throw noContent();
+    return reply;
   });
 
   app.get('/characters/:id', unsupported(ctx, 'Characters (GET /v1/videos/characters/{id})'));
