@@ -17,20 +17,10 @@ import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { binaries } from './media.js';
 import { SIM_KEY, startTestSim } from './sim.js';
 import { waitFor } from './server.js';
+import { seeded } from './fixtures.js';
 import { tmpDir } from './tmp.js';
 
 const TASKS = 60;
-
-/** A small seeded PRNG (mulberry32). */
-function seeded(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Chaos: many tasks routed to a simulated reseller that fails in every way it can (refusals,

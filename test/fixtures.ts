@@ -127,3 +127,14 @@ export function typesOf(obj: Record<string, unknown>, spec: Record<string, strin
   }
   return problems;
 }
+
+/** A small seeded PRNG (mulberry32): faults drawn from it come in the same order every run. */
+export function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -11,21 +11,11 @@ import { openPostgresStore } from '../src/store/postgres/index.js';
 import { pgControl, pgSkipReason, startCluster, stopCluster } from './pg.js';
 import { type ServerProcess, sleep, startServer, waitFor } from './server.js';
 import { SIM_KEY, startTestSim } from './sim.js';
+import { seeded } from './fixtures.js';
 import { tmpDir } from './tmp.js';
 
 const TASKS = 500;
 const KEY = 'sk-scale-multi-process';
-
-/** A small seeded PRNG (mulberry32), so each run draws the same faults in the same order of creates. */
-function seeded(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Many processes on one PostgreSQL database: one API process and two engine processes (`reelay

@@ -223,16 +223,8 @@ export class Steps {
       return {
         taskId: task.id,
         patch: {
-          state: 'generating',
-          upstreamId,
-          provider: route.provider.label,
-          routeIndex: route.index,
-          submittedAt: now,
-          resultUrl: null,
+          ...onJob(route, upstreamId, now, { progress: 0, nextRunAt: now + route.provider.typicalMs * (0.9 + 0.2 * Math.random()) }),
           attemptCount: task.attemptCount + 1,
-          progress: 0,
-          nextRunAt: now + route.provider.typicalMs * (0.9 + 0.2 * Math.random()),
-          updatedAt: now,
         },
         attempt: attempt(task, now, Date.now(), { step: 'submit', provider: provider.name, upstreamId, outcome: 'submitted', error: null }),
       };
@@ -262,17 +254,10 @@ export class Steps {
     const running = outcome.status === 'running' ? outcome : undefined;
     return {
       taskId: task.id,
-      patch: {
-        state: 'generating',
-        upstreamId,
-        provider: route.provider.label,
-        routeIndex: route.index,
-        submittedAt: now,
-        resultUrl: null,
+      patch: onJob(route, upstreamId, now, {
         progress: Math.max(task.progress, running?.progress ?? 0),
         nextRunAt: running ? nextPollAt(route.provider, { submittedAt: now }, now, this.ctx.minPollMs, running.pollAfterMs) : now,
-        updatedAt: now,
-      },
+      }),
       attempt: attempt(task, now, Date.now(), { step: 'submit', provider: provider.name, upstreamId, outcome: 'resumed', error: null }),
     };
   }
@@ -499,6 +484,11 @@ export class Steps {
 /** Whether a commit leaves the task with nothing to do: no next run, no rendition pending. */
 function nothingDue(task: Task, patch: TaskPatch): boolean {
   return patch.nextRunAt === null && (patch.hdState ?? task.hdState) !== 'pending' && (patch.uhdState ?? task.uhdState) !== 'pending';
+}
+
+/** A task that now waits on this upstream job of the route (just submitted, or taken back), from `now`. */
+function onJob(route: Route, upstreamId: string, now: number, o: { progress: number; nextRunAt: number }): TaskPatch {
+  return { state: 'generating', upstreamId, provider: route.provider.label, routeIndex: route.index, submittedAt: now, resultUrl: null, progress: o.progress, nextRunAt: o.nextRunAt, updatedAt: now };
 }
 
 /** The route a job ran on, when its provider is no longer configured. */

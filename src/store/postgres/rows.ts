@@ -1,5 +1,5 @@
-import type { Artifact, Attempt, Task } from '../../core/task.js';
-import type { ApiKeyRow, Delivery, TaskPatch } from '../port.js';
+import type { Task } from '../../core/task.js';
+import type { Delivery, TaskPatch } from '../port.js';
 import { JSON_FIELDS } from '../sql/columns.js';
 import type { Row } from './db.js';
 
@@ -95,48 +95,6 @@ export function taskFromRow(r: Row, off: number): Task {
     submittedAt: r.submitted_at as number | null,
     fallback: r.fallback as boolean,
     resultUrl: r.result_url as string | null,
-  };
-}
-
-export function keyFromRow(r: Row): ApiKeyRow {
-  return {
-    id: r.id as string,
-    tenantId: r.tenant_id as string,
-    hash: r.hash as string,
-    prefix: r.prefix as string,
-    name: r.name as string,
-    source: r.source as ApiKeyRow['source'],
-    createdAt: r.created_at as number,
-    revokedAt: r.revoked_at as number | null,
-  };
-}
-
-export function attemptFromRow(r: Row): Attempt {
-  return {
-    taskId: r.task_id as string,
-    n: r.n as number,
-    step: r.step as Attempt['step'],
-    provider: r.provider as string,
-    upstreamId: r.upstream_id as string | null,
-    startedAt: r.started_at as number,
-    endedAt: r.ended_at as number | null,
-    outcome: r.outcome as Attempt['outcome'],
-    error: r.error as string | null,
-  };
-}
-
-export function artifactFromRow(r: Row): Artifact {
-  return {
-    taskId: r.task_id as string,
-    kind: r.kind as string,
-    path: r.path as string,
-    contentType: r.content_type as string,
-    bytes: r.bytes as number,
-    width: r.width as number | null,
-    height: r.height as number | null,
-    durationMs: r.duration_ms as number | null,
-    codec: r.codec as string | null,
-    createdAt: r.created_at as number,
   };
 }
 

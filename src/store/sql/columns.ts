@@ -1,4 +1,7 @@
-import type { TaskPatch } from '../port.js';
+import type { Artifact, Attempt } from '../../core/task.js';
+import type { ApiKeyRow, TaskPatch } from '../port.js';
+
+type Row = Record<string, unknown>;
 
 /**
  * What the SQL backends share about the `tasks` table: the column of each `Task` field a patch
@@ -30,3 +33,51 @@ export const PATCH_COLUMNS: Record<keyof TaskPatch, string> = {
 
 /** Task fields stored as JSON text (SQLite `TEXT`, PostgreSQL `json`). */
 export const JSON_FIELDS: ReadonlySet<string> = new Set(['images', 'spec', 'request']);
+
+/*
+ * Rows of the tables whose columns mean the same on both backends (no JSON, no boolean, no
+ * schedule time on the database's clock): read alike. `tasks` and `deliveries` differ, and each
+ * backend's rows.ts reads them.
+ */
+
+export function keyFromRow(r: Row): ApiKeyRow {
+  return {
+    id: r.id as string,
+    tenantId: r.tenant_id as string,
+    hash: r.hash as string,
+    prefix: r.prefix as string,
+    name: r.name as string,
+    source: r.source as ApiKeyRow['source'],
+    createdAt: r.created_at as number,
+    revokedAt: (r.revoked_at as number | null) ?? null,
+  };
+}
+
+export function attemptFromRow(r: Row): Attempt {
+  return {
+    taskId: r.task_id as string,
+    n: r.n as number,
+    step: r.step as Attempt['step'],
+    provider: r.provider as string,
+    upstreamId: (r.upstream_id as string | null) ?? null,
+    startedAt: r.started_at as number,
+    endedAt: (r.ended_at as number | null) ?? null,
+    outcome: r.outcome as Attempt['outcome'],
+    error: (r.error as string | null) ?? null,
+  };
+}
+
+export function artifactFromRow(r: Row): Artifact {
+  return {
+    taskId: r.task_id as string,
+    kind: r.kind as string,
+    path: r.path as string,
+    contentType: r.content_type as string,
+    bytes: r.bytes as number,
+    width: (r.width as number | null) ?? null,
+    height: (r.height as number | null) ?? null,
+    durationMs: (r.duration_ms as number | null) ?? null,
+    codec: (r.codec as string | null) ?? null,
+    createdAt: r.created_at as number,
+  };
+}

@@ -1,32 +1,6 @@
-import type { Artifact, Attempt, Task } from '../../core/task.js';
-import type { ApiKeyRow, Delivery, TaskPatch } from '../port.js';
-
-/** Column names of `tasks` for each `Task` field that a patch may change. */
-export const PATCH_COLUMNS: Record<keyof TaskPatch, string> = {
-  state: 'state',
-  spec: 'spec',
-  images: 'images',
-  upstreamId: 'upstream_id',
-  attemptCount: 'attempt_count',
-  retryCount: 'retry_count',
-  lastError: 'last_error',
-  lastErrorKind: 'last_error_kind',
-  failureStage: 'failure_stage',
-  hdState: 'hd_state',
-  uhdState: 'uhd_state',
-  progress: 'progress',
-  completedAt: 'completed_at',
-  nextRunAt: 'next_run_at',
-  updatedAt: 'updated_at',
-  provider: 'provider',
-  routeIndex: 'route_index',
-  submittedAt: 'submitted_at',
-  fallback: 'fallback',
-  resultUrl: 'result_url',
-};
-
-/** Fields stored as JSON text. */
-const JSON_FIELDS = new Set<string>(['images', 'spec', 'request']);
+import type { Task } from '../../core/task.js';
+import type { Delivery } from '../port.js';
+import { JSON_FIELDS } from '../sql/columns.js';
 
 export function patchValue(field: string, value: unknown): unknown {
   if (typeof value === 'boolean') return value ? 1 : 0;
@@ -108,48 +82,6 @@ export function taskToRow(t: Task): Row {
     submitted_at: t.submittedAt,
     fallback: t.fallback ? 1 : 0,
     result_url: t.resultUrl,
-  };
-}
-
-export function keyFromRow(r: Row): ApiKeyRow {
-  return {
-    id: r.id as string,
-    tenantId: r.tenant_id as string,
-    hash: r.hash as string,
-    prefix: r.prefix as string,
-    name: r.name as string,
-    source: r.source as ApiKeyRow['source'],
-    createdAt: r.created_at as number,
-    revokedAt: (r.revoked_at as number | null) ?? null,
-  };
-}
-
-export function attemptFromRow(r: Row): Attempt {
-  return {
-    taskId: r.task_id as string,
-    n: r.n as number,
-    step: r.step as Attempt['step'],
-    provider: r.provider as string,
-    upstreamId: (r.upstream_id as string | null) ?? null,
-    startedAt: r.started_at as number,
-    endedAt: (r.ended_at as number | null) ?? null,
-    outcome: r.outcome as Attempt['outcome'],
-    error: (r.error as string | null) ?? null,
-  };
-}
-
-export function artifactFromRow(r: Row): Artifact {
-  return {
-    taskId: r.task_id as string,
-    kind: r.kind as string,
-    path: r.path as string,
-    contentType: r.content_type as string,
-    bytes: r.bytes as number,
-    width: (r.width as number | null) ?? null,
-    height: (r.height as number | null) ?? null,
-    durationMs: (r.duration_ms as number | null) ?? null,
-    codec: (r.codec as string | null) ?? null,
-    createdAt: r.created_at as number,
   };
 }
 

@@ -1,6 +1,6 @@
 import type { ApiKeyRow } from '../../port.js';
 import type { Db } from '../db.js';
-import { keyFromRow } from '../rows.js';
+import { keyFromRow } from '../../sql/columns.js';
 
 export function keyOps(db: Db) {
   return {

@@ -1,7 +1,8 @@
 import type { Task } from '../../../core/task.js';
 import type { TaskPage } from '../../port.js';
 import type { Db, Row } from '../db.js';
-import { artifactFromRow, attemptFromRow, TASK_COLUMNS, taskFromRow, taskValues } from '../rows.js';
+import { artifactFromRow, attemptFromRow } from '../../sql/columns.js';
+import { TASK_COLUMNS, taskFromRow, taskValues } from '../rows.js';
 
 const INSERT = `INSERT INTO tasks (${TASK_COLUMNS.join(', ')}, lease_owner, lease_until)
   VALUES (${TASK_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}, $${TASK_COLUMNS.length + 1}, $${TASK_COLUMNS.length + 2})

@@ -2,7 +2,8 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { Task } from '../../../core/task.js';
 import type { ClaimLane, StepCommit } from '../../port.js';
 import { grouped } from '../group.js';
-import { PATCH_COLUMNS, patchValue, taskFromRow } from '../rows.js';
+import { PATCH_COLUMNS } from '../../sql/columns.js';
+import { patchValue, taskFromRow } from '../rows.js';
 
 type Row = Record<string, unknown>;
 

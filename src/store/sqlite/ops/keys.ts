@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import type { ApiKeyRow } from '../../port.js';
-import { keyFromRow } from '../rows.js';
+import { keyFromRow } from '../../sql/columns.js';
 
 export function keyOps(db: Database) {
   const insert = db.prepare(

@@ -1,7 +1,8 @@
 import type { Database } from 'better-sqlite3';
 import type { Task } from '../../../core/task.js';
 import type { TaskPage } from '../../port.js';
-import { artifactFromRow, attemptFromRow, taskFromRow, taskToRow } from '../rows.js';
+import { artifactFromRow, attemptFromRow } from '../../sql/columns.js';
+import { taskFromRow, taskToRow } from '../rows.js';
 import { grouped } from '../group.js';
 
 type Row = Record<string, unknown>;
