@@ -24,6 +24,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { Agent } from 'undici';
 import { startCluster, stopCluster } from '../test/pg.js';
 import { freePort } from '../test/server.js';
@@ -39,6 +40,8 @@ const profFlags = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${proc
 const dir = mkdtempSync(join(process.env.BENCH_DATA_ROOT ?? tmpdir(), 'reelay-lifecycle-'));
 const POSTGRES = process.env.BENCH_STORE === 'postgres';
 const SPLIT = POSTGRES && process.env.BENCH_PROCESSES === 'split';
+// BENCH_PG_STATS=1 prints PostgreSQL's costliest statements (pg_stat_statements) at the end.
+if (process.env.BENCH_PG_STATS) process.env.REELAY_TEST_PG_STATS = '1';
 const cluster = POSTGRES ? startCluster() : undefined;
 process.on('exit', () => cluster && stopCluster(cluster));
 
@@ -180,6 +183,20 @@ if (process.env.BENCH_THREADS) {
     const c = cpuOf(reelay.pid, Number(tid));
     console.log(`  reelay thread ${tid} ${name}: ${(c.user + c.sys).toFixed(2)} s (${c.sys.toFixed(2)} kernel)`);
   }
+}
+if (cluster && process.env.BENCH_PG_STATS) {
+  // The statements PostgreSQL spent the most time on, over the whole run (warm-up included).
+  const c = new pg.Client({ connectionString: cluster.url });
+  await c.connect();
+  await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  const { rows } = await c.query<{ calls: string; ms: string; mean: string; q: string }>(
+    `SELECT calls, round(total_exec_time::numeric, 0) AS ms, round(mean_exec_time::numeric, 3) AS mean,
+       left(regexp_replace(query, '\\s+', ' ', 'g'), 100) AS q
+     FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15`,
+  );
+  console.log('PostgreSQL statements by total time: calls, total ms, mean ms, text');
+  for (const r of rows) console.log(`${r.calls.padStart(7)} ${r.ms.padStart(7)} ${r.mean.padStart(8)}  ${r.q}`);
+  await c.end();
 }
 for (const r of reelays) r.kill('SIGTERM');
 sim.kill('SIGTERM');

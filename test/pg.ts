@@ -90,7 +90,9 @@ function ctlArgs(c: Cluster, action: 'start' | 'stop', mode: 'fast' | 'immediate
   const data = join(c.dir, 'data');
   if (action === 'stop') return ['-D', data, '-m', mode, '-w', '-t', String(PG_CTL_WAIT_S), 'stop'];
   const server = `-p ${c.port} -k ${c.dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
-  return ['-D', data, '-l', join(c.dir, 'log'), '-w', '-t', String(PG_CTL_WAIT_S), '-o', server, 'start'];
+  // REELAY_TEST_PG_STATS=1 (benchmarks): pg_stat_statements counts each statement's calls and time.
+  const stats = process.env.REELAY_TEST_PG_STATS ? ' -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all' : '';
+  return ['-D', data, '-l', join(c.dir, 'log'), '-w', '-t', String(PG_CTL_WAIT_S), '-o', server + stats, 'start'];
 }
 
 /** The postmaster's pid, from its pid file, when one is there. */

@@ -83,6 +83,14 @@ for (const backend of backends) {
       assert.deepEqual(await s.getTask('t1', 'a1'), t1, 'round-trips every field');
     });
 
+    test('creates made at once: each id is created once, by the first to ask, and every field round-trips', async (t) => {
+      const s = await open(t);
+      const tasks = Array.from({ length: 60 }, (_, i) => makeTask({ id: `k${i % 40}`, tenantId: `t${i % 3}`, fileToken: `fk${i}`, model: `m${i}`, request: { prompt: `p${i}`, z: 1, a: 2 } }));
+      const created = await Promise.all(tasks.map((x, i) => s.createTask(x, i % 2 ? { owner: 'E', until: Date.now() + 60_000 } : undefined)));
+      assert.deepEqual(created, tasks.map((_, i) => i < 40));
+      for (const x of tasks.slice(0, 40)) assert.deepEqual(await s.getTask(x.tenantId, x.id), x);
+    });
+
     test('the create body keeps its key order; JSON fields and nulls round-trip', async (t) => {
       const s = await open(t);
       const request = { prompt: 'p', model: 'm', aspect_ratio: '16:9', nested: { z: 1, a: [1, 'x', null] } };
@@ -170,6 +178,44 @@ for (const backend of backends) {
       assert.ok(t2);
       await s.commitStep('A', { taskId: 'f', patch: { nextRunAt: null }, attempt: { ...commit.attempt, outcome: 'retry', error: 'boom' } });
       assert.deepEqual((await s.listAttempts('f')).map((a) => [a.n, a.outcome, a.error]), [[1, 'submitted', null], [2, 'retry', 'boom']]);
+    });
+
+    test('commits made at once each get their own answer: fences, attempts, artifacts and delivery ids', async (t) => {
+      const s = await open(t);
+      const now = 2_500_000;
+      const ids = Array.from({ length: 90 }, (_, i) => `g${i}`);
+      for (const id of ids) await s.createTask(makeTask({ id, fileToken: `f${id}`, nextRunAt: now }));
+      assert.equal((await s.claimDue('A', now, 60_000, 100)).length, 90);
+      // Every third commit comes from an engine that holds no lease; every commit of g0 is there
+      // twice (the second, after the first released the lease, is refused).
+      const commits = ids.map((id, i) => ({
+        owner: i % 3 === 2 ? 'B' : 'A',
+        c: {
+          taskId: id,
+          patch: { state: 'generating' as const, upstreamId: `up-${id}`, nextRunAt: now + 500 },
+          attempt: attempt(id, { startedAt: now, endedAt: now }),
+          artifacts: [{ taskId: id, kind: 'input_0', path: `/${id}`, contentType: 'image/png', bytes: i, width: null, height: null, durationMs: null, codec: null, createdAt: now }],
+          deliveries: [{ taskId: id, url: `https://cb.example/${id}/1`, body: '{}', createdAt: now }, { taskId: id, url: `https://cb.example/${id}/2`, body: '{}', createdAt: now }] as NewDelivery[],
+        },
+      }));
+      const twice = { ...commits[0]!, c: { ...commits[0]!.c, deliveries: [{ taskId: 'g0', url: 'https://cb.example/g0/again', body: '{}', createdAt: now }] } };
+      const answers = await Promise.all([...commits, twice].map((x) => s.commitStep(x.owner, x.c)));
+      assert.deepEqual(answers.slice(0, 90), commits.map((x) => x.owner === 'A'));
+      assert.equal(answers[90], false, "a task's second commit, after the first released its lease");
+      for (const [i, x] of commits.entries()) {
+        const task = await s.getTask('t_a', x.c.taskId);
+        const owed = await s.listDeliveries(x.c.taskId);
+        if (x.owner === 'B') {
+          assert.equal(task?.state, 'queued');
+          assert.deepEqual([await s.listAttempts(x.c.taskId), await s.listArtifacts(x.c.taskId), owed], [[], [], []]);
+          continue;
+        }
+        assert.deepEqual([task?.state, task?.upstreamId], ['generating', `up-${x.c.taskId}`]);
+        assert.deepEqual((await s.listAttempts(x.c.taskId)).map((a) => a.n), [1]);
+        assert.equal((await s.listArtifacts(x.c.taskId))[0]?.bytes, i);
+        // The ids the commit handed back are those of its own deliveries, in order.
+        assert.deepEqual(owed.map((d) => [d.id, d.url]), x.c.deliveries.map((d) => [d.id, d.url]));
+      }
     });
 
     test('attempts are numbered 1, 2, … per task, also when commits of the task land at once', async (t) => {
@@ -692,6 +738,32 @@ describe('store contract: postgres only', { skip: pgSkipReason() }, () => {
     const third = await ask(a, 'r3', now);
     assert.deepEqual([third.ok, !third.ok && third.waitMs], [false, 500], 'two a second: the next token in half a second');
     assert.equal((await ask(b, 'r3', now + 500)).ok, true, 'half a second later');
+  });
+
+  test('asks made at once by two engines get exactly the free slots and tokens, first asked first served', async (t) => {
+    const url = await pgUrl();
+    const a = pgStore(t, url);
+    await a.migrate();
+    const b = pgStore(t, url);
+    const now = Date.now();
+    const ids = Array.from({ length: 40 }, (_, i) => `m${String(i).padStart(2, '0')}`);
+    for (const [i, id] of ids.entries()) await a.createTask(makeTask({ id, fileToken: `f${id}`, nextRunAt: now }), { owner: i % 2 ? 'B' : 'A', until: now + 60_000 });
+    // 40 asks in one turn, 20 per engine, for 25 slots: one batch per engine, serialised by the lock.
+    const ask = (s: Store, taskId: string, owner: string) => s.admitSubmission!({ provider: 'kling', taskId, owner, maxInFlight: 25, now });
+    const answers = await Promise.all(ids.map((id, i) => (i % 2 ? ask(b, id, 'B') : ask(a, id, 'A'))));
+    const granted = ids.filter((_, i) => answers[i]!.ok);
+    assert.equal(granted.length, 25);
+    // Each engine's asks are served in the order made: of its own, a refused one never comes before a granted one.
+    for (const parity of [0, 1]) {
+      const mine = answers.filter((_, i) => i % 2 === parity).map((x) => x.ok);
+      assert.deepEqual(mine, [...mine].sort((x, y) => Number(y) - Number(x)));
+    }
+    for (const x of answers) if (!x.ok) assert.deepEqual(x, { ok: false, waitMs: 500, why: 'kling has 25 jobs running (maxInFlight)' });
+    // Tokens: 3 a second, 5 asking at once: 3 pass, the other two hear when the next token comes.
+    const r = ids.slice(25, 30).map((id) => a.admitSubmission!({ provider: 'runway', taskId: id, owner: ids.indexOf(id) % 2 ? 'B' : 'A', maxInFlight: 100, ratePerSecond: 3, now }));
+    const rated = await Promise.all(r);
+    assert.equal(rated.filter((x) => x.ok).length, 3);
+    for (const x of rated) if (!x.ok) assert.deepEqual(x, { ok: false, waitMs: 334, why: 'runway is at 3 submissions per second (ratePerSecond)' });
   });
 
   test('signals reach the other processes, not the sender, and the listener comes back after a database restart', { timeout: 60_000 }, async (t) => {

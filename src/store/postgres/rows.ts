@@ -50,6 +50,15 @@ export const TASK_COLUMNS = [
   'result_url', 'uhd_state', 'uhd_callback_url',
 ] as const;
 
+/** The PostgreSQL type of each of `TASK_COLUMNS`, in order (for inserts of many rows through unnest). */
+export const TASK_TYPES = [
+  'text', 'text', 'text', 'text', 'json', 'json', 'text', 'text', 'json',
+  'text', 'text', 'integer', 'integer', 'integer', 'integer', 'text',
+  'text', 'text', 'text', 'text', 'text', 'integer', 'bigint',
+  'bigint', 'bigint', 'bigint', 'bigint', 'integer', 'bigint', 'boolean',
+  'text', 'text', 'text',
+] as const satisfies { length: (typeof TASK_COLUMNS)['length'] };
+
 export function taskValues(t: Task, off: number): unknown[] {
   return [
     t.id, t.tenantId, t.dialect, t.model, JSON.stringify(t.spec), JSON.stringify(t.request), t.state, t.enhancedPrompt,

@@ -1,7 +1,7 @@
 import type { Task } from '../../../core/task.js';
 import type { ClaimLane, StepCommit, TaskPatch } from '../../port.js';
 import { PATCH_COLUMNS } from '../../sql/columns.js';
-import type { Db } from '../db.js';
+import type { Db, Row } from '../db.js';
 import { PATCH_TYPES, patchValue, taskFromRow } from '../rows.js';
 
 /**
@@ -32,19 +32,45 @@ const CLAIMS: Record<ClaimLane, string> = { steps: claimText('steps'), fetch: cl
 /** Commit shapes get a named statement each, up to this many; past it they run unnamed. */
 const MAX_NAMED_COMMITS = 500;
 const UNIQUE_VIOLATION = '23505';
+/** Commits in one group commit at most, and group statements out at once per process. */
+const MAX_GROUP = 64;
+const MAX_GROUPS_OUT = 4;
+
+interface Pending {
+  owner: string;
+  c: StepCommit;
+  resolve(ok: boolean): void;
+  reject(e: unknown): void;
+}
+
+/** Whether the commit suffixed `s` applied (its fence held), and the ids of its deliveries. */
+function applied(c: StepCommit, row: Row, s: string): boolean {
+  if (Number(row[`updated${s}`]) !== 1) return false;
+  const ids = row[`ids${s}`] as number[] | null | undefined;
+  (c.deliveries ?? []).forEach((d, i) => (d.id = ids![i]!));
+  return true;
+}
+
+/** One commit's part of a statement: its CTEs (named with `s`) and its output columns. */
+interface CommitPart {
+  ctes: string[];
+  outputs: string[];
+}
 
 /**
- * A step's commit as one statement: the fenced UPDATE of the task, and the attempt, artifacts and
- * deliveries inserted by selecting from its result, so when the fence refuses (no row) nothing is
- * inserted, and otherwise all of it is, atomically.
+ * A step's commit as CTEs of one statement: the fenced UPDATE of the task, and the attempt,
+ * artifacts and deliveries inserted by selecting from its result, so when the fence refuses (no
+ * row) nothing is inserted, and otherwise all of it is, atomically. `values` takes the parameters;
+ * `s` suffixes the CTE and output names, so several commits can share one statement.
  */
-function commitStatement(owner: string, c: StepCommit, off: number): { text: string; values: unknown[] } {
-  const values: unknown[] = [c.taskId, owner];
+function commitPart(owner: string, c: StepCommit, off: number, values: unknown[], s: string): CommitPart {
   const param = (v: unknown, type: string) => {
     // Times may come with a fraction of a millisecond (a spread poll delay): bigint takes whole ones.
     values.push(v === undefined ? null : type === 'bigint' && typeof v === 'number' ? Math.round(v) : type === 'bigint[]' && Array.isArray(v) ? v.map((x) => (typeof x === 'number' ? Math.round(x) : x)) : v);
     return `$${values.length}::${type}`;
   };
+  const id = param(c.taskId, 'text');
+  const lessee = param(owner, 'text');
   const fields = (Object.keys(c.patch) as (keyof TaskPatch)[]).sort();
   const ref = new Map<string, string>(fields.map((f) => [f, param(patchValue(f, c.patch[f], off), PATCH_TYPES[f])]));
   const after = (field: keyof TaskPatch, column: string) => ref.get(field) ?? column;
@@ -62,42 +88,51 @@ function commitStatement(owner: string, c: StepCommit, off: number): { text: str
   if (c.keepLeaseUntil !== undefined) sets.push(`lease_until = ${param(c.keepLeaseUntil + off, 'bigint')}`);
   else if (!c.keepLease) sets.push('lease_owner = NULL', 'lease_until = NULL');
 
-  const ctes = [`t AS (UPDATE tasks SET ${sets.join(', ')} WHERE id = $1 AND lease_owner = $2 RETURNING id)`];
+  const t = `t${s}`;
+  const ctes = [`${t} AS (UPDATE tasks SET ${sets.join(', ')} WHERE id = ${id} AND lease_owner = ${lessee} RETURNING id)`];
   if (c.attempt) {
     const a = c.attempt;
     const task = param(a.taskId, 'text');
-    ctes.push(`a AS (INSERT INTO attempts (task_id, n, step, provider, upstream_id, started_at, ended_at, outcome, error)
+    ctes.push(`a${s} AS (INSERT INTO attempts (task_id, n, step, provider, upstream_id, started_at, ended_at, outcome, error)
       SELECT ${task}, COALESCE((SELECT max(n) FROM attempts WHERE task_id = ${task}), 0) + 1, ${param(a.step, 'text')},
         ${param(a.provider, 'text')}, ${param(a.upstreamId, 'text')}, ${param(a.startedAt, 'bigint')}, ${param(a.endedAt, 'bigint')},
-        ${param(a.outcome, 'text')}, ${param(a.error, 'text')} FROM t)`);
+        ${param(a.outcome, 'text')}, ${param(a.error, 'text')} FROM ${t})`);
   }
   if (c.artifacts?.length) {
     // The last of a kind wins, as it would inserted one by one (one statement cannot upsert a row twice).
     const list = [...new Map(c.artifacts.map((x) => [`${x.taskId}\0${x.kind}`, x])).values()];
     const col = <K extends keyof (typeof list)[number]>(k: K, type: string) => param(list.map((x) => x[k]), `${type}[]`);
-    ctes.push(`r AS (INSERT INTO artifacts (task_id, kind, path, content_type, bytes, width, height, duration_ms, codec, created_at)
-      SELECT x.* FROM t, unnest(${col('taskId', 'text')}, ${col('kind', 'text')}, ${col('path', 'text')}, ${col('contentType', 'text')},
+    ctes.push(`r${s} AS (INSERT INTO artifacts (task_id, kind, path, content_type, bytes, width, height, duration_ms, codec, created_at)
+      SELECT x.* FROM ${t}, unnest(${col('taskId', 'text')}, ${col('kind', 'text')}, ${col('path', 'text')}, ${col('contentType', 'text')},
         ${col('bytes', 'bigint')}, ${col('width', 'integer')}, ${col('height', 'integer')}, ${col('durationMs', 'integer')},
         ${col('codec', 'text')}, ${col('createdAt', 'bigint')}) AS x
       ON CONFLICT (task_id, kind) DO UPDATE SET path = excluded.path, content_type = excluded.content_type,
         bytes = excluded.bytes, width = excluded.width, height = excluded.height, duration_ms = excluded.duration_ms,
         codec = excluded.codec, created_at = excluded.created_at)`);
   }
+  const outputs = [`(SELECT count(*) FROM ${t}) AS updated${s}`];
   const owed = c.deliveries ?? [];
   if (owed.length) {
     const col = (f: (d: (typeof owed)[number]) => unknown, type: string) => param(owed.map(f), `${type}[]`);
     const leased = param(c.deliveriesLeasedUntil === undefined ? null : c.deliveriesLeasedUntil + off, 'bigint');
     // Ids come from the identity in insertion order, which ORDER BY x.n fixes.
-    ctes.push(`d AS (INSERT INTO deliveries (task_id, url, body, created_at, next_attempt_at, lease_until)
+    ctes.push(`d${s} AS (INSERT INTO deliveries (task_id, url, body, created_at, next_attempt_at, lease_until)
       SELECT x.task_id, x.url, x.body, x.created_at, x.next_attempt_at, ${leased}
-      FROM t, unnest(${col((d) => d.taskId, 'text')}, ${col((d) => d.url, 'text')}, ${col((d) => d.body, 'text')},
+      FROM ${t}, unnest(${col((d) => d.taskId, 'text')}, ${col((d) => d.url, 'text')}, ${col((d) => d.body, 'text')},
         ${col((d) => d.createdAt, 'bigint')}, ${col((d) => d.createdAt + off, 'bigint')})
         WITH ORDINALITY AS x(task_id, url, body, created_at, next_attempt_at, n)
       ORDER BY x.n
       RETURNING id)`);
+    outputs.push(`(SELECT json_agg(id ORDER BY id) FROM d${s}) AS ids${s}`);
   }
-  const ids = owed.length ? ', (SELECT json_agg(id ORDER BY id) FROM d) AS ids' : '';
-  return { text: `WITH ${ctes.join(',\n')}\nSELECT (SELECT count(*) FROM t) AS updated${ids}`, values };
+  return { ctes, outputs };
+}
+
+/** Several commits as one statement (data-modifying CTEs all run, whatever the query reads). */
+function commitStatement(owner: string, commits: StepCommit[], off: number): { text: string; values: unknown[] } {
+  const values: unknown[] = [];
+  const parts = commits.map((c, i) => commitPart(owner, c, off, values, commits.length === 1 ? '' : String(i)));
+  return { text: `WITH ${parts.flatMap((p) => p.ctes).join(',\n')}\nSELECT ${parts.flatMap((p) => p.outputs).join(', ')}`, values };
 }
 
 /** Claiming due tasks under a lease, extending leases, and committing a step's result. */
@@ -109,14 +144,81 @@ export function claimOps(db: Db) {
     return name;
   };
 
+  /** One commit alone, as a named statement (one per commit shape, up to MAX_NAMED_COMMITS). */
   async function commitOnce(owner: string, c: StepCommit, off: number): Promise<boolean> {
-    const { text, values } = commitStatement(owner, c, off);
+    const { text, values } = commitStatement(owner, [c], off);
     const name = nameOf(text);
-    const { rows } = await db.query<{ updated: number; ids?: number[] | null }>(name ?? 'reelay_commit', text, values, name !== undefined);
-    const row = rows[0]!;
-    if (row.updated !== 1) return false;
-    (c.deliveries ?? []).forEach((d, i) => (d.id = row.ids![i]));
-    return true;
+    const { rows } = await db.query<Row>(name ?? 'reelay_commit', text, values, name !== undefined);
+    return applied(c, rows[0]!, '');
+  }
+
+  /**
+   * One commit alone, run again should it lose an attempt number: the number is the task's next
+   * free one as the statement's snapshot sees it. Two commits of one task at once (one owner)
+   * serialize on the task's row, and the second may then take the first's number: its statement
+   * fails as a whole, and runs again.
+   */
+  async function commitAlone(owner: string, c: StepCommit, off: number): Promise<boolean> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await commitOnce(owner, c, off);
+      } catch (e) {
+        const err = e as { code?: string; constraint?: string };
+        if (tries >= 3 || err.code !== UNIQUE_VIOLATION || err.constraint !== 'attempts_pkey') throw e;
+      }
+    }
+  }
+
+  // Group commit: the commits asked for while others are out go together, as one statement of
+  // each commit's CTEs (a round trip, and a write to the socket, per group rather than per commit).
+  // A group that fails (one commit's error fails the statement, which then applies nothing) runs
+  // again commit by commit, so each commit gets its own answer.
+  const waiting: Pending[] = [];
+  let out = 0;
+  let scheduled = false;
+  const schedule = () => {
+    if (scheduled || out >= MAX_GROUPS_OUT || waiting.length === 0) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      while (out < MAX_GROUPS_OUT && waiting.length > 0) void send(takeGroup());
+    });
+  };
+  /** Up to MAX_GROUP waiting commits, one per task (a task's second commit waits for the next group). */
+  const takeGroup = (): Pending[] => {
+    const group: Pending[] = [];
+    const tasks = new Set<string>();
+    for (let i = 0; i < waiting.length && group.length < MAX_GROUP; ) {
+      const p = waiting[i]!;
+      if (tasks.has(p.c.taskId)) i++;
+      else {
+        tasks.add(p.c.taskId);
+        group.push(p);
+        waiting.splice(i, 1);
+      }
+    }
+    return group;
+  };
+  async function send(group: Pending[]): Promise<void> {
+    out++;
+    try {
+      const off = await db.offset();
+      if (group.length > 1) {
+        const { text, values } = commitStatement(group[0]!.owner, group.map((p) => p.c), off);
+        const sameOwner = group.every((p) => p.owner === group[0]!.owner);
+        const rows = sameOwner ? await db.query<Row>('reelay_commit_group', text, values, false).then((r) => r.rows, () => undefined) : undefined;
+        if (rows) {
+          group.forEach((p, i) => p.resolve(applied(p.c, rows[0]!, String(i))));
+          return;
+        }
+      }
+      await Promise.all(group.map((p) => commitAlone(p.owner, p.c, off).then(p.resolve, p.reject)));
+    } catch (e) {
+      for (const p of group) p.reject(e);
+    } finally {
+      out--;
+      schedule();
+    }
   }
 
   return {
@@ -144,19 +246,11 @@ export function claimOps(db: Db) {
         [ids, owner],
       );
     },
-    async commitStep(owner: string, c: StepCommit): Promise<boolean> {
-      const off = await db.offset();
-      // The attempt's number is the task's next free one as this statement's snapshot sees it. Two
-      // commits of one task at once (one owner) serialize on the task's row, and the second may
-      // then take the first's number: its statement fails as a whole, and runs again.
-      for (let tries = 1; ; tries++) {
-        try {
-          return await commitOnce(owner, c, off);
-        } catch (e) {
-          const err = e as { code?: string; constraint?: string };
-          if (tries >= 3 || err.code !== UNIQUE_VIOLATION || err.constraint !== 'attempts_pkey') throw e;
-        }
-      }
+    commitStep(owner: string, c: StepCommit): Promise<boolean> {
+      return new Promise<boolean>((resolve, reject) => {
+        waiting.push({ owner, c, resolve, reject });
+        schedule();
+      });
     },
   };
 }

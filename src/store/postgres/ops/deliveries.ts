@@ -1,8 +1,26 @@
 import type { Delivery, DeliveryResult } from '../../port.js';
+import { batched } from '../batch.js';
 import type { Db } from '../db.js';
 import { deliveryFromRow } from '../rows.js';
 
 export function deliveryOps(db: Db) {
+  // The results of the sends of one turn are written as one statement (distinct ids: a delivery
+  // is leased to one sender at a time).
+  const finish = batched(async (results: DeliveryResult[]): Promise<void[]> => {
+    const off = await db.offset();
+    const col = <K extends keyof DeliveryResult>(k: K) => results.map((r) => r[k]);
+    await db.query(
+      'reelay_delivery_finish',
+      `UPDATE deliveries d SET attempts = x.attempts, status = x.status, next_attempt_at = x.next_attempt_at,
+         last_error = x.last_error, last_status = x.last_status, delivered_at = x.delivered_at, lease_until = NULL
+       FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::bigint[], $5::text[], $6::integer[], $7::bigint[])
+         AS x(id, attempts, status, next_attempt_at, last_error, last_status, delivered_at)
+       WHERE d.id = x.id`,
+      [col('id'), col('attempts'), col('status'), results.map((r) => (r.nextAttemptAt === null ? null : Math.round(r.nextAttemptAt + off))), col('lastError'), col('lastStatus'), results.map((r) => (r.deliveredAt === null ? null : Math.round(r.deliveredAt)))],
+    );
+    return results.map(() => undefined);
+  }, { max: 500, out: 2 });
+
   return {
     async claimDueDeliveries(now: number, leaseMs: number, limit: number): Promise<Delivery[]> {
       const off = await db.offset();
@@ -20,16 +38,7 @@ export function deliveryOps(db: Db) {
       );
       return rows.map((r) => deliveryFromRow(r, off)).sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0) || a.id - b.id);
     },
-    async finishDelivery(r: DeliveryResult): Promise<void> {
-      const off = await db.offset();
-      await db.query(
-        'reelay_delivery_finish',
-        `UPDATE deliveries SET attempts = $2, status = $3, next_attempt_at = $4, last_error = $5, last_status = $6,
-           delivered_at = $7, lease_until = NULL
-         WHERE id = $1`,
-        [r.id, r.attempts, r.status, r.nextAttemptAt === null ? null : Math.round(r.nextAttemptAt + off), r.lastError, r.lastStatus, r.deliveredAt],
-      );
-    },
+    finishDelivery: (r: DeliveryResult): Promise<void> => finish(r),
     async listDeliveries(taskId: string): Promise<Delivery[]> {
       const off = await db.offset();
       const { rows } = await db.query('reelay_delivery_list', `SELECT * FROM deliveries WHERE task_id = $1 ORDER BY id`, [taskId]);
