@@ -100,7 +100,10 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
     app.get('/metrics', async (_req, reply) => {
       // This engine's own counts are every job's only where it is the store's single writer.
       const counts = store.capabilities.singleWriter ? engine.gate.counts() : await store.countInFlight();
-      for (const [provider, n] of Object.entries(counts)) metrics.inFlight.set({ provider }, n);
+      // The store counts only providers with a job running: every configured one reads 0 without
+      // one, and a provider gone from the counts must not keep its last value.
+      metrics.inFlight.reset();
+      for (const provider of new Set([...config.routing.providers.keys(), ...Object.keys(counts)])) metrics.inFlight.set({ provider }, counts[provider] ?? 0);
       return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     });
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { test } from 'node:test';
 import { pino } from 'pino';
 import { TaskService } from '../src/app/tasks.js';
 import { kkiaiTaskId } from '../src/dialects/kkiai/ids.js';
@@ -13,14 +13,43 @@ import type { Provider } from '../src/providers/port.js';
 import { ResultFiles } from '../src/results/files.js';
 import { parseRouting } from '../src/routing/config.js';
 import { Router } from '../src/routing/router.js';
+import type { Store } from '../src/store/port.js';
+import { openPostgresStore } from '../src/store/postgres/index.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { binaries } from './media.js';
 import { SIM_KEY, startTestSim } from './sim.js';
+import { freshDatabase, pgSkipReason } from './pg.js';
 import { waitFor } from './server.js';
 import { seeded } from './fixtures.js';
 import { tmpDir } from './tmp.js';
 
 const TASKS = 60;
+
+interface Backend {
+  name: string;
+  skip: string | false;
+  /** A migrated store of its own, in `dir` when it is a file. */
+  open(dir: string): Promise<Store>;
+}
+
+const backends: Backend[] = [
+  {
+    name: 'SQLite',
+    skip: false,
+    async open(dir) {
+      return openSqliteStore(join(dir, 'chaos.sqlite'));
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    skip: pgSkipReason(),
+    async open() {
+      const store = openPostgresStore((await freshDatabase())!);
+      await store.migrate();
+      return store;
+    },
+  },
+];
 
 /**
  * Chaos: many tasks routed to a simulated reseller that fails in every way it can (refusals,
@@ -29,44 +58,44 @@ const TASKS = 60;
  * none stuck; each upstream job Reelay started is one it recorded (no hidden double submission);
  * and the outcomes are right: safety rejections fail as content policy, everything else succeeds.
  */
-describe('chaos: random upstream faults with a healthy fallback route', async () => {
-  const flaky = await startTestSim({
-    durationMs: 150,
-    hangMs: 1500,
-    faults: { '5xx': 0.08, '429': 0.05, timeout: 0.04, malformed: 0.05, recaptcha: 0.06, fail: 0.1, safety: 0.05, stall: 0.06, lost: 0.06, 'slow-download': 0.03, 'poll-5xx': 0.15 },
-    retryAfterSeconds: 0.2,
-    // Seeded, so each run draws the same faults in the same order of creates.
-    random: seeded(20261121),
-  });
-  const healthy = await startTestSim({ durationMs: 150 });
-  const dir = tmpDir();
-  const store = openSqliteStore(join(dir, 'chaos.sqlite'));
-  const common = { apiKeyEnv: 'SIM_KEY', typicalSeconds: 0.1, pollMaxSeconds: 0.3, stallSeconds: 2, timeoutSeconds: 1, rateLimitBudgetSeconds: 1 };
-  const routing = parseRouting({
-    providers: { flaky: { type: 'kkiai', baseUrl: flaky.url, ...common }, healthy: { type: 'kie', baseUrl: healthy.url, ...common } },
-    models: [{ match: 'veo3.1-fast', routes: [{ provider: 'flaky' }, { provider: 'healthy', model: 'veo3_fast' }] }],
-  }, { SIM_KEY });
-  const guard = new UrlGuard([]);
-  const providers = new Map<string, Provider>([
-    ['flaky', new KkiaiProvider(routing.providers.get('flaky')!, { guard, maxResultBytes: 1 << 30 })],
-    ['healthy', new KieProvider(routing.providers.get('healthy')!, { guard, maxResultBytes: 1 << 30 })],
-  ]);
-  const fetcher = new GuardedFetcher(guard);
-  const engine = new Engine(
-    { store, router: new Router(routing, providers), files: new ResultFiles(dir, 'http://reelay.test'), fetcher, binaries, imageMaxBytes: 1 << 20, notify: () => [], log: pino({ level: 'silent' }), minPollMs: 50 },
-    { leaseMs: 5000, tickMs: 20, concurrency: 32 },
-  );
-  const tasks = new TaskService(store, guard, { taskDeadlineMs: 120_000, errorSleepMs: 100, maxRetries: 6 });
-  tasks.wakeEngine = () => engine.wake();
-  await engine.start();
-  after(async () => {
-    await engine.stop();
-    await Promise.all([...providers.values()].map((p) => p.close?.()));
-    await fetcher.close();
-    await store.close();
-  });
+for (const backend of backends) {
+  test(`chaos (${backend.name}): random upstream faults with a healthy fallback route, ${TASKS} tasks: all terminal, no double submission, the right outcomes`, { skip: backend.skip, timeout: 240_000 }, async (ctx) => {
+    const flaky = await startTestSim({
+      durationMs: 150,
+      hangMs: 1500,
+      faults: { '5xx': 0.08, '429': 0.05, timeout: 0.04, malformed: 0.05, recaptcha: 0.06, fail: 0.1, safety: 0.05, stall: 0.06, lost: 0.06, 'slow-download': 0.03, 'poll-5xx': 0.15 },
+      retryAfterSeconds: 0.2,
+      // Seeded, so each run draws the same faults in the same order of creates.
+      random: seeded(20261121),
+    });
+    const healthy = await startTestSim({ durationMs: 150 });
+    const dir = tmpDir();
+    const store = await backend.open(dir);
+    const common = { apiKeyEnv: 'SIM_KEY', typicalSeconds: 0.1, pollMaxSeconds: 0.3, stallSeconds: 2, timeoutSeconds: 1, rateLimitBudgetSeconds: 1 };
+    const routing = parseRouting({
+      providers: { flaky: { type: 'kkiai', baseUrl: flaky.url, ...common }, healthy: { type: 'kie', baseUrl: healthy.url, ...common } },
+      models: [{ match: 'veo3.1-fast', routes: [{ provider: 'flaky' }, { provider: 'healthy', model: 'veo3_fast' }] }],
+    }, { SIM_KEY });
+    const guard = new UrlGuard([]);
+    const providers = new Map<string, Provider>([
+      ['flaky', new KkiaiProvider(routing.providers.get('flaky')!, { guard, maxResultBytes: 1 << 30 })],
+      ['healthy', new KieProvider(routing.providers.get('healthy')!, { guard, maxResultBytes: 1 << 30 })],
+    ]);
+    const fetcher = new GuardedFetcher(guard);
+    const engine = new Engine(
+      { store, router: new Router(routing, providers), files: new ResultFiles(dir, 'http://reelay.test'), fetcher, binaries, imageMaxBytes: 1 << 20, notify: () => [], log: pino({ level: 'silent' }), minPollMs: 50 },
+      { leaseMs: 5000, tickMs: 20, concurrency: 32 },
+    );
+    const tasks = new TaskService(store, guard, { taskDeadlineMs: 120_000, errorSleepMs: 100, maxRetries: 6 });
+    tasks.wakeEngine = () => engine.wake();
+    await engine.start();
+    ctx.after(async () => {
+      await engine.stop();
+      await Promise.all([...providers.values()].map((p) => p.close?.()));
+      await fetcher.close();
+      await store.close();
+    });
 
-  test(`${TASKS} tasks: all terminal, no double submission, the right outcomes`, { timeout: 240_000 }, async () => {
     const ids: string[] = [];
     for (let i = 0; i < TASKS; i++) {
       const prompt = `chaos task ${i}`;
@@ -126,4 +155,4 @@ describe('chaos: random upstream faults with a healthy fallback route', async ()
     assert.ok(outcome.onFallback > 0, 'some tasks completed on the fallback route');
     assert.ok(outcome.succeeded - outcome.onFallback > 0, 'some tasks completed on the flaky route');
   });
-});
+}
