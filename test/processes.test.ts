@@ -24,6 +24,11 @@ describe('processes sharing one PostgreSQL database', { skip: pgSkipReason() }, 
   const [a, b, engine] = started as [ServerProcess, ServerProcess, ServerProcess];
   after(() => Promise.all(started.map((s) => s.stop())));
   const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+  /** The task as the OpenAI door shows it: its id and status. */
+  const video = async (s: ServerProcess, id: string) => {
+    const v = (await (await fetch(`${s.url}/v1/videos/${id}`, { headers })).json()) as { id: string; status: string };
+    return { id: v.id, status: v.status };
+  };
   const record = async (s: ServerProcess, id: string) => (await (await fetch(`${s.url}/api/v1/veo/record-info?taskId=${id}`, { headers })).json()) as { code: number; data: { successFlag: number } | null };
 
   test('each process says its role; an engine process serves no API', async () => {
@@ -36,17 +41,31 @@ describe('processes sharing one PostgreSQL database', { skip: pgSkipReason() }, 
   });
 
   test('a task created through one API process is read through the other, as it changes (no stale cache)', async () => {
-    const created = (await (await fetch(`${a.url}/api/v1/veo/generate`, { method: 'POST', headers, body: JSON.stringify({ prompt: 'a slow lighthouse' }) })).json()) as { code: number; data: { taskId: string } };
-    assert.equal(created.code, 200);
-    const id = created.data.taskId;
-    assert.equal((await record(b, id)).code, 200, 'the other process knows it at once');
-    // The engine takes it (the local renderer holds it "running" for a minute): both API processes
-    // see the same state, read fresh.
-    const seen = await waitFor(async () => {
+    // The engine is paused, so the task waits queued until it is let go.
+    engine.child.kill('SIGSTOP');
+    try {
+      const created = (await (await fetch(`${a.url}/api/v1/veo/generate`, { method: 'POST', headers, body: JSON.stringify({ prompt: 'a slow lighthouse' }) })).json()) as { code: number; data: { taskId: string } };
+      assert.equal(created.code, 200);
+      const id = created.data.taskId;
+      assert.equal((await record(b, id)).code, 200, 'the other process knows it at once');
+      // Read through the OpenAI door (a kie task is any door's, for the same key): its status
+      // tells queued from running, where kie's successFlag is 0 for both.
+      for (const s of [a, b]) assert.deepEqual(await video(s, id), { id, status: 'queued' });
+      engine.child.kill('SIGCONT');
+      // The engine takes it (the local renderer holds it "running" for a minute). Whichever API
+      // process shows the change first, the other shows it on its next read; one answering from
+      // a cache would stay "queued".
+      const first = await waitFor(async () => {
+        for (const s of [a, b]) if ((await video(s, id)).status === 'in_progress') return s;
+        return undefined;
+      }, 30_000, 50).catch(() => assert.fail('neither API process shows the engine taking the task'));
+      const other = first === a ? b : a;
+      assert.deepEqual(await video(other, id), { id, status: 'in_progress' }, 'both API processes read the task fresh');
       const [x, y] = await Promise.all([record(a, id), record(b, id)]);
-      return x.data && y.data && x.data.successFlag === 0 ? [x, y] : undefined;
-    }, 30_000, 100);
-    assert.deepEqual(seen[0], seen[1]);
+      assert.deepEqual(x, y);
+    } finally {
+      engine.child.kill('SIGCONT');
+    }
   });
 
   test('a key revoked with the CLI stops working on every process within a second', async () => {
