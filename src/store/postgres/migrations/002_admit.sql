@@ -50,8 +50,10 @@ BEGIN
   END IF;
 
   IF k > 0 THEN
-    WITH g AS (UPDATE tasks SET slot_provider = p_provider WHERE id = ANY (p_tasks[1:k]) AND lease_owner = p_owner RETURNING id)
-    SELECT array_agg(id) INTO v_granted FROM g;
+    -- Rows locked in id order, as every statement that updates many tasks does: no deadlocks.
+    WITH mine AS (SELECT id FROM tasks WHERE id = ANY (p_tasks[1:k]) AND lease_owner = p_owner ORDER BY id FOR UPDATE),
+      g AS (UPDATE tasks t SET slot_provider = p_provider FROM mine WHERE t.id = mine.id AND t.lease_owner = p_owner RETURNING t.id)
+    SELECT array_agg(g.id) INTO v_granted FROM g;
   END IF;
   v_granted := coalesce(v_granted, '{}');
 

@@ -32,6 +32,9 @@ const CLAIMS: Record<ClaimLane, string> = { steps: claimText('steps'), fetch: cl
 /** Commit shapes get a named statement each, up to this many; past it they run unnamed. */
 const MAX_NAMED_COMMITS = 500;
 const UNIQUE_VIOLATION = '23505';
+const DEADLOCK = '40P01';
+/** Leases extended per statement at most. */
+const LEASE_SLICE = 500;
 /** Commits in one group commit at most, and group statements out at once per process. */
 const MAX_GROUP = 64;
 const MAX_GROUPS_OUT = 4;
@@ -197,7 +200,8 @@ export function claimOps(db: Db) {
         waiting.splice(i, 1);
       }
     }
-    return group;
+    // In id order: the tasks' rows are locked in the order of the statement's CTEs (see extendLeases).
+    return group.sort((x, y) => (x.c.taskId < y.c.taskId ? -1 : x.c.taskId > y.c.taskId ? 1 : 0));
   };
   async function send(group: Pending[]): Promise<void> {
     out++;
@@ -230,19 +234,38 @@ export function claimOps(db: Db) {
     async extendLeases(owner: string, ids: string[], until: number): Promise<string[]> {
       if (ids.length === 0) return [];
       const off = await db.offset();
-      const { rows } = await db.query<{ id: string }>(
-        'reelay_extend',
-        `UPDATE tasks SET lease_until = GREATEST(lease_until, $3) WHERE id = ANY($1::text[]) AND lease_owner = $2 RETURNING id`,
-        [ids, owner, Math.round(until + off)],
-      );
-      const held = new Set(rows.map((r) => r.id));
+      const held = new Set<string>();
+      // In slices, so no statement holds thousands of row locks that step commits queue behind.
+      for (let i = 0; i < ids.length; i += LEASE_SLICE) {
+        const slice = ids.slice(i, i + LEASE_SLICE);
+        for (let tries = 1; ; tries++) {
+          try {
+            const { rows } = await db.query<{ id: string }>(
+              'reelay_extend',
+              // Rows are locked in id order, as every statement that updates many tasks does
+              // (group commits, admission): such statements wait for each other, and should two
+              // still deadlock (PostgreSQL then aborts one), the slice runs again.
+              `UPDATE tasks t SET lease_until = GREATEST(t.lease_until, $3)
+               FROM (SELECT id FROM tasks WHERE id = ANY($1::text[]) AND lease_owner = $2 ORDER BY id FOR UPDATE) mine
+               WHERE t.id = mine.id AND t.lease_owner = $2 RETURNING t.id`,
+              [slice, owner, Math.round(until + off)],
+            );
+            for (const r of rows) held.add(r.id);
+            break;
+          } catch (e) {
+            if (tries >= 3 || (e as { code?: string }).code !== DEADLOCK) throw e;
+          }
+        }
+      }
       return ids.filter((id) => held.has(id));
     },
     async releaseLeases(owner: string, ids: string[]): Promise<void> {
       if (ids.length === 0) return;
       await db.query(
         'reelay_release',
-        `UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE id = ANY($1::text[]) AND lease_owner = $2`,
+        `UPDATE tasks t SET lease_owner = NULL, lease_until = NULL
+         FROM (SELECT id FROM tasks WHERE id = ANY($1::text[]) AND lease_owner = $2 ORDER BY id FOR UPDATE) mine
+         WHERE t.id = mine.id AND t.lease_owner = $2`,
         [ids, owner],
       );
     },
