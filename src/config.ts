@@ -100,7 +100,12 @@ export interface Config {
   databaseUrl?: string;
   /** `REELAY_DATABASE_POOL` (default 10): connections per process to PostgreSQL. */
   databasePool: number;
-  /** `REELAY_DATABASE_TIMEOUT_MS` (default 30000): a PostgreSQL statement running longer fails with a clear error. */
+  /**
+   * `REELAY_DATABASE_TIMEOUT_MS` (default 30000): on PostgreSQL, a statement running longer is
+   * cancelled by the server; one with no answer 2 s after that (a stalled network) fails and its
+   * connection is closed; a wait for a connection lasts this long too, kept within 1 s and 10 s.
+   * Each fails with a clear error in the log, and the request with the dialect's server error.
+   */
   databaseTimeoutMs: number;
   /** `REELAY_METRICS` (default `off`): `on` serves Prometheus metrics at `/metrics`, without a key (bind to a private address). */
   metrics: boolean;

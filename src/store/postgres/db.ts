@@ -10,7 +10,19 @@ export interface PostgresStoreOptions {
    * with an error that says so (`statement_timeout`, set when each connection opens). (Default: 30 000)
    */
   statementTimeoutMs?: number;
-  /** A call that finds no free connection for this long rejects. (Default: 10 000) */
+  /**
+   * A statement without an answer this long rejects, and its connection is closed: the server
+   * cannot cancel what it never received, nor deliver its answer over a network that stopped
+   * carrying it (a stall, a peer gone without a reset), and the driver alone would wait forever.
+   * Longer than `statementTimeoutMs`, so that a server that can answer says why itself.
+   * (Default: `statementTimeoutMs` + 2 000; none when `statementTimeoutMs` is 0)
+   */
+  answerTimeoutMs?: number;
+  /**
+   * A call that finds no free connection, or cannot open one, for this long rejects: a call
+   * waits about as long for a connection as for its statement. (Default: `statementTimeoutMs`,
+   * kept within 1 000 and 10 000)
+   */
   connectionTimeoutMillis?: number;
   /**
    * The clock of the times callers pass (`now`, lease ends, `nextRunAt`). The store measures how
@@ -35,6 +47,10 @@ export type Query = <R extends pg.QueryResultRow = Row>(name: string, text: stri
 const CLOCK_NOISE_MS = 50;
 const CLOCK_SAMPLES = 3;
 const INT8 = 20;
+/** How much longer than statement_timeout a call waits for the server's own answer. */
+const ANSWER_GRACE_MS = 2000;
+/** What pg says when `query_timeout` passes. */
+const NO_ANSWER = 'Query read timeout';
 
 /**
  * bigint columns are epoch milliseconds and counts, all below 2^53: numbers, not strings. Set on
@@ -45,10 +61,34 @@ const types = {
     oid === INT8 && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
+/**
+ * SQLSTATE classes of a statement refused for the rows it holds: a data exception (22), a broken
+ * constraint (23), a rollback to break a conflict with another transaction (40: deadlock,
+ * serialization).
+ */
+const ROW_REFUSALS = new Set(['22', '23', '40']);
+
+/**
+ * Whether a failed statement was refused by the server for the rows it holds. It then applied
+ * nothing (the server answered with an error, and a statement that fails is rolled back), and
+ * another statement without some of those rows may well pass: a caller that sent many calls as
+ * one statement may run each of them again alone.
+ * Anything else is no such proof, or is shared by every call in the statement: no answer in time
+ * (the statement may have been applied and only its answer lost, so running it again could apply
+ * it twice), a connection that broke or never came, a statement timeout.
+ */
+export function refusedForItsRows(e: unknown): boolean {
+  for (let err = e; err instanceof Error; err = err.cause) {
+    if (err instanceof pg.DatabaseError) return ROW_REFUSALS.has(String(err.code).slice(0, 2));
+  }
+  return false;
+}
+
 /** One pool, its named statements, and the offset from the callers' clock to the database's. */
 export class Db {
   readonly pool: pg.Pool;
   private readonly statementTimeoutMs: number;
+  private readonly answerTimeoutMs: number;
   private readonly connectionTimeoutMs: number;
   private readonly clock: () => number;
   private readonly clockCheckMs: number;
@@ -58,7 +98,10 @@ export class Db {
 
   constructor(url: string, opts: PostgresStoreOptions = {}) {
     this.statementTimeoutMs = opts.statementTimeoutMs ?? 30_000;
-    this.connectionTimeoutMs = opts.connectionTimeoutMillis ?? 10_000;
+    // statement_timeout 0 is PostgreSQL's "no limit": then calls wait for answers as long as it takes.
+    const limited = this.statementTimeoutMs > 0;
+    this.answerTimeoutMs = opts.answerTimeoutMs ?? (limited ? this.statementTimeoutMs + ANSWER_GRACE_MS : 0);
+    this.connectionTimeoutMs = opts.connectionTimeoutMillis ?? (limited ? Math.min(Math.max(this.statementTimeoutMs, 1000), 10_000) : 10_000);
     this.clock = opts.clock ?? Date.now;
     this.clockCheckMs = opts.clockCheckMs ?? 60_000;
     this.pool = new pg.Pool({
@@ -79,7 +122,7 @@ export class Db {
    */
   async query<R extends pg.QueryResultRow = Row>(name: string, text: string, values: unknown[] = [], named = true): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(named ? { name, text, values } : { text, values });
+      return await this.pool.query<R>(this.statement(text, values, named ? name : undefined));
     } catch (e) {
       throw this.describe(e, name);
     }
@@ -104,24 +147,38 @@ export class Db {
     let failed = false;
     let op = 'BEGIN';
     try {
-      await client.query('BEGIN');
+      await client.query(this.statement('BEGIN'));
       const q: Query = async (name, text, values = []) => {
         op = name;
-        return client.query({ name, text, values });
+        return client.query(this.statement(text, values, name));
       };
       const result = await fn(q, { rollback: () => void (rollback = true) });
       op = rollback ? 'ROLLBACK' : 'COMMIT';
-      await client.query(rollback ? 'ROLLBACK' : 'COMMIT');
+      await client.query(this.statement(rollback ? 'ROLLBACK' : 'COMMIT'));
       return result;
     } catch (e) {
       failed = true;
-      await client.query('ROLLBACK').catch(() => {});
+      // A connection without answers would hold the ROLLBACK as long again: it is closed instead
+      // (below), and the server rolls back when it sees it close.
+      if ((e as Error).message !== NO_ANSWER) await client.query(this.statement('ROLLBACK')).catch(() => {});
       throw this.describe(e, op);
     } finally {
       // A connection whose transaction failed is closed, not reused (it may be broken).
       client.off('error', onBroken);
       client.release(failed);
     }
+  }
+
+  /**
+   * A statement with the answer timeout (pg's `query_timeout`, which its types do not declare per
+   * statement). It is set per statement, not on the pool: migrations (`migrate.ts`) use the
+   * pool's connections and may wait for another process's migrations as long as they take.
+   */
+  private statement(text: string, values: unknown[] = [], name?: string): pg.QueryConfig {
+    // (pg reads a query_timeout of 0 as none.)
+    const config: pg.QueryConfig & { query_timeout: number } = { text, values, query_timeout: this.answerTimeoutMs };
+    if (name !== undefined) config.name = name;
+    return config;
   }
 
   /**
@@ -159,8 +216,15 @@ export class Db {
     if (code === '57014' && /statement timeout/.test(err.message)) {
       return Object.assign(new Error(`PostgreSQL store: ${op} ran longer than statement_timeout (${this.statementTimeoutMs} ms) and was cancelled`, { cause: err }), { code });
     }
+    if (err.message === NO_ANSWER) {
+      return new Error(`PostgreSQL store: ${op} had no answer from the database within ${this.answerTimeoutMs} ms, and its connection was closed`, { cause: err });
+    }
     if (/timeout exceeded when trying to connect/.test(err.message)) {
+      // The pool had no connection to give within the time.
       return new Error(`PostgreSQL store: ${op} found no free connection within ${this.connectionTimeoutMs} ms`, { cause: err });
+    }
+    if (/Connection terminated due to connection timeout/.test(err.message)) {
+      return new Error(`PostgreSQL store: ${op} could not connect to the database within ${this.connectionTimeoutMs} ms`, { cause: err });
     }
     return err;
   }

@@ -28,7 +28,7 @@ export function openPostgresStore(url: string, opts: PostgresStoreOptions = {}):
   const claim = claimOps(db);
   const retention = retentionOps(db);
   const deliveries = deliveryOps(db);
-  const signals = new Signals(url, db.pool, opts.onError);
+  const signals = new Signals(url, db, opts.onError);
 
   return {
     // Many processes write: nobody may cache tasks or count in-flight jobs in memory.

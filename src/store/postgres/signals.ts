@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { StoreSignal } from '../port.js';
+import type { Db } from './db.js';
 
 const CHANNEL = 'reelay';
 /** `due` signals are sent at most this often per process: an engine claims a batch per wake. */
@@ -29,7 +30,8 @@ export class Signals {
 
   constructor(
     private readonly url: string,
-    private readonly pool: pg.Pool,
+    /** Sends the NOTIFYs, from the pool, with its timeouts: a notify never waits forever. */
+    private readonly db: Pick<Db, 'query'>,
     private readonly onError: (e: Error) => void = () => {},
   ) {}
 
@@ -47,7 +49,7 @@ export class Signals {
       }
       this.lastDue = Date.now();
     }
-    this.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ o: this.origin, ...s })]).catch((e: Error) => this.onError(e));
+    this.db.query('reelay_notify', 'SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ o: this.origin, ...s })]).catch((e: Error) => this.onError(e));
   }
 
   subscribe(fn: (s: StoreSignal) => void): () => void {

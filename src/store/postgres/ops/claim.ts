@@ -1,6 +1,7 @@
 import type { Task } from '../../../core/task.js';
 import type { ClaimLane, StepCommit, TaskPatch } from '../../port.js';
 import { PATCH_COLUMNS } from '../../sql/columns.js';
+import { batched } from '../batch.js';
 import type { Db, Row } from '../db.js';
 import { PATCH_TYPES, patchValue, taskFromRow } from '../rows.js';
 
@@ -39,11 +40,10 @@ const LEASE_SLICE = 500;
 const MAX_GROUP = 64;
 const MAX_GROUPS_OUT = 4;
 
+/** A commit asked for, waiting for its group. */
 interface Pending {
   owner: string;
   c: StepCommit;
-  resolve(ok: boolean): void;
-  reject(e: unknown): void;
 }
 
 /** Whether the commit suffixed `s` applied (its fence held), and the ids of its deliveries. */
@@ -174,56 +174,22 @@ export function claimOps(db: Db) {
 
   // Group commit: the commits asked for while others are out go together, as one statement of
   // each commit's CTEs (a round trip, and a write to the socket, per group rather than per commit).
-  // A group that fails (one commit's error fails the statement, which then applies nothing) runs
-  // again commit by commit, so each commit gets its own answer.
-  const waiting: Pending[] = [];
-  let out = 0;
-  let scheduled = false;
-  const schedule = () => {
-    if (scheduled || out >= MAX_GROUPS_OUT || waiting.length === 0) return;
-    scheduled = true;
-    setImmediate(() => {
-      scheduled = false;
-      while (out < MAX_GROUPS_OUT && waiting.length > 0) void send(takeGroup());
-    });
-  };
-  /** Up to MAX_GROUP waiting commits, one per task (a task's second commit waits for the next group). */
-  const takeGroup = (): Pending[] => {
-    const group: Pending[] = [];
-    const tasks = new Set<string>();
-    for (let i = 0; i < waiting.length && group.length < MAX_GROUP; ) {
-      const p = waiting[i]!;
-      if (tasks.has(p.c.taskId)) i++;
-      else {
-        tasks.add(p.c.taskId);
-        group.push(p);
-        waiting.splice(i, 1);
-      }
-    }
-    // In id order: the tasks' rows are locked in the order of the statement's CTEs (see extendLeases).
-    return group.sort((x, y) => (x.c.taskId < y.c.taskId ? -1 : x.c.taskId > y.c.taskId ? 1 : 0));
-  };
-  async function send(group: Pending[]): Promise<void> {
-    out++;
-    try {
-      const off = await db.offset();
-      if (group.length > 1) {
-        const { text, values } = commitStatement(group[0]!.owner, group.map((p) => p.c), off);
-        const sameOwner = group.every((p) => p.owner === group[0]!.owner);
-        const rows = sameOwner ? await db.query<Row>('reelay_commit_group', text, values, false).then((r) => r.rows, () => undefined) : undefined;
-        if (rows) {
-          group.forEach((p, i) => p.resolve(applied(p.c, rows[0]!, String(i))));
-          return;
-        }
-      }
-      await Promise.all(group.map((p) => commitAlone(p.owner, p.c, off).then(p.resolve, p.reject)));
-    } catch (e) {
-      for (const p of group) p.reject(e);
-    } finally {
-      out--;
-      schedule();
-    }
-  }
+  // One owner's; a task's commits one at a time, in the order asked (its second commit waits for
+  // the first's answer); in id order: the tasks' rows are locked in the order of the statement's
+  // CTEs (see extendLeases).
+  const commit = batched(async (group: Pending[]): Promise<boolean[]> => {
+    const off = await db.offset();
+    if (group.length === 1) return [await commitAlone(group[0]!.owner, group[0]!.c, off)];
+    const { text, values } = commitStatement(group[0]!.owner, group.map((p) => p.c), off);
+    const { rows } = await db.query<Row>('reelay_commit_group', text, values, false);
+    return group.map((p, i) => applied(p.c, rows[0]!, String(i)));
+  }, {
+    max: MAX_GROUP,
+    out: MAX_GROUPS_OUT,
+    joins: (p, group) => group.length === 0 || p.owner === group[0]!.owner,
+    key: (p) => p.c.taskId,
+    order: (x, y) => (x.c.taskId < y.c.taskId ? -1 : x.c.taskId > y.c.taskId ? 1 : 0),
+  });
 
   return {
     async claimDue(owner: string, now: number, leaseMs: number, limit: number, lane: ClaimLane = 'steps'): Promise<Task[]> {
@@ -269,11 +235,6 @@ export function claimOps(db: Db) {
         [ids, owner],
       );
     },
-    commitStep(owner: string, c: StepCommit): Promise<boolean> {
-      return new Promise<boolean>((resolve, reject) => {
-        waiting.push({ owner, c, resolve, reject });
-        schedule();
-      });
-    },
+    commitStep: (owner: string, c: StepCommit): Promise<boolean> => commit({ owner, c }),
   };
 }

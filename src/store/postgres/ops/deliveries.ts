@@ -5,11 +5,10 @@ import { deliveryFromRow } from '../rows.js';
 
 export function deliveryOps(db: Db) {
   // The results of the sends of one turn are written as one statement (distinct ids: a delivery
-  // is leased to one sender at a time).
-  const finish = batched(async (batch: DeliveryResult[]): Promise<void[]> => {
+  // is leased to one sender at a time), in id order: two such statements lock their rows in one
+  // order, so they wait for each other and never deadlock.
+  const finish = batched(async (results: DeliveryResult[]): Promise<void[]> => {
     const off = await db.offset();
-    // Rows locked in id order: two such statements wait for each other, never deadlock.
-    const results = [...batch].sort((a, b) => a.id - b.id);
     const col = <K extends keyof DeliveryResult>(k: K) => results.map((r) => r[k]);
     await db.query(
       'reelay_delivery_finish',
@@ -20,8 +19,8 @@ export function deliveryOps(db: Db) {
        WHERE d.id = x.id`,
       [col('id'), col('attempts'), col('status'), results.map((r) => (r.nextAttemptAt === null ? null : Math.round(r.nextAttemptAt + off))), col('lastError'), col('lastStatus'), results.map((r) => (r.deliveredAt === null ? null : Math.round(r.deliveredAt)))],
     );
-    return batch.map(() => undefined);
-  }, { max: 500, out: 2 });
+    return results.map(() => undefined);
+  }, { max: 500, out: 2, order: (a, b) => a.id - b.id });
 
   return {
     async claimDueDeliveries(now: number, leaseMs: number, limit: number): Promise<Delivery[]> {
