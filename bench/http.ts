@@ -252,8 +252,29 @@ async function loadAutocannon(t: Target, seconds: number): Promise<Figure> {
   };
 }
 
+/**
+ * Before a target of existing tasks is measured: its first and last task, asked of each of its
+ * servers, are answered 200 with that task (its id in the answer, and no error code in a kie-style
+ * envelope), so a figure is never that of fast error answers.
+ */
+async function verify(name: string, t: Target): Promise<void> {
+  if ((t.method ?? 'GET') !== 'GET' || t.paths.length < 2) return;
+  for (const base of t.bases) {
+    for (const path of [t.paths[0]!, t.paths.at(-1)!]) {
+      const id = decodeURIComponent(/(?:[=/])([^=/?]+)$/.exec(path)![1]!);
+      const res = await fetch(base + path, { headers: t.headers });
+      const text = await res.text();
+      const code = (JSON.parse(text) as { code?: unknown }).code;
+      if (res.status !== 200 || !text.includes(id) || (code !== undefined && code !== 200 && code !== 'success')) {
+        throw new Error(`${name}: ${base}${path} answered ${res.status} ${text.slice(0, 300)}`);
+      }
+    }
+  }
+}
+
 /** Loads one target and returns its req/s; `warm` first runs it unmeasured (see WARMUP). */
 async function load(name: string, t: Target, warm: boolean): Promise<number> {
+  if (warm) await verify(name, t);
   const run = (seconds: number) => (hasWrk ? loadWrk(t, seconds) : loadAutocannon(t, seconds));
   if (warm && WARMUP > 0) await run(WARMUP);
   const { result: f, cpu } = await withCpu(t.servers, () => run(SECONDS));

@@ -83,6 +83,34 @@ for (const backend of backends) {
       assert.deepEqual(await s.getTask('t1', 'a1'), t1, 'round-trips every field');
     });
 
+    test('a read sees every change, whichever process made it: reads made at once, read again, after a commit, a delete', async (t) => {
+      const [a, b] = await backend.open(t, 2);
+      const now = 3_000_000;
+      const ids = Array.from({ length: 30 }, (_, i) => `r${i}`);
+      for (const id of ids) await b!.createTask(makeTask({ id, tenantId: id === 'r1' ? 't_b' : 't_a', fileToken: `f${id}`, nextRunAt: now }));
+      // Read at once, twice over (the second time from whatever the first kept), and by the wrong tenant.
+      const asks = [...ids, ...ids].map((id) => a!.getTask('t_a', id));
+      const got = await Promise.all(asks);
+      assert.deepEqual(got.map((x) => x?.id), [...ids, ...ids].map((id) => (id === 'r1' ? undefined : id)));
+      assert.equal(await a!.getTask('t_b', 'r0'), undefined, "another tenant's task, after it was read");
+      assert.equal((await a!.getTask('t_b', 'r1'))?.id, 'r1');
+      // The other process changes tasks; every read after each change sees it.
+      assert.equal((await b!.claimDue('B', now, 60_000, 30)).length, 30);
+      for (let p = 1; p <= 5; p++) {
+        const keep = p < 5;
+        assert.equal(await b!.commitStep('B', { taskId: 'r0', patch: { state: 'generating', progress: p * 10, updatedAt: now + p }, keepLease: keep }), true);
+        const [r0, r2] = await Promise.all([a!.getTask('t_a', 'r0'), a!.getTask('t_a', 'r2')]);
+        assert.deepEqual([r0?.state, r0?.progress, r0?.updatedAt], ['generating', p * 10, now + p], `after change ${p}`);
+        assert.equal(r2?.state, 'queued', 'an unchanged task');
+      }
+      // A task ended and deleted by the other process is gone for this one.
+      assert.equal(await b!.commitStep('B', { taskId: 'r2', patch: { state: 'failed', completedAt: now, nextRunAt: null } }), true);
+      assert.equal((await a!.getTask('t_a', 'r2'))?.state, 'failed');
+      assert.equal(await b!.deleteTask('t_a', 'r2'), true);
+      assert.equal(await a!.getTask('t_a', 'r2'), undefined);
+      assert.equal((await a!.getTask('t_a', 'r3'))?.state, 'queued');
+    });
+
     test('creates made at once: each id is created once, by the first to ask, and every field round-trips', async (t) => {
       const s = await open(t);
       const tasks = Array.from({ length: 60 }, (_, i) => makeTask({ id: `k${i % 40}`, tenantId: `t${i % 3}`, fileToken: `fk${i}`, model: `m${i}`, request: { prompt: `p${i}`, z: 1, a: 2 } }));
@@ -679,6 +707,27 @@ describe('store contract: postgres only', { skip: pgSkipReason() }, () => {
     assert.ok(Date.now() - started < 5_000, 'no hang');
     await locker.query('ROLLBACK');
     assert.equal(await s.commitStep('A', { taskId: 'x', patch: { nextRunAt: 5 }, keepLease: true }), true);
+  });
+
+  test('a read is checked against the row as stored: a change made outside the store, one rolled back, one within a millisecond', async (t) => {
+    const url = await pgUrl();
+    const s = pgStore(t, url);
+    await s.migrate();
+    await s.createTask(makeTask({ id: 'm', fileToken: 'fm', progress: 0, updatedAt: 5 }));
+    assert.equal((await s.getTask('t_a', 'm'))?.progress, 0);
+    // Written by hand, updated_at untouched: only the row's version says it changed.
+    await sql(url, `UPDATE tasks SET progress = 40 WHERE id = 'm'`);
+    assert.deepEqual([(await s.getTask('t_a', 'm'))?.progress, (await s.getTask('t_a', 'm'))?.updatedAt], [40, 5]);
+    await sql(url, `BEGIN; UPDATE tasks SET progress = 99 WHERE id = 'm'; ROLLBACK`);
+    assert.equal((await s.getTask('t_a', 'm'))?.progress, 40, 'a change rolled back is not seen');
+    for (const p of [41, 42, 43]) {
+      await sql(url, `UPDATE tasks SET progress = ${p} WHERE id = 'm'`);
+      assert.equal((await s.getTask('t_a', 'm'))?.progress, p);
+    }
+    // Moved to another tenant by hand: the read checks the tenant of the row as it is now.
+    await sql(url, `UPDATE tasks SET tenant_id = 't_z' WHERE id = 'm'`);
+    assert.equal(await s.getTask('t_a', 'm'), undefined);
+    assert.equal((await s.getTask('t_z', 'm'))?.progress, 43);
   });
 
   test("bigint columns read as numbers through the store's pool only, not the pg module's parsers", async (t) => {
