@@ -33,7 +33,7 @@
 //   npm run build && node dist/bench/growth.js       (4 to 7 minutes here)
 //   BENCH_SMALL=1000 BENCH_LARGE=100000 BENCH_OP_SECONDS=0.5 node dist/bench/growth.js
 //   BENCH_BACKENDS (sqlite,postgres), BENCH_ROUNDS (3), BENCH_OP_SECONDS (1.5), BENCH_SLICE_MS (100),
-//   BENCH_PG_BUFFERS (2GB, experiment 2), BENCH_DATA_ROOT (the SQLite files: 1.4 GB at 1M)
+//   BENCH_PG_BUFFERS (2GB, experiment 1), BENCH_DATA_ROOT (the SQLite files: 1.4 GB at 1M)
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -239,8 +239,6 @@ interface Backend {
   scans(line: string): boolean;
   /** Ad hoc changes to the grown store (never the twin), measured again: the fixes of the findings. */
   experiments?(large: Handle, twin: Handle): Promise<string[]>;
-  claimRewrite?(large: Handle): Promise<string[]>;
-  claimFunction?(large: Handle, twin: Handle): Promise<string[]>;
   buffers?(large: Handle, twin: Handle): Promise<string[]>;
   stop(): Promise<void>;
 }
@@ -265,19 +263,12 @@ let lastStoreConnection: Database | undefined;
 
 /** The PostgreSQL store's named statements as it sends them (`reelay_*`), with the last values of each. */
 const pgSent = new Map<string, { text: string; values: unknown[]; at: number }>();
-/**
- * Experiment 3 only: the store's claims of a lane go to a function instead (same values). The
- * statement is renamed: a connection's named statement keeps its first text.
- */
-const claimRedirect = new Map<string, string>();
 {
   const proto = pg.Client.prototype as unknown as { query(config: unknown, ...rest: unknown[]): unknown };
   const query = proto.query;
   proto.query = function (this: object, config: unknown, ...rest: unknown[]) {
     const c = config as { name?: unknown; text?: string; values?: unknown[] } | undefined;
     if (c && typeof c === 'object' && typeof c.name === 'string' && c.name.startsWith('reelay_') && c.text) {
-      const redirect = claimRedirect.get(c.name);
-      if (redirect) return query.call(this, { ...c, name: `${c.name}_experiment`, text: redirect }, ...rest);
       pgSent.set(c.name, { text: c.text, values: c.values ?? [], at: Date.now() });
     }
     return query.call(this, config, ...rest);
@@ -286,7 +277,7 @@ const claimRedirect = new Map<string, string>();
 
 /** Which store statements each measured op runs: SQLite texts, PostgreSQL statement names. */
 const STATEMENTS: Record<string, { sqlite: (text: string) => boolean; postgres: (name: string, text: string) => boolean }> = {
-  getTask: { sqlite: (t) => t === 'SELECT * FROM tasks WHERE id = ? AND tenant_id = ?', postgres: (n) => n === 'reelay_task_get' },
+  getTask: { sqlite: (t) => t === 'SELECT * FROM tasks WHERE id = ? AND tenant_id = ?', postgres: (n) => n === 'reelay_task_read' },
   steps: { sqlite: (t) => t.includes('SET lease_owner = @owner') && t.includes('result_url IS NULL'), postgres: (n) => n === 'reelay_claim_steps' },
   fetch: { sqlite: (t) => t.includes('SET lease_owner = @owner') && t.includes('result_url IS NOT NULL'), postgres: (n) => n === 'reelay_claim_fetch' },
   deliveries: { sqlite: (t) => t.includes('UPDATE deliveries SET lease_until = @until'), postgres: (n) => n === 'reelay_delivery_claim' },
@@ -377,26 +368,8 @@ function sqliteBackend(): Backend {
     },
     // "SCAN tasks" reads the table, "SCAN tasks USING [COVERING] INDEX x" a whole index; SEARCH is a range.
     scans: (line) => /\bSCAN (tasks|deliveries|attempts|artifacts)\b/.test(line),
-    /**
-     * countInFlight reads all of tasks_upstream (every task that ever had an upstream job) where
-     * PostgreSQL has a partial index of the running ones (tasks_inflight): the same index here.
-     */
     async experiments(large, twin) {
       const out: string[] = [];
-      const op = OPS.find((o) => o.statement === 'inflight')!;
-      const index = `CREATE INDEX tasks_inflight ON tasks (provider) WHERE state = 'generating' AND upstream_id IS NOT NULL`;
-      await large.exec(index);
-      const [row] = await rounds(this, [op], twin, large);
-      const text = [...sqliteTexts].find((t) => STATEMENTS.inflight!.sqlite(t))!;
-      const db = new Sqlite(files.get(large)!, { readonly: true });
-      ownConnections.add(db);
-      const plan = planOf(db, text);
-      db.close();
-      out.push(
-        `sqlite, experiment 1: ${index} (the partial index PostgreSQL's migration 001 has), on the grown store only`,
-        `  countInFlight at ${sizeName(LARGE)} with it, p50 µs by round: ${row!.large.map((f) => num(f.p50)).join(', ')}; the twin at ${sizeName(SMALL)} without it: ${row!.small.map((f) => num(f.p50)).join(', ')}`,
-        `  its plan now:\n  ${plan.join('\n  ')}`,
-      );
       // A poll of an old task reads its pages from the OS (the default page cache is 2 MB): with
       // the file mapped, the same read is a memory access.
       const polls = OPS.filter((o) => o.statement === 'getTask');
@@ -405,7 +378,7 @@ function sqliteBackend(): Backend {
       const mapped = await rounds(this, polls, twin, large);
       const mmap = connections.get(large)!.pragma('mmap_size', { simple: true });
       out.push(
-        `sqlite, experiment 2: PRAGMA mmap_size = ${MMAP_BYTES} on the store's connection of both stores (files ${mb(files.get(large)!)} MB and ${mb(files.get(twin)!)} MB; the connection reports ${mmap})`,
+        `sqlite, experiment 1: PRAGMA mmap_size = ${MMAP_BYTES} on the store's connection of both stores (files ${mb(files.get(large)!)} MB and ${mb(files.get(twin)!)} MB; the connection reports ${mmap})`,
         ...mapped.map((r) => `  ${r.op}: ${fmt(merged(r.small))} at ${sizeName(SMALL)}, ${fmt(merged(r.large))} at ${sizeName(LARGE)}: p50 ratio ${median(r.large.map((f, i) => f.p50 / r.small[i]!.p50)).toFixed(2)}x (rounds ${r.large.map((f, i) => (f.p50 / r.small[i]!.p50).toFixed(2)).join(' ')}), CPU ${num(median(r.work.map((w) => w.small)))} -> ${num(median(r.work.map((w) => w.large)))} µs`),
       );
       for (const h of [large, twin]) connections.get(h)!.pragma('mmap_size = 0');
@@ -432,8 +405,10 @@ function postgresBackend(cluster: RunningCluster): Backend {
   const oids = new Map<Handle, number>();
   /** pg_stat_statements' (normalised) texts of the ops' statements. */
   const statementOf = (q: string): string | undefined => {
-    if (q.trim() === 'SELECT * FROM tasks WHERE id = $1 AND tenant_id = $2') return 'getTask';
-    if (q.includes('WITH expired AS')) return q.includes('result_url IS NOT NULL') ? 'fetch' : 'steps';
+    if (q.includes('FROM unnest($1::text[], $2::text[]) AS k(id, v)')) return 'getTask';
+    // A claim's time is its function's call (with track = all its query is counted apart too).
+    if (q.includes('reelay_claim_steps(')) return 'steps';
+    if (q.includes('reelay_claim_fetch(')) return 'fetch';
     if (q.includes('UPDATE deliveries d SET lease_until')) return 'deliveries';
     if (q.includes('UPDATE tasks SET next_run_at = CASE') && q.includes('progress =')) return 'commit';
     if (q.includes('FROM tasks WHERE state = ') && q.includes('GROUP BY provider')) return 'inflight';
@@ -508,11 +483,22 @@ function postgresBackend(cluster: RunningCluster): Backend {
             const values = sent.map((v) => (typeof v === 'number' && Math.abs(v - at) < 86_400_000 ? v + (Date.now() - at) : v));
             const args = values.length ? `(${values.map(literal).join(', ')})` : '';
             const lines: string[] = [];
+            // A claim is a function (migration 003): the plan shown is that of its query, on the
+            // generic plan the function declares (plan_cache_mode = force_generic_plan).
+            const fn = /FROM (reelay_claim_\w+)\(/.exec(text)?.[1];
+            let planned = text;
             try {
+              if (fn) {
+                const def = (await c.query<{ d: string }>('SELECT pg_get_functiondef($1::regproc) AS d', [fn])).rows[0]!.d;
+                const params = ['owner', 'now', 'until', 'limit'];
+                planned = /RETURN QUERY\s+([\s\S]*?);\s*END/.exec(def)![1]!.replace(/\bp_(owner|now|until|limit)\b/g, (_, n: string) => `$${params.indexOf(n) + 1}`);
+                lines.push(`  ${fn}'s query, as the function runs it:`);
+              }
               await c.query('BEGIN');
+              if (fn) await c.query('SET LOCAL plan_cache_mode = force_generic_plan');
               // A commit is fenced by its lease: the task is leased to the committer again first.
               if (op === 'commit') await c.query(`UPDATE tasks SET lease_owner = ${literal(values[1])}, lease_until = ${Date.now() + 60_000} WHERE id = ${literal(values[0])}`);
-              await c.query(`PREPARE growth_plan AS ${text}`);
+              await c.query(`PREPARE growth_plan AS ${planned}`);
               for (let k = 0; k < 6; k++) {
                 await c.query('SAVEPOINT p');
                 await c.query(`EXECUTE growth_plan${args}`);
@@ -547,68 +533,9 @@ function postgresBackend(cluster: RunningCluster): Backend {
       }
     },
     scans: (line) => /Seq Scan on (tasks|deliveries|attempts|artifacts)\b/.test(line),
-    /**
-     * The steps claim's generic plan joins the claimed ids to the table by a hash of a whole scan
-     * (the planner cannot see the LIMIT, and takes a tenth of a third of the table). The claim
-     * runs on custom plans, so it never uses it, but it plans every call. The same claim with the
-     * ids looked up by primary key (`WHERE t.id = ANY (ARRAY(SELECT id FROM due))`) has no such
-     * plan: both texts, run on the grown store in savepoints (rolled back), in each plan mode.
-     */
+    /** The claims' plans were the finding of earlier runs: migration 003 is their fix. */
     async experiments(large, twin) {
-      const out = await this.claimRewrite!(large);
-      out.push(...(await this.claimFunction!(large, twin)));
-      out.push(...(await this.buffers!(large, twin)));
-      return out;
-    },
-    /**
-     * The claims run on a custom plan each call, planned anew each time (about 0.15 ms, more than
-     * half the statement's time in the server), or on the generic plan, whichever the plan cache
-     * judges cheaper: a choice that can flip as the table grows. The fix measured: each lane's claim
-     * as a plpgsql function declared SET plan_cache_mode = force_generic_plan (its plan is made
-     * once per connection), with the claimed ids looked up by primary key so that the generic plan
-     * never hashes a whole scan; the store's claimDue calls go to it (both stores), measured as
-     * the main table measures claims.
-     */
-    async claimFunction(large, twin) {
-      const out = ['postgres, experiment 3: each lane\'s claim in a plpgsql function SET plan_cache_mode = force_generic_plan, the ids joined by primary key; claimDue calls it (both stores)'];
-      for (const lane of ['steps', 'fetch']) {
-        const name = `reelay_claim_${lane}`;
-        const sent = pgSent.get(name);
-        if (!sent) continue;
-        const choice = async (h: Handle) => {
-          const c = new pg.Client({ connectionString: urls.get(h)! });
-          await c.connect();
-          try {
-            await c.query('BEGIN');
-            await c.query(`PREPARE growth_choice AS ${sent.text}`);
-            const args = `(${[OWNER, Date.now(), Date.now() + 60_000, lane === 'steps' ? 16 : 8].map(literal).join(', ')})`;
-            for (let k = 0; k < 8; k++) {
-              await c.query('SAVEPOINT p');
-              await c.query(`EXECUTE growth_choice${args}`);
-              await c.query('ROLLBACK TO SAVEPOINT p');
-            }
-            const r = (await c.query<{ generic_plans: number; custom_plans: number }>(`SELECT generic_plans::int, custom_plans::int FROM pg_prepared_statements WHERE name = 'growth_choice'`)).rows[0]!;
-            return r.generic_plans > 0 ? `generic plan (${r.generic_plans} of 8 runs)` : 'a custom plan each run';
-          } finally {
-            await c.query('ROLLBACK');
-            await c.end();
-          }
-        };
-        out.push(`  the plan cache's choice for the store's ${lane} claim as it stands: at ${sizeName(SMALL)} ${await choice(twin)}, at ${sizeName(LARGE)} ${await choice(large)}`);
-        const body = sent.text.replace('FROM due WHERE t.id = due.id', 'WHERE t.id = ANY (ARRAY(SELECT id FROM due))').replace(/\$([1-4])/g, (_, n: string) => ['p_owner', 'p_now', 'p_until', 'p_limit'][Number(n) - 1]!);
-        const fn = `CREATE FUNCTION growth_claim_${lane}(p_owner text, p_now bigint, p_until bigint, p_limit bigint) RETURNS SETOF tasks
-          LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $fn$ BEGIN RETURN QUERY ${body}; END $fn$`;
-        for (const h of [large, twin]) await h.exec(fn);
-        if (lane === 'fetch') out.push(`  the function (fetch lane): ${fn.replace(/\s+/g, ' ')}`);
-        claimRedirect.set(name, `SELECT * FROM growth_claim_${lane}($1, $2, $3, $4)`);
-      }
-      try {
-        const rows = await rounds(this, OPS.filter((o) => o.statement === 'steps' || o.statement === 'fetch'), twin, large);
-        out.push(...rows.map((r) => `  ${r.op}: ${fmt(merged(r.small))} at ${sizeName(SMALL)}, ${fmt(merged(r.large))} at ${sizeName(LARGE)}: p50 ratio ${median(r.large.map((f, i) => f.p50 / r.small[i]!.p50)).toFixed(2)}x (rounds ${r.large.map((f, i) => (f.p50 / r.small[i]!.p50).toFixed(2)).join(' ')})`));
-      } finally {
-        claimRedirect.clear();
-      }
-      return out;
+      return this.buffers!(large, twin);
     },
     /**
      * A poll of an old task reads its page from the OS when the table is larger than
@@ -639,61 +566,12 @@ function postgresBackend(cluster: RunningCluster): Backend {
         const setting = (await admin.query<{ shared_buffers: string }>('SHOW shared_buffers')).rows[0]!.shared_buffers;
         const rows = await rounds(this, OPS.filter((o) => o.statement === 'getTask'), fresh[1]!, fresh[0]!);
         return [
-          `postgres, experiment 2: shared_buffers ${setting} (ALTER SYSTEM, restart, pg_prewarm of tasks and tasks_pkey) for the grown store's tasks table (${sizes.t}) and its primary key (${sizes.i})`,
+          `postgres, experiment 1: shared_buffers ${setting} (ALTER SYSTEM, restart, pg_prewarm of tasks and tasks_pkey) for the grown store's tasks table (${sizes.t}) and its primary key (${sizes.i})`,
           ...rows.map((r) => `  ${r.op}: ${fmt(merged(r.small))} at ${sizeName(SMALL)}, ${fmt(merged(r.large))} at ${sizeName(LARGE)}: p50 ratio ${median(r.large.map((f, i) => f.p50 / r.small[i]!.p50)).toFixed(2)}x (rounds ${r.large.map((f, i) => (f.p50 / r.small[i]!.p50).toFixed(2)).join(' ')}), in the server ${num(median(r.work.map((w) => w.small)))} -> ${num(median(r.work.map((w) => w.large)))} µs`),
         ];
       } finally {
         for (const h of fresh) await h.store.close();
       }
-    },
-    async claimRewrite(large) {
-      const sent = pgSent.get('reelay_claim_steps');
-      if (!sent) return [];
-      const from = 'FROM due WHERE t.id = due.id';
-      const rewritten = sent.text.replace(from, 'WHERE t.id = ANY (ARRAY(SELECT id FROM due))');
-      if (rewritten === sent.text) return [`postgres, experiment: the claim's text changed, no "${from}" in it`];
-      const c = new pg.Client({ connectionString: urls.get(large)! });
-      await c.connect();
-      const out = [`postgres, experiment 1: the steps claim with "${from}" rewritten as "WHERE t.id = ANY (ARRAY(SELECT id FROM due))", on the grown store (${sizeName(LARGE)}), each run rolled back`];
-      try {
-        for (const [label, text] of [['as the store sends it', sent.text], ['rewritten', rewritten]] as const) {
-          for (const mode of ['auto', 'force_generic_plan']) {
-            await c.query('BEGIN');
-            try {
-              await c.query(`SET LOCAL plan_cache_mode = ${mode}`);
-              await c.query(`PREPARE growth_x AS ${text}`);
-              const args = () => `(${[OWNER, Date.now(), Date.now() + 60_000, 16].map(literal).join(', ')})`;
-              const times: number[] = [];
-              // The store's text on its generic plan reads the whole table: a few runs show it.
-              const runs = label !== 'rewritten' && mode === 'force_generic_plan' ? 5 : 100;
-              for (let k = 0; k < runs; k++) {
-                await c.query('SAVEPOINT p');
-                const t0 = performance.now();
-                const r = await c.query(`EXECUTE growth_x${args()}`);
-                times.push((performance.now() - t0) * 1000);
-                if (r.rowCount !== 16) throw new Error(`claimed ${r.rowCount}`);
-                await c.query('ROLLBACK TO SAVEPOINT p');
-              }
-              await c.query('SAVEPOINT p');
-              const { rows } = await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) EXECUTE growth_x${args()}`);
-              await c.query('ROLLBACK TO SAVEPOINT p');
-              const counts = (await c.query<{ generic_plans: number; custom_plans: number }>(`SELECT generic_plans::int, custom_plans::int FROM pg_prepared_statements WHERE name = 'growth_x'`)).rows[0]!;
-              const plan = rows.map((r) => r['QUERY PLAN']);
-              const joins = plan.filter((l) => /Seq Scan on tasks|Hash Join|Nested Loop|Index Scan using tasks_pkey/.test(l)).map((l) => l.trim().replace(/\s+\(cost.*$/, ''));
-              out.push(
-                `  ${label}, plan_cache_mode ${mode}: ${counts.generic_plans} generic / ${counts.custom_plans} custom plans; median ${num(median(times))} µs a claim (round trip on a socket), ` +
-                  `EXPLAIN: ${plan.filter((l) => /Planning Time|Execution Time/.test(l)).map((l) => l.trim()).join(', ')}; ${joins.join(' / ')}`,
-              );
-            } finally {
-              await c.query('ROLLBACK');
-              await c.query('DEALLOCATE ALL');
-            }
-          }
-        }
-      } finally {
-        await c.end();
-      }
-      return out;
     },
     async stop() {
       await admin.end();

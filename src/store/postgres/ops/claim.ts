@@ -6,29 +6,14 @@ import type { Db, Row } from '../db.js';
 import { PATCH_TYPES, patchValue, taskFromRow } from '../rows.js';
 
 /**
- * One claim statement per lane: tasks whose lease ran out first (through `tasks_leased`), then
- * free due tasks (through the lane's partial index), up to the limit. FOR UPDATE SKIP LOCKED: a
- * task another claim is taking is skipped, not waited for, and one that another claim took since
- * this statement began is re-read and dropped, so a task goes to exactly one owner.
+ * One claim per lane, a function of migration 003 (`reelay_claim_steps`, `reelay_claim_fetch`:
+ * what they take, in which order, and why they are functions, is written there).
  * $1 owner, $2 now, $3 lease end, $4 limit.
  */
-function claimText(lane: ClaimLane): string {
-  const mine = lane === 'fetch' ? 'result_url IS NOT NULL' : 'result_url IS NULL';
-  return `WITH expired AS (
-      SELECT id FROM tasks
-      WHERE lease_owner IS NOT NULL AND lease_until < $2 AND next_run_at <= $2 AND ${mine}
-      ORDER BY lease_until LIMIT $4
-      FOR UPDATE SKIP LOCKED),
-    free AS (
-      SELECT id FROM tasks
-      WHERE next_run_at <= $2 AND lease_owner IS NULL AND ${mine}
-      ORDER BY next_run_at LIMIT $4 - (SELECT count(*) FROM expired)
-      FOR UPDATE SKIP LOCKED),
-    due AS (SELECT id FROM expired UNION ALL SELECT id FROM free)
-    UPDATE tasks t SET lease_owner = $1, lease_until = $3 FROM due WHERE t.id = due.id
-    RETURNING t.*`;
-}
-const CLAIMS: Record<ClaimLane, string> = { steps: claimText('steps'), fetch: claimText('fetch') };
+const CLAIMS: Record<ClaimLane, string> = {
+  steps: 'SELECT * FROM reelay_claim_steps($1, $2, $3, $4)',
+  fetch: 'SELECT * FROM reelay_claim_fetch($1, $2, $3, $4)',
+};
 
 /** Commit shapes get a named statement each, up to this many; past it they run unnamed. */
 const MAX_NAMED_COMMITS = 500;

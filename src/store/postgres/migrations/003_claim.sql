@@ -1,0 +1,60 @@
+-- Reelay PostgreSQL schema, version 3: the claims as functions, each on one plan made once.
+--
+-- Version 2 sent each lane's claim as a named statement. The plan cache then chose, call by call,
+-- between a plan made for the call's values (planned anew each time: more than half of the
+-- statement's time in the server) and its generic plan, whichever it judged cheaper, and its
+-- judgement flipped as the table grew: with a million stored tasks a claim cost up to 1.6 times
+-- what it cost with ten thousand (bench/growth.ts). The generic plan of that text also joined the
+-- claimed ids to the table by hashing a scan of it.
+--
+-- Here each lane's claim is a function declared with plan_cache_mode = force_generic_plan: its
+-- plan is made once per connection and never switched, and the claimed ids are looked up by
+-- primary key (`id = ANY (ARRAY(...))`), so the generic plan reads only the due and expired
+-- tasks' index entries and their rows, whatever the size of the table.
+--
+-- What a claim does is unchanged: tasks whose lease ran out first (through tasks_leased), then
+-- free due tasks (through the lane's partial index), up to the limit. FOR UPDATE SKIP LOCKED: a
+-- task another claim is taking is skipped, not waited for, and one another claim took since this
+-- statement began is re-read and dropped, so a task goes to exactly one owner. The steps lane
+-- takes tasks without a result URL, the fetch lane those with one.
+--
+-- Arguments: the owner, now and the lease end (the database's clock, ms), and the limit.
+CREATE FUNCTION reelay_claim_steps(p_owner text, p_now bigint, p_until bigint, p_limit bigint)
+RETURNS SETOF tasks
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+BEGIN
+  RETURN QUERY
+  WITH expired AS (
+      SELECT id FROM tasks
+      WHERE lease_owner IS NOT NULL AND lease_until < p_now AND next_run_at <= p_now AND result_url IS NULL
+      ORDER BY lease_until LIMIT p_limit
+      FOR UPDATE SKIP LOCKED),
+    free AS (
+      SELECT id FROM tasks
+      WHERE next_run_at <= p_now AND lease_owner IS NULL AND result_url IS NULL
+      ORDER BY next_run_at LIMIT p_limit - (SELECT count(*) FROM expired)
+      FOR UPDATE SKIP LOCKED)
+  UPDATE tasks t SET lease_owner = p_owner, lease_until = p_until
+  WHERE t.id = ANY (ARRAY(SELECT id FROM expired UNION ALL SELECT id FROM free))
+  RETURNING t.*;
+END $$;
+
+CREATE FUNCTION reelay_claim_fetch(p_owner text, p_now bigint, p_until bigint, p_limit bigint)
+RETURNS SETOF tasks
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+BEGIN
+  RETURN QUERY
+  WITH expired AS (
+      SELECT id FROM tasks
+      WHERE lease_owner IS NOT NULL AND lease_until < p_now AND next_run_at <= p_now AND result_url IS NOT NULL
+      ORDER BY lease_until LIMIT p_limit
+      FOR UPDATE SKIP LOCKED),
+    free AS (
+      SELECT id FROM tasks
+      WHERE next_run_at <= p_now AND lease_owner IS NULL AND result_url IS NOT NULL
+      ORDER BY next_run_at LIMIT p_limit - (SELECT count(*) FROM expired)
+      FOR UPDATE SKIP LOCKED)
+  UPDATE tasks t SET lease_owner = p_owner, lease_until = p_until
+  WHERE t.id = ANY (ARRAY(SELECT id FROM expired UNION ALL SELECT id FROM free))
+  RETURNING t.*;
+END $$;
