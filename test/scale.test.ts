@@ -211,19 +211,26 @@ describe('scale-out: 1 API and 2 engine processes on PostgreSQL and S3, one engi
       const endedMs = Date.now() - began;
       const cpuWhileRunning = process.cpuUsage(cpuAtStart);
       const files = new ResultFiles(tmpDir(), api.url, { objects: bucket });
-      const figures = { succeeded: 0, safety: 0, onFallback: 0, unrecorded: 0, duplicateCallbacks: 0 };
+      const figures = { succeeded: 0, safety: 0, onFallback: 0, unrecorded: 0, interrupted: 0, duplicateCallbacks: 0 };
       const videos: { task: Task; url: string }[] = [];
       for (const t of ended) {
         const attempts = await store.listAttempts(t.id);
         const submitted = attempts.filter((a) => a.outcome === 'submitted');
         const accepted = jobs.get(t.spec.prompt) ?? { flaky: 0, healthy: 0 };
         // Every submission Reelay recorded is a job the upstream accepted, none twice. A job can be
-        // accepted and its engine killed before the commit: that job has no record (the kkiai and kie
-        // APIs take no idempotency key), and the task is submitted again. Those are counted.
+        // accepted and its engine killed before the commit: its id was never known (the kkiai and
+        // kie APIs take no idempotency key), and the task is submitted again. The claim that takes
+        // the task over records that submit as `interrupted`: every job the upstream accepted has
+        // a record, with its id or as one of those (which also stand for submits killed before the
+        // upstream saw them).
         for (const side of ['flaky', 'healthy'] as const) {
           const recorded = submitted.filter((a) => a.provider === side).length;
-          assert.ok(recorded <= accepted[side], `${t.id}: ${recorded} recorded submissions to ${side}, ${accepted[side]} jobs`);
+          const interrupted = attempts.filter((a) => a.outcome === 'interrupted' && a.provider === side).length;
+          const what = `${t.id}: ${recorded} recorded submissions and ${interrupted} interrupted to ${side}, ${accepted[side]} jobs: ${JSON.stringify(attempts.map((a) => [a.n, a.provider, a.outcome, a.upstreamId]))}`;
+          assert.ok(recorded <= accepted[side], what);
+          assert.ok(accepted[side] <= recorded + interrupted, `a job without a record: ${what}`);
           figures.unrecorded += accepted[side] - recorded;
+          figures.interrupted += interrupted;
         }
         assert.equal(new Set(submitted.map((a) => a.upstreamId)).size, submitted.length, `${t.id}: an upstream id submitted twice`);
         if (t.state === 'failed') {

@@ -151,8 +151,11 @@ export interface Attempt {
   /**
    * `submitted` (the provider accepted it), `succeeded`, `failed` (ended the task), `retry`,
    * `abandoned` (a running job was given up: it stalled, or its provider left; counted as a retry)
-   * or `resumed` (an abandoned job was taken back instead of submitting again).
+   * `resumed` (an abandoned job was taken back instead of submitting again), or `interrupted`
+   * (the engine stopped or lost its lease during a submit to `provider`: the upstream may hold a
+   * job without a record; written by the next claim of the task, on a store whose submission gate
+   * marks submits in progress: PostgreSQL).
    */
-  outcome: 'submitted' | 'succeeded' | 'failed' | 'retry' | 'abandoned' | 'resumed';
+  outcome: 'submitted' | 'succeeded' | 'failed' | 'retry' | 'abandoned' | 'resumed' | 'interrupted';
   error: string | null;
 }

@@ -774,6 +774,34 @@ describe('store contract: postgres only', { skip: pgSkipReason() }, () => {
     assert.deepEqual([notMine.ok, !notMine.ok && notMine.why], [false, 'the task is no longer leased to this engine']);
   });
 
+  test('a claim that takes over a task left mid-submit records an interrupted attempt, once; a finished submit leaves none', async (t) => {
+    const url = await pgUrl();
+    const a = pgStore(t, url);
+    await a.migrate();
+    const b = pgStore(t, url);
+    const now = Date.now();
+    for (const id of ['left', 'done', 'asked']) await a.createTask(makeTask({ id, fileToken: `f${id}`, nextRunAt: now - 1000 }));
+    assert.equal((await a.claimDue('A', now, 1_000, 10)).length, 3);
+    const ask = (taskId: string) => a.admitSubmission!({ provider: 'kie', taskId, owner: 'A', maxInFlight: 5, now: Date.now() });
+    // `left`: let through, then its engine stops before the commit. `done`: let through and
+    // committed (the job recorded). `asked`: not let through (no slot), then its engine stops.
+    assert.deepEqual([await ask('left'), await ask('done')], [{ ok: true }, { ok: true }]);
+    await a.commitStep('A', { taskId: 'done', patch: { state: 'generating', provider: 'kie', upstreamId: 'j1', nextRunAt: now - 500 }, attempt: attempt('done', { provider: 'kie', upstreamId: 'j1' }), keepLease: true });
+    // B takes all three over once A's leases end.
+    const taken = await b.claimDue('B', now + 2_000, 60_000, 10);
+    assert.deepEqual(taken.map((x) => x.id).sort(), ['asked', 'done', 'left']);
+    const outcomes = async (id: string) => (await b.listAttempts(id)).map((x) => [x.n, x.step, x.provider, x.upstreamId, x.outcome]);
+    assert.deepEqual(await outcomes('left'), [[1, 'submit', 'kie', null, 'interrupted']]);
+    assert.match((await b.listAttempts('left'))[0]!.error!, /while submitting to kie: the upstream may hold a job that was never recorded/);
+    assert.deepEqual(await outcomes('done'), [[1, 'submit', 'kie', 'j1', 'submitted']]);
+    assert.deepEqual(await outcomes('asked'), []);
+    // The mark is gone with the record: B's own submit is counted, and a later claim adds nothing.
+    assert.deepEqual(await b.admitSubmission!({ provider: 'kie', taskId: 'left', owner: 'B', maxInFlight: 2, now: Date.now() }), { ok: true });
+    assert.equal(await b.commitStep('B', { taskId: 'left', patch: { state: 'generating', provider: 'kie', upstreamId: 'j2', nextRunAt: now }, attempt: attempt('left', { provider: 'kie', upstreamId: 'j2' }) }), true);
+    assert.equal((await a.claimDue('A', now + 3_000, 1_000, 10)).some((x) => x.id === 'left'), true);
+    assert.deepEqual(await outcomes('left'), [[1, 'submit', 'kie', null, 'interrupted'], [2, 'submit', 'kie', 'j2', 'submitted']]);
+  });
+
   test('admission keeps one submission rate across engines (a token bucket of one second)', async (t) => {
     const url = await pgUrl();
     const a = pgStore(t, url);

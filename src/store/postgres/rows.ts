@@ -41,23 +41,23 @@ export function patchValue(field: string, value: unknown, off: number): unknown 
 
 const at = (v: unknown, off: number): number | null => (v === null || v === undefined ? null : (v as number) - off);
 
-/** The insert columns of `tasks` but the lease, in the order of `taskValues`. */
-export const TASK_COLUMNS = [
-  'id', 'tenant_id', 'dialect', 'model', 'spec', 'request', 'state', 'enhanced_prompt', 'images',
-  'provider', 'upstream_id', 'attempt_count', 'retry_count', 'max_retries', 'error_sleep_ms', 'last_error',
-  'last_error_kind', 'failure_stage', 'callback_url', 'file_token', 'hd_state', 'progress', 'created_at',
-  'updated_at', 'completed_at', 'deadline_at', 'next_run_at', 'route_index', 'submitted_at', 'fallback',
-  'result_url', 'uhd_state', 'uhd_callback_url',
-] as const;
-
-/** The PostgreSQL type of each of `TASK_COLUMNS`, in order (for inserts of many rows through unnest). */
-export const TASK_TYPES = [
-  'text', 'text', 'text', 'text', 'json', 'json', 'text', 'text', 'json',
-  'text', 'text', 'integer', 'integer', 'integer', 'integer', 'text',
-  'text', 'text', 'text', 'text', 'text', 'integer', 'bigint',
-  'bigint', 'bigint', 'bigint', 'bigint', 'integer', 'bigint', 'boolean',
-  'text', 'text', 'text',
-] as const satisfies { length: (typeof TASK_COLUMNS)['length'] };
+/**
+ * The insert columns of `tasks` but the lease, in the order of `taskValues`, each with its
+ * PostgreSQL type (for inserts of many rows through unnest).
+ */
+const TASK_INSERT: readonly (readonly [column: string, type: string])[] = [
+  ['id', 'text'], ['tenant_id', 'text'], ['dialect', 'text'], ['model', 'text'], ['spec', 'json'],
+  ['request', 'json'], ['state', 'text'], ['enhanced_prompt', 'text'], ['images', 'json'],
+  ['provider', 'text'], ['upstream_id', 'text'], ['attempt_count', 'integer'], ['retry_count', 'integer'],
+  ['max_retries', 'integer'], ['error_sleep_ms', 'integer'], ['last_error', 'text'],
+  ['last_error_kind', 'text'], ['failure_stage', 'text'], ['callback_url', 'text'], ['file_token', 'text'],
+  ['hd_state', 'text'], ['progress', 'integer'], ['created_at', 'bigint'], ['updated_at', 'bigint'],
+  ['completed_at', 'bigint'], ['deadline_at', 'bigint'], ['next_run_at', 'bigint'], ['route_index', 'integer'],
+  ['submitted_at', 'bigint'], ['fallback', 'boolean'], ['result_url', 'text'], ['uhd_state', 'text'],
+  ['uhd_callback_url', 'text'],
+];
+export const TASK_COLUMNS = TASK_INSERT.map(([column]) => column);
+export const TASK_TYPES = TASK_INSERT.map(([, type]) => type);
 
 export function taskValues(t: Task, off: number): unknown[] {
   return [

@@ -18,6 +18,13 @@
 -- statement began is re-read and dropped, so a task goes to exactly one owner. The steps lane
 -- takes tasks without a result URL, the fetch lane those with one.
 --
+-- A steps claim also records what a submission left behind: a task still marked as submitting
+-- (`slot_provider`, set by reelay_admit when its submission was let through, cleared by the
+-- commit of its outcome) was left by an engine that stopped, or lost its lease, between the two.
+-- The upstream may have accepted a job whose id was never recorded (kie and kkiai take no
+-- idempotency key): the claim adds an `interrupted` attempt naming the provider, so every job an
+-- upstream accepted has a record, with its id or as this one. Its times are the database's clock.
+--
 -- Arguments: the owner, now and the lease end (the database's clock, ms), and the limit.
 CREATE FUNCTION reelay_claim_steps(p_owner text, p_now bigint, p_until bigint, p_limit bigint)
 RETURNS SETOF tasks
@@ -33,9 +40,17 @@ BEGIN
       SELECT id FROM tasks
       WHERE next_run_at <= p_now AND lease_owner IS NULL AND result_url IS NULL
       ORDER BY next_run_at LIMIT p_limit - (SELECT count(*) FROM expired)
-      FOR UPDATE SKIP LOCKED)
-  UPDATE tasks t SET lease_owner = p_owner, lease_until = p_until
-  WHERE t.id = ANY (ARRAY(SELECT id FROM expired UNION ALL SELECT id FROM free))
+      FOR UPDATE SKIP LOCKED),
+    due AS MATERIALIZED (SELECT id FROM expired UNION ALL SELECT id FROM free),
+    interrupted AS (
+      INSERT INTO attempts (task_id, n, step, provider, upstream_id, started_at, ended_at, outcome, error)
+      SELECT t.id, COALESCE((SELECT max(a.n) FROM attempts a WHERE a.task_id = t.id), 0) + 1, 'submit',
+        t.slot_provider, NULL, p_now, p_now, 'interrupted',
+        'the engine stopped, or lost its lease, while submitting to ' || t.slot_provider
+          || ': the upstream may hold a job that was never recorded'
+      FROM tasks t WHERE t.id = ANY (ARRAY(SELECT id FROM due)) AND t.slot_provider IS NOT NULL)
+  UPDATE tasks t SET lease_owner = p_owner, lease_until = p_until, slot_provider = NULL
+  WHERE t.id = ANY (ARRAY(SELECT id FROM due))
   RETURNING t.*;
 END $$;
 
