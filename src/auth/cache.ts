@@ -6,9 +6,12 @@ import { hashKey } from './keys.js';
  * query path does not hash and look up the key on every request.
  * - Only keys that exist are cached (random tokens cannot fill the memory).
  * - A revoked key stops working within `ttlMs` (default 1000 ms) in every process.
+ * - Requests that miss at once share one lookup of their key.
  */
 export class KeyCache {
   private readonly hits = new Map<string, { tenantId: string; until: number }>();
+  /** Lookups out, by token: one per key at a time. */
+  private readonly lookups = new Map<string, Promise<string | undefined>>();
 
   constructor(
     private readonly store: Store,
@@ -27,6 +30,16 @@ export class KeyCache {
     const now = Date.now();
     const hit = this.hits.get(token);
     if (hit && hit.until > now) return hit.tenantId;
+    // The requests that find a key's entry ended while its lookup is out wait for that lookup.
+    let lookup = this.lookups.get(token);
+    if (!lookup) {
+      lookup = this.lookup(token, now).finally(() => this.lookups.delete(token));
+      this.lookups.set(token, lookup);
+    }
+    return lookup;
+  }
+
+  private async lookup(token: string, now: number): Promise<string | undefined> {
     const found = await this.store.findKeyByHash(hashKey(token));
     if (!found) {
       this.hits.delete(token);
