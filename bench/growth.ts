@@ -497,8 +497,8 @@ function postgresBackend(cluster: RunningCluster): Backend {
             const values = sent.map((v) => (typeof v === 'number' && Math.abs(v - at) < 86_400_000 ? v + (Date.now() - at) : v));
             const args = values.length ? `(${values.map(literal).join(', ')})` : '';
             const lines: string[] = [];
-            // A claim is a function (migration 003): the plan shown is that of its query, on the
-            // generic plan the function declares (plan_cache_mode = force_generic_plan).
+            // A claim is a function (migration 003): the plan shown is that of its query, planned
+            // for its values as the function declares (plan_cache_mode = force_custom_plan).
             const fn = /FROM (reelay_claim_\w+)\(/.exec(text)?.[1];
             let planned = text;
             try {
@@ -509,7 +509,7 @@ function postgresBackend(cluster: RunningCluster): Backend {
                 lines.push(`  ${fn}'s query, as the function runs it:`);
               }
               await c.query('BEGIN');
-              if (fn) await c.query('SET LOCAL plan_cache_mode = force_generic_plan');
+              if (fn) await c.query('SET LOCAL plan_cache_mode = force_custom_plan');
               // A commit is fenced by its lease: the task is leased to the committer again first.
               if (op === 'commit') await c.query(`UPDATE tasks SET lease_owner = ${literal(values[1])}, lease_until = ${Date.now() + 60_000} WHERE id = ${literal(values[0])}`);
               await c.query(`PREPARE growth_plan AS ${planned}`);
@@ -528,7 +528,7 @@ function postgresBackend(cluster: RunningCluster): Backend {
               const counts = (await c.query<{ generic_plans: number; custom_plans: number }>(`SELECT generic_plans::int, custom_plans::int FROM pg_prepared_statements WHERE name = 'growth_plan'`)).rows[0]!;
               const generic = counts.generic_plans > 0;
               lines.push(`  the plan cache's choice after 6 runs: ${generic ? 'the generic plan' : 'a custom plan each run'} (generic ${counts.generic_plans}, custom ${counts.custom_plans})`, ...chosen);
-              if (!generic) {
+              if (!generic && !fn) {
                 await c.query('SET LOCAL plan_cache_mode = force_generic_plan');
                 lines.push(`${GENERIC_MARK} (not used while the custom plans cost less):`, ...(await plan()).map((l) => `  ${l}`));
               }

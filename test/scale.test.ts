@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, describe, test } from 'node:test';
@@ -13,7 +11,7 @@ import { S3ObjectStore } from '../src/storage/s3.js';
 import { openPostgresStore } from '../src/store/postgres/index.js';
 import { pgControl, pgSkipReason, startCluster, stopCluster } from './pg.js';
 import { startTestS3 } from './s3.js';
-import { type ServerProcess, freePort, sleep, startServer, waitFor } from './server.js';
+import { type ServerProcess, freePort, sleep, startCallbackReceiver, startServer, waitFor } from './server.js';
 import { SIM_KEY, startTestSim } from './sim.js';
 import { seeded } from './fixtures.js';
 import { tmpDir } from './tmp.js';
@@ -64,24 +62,10 @@ describe('scale-out: 1 API and 2 engine processes on PostgreSQL and S3, one engi
   const healthy = await startTestSim({ durationMs: 300 });
 
   // The clients' callback receiver: every POST, by task id.
-  const callbacks = new Map<string, string[]>();
-  const receiver = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      try {
-        const id = (JSON.parse(body) as { data?: { taskId?: string } }).data?.taskId ?? '?';
-        callbacks.set(id, [...(callbacks.get(id) ?? []), body]);
-      } catch {
-        callbacks.set('?', [...(callbacks.get('?') ?? []), body]);
-      }
-      res.end('ok');
-    });
-  });
-  receiver.listen(0, '127.0.0.1');
-  await new Promise((r) => receiver.once('listening', r));
+  const receiver = await startCallbackReceiver();
   after(() => receiver.close());
-  const callbackUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/cb`;
+  const callbacks = receiver.byTask;
+  const callbackUrl = receiver.url;
 
   const dir = tmpDir();
   const common = { apiKeyEnv: 'SIM_KEY', typicalSeconds: 0.2, pollMaxSeconds: 0.5, stallSeconds: 3, timeoutSeconds: 1, rateLimitBudgetSeconds: 1 };

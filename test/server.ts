@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { type AddressInfo, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
@@ -113,4 +114,33 @@ export async function waitFor<T>(fn: () => Promise<T | undefined>, timeoutMs = 6
     if (Date.now() > deadline) throw new Error('timed out waiting');
     await sleep(everyMs);
   }
+}
+
+/**
+ * A client's callback receiver on loopback: every POST's body, by the task id in its `data`
+ * (`?` for a body without one, or not JSON). `close` stops it.
+ */
+export async function startCallbackReceiver(): Promise<{ url: string; byTask: Map<string, string[]>; close(): Promise<void> }> {
+  const byTask = new Map<string, string[]>();
+  const receiver = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      let id = '?';
+      try {
+        id = (JSON.parse(body) as { data?: { taskId?: string } }).data?.taskId ?? '?';
+      } catch {
+        // not JSON: kept under '?'
+      }
+      byTask.set(id, [...(byTask.get(id) ?? []), body]);
+      res.end('ok');
+    });
+  });
+  receiver.listen(0, '127.0.0.1');
+  await new Promise((r) => receiver.once('listening', r));
+  return {
+    url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/cb`,
+    byTask,
+    close: () => new Promise<void>((r) => receiver.close(() => r())),
+  };
 }

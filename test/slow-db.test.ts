@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -8,7 +7,7 @@ import pg from 'pg';
 import type { Task } from '../src/core/task.js';
 import { openPostgresStore } from '../src/store/postgres/index.js';
 import { freshDatabase, pgSkipReason, runCluster } from './pg.js';
-import { type ServerProcess, sleep, startServer, waitFor } from './server.js';
+import { sleep, startCallbackReceiver, startServer, waitFor } from './server.js';
 import { SIM_KEY, startTestSim } from './sim.js';
 import { makeTask } from './fixtures.js';
 import { tmpDir } from './tmp.js';
@@ -153,20 +152,10 @@ describe('a slow database', { skip: pgSkipReason() }, async () => {
   const sim = await startTestSim({ durationMs: 1500 });
 
   // The clients' callback receiver: every POST, by task id.
-  const callbacks = new Map<string, string[]>();
-  const receiver = createHttpServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      const id = (JSON.parse(body) as { data?: { taskId?: string } }).data?.taskId ?? '?';
-      callbacks.set(id, [...(callbacks.get(id) ?? []), body]);
-      res.end('ok');
-    });
-  });
-  receiver.listen(0, '127.0.0.1');
-  await new Promise((r) => receiver.once('listening', r));
+  const receiver = await startCallbackReceiver();
   cleanup.push(() => receiver.close());
-  const callbackUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/cb`;
+  const callbacks = receiver.byTask;
+  const callbackUrl = receiver.url;
 
   const dir = tmpDir();
   writeFileSync(join(dir, 'reelay.json'), JSON.stringify({

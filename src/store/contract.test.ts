@@ -802,6 +802,26 @@ describe('store contract: postgres only', { skip: pgSkipReason() }, () => {
     assert.deepEqual(await outcomes('left'), [[1, 'submit', 'kie', null, 'interrupted'], [2, 'submit', 'kie', 'j2', 'submitted']]);
   });
 
+  test('admission one ask at a time, within a second: never a slot too many, and a slot freed is seen at once near the limit', async (t) => {
+    const url = await pgUrl();
+    const a = pgStore(t, url);
+    await a.migrate();
+    const b = pgStore(t, url);
+    const now = Date.now();
+    const ids = Array.from({ length: 12 }, (_, i) => `q${String(i).padStart(2, '0')}`);
+    for (const [i, id] of ids.entries()) await a.createTask(makeTask({ id, fileToken: `f${id}`, nextRunAt: now }), { owner: i % 2 ? 'B' : 'A', until: now + 60_000 });
+    const ask = (id: string, i: number) => (i % 2 ? b : a).admitSubmission!({ provider: 'p', taskId: id, owner: i % 2 ? 'B' : 'A', maxInFlight: 10, now });
+    const answers: boolean[] = [];
+    for (const [i, id] of ids.entries()) answers.push((await ask(id, i)).ok);
+    assert.deepEqual(answers, ids.map((_, i) => i < 10), 'ten slots, then full, asked one by one from two engines');
+    // The first five become jobs, and one of them ends: one slot is free, and the next ask sees it.
+    for (const [i, id] of ids.slice(0, 5).entries()) {
+      assert.equal(await (i % 2 ? b : a).commitStep(i % 2 ? 'B' : 'A', { taskId: id, patch: { state: 'generating', provider: 'p', upstreamId: `j${i}`, nextRunAt: now + 5_000 }, keepLease: true }), true);
+    }
+    assert.equal(await a.commitStep('A', { taskId: 'q00', patch: { state: 'succeeded', nextRunAt: null } }), true);
+    assert.deepEqual([(await ask('q10', 10)).ok, (await ask('q11', 11)).ok], [true, false]);
+  });
+
   test('admission keeps one submission rate across engines (a token bucket of one second)', async (t) => {
     const url = await pgUrl();
     const a = pgStore(t, url);

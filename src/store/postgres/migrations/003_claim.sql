@@ -1,16 +1,17 @@
--- Reelay PostgreSQL schema, version 3: the claims as functions, each on one plan made once.
+-- Reelay PostgreSQL schema, version 3: the claims as functions, each planned for its values.
 --
 -- Version 2 sent each lane's claim as a named statement. The plan cache then chose, call by call,
--- between a plan made for the call's values (planned anew each time: more than half of the
--- statement's time in the server) and its generic plan, whichever it judged cheaper, and its
--- judgement flipped as the table grew: with a million stored tasks a claim cost up to 1.6 times
--- what it cost with ten thousand (bench/growth.ts). The generic plan of that text also joined the
+-- between a plan made for the call's values and its generic plan, whichever it judged cheaper,
+-- and its judgement flipped as the table grew: with a million stored tasks a claim cost up to 1.6
+-- times what it cost with ten thousand (bench/growth.ts), on the generic plan, which joined the
 -- claimed ids to the table by hashing a scan of it.
 --
--- Here each lane's claim is a function declared with plan_cache_mode = force_generic_plan: its
--- plan is made once per connection and never switched, and the claimed ids are looked up by
--- primary key (`id = ANY (ARRAY(...))`), so the generic plan reads only the due and expired
--- tasks' index entries and their rows, whatever the size of the table.
+-- A generic plan cannot know how many tasks are due or leased out: it guesses a third of the
+-- table. Forced for every call, it read about 100,000 leased tasks to claim 16 of them when that
+-- many ran at once (bench/inflight.ts: 47 ms a claim). So here each lane's claim is a function
+-- declared with plan_cache_mode = force_custom_plan: every call is planned for its own values
+-- (about 0.1 ms), which the planner weighs against the table's statistics, whatever their size.
+-- The claimed ids are looked up by primary key (`id = ANY (ARRAY(...))`), never by a hash join.
 --
 -- What a claim does is unchanged: tasks whose lease ran out first (through tasks_leased), then
 -- free due tasks (through the lane's partial index), up to the limit. FOR UPDATE SKIP LOCKED: a
@@ -28,7 +29,7 @@
 -- Arguments: the owner, now and the lease end (the database's clock, ms), and the limit.
 CREATE FUNCTION reelay_claim_steps(p_owner text, p_now bigint, p_until bigint, p_limit bigint)
 RETURNS SETOF tasks
-LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
   RETURN QUERY
   WITH expired AS (
@@ -56,7 +57,7 @@ END $$;
 
 CREATE FUNCTION reelay_claim_fetch(p_owner text, p_now bigint, p_until bigint, p_limit bigint)
 RETURNS SETOF tasks
-LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
   RETURN QUERY
   WITH expired AS (
@@ -73,3 +74,8 @@ BEGIN
   WHERE t.id = ANY (ARRAY(SELECT id FROM expired UNION ALL SELECT id FROM free))
   RETURNING t.*;
 END $$;
+
+-- The fetch lane's expired leases, apart: through tasks_leased (every leased task) its claim read
+-- every lease that had run out, of either lane, to find the few of its own (with 100,000 tasks
+-- in flight, 24 ms a claim: bench/inflight.ts).
+CREATE INDEX tasks_fetch_leased ON tasks (lease_until) WHERE lease_owner IS NOT NULL AND result_url IS NOT NULL;
