@@ -246,6 +246,49 @@ for (const backend of backends) {
       }
     });
 
+    test('commits that only patch the task, made at once: each fenced, each its own values and lease, a rendition owed keeps its task due', async (t) => {
+      const s = await open(t);
+      const now = 2_700_000;
+      const ids = Array.from({ length: 60 }, (_, i) => `p${String(i).padStart(2, '0')}`);
+      for (const [i, id] of ids.entries()) {
+        // Every tenth is a succeeded task with a 1080p rendition owed.
+        const owed = i % 10 === 0;
+        await s.createTask(makeTask({ id, fileToken: `f${id}`, nextRunAt: now, ...(owed ? { state: 'succeeded' as const, completedAt: 5, hdState: 'pending' as const } : {}) }));
+      }
+      assert.equal((await s.claimDue('A', now, 60_000, 100)).length, 60);
+      // Three lease modes, each a shape of its own; every fourth from an engine without the lease.
+      const commitOf = (id: string, i: number) => {
+        const patch = i % 10 === 0 ? { nextRunAt: null, updatedAt: now + i } : { progress: i, nextRunAt: now + 1_000 + i, updatedAt: now + i };
+        const lease = i % 3 === 0 ? { keepLease: true } : i % 3 === 1 ? { keepLeaseUntil: now + 90_000 } : {};
+        return { owner: i % 4 === 3 ? 'B' : 'A', c: { taskId: id, patch, ...lease } };
+      };
+      const commits = ids.map(commitOf);
+      // A task's second commit, asked at once: it waits for the first (which kept the lease).
+      const again = { owner: 'A', c: { taskId: 'p01', patch: { progress: 99, nextRunAt: now + 5_000, updatedAt: now + 100 }, keepLease: true } };
+      const answers = await Promise.all([...commits, again].map((x) => s.commitStep(x.owner, x.c)));
+      assert.deepEqual(answers.slice(0, 60), commits.map((x) => x.owner === 'A'));
+      assert.equal(answers[60], true, 'p01 kept its lease (keepLeaseUntil), so its second commit applies after the first');
+      for (const [i, x] of commits.entries()) {
+        const task = (await s.getTask('t_a', x.c.taskId))!;
+        if (x.owner === 'B') {
+          assert.deepEqual([task.progress, task.nextRunAt], [0, now], `${x.c.taskId}: refused, unchanged`);
+          continue;
+        }
+        if (i === 1) {
+          assert.deepEqual([task.progress, task.nextRunAt, task.updatedAt], [99, now + 5_000, now + 100]);
+        } else if (i % 10 === 0) {
+          assert.equal(task.nextRunAt, 0, `${x.c.taskId}: a rendition owed keeps a succeeded task due`);
+          assert.equal(task.updatedAt, now + i);
+        } else {
+          assert.deepEqual([task.progress, task.nextRunAt, task.updatedAt], [i, now + 1_000 + i, now + i], x.c.taskId);
+        }
+      }
+      // The leases: kept as they were (to now + 60 s), kept to a new end (now + 90 s), or released.
+      // Two seconds on, everything is due again, and another engine can take only the released ones.
+      const taken = (await s.claimDue('C', now + 2_000, 60_000, 100)).map((x) => x.id).sort();
+      assert.deepEqual(taken, commits.filter((x, i) => x.owner === 'A' && i % 3 === 2).map((x) => x.c.taskId).sort());
+    });
+
     test('attempts are numbered 1, 2, … per task, also when commits of the task land at once', async (t) => {
       const stores = await backend.open(t, 4);
       await stores[0]!.createTask(makeTask({ id: 'n', fileToken: 'fn', nextRunAt: 0 }));

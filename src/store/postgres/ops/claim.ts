@@ -25,10 +25,11 @@ const LEASE_SLICE = 500;
 const MAX_GROUP = 64;
 const MAX_GROUPS_OUT = 4;
 
-/** A commit asked for, waiting for its group. */
+/** A commit asked for, waiting for its group, with its plain shape (`plainShape`). */
 interface Pending {
   owner: string;
   c: StepCommit;
+  shape: string | undefined;
 }
 
 /** Whether the commit suffixed `s` applied (its fence held), and the ids of its deliveries. */
@@ -123,6 +124,47 @@ function commitStatement(owner: string, commits: StepCommit[], off: number): { t
   return { text: `WITH ${parts.flatMap((p) => p.ctes).join(',\n')}\nSELECT ${parts.flatMap((p) => p.outputs).join(', ')}`, values };
 }
 
+/**
+ * The shape of a commit that only patches the task (no attempt, artifacts or deliveries): its
+ * patched fields and what it does with the lease. Commits of one shape share one named statement
+ * whatever their number (their values go as arrays); undefined for any other commit.
+ */
+function plainShape(c: StepCommit): string | undefined {
+  if (c.attempt || c.artifacts?.length || c.deliveries?.length) return undefined;
+  const lease = c.keepLeaseUntil !== undefined ? 'until' : c.keepLease ? 'keep' : 'release';
+  return `${Object.keys(c.patch).sort().join(',')}|${lease}`;
+}
+
+/**
+ * Commits of one plain shape (`plainShape`) as one UPDATE through unnest, each fenced by the
+ * lease as a commit alone is: the same columns set, the same rule for a rendition still owed.
+ * Its text depends on the shape only. It returns the ids of the tasks it updated.
+ */
+function plainStatement(owner: string, commits: StepCommit[], off: number): { text: string; values: unknown[] } {
+  const first = commits[0]!;
+  const fields = (Object.keys(first.patch) as (keyof TaskPatch)[]).sort();
+  const whole = (v: unknown, type: string) => (v === undefined ? null : type === 'bigint' && typeof v === 'number' ? Math.round(v) : v);
+  const columns: [name: string, type: string, values: unknown[]][] = [
+    ['id', 'text', commits.map((c) => c.taskId)],
+    ...fields.map((f): [string, string, unknown[]] => [PATCH_COLUMNS[f], PATCH_TYPES[f], commits.map((c) => whole(patchValue(f, c.patch[f], off), PATCH_TYPES[f]))]),
+  ];
+  if (first.keepLeaseUntil !== undefined) columns.push(['lease_until', 'bigint', commits.map((c) => Math.round(c.keepLeaseUntil! + off))]);
+  const after = (field: keyof TaskPatch, column: string) => (fields.includes(field) ? `x.${column}` : `t.${column}`);
+  const sets = fields.map((f) =>
+    f === 'nextRunAt'
+      ? `next_run_at = CASE WHEN x.next_run_at IS NULL AND ${after('state', 'state')} = 'succeeded'
+           AND (${after('hdState', 'hd_state')} = 'pending' OR ${after('uhdState', 'uhd_state')} = 'pending') THEN 0 ELSE x.next_run_at END`
+      : `${PATCH_COLUMNS[f]} = x.${PATCH_COLUMNS[f]}`,
+  );
+  sets.push('slot_provider = NULL');
+  if (first.keepLeaseUntil !== undefined) sets.push('lease_until = x.lease_until');
+  else if (!first.keepLease) sets.push('lease_owner = NULL', 'lease_until = NULL');
+  const text = `UPDATE tasks t SET ${sets.join(', ')}
+    FROM unnest(${columns.map(([, type], i) => `$${i + 2}::${type}[]`).join(', ')}) AS x(${columns.map(([name]) => name).join(', ')})
+    WHERE t.id = x.id AND t.lease_owner = $1 RETURNING t.id`;
+  return { text, values: [owner, ...columns.map(([, , v]) => v)] };
+}
+
 /** Claiming due tasks under a lease, extending leases, and committing a step's result. */
 export function claimOps(db: Db) {
   const commitNames = new Map<string, string>();
@@ -162,16 +204,26 @@ export function claimOps(db: Db) {
   // One owner's; a task's commits one at a time, in the order asked (its second commit waits for
   // the first's answer); in id order: the tasks' rows are locked in the order of the statement's
   // CTEs (see extendLeases).
+  // Commits that only patch the task (most polls) go as one named UPDATE of their shape; the
+  // others as CTEs of one unnamed statement, which PostgreSQL parses and plans each time.
   const commit = batched(async (group: Pending[]): Promise<boolean[]> => {
     const off = await db.offset();
     if (group.length === 1) return [await commitAlone(group[0]!.owner, group[0]!.c, off)];
+    if (group[0]!.shape !== undefined) {
+      const { text, values } = plainStatement(group[0]!.owner, group.map((p) => p.c), off);
+      const name = nameOf(text);
+      const { rows } = await db.query<{ id: string }>(name ?? 'reelay_commit_plain', text, values, name !== undefined);
+      const updated = new Set(rows.map((r) => r.id));
+      return group.map((p) => updated.has(p.c.taskId));
+    }
     const { text, values } = commitStatement(group[0]!.owner, group.map((p) => p.c), off);
     const { rows } = await db.query<Row>('reelay_commit_group', text, values, false);
     return group.map((p, i) => applied(p.c, rows[0]!, String(i)));
   }, {
     max: MAX_GROUP,
     out: MAX_GROUPS_OUT,
-    joins: (p, group) => group.length === 0 || p.owner === group[0]!.owner,
+    // One owner's, and of one kind: one plain shape, or any commits that are not plain.
+    joins: (p, group) => group.length === 0 || (p.owner === group[0]!.owner && p.shape === group[0]!.shape),
     key: (p) => p.c.taskId,
     order: (x, y) => (x.c.taskId < y.c.taskId ? -1 : x.c.taskId > y.c.taskId ? 1 : 0),
   });
@@ -220,6 +272,6 @@ export function claimOps(db: Db) {
         [ids, owner],
       );
     },
-    commitStep: (owner: string, c: StepCommit): Promise<boolean> => commit({ owner, c }),
+    commitStep: (owner: string, c: StepCommit): Promise<boolean> => commit({ owner, c, shape: plainShape(c) }),
   };
 }
