@@ -96,6 +96,8 @@ test('the work sweep removes work files untouched for a day, and nothing else', 
   const task = { fileToken: fileToken() };
   const old = await files.scratch(task, VIDEO_FILE);
   const fresh = await files.scratch(task, HD_FILE);
+  // The first use started a sweep of its own: it ends before any file here is aged.
+  await files.settled();
   const copy = join(dir, 'work', 'copies', task.fileToken.slice(0, 2), `${task.fileToken}-${UHD_FILE}`);
   mkdirSync(join(copy, '..'), { recursive: true });
   for (const f of [old, fresh, copy]) writeFileSync(f, 'x');

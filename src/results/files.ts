@@ -79,6 +79,8 @@ export class ResultFiles {
   /** Copies being downloaded, by key: callers at the same time share one download. */
   private readonly copying = new Map<string, Promise<string | undefined>>();
   private sweptAt = 0;
+  /** The work sweep last started in the background (`sweepSoon`). */
+  private sweeping: Promise<number> = Promise.resolve(0);
 
   constructor(
     dataDir: string,
@@ -286,6 +288,7 @@ export class ResultFiles {
 
   /** Closes the object store (its connections, for S3). */
   async close(): Promise<void> {
+    await this.settled();
     await this.objects.close();
   }
 
@@ -324,7 +327,12 @@ export class ResultFiles {
     const now = Date.now();
     if (now - this.sweptAt < WORK_SWEEP_EVERY_MS) return;
     this.sweptAt = now;
-    this.sweepWork(now - WORK_MAX_AGE_MS).catch(() => undefined);
+    this.sweeping = this.sweepWork(now - WORK_MAX_AGE_MS).catch(() => 0);
+  }
+
+  /** Resolves once a work sweep this class started in the background has ended. */
+  async settled(): Promise<void> {
+    await this.sweeping;
   }
 }
 
