@@ -40,6 +40,29 @@ function applied(c: StepCommit, row: Row, s: string): boolean {
   return true;
 }
 
+/**
+ * The SET clauses of a step commit: each patched field (`value` gives its new value), with the
+ * rule for a rendition still owed, the end of the submission slot, and the lease. `old` names a
+ * column as the row was before the UPDATE; `until` is the new lease end, for `keepLeaseUntil`.
+ */
+function commitSets(fields: (keyof TaskPatch)[], value: (f: keyof TaskPatch) => string, old: (column: string) => string, c: StepCommit, until: string | undefined): string[] {
+  const after = (field: keyof TaskPatch, column: string) => (fields.includes(field) ? value(field) : old(column));
+  const sets = fields.map((f) =>
+    f === 'nextRunAt'
+      ? // A rendition asked for while this step ran (or still owed after it) keeps a succeeded task
+        // due: 0 is "at once". SET reads the row as it was before this UPDATE.
+        `next_run_at = CASE WHEN ${value(f)} IS NULL AND ${after('state', 'state')} = 'succeeded'
+           AND (${after('hdState', 'hd_state')} = 'pending' OR ${after('uhdState', 'uhd_state')} = 'pending') THEN 0 ELSE ${value(f)} END`
+      : `${PATCH_COLUMNS[f]} = ${value(f)}`,
+  );
+  // A submission slot taken for this step (admitSubmission) ends with the step: the job it was
+  // for is now the task's upstream job, or there is none.
+  sets.push('slot_provider = NULL');
+  if (c.keepLeaseUntil !== undefined) sets.push(`lease_until = ${until}`);
+  else if (!c.keepLease) sets.push('lease_owner = NULL', 'lease_until = NULL');
+  return sets;
+}
+
 /** One commit's part of a statement: its CTEs (named with `s`) and its output columns. */
 interface CommitPart {
   ctes: string[];
@@ -62,20 +85,8 @@ function commitPart(owner: string, c: StepCommit, off: number, values: unknown[]
   const lessee = param(owner, 'text');
   const fields = (Object.keys(c.patch) as (keyof TaskPatch)[]).sort();
   const ref = new Map<string, string>(fields.map((f) => [f, param(patchValue(f, c.patch[f], off), PATCH_TYPES[f])]));
-  const after = (field: keyof TaskPatch, column: string) => ref.get(field) ?? column;
-  const sets = fields.map((f) =>
-    f === 'nextRunAt'
-      ? // A rendition asked for while this step ran (or still owed after it) keeps a succeeded task
-        // due: 0 is "at once". SET reads the row as it was before this UPDATE.
-        `next_run_at = CASE WHEN ${ref.get(f)} IS NULL AND ${after('state', 'state')} = 'succeeded'
-           AND (${after('hdState', 'hd_state')} = 'pending' OR ${after('uhdState', 'uhd_state')} = 'pending') THEN 0 ELSE ${ref.get(f)} END`
-      : `${PATCH_COLUMNS[f]} = ${ref.get(f)}`,
-  );
-  // A submission slot taken for this step (admitSubmission) ends with the step: the job it was
-  // for is now the task's upstream job, or there is none.
-  sets.push('slot_provider = NULL');
-  if (c.keepLeaseUntil !== undefined) sets.push(`lease_until = ${param(c.keepLeaseUntil + off, 'bigint')}`);
-  else if (!c.keepLease) sets.push('lease_owner = NULL', 'lease_until = NULL');
+  const until = c.keepLeaseUntil !== undefined ? param(c.keepLeaseUntil + off, 'bigint') : undefined;
+  const sets = commitSets(fields, (f) => ref.get(f)!, (column) => column, c, until);
 
   const t = `t${s}`;
   const ctes = [`${t} AS (UPDATE tasks SET ${sets.join(', ')} WHERE id = ${id} AND lease_owner = ${lessee} RETURNING id)`];
@@ -149,16 +160,7 @@ function plainStatement(owner: string, commits: StepCommit[], off: number): { te
     ...fields.map((f): [string, string, unknown[]] => [PATCH_COLUMNS[f], PATCH_TYPES[f], commits.map((c) => whole(patchValue(f, c.patch[f], off), PATCH_TYPES[f]))]),
   ];
   if (first.keepLeaseUntil !== undefined) columns.push(['lease_until', 'bigint', commits.map((c) => Math.round(c.keepLeaseUntil! + off))]);
-  const after = (field: keyof TaskPatch, column: string) => (fields.includes(field) ? `x.${column}` : `t.${column}`);
-  const sets = fields.map((f) =>
-    f === 'nextRunAt'
-      ? `next_run_at = CASE WHEN x.next_run_at IS NULL AND ${after('state', 'state')} = 'succeeded'
-           AND (${after('hdState', 'hd_state')} = 'pending' OR ${after('uhdState', 'uhd_state')} = 'pending') THEN 0 ELSE x.next_run_at END`
-      : `${PATCH_COLUMNS[f]} = x.${PATCH_COLUMNS[f]}`,
-  );
-  sets.push('slot_provider = NULL');
-  if (first.keepLeaseUntil !== undefined) sets.push('lease_until = x.lease_until');
-  else if (!first.keepLease) sets.push('lease_owner = NULL', 'lease_until = NULL');
+  const sets = commitSets(fields, (f) => `x.${PATCH_COLUMNS[f]}`, (column) => `t.${column}`, first, 'x.lease_until');
   const text = `UPDATE tasks t SET ${sets.join(', ')}
     FROM unnest(${columns.map(([, type], i) => `$${i + 2}::${type}[]`).join(', ')}) AS x(${columns.map(([name]) => name).join(', ')})
     WHERE t.id = x.id AND t.lease_owner = $1 RETURNING t.id`;

@@ -72,16 +72,18 @@ export function taskOps(db: Db) {
     const off = await db.offset();
     const now = performance.now();
     const ids = [...new Set(asks.map((a) => a.id))];
-    const known = ids.map((id) => {
+    // What was sent as known, kept here: another batch may drop or replace the entry meanwhile.
+    const sent = new Map<string, Read>();
+    for (const id of ids) {
       const m = memo.get(id);
-      return m && m.off === off && now - m.at < READ_MEMO_MS ? m.v : null;
-    });
-    const { rows } = await db.query('reelay_task_read', READ, [ids, known]);
+      if (m && m.off === off && now - m.at < READ_MEMO_MS) sent.set(id, m);
+    }
+    const { rows } = await db.query('reelay_task_read', READ, [ids, ids.map((id) => sent.get(id)?.v ?? null)]);
     const found = new Map<string, Task>();
     for (const r of rows) {
       const id = r.known_id as string;
       if (r.id === null) {
-        found.set(id, memo.get(id)!.task);
+        found.set(id, sent.get(id)!.task);
         continue;
       }
       const task = taskFromRow(r, off);
