@@ -53,6 +53,11 @@ export interface Config {
   filesMode: 'proxy' | 'redirect';
   /** `REELAY_RETENTION_DAYS` (default 14): tasks and files older than this are removed. */
   retentionMs: number;
+  /**
+   * `REELAY_IDEMPOTENCY_TTL_HOURS` (default 24, at least 24): how long an `Idempotency-Key` and
+   * the answer it gave are kept.
+   */
+  idempotencyTtlMs: number;
   /** `REELAY_TASK_DEADLINE_SECONDS` (default 1800): a task not terminal by then fails. */
   taskDeadlineMs: number;
   /** `REELAY_ERROR_SLEEP_MS` (default 5000): wait between retries of a failed step. */
@@ -178,6 +183,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...(tls ? { tls } : {}),
     urlAllowlist: list(env.REELAY_URL_ALLOWLIST),
     retentionMs: int(env, 'REELAY_RETENTION_DAYS', 14, 1) * 86_400_000,
+    idempotencyTtlMs: int(env, 'REELAY_IDEMPOTENCY_TTL_HOURS', 24, 24) * 3_600_000,
     taskDeadlineMs: int(env, 'REELAY_TASK_DEADLINE_SECONDS', 1800, 1) * 1000,
     errorSleepMs: int(env, 'REELAY_ERROR_SLEEP_MS', 5000),
     maxRetries: int(env, 'REELAY_MAX_RETRIES', 3),

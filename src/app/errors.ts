@@ -18,6 +18,13 @@ export type ApiErrorKind =
   /** Reelay does not offer this (an endpoint, or extending a video on a model whose providers cannot). */
   | 'unsupported'
   | 'maintenance'
+  /**
+   * An earlier request with the same `Idempotency-Key` is still being answered: retry shortly
+   * (409, `Retry-After`), and the retry gets its answer.
+   */
+  | 'in_progress'
+  /** The `Idempotency-Key` was used before for a different request (422): nothing was done. */
+  | 'key_reused'
   | 'internal';
 
 export class ApiError extends Error {
@@ -27,6 +34,8 @@ export class ApiError extends Error {
     message: string,
     /** The request field at fault, when there is one. */
     readonly param?: string,
+    /** Sent as `Retry-After`: when a retry may succeed. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }

@@ -6,7 +6,7 @@ import type { Task } from '../core/task.js';
 import { ApiError } from './errors.js';
 import { BlockedUrlError, type UrlGuard } from '../net/guard.js';
 import { type ResultFiles, SOURCE_FILE } from '../results/files.js';
-import type { Store, TaskPage } from '../store/port.js';
+import type { KeyRef, Store, StoredAnswer, TaskPage } from '../store/port.js';
 
 export interface TaskServiceOptions {
   taskDeadlineMs: number;
@@ -21,6 +21,15 @@ export const UPLOADED = 'upload';
 export type NewTask = Pick<Task, 'id' | 'tenantId' | 'dialect' | 'model' | 'spec' | 'request'> & {
   callbackUrl?: string | undefined;
 };
+
+/**
+ * A create answered once per idempotency key (`http/idempotency.ts`): the key the request holds,
+ * and its answer for the task, which is stored with the task in one transaction.
+ */
+export interface Once {
+  ref: KeyRef;
+  answer(task: Task): StoredAnswer;
+}
 
 /** The application side of tasks: what every dialect's routes call to create and read them. */
 export class TaskService {
@@ -52,7 +61,7 @@ export class TaskService {
     return randomInt(10000, 100000);
   }
 
-  async create(input: NewTask): Promise<Task> {
+  async create(input: NewTask, once?: Once): Promise<Task> {
     if (this.draining) throw new ApiError('maintenance', 'Reelay is draining for maintenance; try again shortly');
     for (const url of input.spec.images) await this.checkImageUrl(url);
     if (input.spec.video !== undefined) {
@@ -101,7 +110,7 @@ export class TaskService {
     };
     if (task.spec.video?.startsWith('data:') && this.files) task.spec = { ...task.spec, video: await this.storeUpload(task, task.spec.video) };
     const lease = this.engine?.offer();
-    if (!(await this.store.createTask(task, lease))) {
+    if (!(await this.store.createTask(task, lease, once && { ref: once.ref, answer: once.answer(task) }))) {
       throw new ApiError('internal', 'task id collision; please retry');
     }
     if (lease) this.engine!.adopt(task, lease.until);

@@ -32,6 +32,13 @@ export async function sweep(
     if (tasks.length < 200) break;
   }
   const purged = await store.purgeTombstones(now - retentionMs - TOMBSTONE_MS);
+  // Idempotency keys past their time (REELAY_IDEMPOTENCY_TTL_HOURS), a thousand a statement.
+  let keys = 0;
+  while (keys < 100_000) {
+    const n = await store.purgeKeys(now);
+    keys += n;
+    if (n < 1000) break;
+  }
   try {
     for (const name of readdirSync(rendersDir)) {
       const p = join(rendersDir, name);
@@ -40,6 +47,6 @@ export async function sweep(
   } catch {
     // no renders folder yet
   }
-  if (expired || purged) log.info({ expired, purged }, 'retention sweep');
+  if (expired || purged || keys) log.info({ expired, purged, keys }, 'retention sweep');
   return { expired, purged };
 }

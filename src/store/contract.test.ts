@@ -6,7 +6,7 @@ import { makeTask } from '../../test/fixtures.js';
 import { freshDatabase, pgControl, pgSkipReason, startCluster, stopCluster } from '../../test/pg.js';
 import { tmpDir } from '../../test/tmp.js';
 import type { Attempt } from '../core/task.js';
-import type { NewDelivery, Store } from './port.js';
+import { type KeyClaim, KeyLostError, type KeyRef, type NewDelivery, type Store } from './port.js';
 import { openPostgresStore, type PostgresStoreOptions } from './postgres/index.js';
 import { migrations } from './postgres/migrate.js';
 import { openSqliteStore } from './sqlite/index.js';
@@ -81,6 +81,50 @@ for (const backend of backends) {
       assert.equal((await s.getTask('t1', 'a1'))?.model, 'veo3.1-fast');
       assert.equal(await s.getTask('t2', 'a1'), undefined, "another tenant's task is absent");
       assert.deepEqual(await s.getTask('t1', 'a1'), t1, 'round-trips every field');
+    });
+
+    test('idempotency keys: taken once, answered with the task in one transaction, replayed, let go, taken over, expired', async (t) => {
+      const [a, b] = await backend.open(t, 2);
+      const now = 5_000_000;
+      const claim = (token: string, over: Partial<KeyClaim> = {}): KeyClaim =>
+        ({ tenantId: 't1', scope: 'kie.generate', key: 'k1', token, fingerprint: 'fp1', now, heldUntil: now + 120_000, expiresAt: now + 86_400_000, ...over });
+      const ref = (token: string, over: Partial<KeyRef> = {}): KeyRef => ({ tenantId: 't1', scope: 'kie.generate', key: 'k1', token, ...over });
+      // 50 takes at once from two processes: one holds the key, the others see it busy.
+      const takes = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? a! : b!).takeKey(claim(`tok${i}`))));
+      const winners = takes.flatMap((s, i) => (s.kind === 'new' ? [i] : []));
+      assert.equal(winners.length, 1, JSON.stringify(takes));
+      assert.ok(takes.every((s) => s.kind === 'new' || s.kind === 'busy'));
+      const holder = `tok${winners[0]}`;
+      assert.deepEqual(await a!.takeKey(claim('x', { fingerprint: 'other' })), { kind: 'mismatch' }, 'another request with the key');
+      // The same key at another endpoint, or of another tenant, is another key.
+      assert.equal((await a!.takeKey(claim('y', { scope: 'kie.extend' }))).kind, 'new');
+      assert.equal((await a!.takeKey(claim('z', { tenantId: 't2' }))).kind, 'new');
+      // A create by a request that does not hold the key stores nothing.
+      const task = makeTask({ id: 'i1', tenantId: 't1', fileToken: 'fi1' });
+      const answer = { status: 200, body: '{"code":200,"msg":"success","data":{"taskId":"i1"}}', taskId: 'i1' };
+      await assert.rejects(b!.createTask(task, undefined, { ref: ref('not-the-holder'), answer }), KeyLostError);
+      assert.equal(await a!.getTask('t1', 'i1'), undefined, 'no task without its key');
+      assert.equal(await b!.createTask(task, undefined, { ref: ref(holder), answer }), true);
+      assert.deepEqual(await a!.getTask('t1', 'i1'), task);
+      assert.deepEqual(await a!.takeKey(claim('again')), { kind: 'replay', answer });
+      assert.deepEqual(await a!.takeKey(claim('again', { fingerprint: 'other' })), { kind: 'mismatch' });
+      // An answered key is not let go, nor answered again.
+      await a!.dropKey(ref(holder));
+      assert.equal(await a!.answerKey({ ref: ref(holder), answer: { ...answer, body: 'x' } }), false);
+      assert.deepEqual(await b!.takeKey(claim('again')), { kind: 'replay', answer });
+      // A request that stored nothing lets go of its key: the next one starts anew.
+      await a!.dropKey(ref('y', { scope: 'kie.extend' }));
+      assert.equal((await b!.takeKey(claim('y2', { scope: 'kie.extend' }))).kind, 'new');
+      // A hold that ran out without an answer is taken over, and the old holder can no longer answer.
+      assert.equal((await b!.takeKey(claim('late', { scope: 'kie.extend', now: now + 120_001 }))).kind, 'new');
+      assert.equal(await a!.answerKey({ ref: ref('y2', { scope: 'kie.extend' }), answer }), false);
+      assert.equal(await a!.answerKey({ ref: ref('late', { scope: 'kie.extend' }), answer: { ...answer, taskId: null } }), true);
+      assert.deepEqual(await a!.takeKey(claim('q', { scope: 'kie.extend' })), { kind: 'replay', answer: { ...answer, taskId: null } });
+      // Past its time a key is forgotten: taken anew, even with another request, and purged.
+      assert.equal((await a!.takeKey(claim('new-day', { fingerprint: 'other', now: now + 86_400_000 }))).kind, 'new');
+      assert.equal(await a!.purgeKeys(now + 86_400_000 - 1), 0);
+      assert.equal(await a!.purgeKeys(now + 2 * 86_400_000), 3, 'the three keys left, all past their time');
+      assert.equal((await b!.takeKey(claim('after-purge', { scope: 'kie.extend' }))).kind, 'new');
     });
 
     test('a read sees every change, whichever process made it: reads made at once, read again, after a commit, a delete', async (t) => {

@@ -60,9 +60,11 @@ export interface Store {
   /**
    * Inserts a task; false when a task with that id already exists (nothing changes). With
    * `lease`, the task is leased to that owner until then (an engine takes the new task from the
-   * creating process's hand, with no claim).
+   * creating process's hand, with no claim). With `once`, the answer to the request that
+   * created it is written to its idempotency key in the same transaction; when the caller no
+   * longer holds the key (`once.ref.token`), nothing is written and it rejects with `KeyLostError`.
    */
-  createTask(task: Task, lease?: { owner: string; until: number }): Promise<boolean>;
+  createTask(task: Task, lease?: { owner: string; until: number }, once?: OnceAnswer): Promise<boolean>;
   getTask(tenantId: string, id: string): Promise<Task | undefined>;
   /**
    * Optional: the task when this store already holds it in memory, without a promise; `undefined`
@@ -142,6 +144,22 @@ export interface Store {
    */
   purgeTombstones(before: number): Promise<number>;
 
+  // --- idempotency keys ---
+  /**
+   * Takes an idempotency key for a request, or says what holds it: `new` (the caller holds it
+   * now, under `token`, until `heldUntil`; a key that expired, or whose holder let its hold run
+   * out without an answer, is taken over), `replay` (a request with the same fingerprint was
+   * answered), `busy` (one with the same fingerprint is still running) or `mismatch` (the key
+   * went with another request).
+   */
+  takeKey(k: KeyClaim): Promise<KeyState>;
+  /** Records the answer of a request that holds its key (`token`); false when it no longer does. */
+  answerKey(once: OnceAnswer): Promise<boolean>;
+  /** Lets go of a key held without an answer (the request stored nothing): a retry starts anew. */
+  dropKey(ref: KeyRef): Promise<void>;
+  /** Deletes up to 1000 keys that expired by `now`; returns how many. */
+  purgeKeys(now: number): Promise<number>;
+
   // --- deliveries ---
   /**
    * Leases up to `limit` pending deliveries due by `now` (whose lease is free or has expired) for
@@ -152,6 +170,49 @@ export interface Store {
   finishDelivery(result: DeliveryResult): Promise<void>;
   /** A task's deliveries in the order they were owed. */
   listDeliveries(taskId: string): Promise<Delivery[]>;
+}
+
+/** An idempotency key as one request holds it: scoped to its tenant and endpoint. */
+export interface KeyRef {
+  tenantId: string;
+  /** The endpoint (`kie.generate`, `openai.create`): the same key may be used at each. */
+  scope: string;
+  key: string;
+  /** Random, per request: says which request holds the key. */
+  token: string;
+}
+
+export interface KeyClaim extends KeyRef {
+  /** A digest of the request (method, path, body): a repeat must carry the same one. */
+  fingerprint: string;
+  now: number;
+  /** Until when the request holds the key without an answer (then another may take it over). */
+  heldUntil: number;
+  /** When the key is forgotten (24 h after it was taken, by default). */
+  expiresAt: number;
+}
+
+/** The answer a request gave, sent again byte for byte to its repeats. */
+export interface StoredAnswer {
+  status: number;
+  body: string;
+  /** The task the request created, when it did. */
+  taskId: string | null;
+}
+
+export interface OnceAnswer {
+  ref: KeyRef;
+  answer: StoredAnswer;
+}
+
+export type KeyState = { kind: 'new' } | { kind: 'replay'; answer: StoredAnswer } | { kind: 'busy' } | { kind: 'mismatch' };
+
+/** The request no longer holds its idempotency key (its hold ran out and another took it over). */
+export class KeyLostError extends Error {
+  override name = 'KeyLostError';
+  constructor(readonly ref: KeyRef) {
+    super(`idempotency key ${ref.key} is held by another request`);
+  }
 }
 
 export interface AdmitRequest {

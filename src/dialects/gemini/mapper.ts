@@ -114,6 +114,9 @@ export const GOOGLE_STATUS: Record<ApiErrorKind, [number, string]> = {
   conflict: [400, 'FAILED_PRECONDITION'],
   unsupported: [400, 'INVALID_ARGUMENT'],
   maintenance: [503, 'UNAVAILABLE'],
+  // Google's code for a concurrency conflict, retried by clients; and a request refused as it is.
+  in_progress: [409, 'ABORTED'],
+  key_reused: [422, 'INVALID_ARGUMENT'],
   internal: [500, 'INTERNAL'],
 };
 

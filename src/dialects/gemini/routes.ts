@@ -6,6 +6,7 @@ import type { Task } from '../../core/task.js';
 import { tenantOf } from '../../http/auth.js';
 import { googleApiKey } from '../../http/credentials.js';
 import { toApiError } from '../../http/errors.js';
+import { createOnce } from '../../http/idempotency.js';
 import { memoAnswer, sendJson } from '../../http/memo.js';
 import { geminiTaskId, taskIdOfFile } from './ids.js';
 import { googleError, operationName, toFile, toOperation } from './mapper.js';
@@ -33,7 +34,7 @@ export async function geminiRoutes(app: FastifyInstance, ctx: AppContext): Promi
   // after a parameter: the rest of the path is read by hand.
   // A create may carry a video to extend inline (base64): Google takes about 20 MB of it. This
   // route alone takes bodies up to that (28 MiB of JSON) when REELAY_BODY_LIMIT_BYTES is lower.
-  app.post('/models/*', { bodyLimit: Math.max(ctx.config.bodyLimitBytes, INLINE_VIDEO_BODY) }, async (req) => {
+  app.post('/models/*', { bodyLimit: Math.max(ctx.config.bodyLimitBytes, INLINE_VIDEO_BODY) }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req, googleApiKey);
     const rest = (req.params as { '*': string })['*'];
     const colon = rest.lastIndexOf(':');
@@ -41,8 +42,8 @@ export async function geminiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     const method = colon < 0 ? '' : rest.slice(colon + 1);
     if (method !== 'predictLongRunning' || !VEO_MODEL.test(model)) throw modelNotFound(model, method);
     const spec = toSpec(model, req.body, TaskService.randomSeed);
-    const task = await ctx.tasks.create({ id: geminiTaskId(), tenantId, dialect: GEMINI, model, spec, request: storedRequest(req.body) });
-    return { name: operationName(task) };
+    const input = { id: geminiTaskId(), tenantId, dialect: GEMINI, model, spec, request: storedRequest(req.body) };
+    return createOnce(ctx, req, reply, { tenantId, scope: 'gemini.predict', body: req.body }, (once) => ctx.tasks.create(input, once), (task) => ({ name: operationName(task) }));
   });
 
   // The poll: written like `taskPollHandler` (the id is a path segment here, not a query
@@ -105,5 +106,6 @@ function modelNotFound(model: string, method: string): ApiError {
 export function send(reply: FastifyReply, req: FastifyRequest, err: ApiError, ctx: AppContext): FastifyReply {
   if (err.kind === 'internal') ctx.log.error({ err: err.cause ?? err }, 'internal error');
   const { status, body } = googleError(err, googleApiKey(req) !== undefined);
+  if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
   return reply.status(status).type('application/json; charset=UTF-8').send(body);
 }

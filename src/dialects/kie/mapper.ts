@@ -26,6 +26,8 @@ export const KIE_CODES: Record<ApiErrorKind, number> = {
   unsupported: 422,
   image_fetch: 451,
   maintenance: 455,
+  in_progress: 409,
+  key_reused: 422,
   internal: 500,
 };
 

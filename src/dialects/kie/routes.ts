@@ -1,4 +1,4 @@
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Static, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { AppContext } from '../../app/context.js';
 import { TaskService } from '../../app/tasks.js';
@@ -7,6 +7,7 @@ import type { Task } from '../../core/task.js';
 import { tenantOf } from '../../http/auth.js';
 import { ApiError } from '../../app/errors.js';
 import { toApiError } from '../../http/errors.js';
+import { answerOnce, createOnce } from '../../http/idempotency.js';
 import { memoAnswer } from '../../http/memo.js';
 import { taskPollHandler } from '../../http/poll.js';
 import { taskUrls } from '../../results/files.js';
@@ -25,11 +26,13 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
 
   const ok = <T>(data: T): KieEnvelope<T> => ({ code: 200, msg: KIE_MESSAGES.success, data });
 
-  app.post('/generate', { schema: { body: GenerateBody } }, async (req) => {
+  const created = (task: Task) => ok({ taskId: task.id });
+
+  app.post('/generate', { schema: { body: GenerateBody } }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const body = req.body;
     const spec = toSpec(body, TaskService.randomSeed);
-    const task = await ctx.tasks.create({
+    const input = {
       id: kieTaskId(),
       tenantId,
       dialect: KIE,
@@ -37,8 +40,8 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
       spec,
       request: body as Record<string, unknown>,
       callbackUrl: body.callBackUrl,
-    });
-    return ok({ taskId: task.id });
+    };
+    return createOnce(ctx, req, reply, { tenantId, scope: 'kie.generate', body }, (once) => ctx.tasks.create(input, once), created);
   });
 
   app.get('/record-info', taskPollHandler(ctx, {
@@ -64,12 +67,12 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
     return ok({ resultUrl: urls.hd1080 });
   });
 
-  app.post('/extend', { schema: { body: ExtendBody } }, async (req) => {
+  app.post('/extend', { schema: { body: ExtendBody } }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const body = req.body;
     const source = await findTask(ctx, tenantId, body.taskId);
     if (source.state !== 'succeeded') throw new ApiError('validation', KIE_MESSAGES.notSuccess, 'taskId');
-    const task = await ctx.tasks.create({
+    const input = {
       id: kieTaskId(),
       tenantId,
       dialect: KIE,
@@ -77,15 +80,19 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
       spec: toExtendSpec(body, source.spec, TaskService.randomSeed),
       request: body as Record<string, unknown>,
       callbackUrl: body.callBackUrl,
-    });
-    return ok({ taskId: task.id });
+    };
+    return createOnce(ctx, req, reply, { tenantId, scope: 'kie.extend', body }, (once) => ctx.tasks.create(input, once), created);
   });
 
   // A 4k rendition of a finished video. Asked again while it is being made, or once it is made,
   // kie answers 422 with the task's data (the URLs once they exist), not an error envelope.
-  app.post('/get-4k-video', { schema: { body: UhdBody } }, async (req) => {
+  app.post('/get-4k-video', { schema: { body: UhdBody } }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const body = req.body;
+    return answerOnce(ctx, req, reply, { tenantId, scope: 'kie.4k', body }, () => askUhd(tenantId, body));
+  });
+
+  const askUhd = async (tenantId: string, body: Static<typeof UhdBody>) => {
     let task = await findTask(ctx, tenantId, body.taskId);
     if (task.state !== 'succeeded') throw new ApiError('validation', KIE_MESSAGES.notSuccess);
     if ((body.index ?? 0) !== 0) throw new ApiError('validation', 'record result data not exist', 'index');
@@ -96,7 +103,7 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
     // Of two requests at once only one asks; the other is told it is being made.
     if (!asked.asked) return { code: 422, msg: task.uhdState === 'ready' ? KIE_MESSAGES.uhdDone : KIE_MESSAGES.uhdProcessing, data: uhdData(task, taskUrls(ctx.files, task)) };
     return ok(uhdData(task, taskUrls(ctx.files, task)));
-  });
+  };
 }
 
 async function findTask(ctx: AppContext, tenantId: string, taskId: string | undefined): Promise<Task> {
@@ -112,7 +119,10 @@ function sendError(reply: FastifyReply, err: ApiError, log: { error: (o: object,
   if (err.kind === 'internal') log.error({ err }, 'internal error');
   const msg = err.kind === 'unauthorized' ? KIE_MESSAGES.unauthorized : err.kind === 'maintenance' ? KIE_MESSAGES.maintenance : err.message;
   const body: KieEnvelope = { code, msg, data: null };
-  return reply.status(err.kind === 'internal' ? 500 : 200).type('application/json').send(body);
+  if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
+  // Business errors are HTTP 200 with the code in the body, as kie answers them; a key whose
+  // first request still runs is a real 409 too, so that clients retrying on status retry it.
+  return reply.status(err.kind === 'internal' ? 500 : err.kind === 'in_progress' ? 409 : 200).type('application/json').send(body);
 }
 
 /** The door's error answer (`Door.replyError`). */

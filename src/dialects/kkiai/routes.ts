@@ -6,6 +6,7 @@ import { kkiaiTaskId } from './ids.js';
 import { tenantOf } from '../../http/auth.js';
 import { ApiError, type ApiErrorKind } from '../../app/errors.js';
 import { toApiError } from '../../http/errors.js';
+import { createOnce } from '../../http/idempotency.js';
 import { memoAnswer } from '../../http/memo.js';
 import { taskPollHandler } from '../../http/poll.js';
 import { taskUrls } from '../../results/files.js';
@@ -28,6 +29,8 @@ const HTTP: Record<ApiErrorKind, [number, string, string]> = {
   conflict: [409, 'invalid_request_error', 'conflict'],
   unsupported: [400, 'invalid_request_error', 'unsupported'],
   maintenance: [503, 'server_error', 'maintenance'],
+  in_progress: [409, 'invalid_request_error', 'idempotency_key_in_use'],
+  key_reused: [422, 'invalid_request_error', 'idempotency_key_reused'],
   internal: [500, 'server_error', 'internal_error'],
 };
 
@@ -45,18 +48,18 @@ export async function kkiaiRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
   app.setErrorHandler((err, _req, reply) => send(reply, toApiError(err), ctx.log));
   app.setNotFoundHandler((req, reply) => send(reply, new ApiError('not_found', `${req.method} ${req.url.split('?')[0]} does not exist`), ctx.log));
 
-  app.post('/create', { schema: { body: CreateBody } }, async (req) => {
+  app.post('/create', { schema: { body: CreateBody } }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const spec = toSpec(req.body, TaskService.randomSeed);
-    const task = await ctx.tasks.create({
+    const input = {
       id: kkiaiTaskId(req.body.model, Date.now()),
       tenantId,
       dialect: KKIAI,
       model: req.body.model,
       spec,
       request: req.body as Record<string, unknown>,
-    });
-    return toCreated(task);
+    };
+    return createOnce(ctx, req, reply, { tenantId, scope: 'kkiai.create', body: req.body }, (once) => ctx.tasks.create(input, once), toCreated);
   });
 
   const keptDays = Math.round(ctx.config.retentionMs / 86_400_000);
@@ -71,6 +74,7 @@ export async function kkiaiRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
 function send(reply: FastifyReply, err: ApiError, log: { error: (o: object, m: string) => void }): FastifyReply {
   if (err.kind === 'internal') log.error({ err }, 'internal error');
   const { status, body } = kkiaiError(err);
+  if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
   return reply.status(status).type('application/json').send(body);
 }
 

@@ -34,6 +34,8 @@ const HTTP: Record<ApiErrorKind, [number, string, string | null]> = {
   conflict: [409, 'invalid_request_error', 'video_in_progress'],
   unsupported: [400, 'invalid_request_error', 'unsupported'],
   maintenance: [503, 'server_error', 'maintenance'],
+  in_progress: [409, 'invalid_request_error', 'idempotency_key_in_use'],
+  key_reused: [422, 'invalid_request_error', 'idempotency_key_reused'],
   internal: [500, 'server_error', 'internal_error'],
 };
 
@@ -50,11 +52,14 @@ export function openaiError(err: ApiError) {
  * other type as a string). Every 4xx says `x-should-retry: false`: the SDK retries 408, 409 and
  * 429 on its own (twice, backing off), but repeating the same request cannot make a running video
  * deletable at once or its content ready at once; the client's own polling loop is the retry.
- * 5xx (maintenance, internal) keep the SDK's retries, which can help.
+ * 5xx (maintenance, internal) keep the SDK's retries, which can help, and so does a 409 for an
+ * idempotency key whose first request is still running (`in_progress`).
  */
 export function sendError(reply: FastifyReply, err: ApiError, log: { error: (o: object, m: string) => void }): FastifyReply {
   if (err.kind === 'internal') log.error({ err: err.cause ?? err }, 'internal error');
   const { status, body } = openaiError(err);
-  if (status < 500) reply.header('x-should-retry', 'false');
+  // A key whose first request is still running: the SDK's own retry then gets its answer.
+  if (status < 500) reply.header('x-should-retry', err.kind === 'in_progress' ? 'true' : 'false');
+  if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
   return reply.status(status).type('application/json').send(body);
 }

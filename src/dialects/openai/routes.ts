@@ -3,10 +3,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app/context.js';
 import { ApiError } from '../../app/errors.js';
 import type { StillKind } from '../../app/previews.js';
-import { TaskService, UPLOADED } from '../../app/tasks.js';
+import { type Once, TaskService, UPLOADED } from '../../app/tasks.js';
 import type { Task, TaskSpec } from '../../core/task.js';
 import { tenantOf } from '../../http/auth.js';
 import { queryParam, toApiError } from '../../http/errors.js';
+import { createOnce } from '../../http/idempotency.js';
 import { memoAnswer, sendJson } from '../../http/memo.js';
 import { Mp4Scanner } from '../../media/mp4.js';
 import { readForm, type FormLimits } from './body.js';
@@ -39,9 +40,9 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
   };
 
   /** Creates the task; an image refused at create names the field this door calls it by. */
-  const create = async (input: { tenantId: string; model: string; spec: TaskSpec; request: Record<string, unknown> }): Promise<Task> => {
+  const create = async (input: { tenantId: string; model: string; spec: TaskSpec; request: Record<string, unknown> }, once: Once | undefined): Promise<Task> => {
     try {
-      return await ctx.tasks.create({ id: videoId(), dialect: OPENAI, ...input });
+      return await ctx.tasks.create({ id: videoId(), dialect: OPENAI, ...input }, once);
     } catch (e) {
       if (e instanceof ApiError && e.param === 'images') throw new ApiError(e.kind, e.message, 'input_reference');
       throw e;
@@ -106,15 +107,15 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     const videos: FormLimits = { fileBytes: ctx.config.imageMaxBytes * 8, files: 1, fieldBytes: MAX_PROMPT * 4 };
     const remixes: FormLimits = { fileBytes: 1, files: 0, fieldBytes: MAX_PROMPT * 4 };
 
-    forms.post('/', async (req) => {
+    forms.post('/', async (req, reply) => {
       const tenantId = await tenantOf(ctx.keys, req);
       const form = await readForm(req, images);
       const { model, spec } = toCreateSpec(form, TaskService.randomSeed);
-      return render(await create({ tenantId, model, spec, request: clientRequest(form) }));
+      return createOnce(ctx, req, reply, { tenantId, scope: 'openai.create', body: form }, (once) => create({ tenantId, model, spec, request: clientRequest(form) }, once), render);
     });
 
     /** A new video from a completed one: its spec (size, seconds, images, seed), a new prompt. */
-    forms.post<{ Params: { id: string } }>('/:id/remix', async (req) => {
+    forms.post<{ Params: { id: string } }>('/:id/remix', async (req, reply) => {
       const tenantId = await tenantOf(ctx.keys, req);
       const source = await find(tenantId, req.params.id, 'video_id');
       usable(source, 'video_id', 'remixed');
@@ -124,7 +125,8 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
       const request = { ...clientRequest(form), [REMIXED_FROM]: source.id, ...(source.spec.video !== undefined ? { [STITCHED_SECONDS]: videoSeconds(source) } : {}) };
       // An extension of an uploaded video names the stored copy by the extension's id.
       const video = source.spec.video === UPLOADED ? { video: `source:${source.id}` } : {};
-      return render(await create({ tenantId, model: source.model, spec: { ...source.spec, prompt, ...video }, request }));
+      const input = { tenantId, model: source.model, spec: { ...source.spec, prompt, ...video }, request };
+      return createOnce(ctx, req, reply, { tenantId, scope: 'openai.remix', body: form }, (once) => create(input, once), render);
     });
 
     /**
@@ -132,7 +134,7 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
      * sent as a data: URL) and `durationSeconds` is the new part; the object's `seconds` is the
      * stitched total, kept in the request. The new video has the source's size.
      */
-    forms.post('/extensions', async (req) => {
+    forms.post('/extensions', async (req, reply) => {
       const tenantId = await tenantOf(ctx.keys, req);
       const form = await readForm(req, videos);
       const ext = toExtension(form);
@@ -154,7 +156,8 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
         spec = { ...kept, prompt: ext.prompt, images: [], mode: 'text', seed: TaskService.randomSeed(), durationSeconds: ext.seconds, video: `task:${source.id}` };
         total = Number(videoSeconds(source)) + ext.seconds;
       }
-      return render(await create({ tenantId, model, spec, request: { ...clientRequest(form), [STITCHED_SECONDS]: String(total) } }));
+      const input = { tenantId, model, spec, request: { ...clientRequest(form), [STITCHED_SECONDS]: String(total) } };
+      return createOnce(ctx, req, reply, { tenantId, scope: 'openai.extensions', body: form }, (once) => create(input, once), render);
     });
 
     forms.post('/edits', unsupported(ctx, 'Video edits (POST /v1/videos/edits)'));

@@ -4,6 +4,7 @@ import { migrate } from './migrate.js';
 import { admitOps } from './ops/admit.js';
 import { claimOps } from './ops/claim.js';
 import { deliveryOps } from './ops/deliveries.js';
+import { keyStateOps } from './ops/idempotency.js';
 import { keyOps } from './ops/keys.js';
 import { retentionOps } from './ops/retention.js';
 import { taskOps } from './ops/tasks.js';
@@ -49,5 +50,6 @@ export function openPostgresStore(url: string, opts: PostgresStoreOptions = {}):
     ...claim,
     ...retention,
     ...deliveries,
+    ...keyStateOps(db),
   };
 }

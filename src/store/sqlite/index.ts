@@ -6,6 +6,7 @@ import { Checkpointer } from './checkpoint.js';
 import { migrate } from './migrate.js';
 import { claimOps } from './ops/claim.js';
 import { deliveryOps } from './ops/deliveries.js';
+import { keyStateOps } from './ops/idempotency.js';
 import { keyOps } from './ops/keys.js';
 import { retentionOps } from './ops/retention.js';
 import { taskOps } from './ops/tasks.js';
@@ -27,7 +28,8 @@ export function openSqliteStore(file: string): Store {
   const checkpointer = file === ':memory:' ? undefined : new Checkpointer(db, file);
 
   const keys = keyOps(db);
-  const tasks = taskOps(db);
+  const idempotency = keyStateOps(db);
+  const tasks = taskOps(db, idempotency.answerKeyNow);
   const claim = claimOps(db);
   const retention = retentionOps(db);
   const deliveries = deliveryOps(db);
@@ -49,7 +51,7 @@ export function openSqliteStore(file: string): Store {
     findKeyByHash: async (h) => keys.findKeyByHash(h),
     listKeys: async () => keys.listKeys(),
     revokeKey: async (k, now) => keys.revokeKey(k, now),
-    createTask: (t, lease) => tasks.createTask(t, lease),
+    createTask: (t, lease, once) => tasks.createTask(t, lease, once),
     getTask: async (tenant, id) => tasks.getTask(tenant, id),
     claimDue: async (owner, now, leaseMs, limit, lane) => claim.claimDue(owner, now, leaseMs, limit, lane),
     extendLeases: async (owner, ids, until) => claim.extendLeases(owner, ids, until),
@@ -66,6 +68,10 @@ export function openSqliteStore(file: string): Store {
     listExpiring: async (before, limit) => retention.listExpiring(before, limit),
     markExpired: async (ids, now) => retention.markExpired(ids, now),
     purgeTombstones: async (before) => retention.purgeTombstones(before),
+    takeKey: idempotency.takeKey,
+    answerKey: idempotency.answerKey,
+    dropKey: idempotency.dropKey,
+    purgeKeys: idempotency.purgeKeys,
     claimDueDeliveries: async (now, leaseMs, limit) =>
       deliveries.claimDueDeliveries(now, leaseMs, limit),
     finishDelivery: (r) => deliveries.finishDelivery(r),

@@ -1,8 +1,9 @@
 import type { Task } from '../../../core/task.js';
-import type { TaskPage } from '../../port.js';
+import { KeyLostError, type OnceAnswer, type TaskPage } from '../../port.js';
 import type { Db, Row } from '../db.js';
 import { artifactFromRow, attemptFromRow } from '../../sql/columns.js';
 import { batched } from '../batch.js';
+import { answerIn } from './idempotency.js';
 import { TASK_COLUMNS, TASK_TYPES, taskFromRow, taskValues } from '../rows.js';
 
 // The creates of one turn in one statement: a column array each. RETURNING names the rows inserted.
@@ -54,14 +55,30 @@ export function taskOps(db: Db) {
     return rows[0] && taskFromRow(rows[0], off);
   }
 
+  const columnsOf = (news: NewTask[], off: number): unknown[][] => {
+    const rows = news.map(({ task, lease }) => [...taskValues(task, off), lease?.owner ?? null, lease ? Math.round(lease.until + off) : null]);
+    return rows[0]!.map((_, c) => rows.map((r) => r[c]));
+  };
   const create = batched(async (news: NewTask[]): Promise<boolean[]> => {
     const off = await db.offset();
-    const rows = news.map(({ task, lease }) => [...taskValues(task, off), lease?.owner ?? null, lease ? Math.round(lease.until + off) : null]);
-    const columns = rows[0]!.map((_, c) => rows.map((r) => r[c]));
+    const columns = columnsOf(news, off);
     const inserted = new Set((await db.query<{ id: string }>('reelay_task_insert', INSERT, columns)).rows.map((r) => r.id));
     // Of one id asked twice in a batch, only the first is the one that created it.
     return news.map(({ task }) => inserted.delete(task.id));
   }, { max: 200, out: 2 });
+
+  // A create with its idempotency key's answer, in one transaction: both or neither.
+  async function createOnce(news: NewTask, once: OnceAnswer): Promise<boolean> {
+    const off = await db.offset();
+    return db.transaction(async (q, tx) => {
+      if ((await q('reelay_task_insert', INSERT, columnsOf([news], off))).rowCount !== 1) {
+        tx.rollback();
+        return false;
+      }
+      if (!(await answerIn(q, once))) throw new KeyLostError(once.ref);
+      return true;
+    });
+  }
 
   // Reads: the polls of one turn go as one statement, and a row that has not changed since this
   // process last read it is not sent or decoded again (its JSON columns are most of a poll's
@@ -100,7 +117,8 @@ export function taskOps(db: Db) {
   }, { max: 500, out: 4 });
 
   return {
-    createTask: (task: Task, lease?: { owner: string; until: number }): Promise<boolean> => create(lease ? { task, lease } : { task }),
+    createTask: (task: Task, lease?: { owner: string; until: number }, once?: OnceAnswer): Promise<boolean> =>
+      once ? createOnce(lease ? { task, lease } : { task }, once) : create(lease ? { task, lease } : { task }),
     getTask: (tenantId: string, id: string): Promise<Task | undefined> => read({ tenantId, id }),
     async countInFlight(): Promise<Record<string, number>> {
       const { rows } = await db.query<{ provider: string; n: number }>(

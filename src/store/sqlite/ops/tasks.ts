@@ -1,13 +1,13 @@
 import type { Database } from 'better-sqlite3';
 import type { Task } from '../../../core/task.js';
-import type { TaskPage } from '../../port.js';
+import { KeyLostError, type OnceAnswer, type TaskPage } from '../../port.js';
 import { artifactFromRow, attemptFromRow } from '../../sql/columns.js';
 import { taskFromRow, taskToRow } from '../rows.js';
 import { grouped } from '../group.js';
 
 type Row = Record<string, unknown>;
 
-export function taskOps(db: Database) {
+export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) {
   const insert = db.prepare(
     `INSERT INTO tasks (id, tenant_id, dialect, model, spec, request, state, enhanced_prompt, images,
        provider, upstream_id, attempt_count, retry_count, max_retries, error_sleep_ms, last_error,
@@ -67,9 +67,16 @@ export function taskOps(db: Database) {
   // Creates that arrive in the same turn of the event loop share one transaction (group commit).
   const create = grouped(db, (task: Task, lease?: { owner: string; until: number }): boolean =>
     insert.run({ ...taskToRow(task), lease_owner: lease?.owner ?? null, lease_until: lease?.until ?? null }).changes === 1, { single: true });
+  // A create with its idempotency key's answer: both or neither (its own savepoint).
+  const createOnce = grouped(db, (task: Task, lease: { owner: string; until: number } | undefined, once: OnceAnswer): boolean => {
+    if (insert.run({ ...taskToRow(task), lease_owner: lease?.owner ?? null, lease_until: lease?.until ?? null }).changes !== 1) return false;
+    if (!answerKey(once)) throw new KeyLostError(once.ref);
+    return true;
+  });
 
   return {
-    createTask: create,
+    createTask: (task: Task, lease?: { owner: string; until: number }, once?: OnceAnswer): Promise<boolean> =>
+      once ? createOnce(task, lease, once) : create(task, lease),
     getTask(tenantId: string, id: string): Task | undefined {
       const row = byId.get(id, tenantId) as Row | undefined;
       return row && taskFromRow(row);
