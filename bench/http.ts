@@ -118,7 +118,13 @@ interface Target {
   method?: 'GET' | 'POST';
   headers?: Record<string, string>;
   body?: string;
+  /** Each request carries an `Idempotency-Key` of its own (a create that is never a repeat). */
+  uniqueKeys?: boolean;
 }
+
+/** The prefix of the keys `uniqueKeys` sends: new per run, so no round repeats another's keys. */
+const KEY_RUN = Math.random().toString(36).slice(2, 10);
+let keyLoad = 0;
 
 /** One measured run: req/s over all the servers, latencies in µs over all requests. */
 interface Figure {
@@ -213,13 +219,16 @@ async function loadWrk(t: Target, seconds: number): Promise<Figure> {
   const runs = await Promise.all(t.bases.map(async (base, k) => {
     const lua = join(dir, `bench-${k}.lua`);
     const quantiles = join(dir, `quantiles-${k}.txt`);
+    const keyPrefix = `${KEY_RUN}-${keyLoad++}-${k}-`;
     writeFileSync(lua, [
       `local paths = {${t.paths.map(q).join(',')}}`,
       'local i = 0',
       `wrk.method = ${q(t.method ?? 'GET')}`,
       ...Object.entries(t.headers ?? {}).map(([key, v]) => `wrk.headers[${q(key)}] = ${q(v)}`),
       ...(t.body ? [`wrk.body = ${q(t.body)}`] : []),
-      'request = function() i = i + 1; return wrk.format(nil, paths[(i % #paths) + 1]) end',
+      t.uniqueKeys
+        ? `request = function() i = i + 1; return wrk.format(nil, paths[(i % #paths) + 1], { ["Idempotency-Key"] = ${q(keyPrefix)} .. i }) end`
+        : 'request = function() i = i + 1; return wrk.format(nil, paths[(i % #paths) + 1]) end',
       // The latency (µs) at every 0.1 % up to 99.9 %, for mergedPercentile (wrk gives 0 for 100 %).
       `done = function(summary, latency) local f = io.open(${q(quantiles)}, 'w'); for p = 1, 999 do f:write(latency:percentile(p / 10), '\\n') end; f:close() end`,
     ].join('\n'));
@@ -240,9 +249,16 @@ async function loadWrk(t: Target, seconds: number): Promise<Figure> {
 /** autocannon, one instance per server at once; their latency histograms are added together. */
 async function loadAutocannon(t: Target, seconds: number): Promise<Figure> {
   let i = 0;
+  const keyPrefix = `${KEY_RUN}-${keyLoad++}-`;
   const results = await Promise.all(t.bases.map((url) => autocannon({
     url, connections: split(t), duration: seconds, headers: t.headers, skipAggregateResult: true,
-    requests: [{ method: t.method ?? 'GET', ...(t.body ? { body: t.body } : {}), setupRequest: (req) => ({ ...req, path: t.paths[i++ % t.paths.length]! }) }],
+    requests: [{
+      method: t.method ?? 'GET', ...(t.body ? { body: t.body } : {}),
+      setupRequest: (req) => ({
+        ...req, path: t.paths[i++ % t.paths.length]!,
+        ...(t.uniqueKeys ? { headers: { ...req.headers, 'idempotency-key': `${keyPrefix}${i}` } } : {}),
+      }),
+    }],
   })));
   const raw = results as unknown as { totalCompletedRequests: number; duration: number }[];
   const r = (autocannon as unknown as { aggregateResult(rs: unknown[], o: object): autocannon.Result }).aggregateResult(results, { url: t.bases[0], connections: CONNECTIONS });
@@ -334,6 +350,11 @@ const polls = (servers: { child: ChildProcess; base: string }[], suffix: string,
   [`kie record-info${suffix}`, goal, { ...on(servers), headers, paths: ids.kie.map((id) => `/api/v1/veo/record-info?taskId=${id}`) }],
   [`kkiai query${suffix}`, goal, { ...on(servers), headers, paths: ids.kkiai.map((id) => `/v1/video/query?id=${encodeURIComponent(id)}`) }],
 ];
+const generate: Target = {
+  ...on([embedded]), method: 'POST', paths: ['/api/v1/veo/generate'],
+  headers: { ...headers, 'content-type': 'application/json' },
+  body: JSON.stringify({ prompt: 'A lighthouse on a cliff at dusk', model: 'veo3_fast', aspect_ratio: '16:9', seeds: 12345 }),
+};
 const all: Named[] = POSTGRES
   ? [...polls([embedded], '', 0.75), ...polls(apis, ' (PG, 2 API)', 0.5)]
   : [
@@ -343,11 +364,11 @@ const all: Named[] = POSTGRES
         ...on([embedded]), headers: { 'x-goog-api-key': KEY, 'content-type': 'application/json' },
         paths: ids.gemini.map((id) => `/v1beta/models/${MODELS.gemini}/operations/${id}`),
       }],
-      ['kie generate (durable)', 0.25, {
-        ...on([embedded]), method: 'POST', paths: ['/api/v1/veo/generate'],
-        headers: { ...headers, 'content-type': 'application/json' },
-        body: JSON.stringify({ prompt: 'A lighthouse on a cliff at dusk', model: 'veo3_fast', aspect_ratio: '16:9', seeds: 12345 }),
-      }],
+      ['kie generate (durable)', 0.25, generate],
+      // The same create with a new Idempotency-Key each (the key is taken, then answered with the
+      // task in its transaction), and the same key every time (each a replay of the first answer).
+      ['kie generate, Idempotency-Key (durable)', 0.2, { ...generate, uniqueKeys: true }],
+      ['kie generate, replayed', 0.25, { ...generate, headers: { ...generate.headers, 'idempotency-key': `${KEY_RUN}-replayed` } }],
     ];
 
 // (The PG/embedded ratios need both kinds of target.)
