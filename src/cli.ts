@@ -3,6 +3,7 @@ import './node-check.js';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { createKey } from './auth/keys.js';
+import { ROTATION_OVERLAP_MS, newWebhookSecret } from './engine/signing.js';
 import { ConfigError, ROLES, loadConfig } from './config.js';
 import { createLogger, startReelay } from './reelay.js';
 import { backendOf, openStore } from './store/open.js';
@@ -95,7 +96,7 @@ program
 
 program
   .command('copy-to-postgres')
-  .description('copy the embedded SQLite database (tasks, keys, attempts, artifacts, callbacks owed) into an empty PostgreSQL database; stop the gateway first')
+  .description('copy the embedded SQLite database (tasks, keys, attempts, artifacts, callbacks owed, idempotency keys, webhook secrets) into an empty PostgreSQL database; stop the gateway first')
   .option('--from <file>', 'the SQLite file (default: <REELAY_DATA_DIR>/reelay.sqlite)')
   .option('--to <url>', 'the PostgreSQL database (default: REELAY_DATABASE_URL)')
   .action(async (o: { from?: string; to?: string }) => {
@@ -161,6 +162,27 @@ keys
       process.exit(1);
     }
     console.log(`revoked ${n} key(s)`);
+  });
+
+keys
+  .command('webhook-secret <idOrPrefix>')
+  .description("print the key's webhook signing secret (whsec_…); --rotate makes a new one, the old one signing beside it for 24 h")
+  .option('--rotate', 'make a new secret')
+  .action(async (idOrPrefix: string, opts: { rotate?: boolean }) => {
+    const s = await store();
+    const key = (await s.listKeys()).find((k) => k.revokedAt === null && (k.id === idOrPrefix || k.prefix === idOrPrefix));
+    if (!key) {
+      await s.close();
+      console.error(`no live key matches "${idOrPrefix}"`);
+      process.exit(1);
+    }
+    const now = Date.now();
+    const secrets = opts.rotate
+      ? await s.rotateWebhookSecret(key.tenantId, newWebhookSecret(), now, ROTATION_OVERLAP_MS)
+      : await s.webhookSecrets(key.tenantId, now, newWebhookSecret());
+    await s.close();
+    console.log(secrets[0]);
+    if (secrets.length > 1) console.error(`${secrets.length - 1} older secret(s) still sign beside it until their overlap ends`);
   });
 
 await program.parseAsync();

@@ -72,10 +72,17 @@ export interface Config {
   imageMaxBytes: number;
   /** `REELAY_CALLBACK_TIMEOUT_MS` (default 15000): how long a callback receiver may take to answer. */
   callbackTimeoutMs: number;
-  /** `REELAY_CALLBACK_MAX_ATTEMPTS` (default 6): tries per callback, backing off from 5 s to 10 min. */
+  /**
+   * `REELAY_CALLBACK_MAX_ATTEMPTS` (default 10): tries per callback; with the default schedule,
+   * the last comes about 75 hours after the first.
+   */
   callbackMaxAttempts: number;
-  /** `REELAY_CALLBACK_BACKOFF_MS` (default 5000): the first retry delay of a callback; each later one is 4× longer. */
-  callbackBackoffMs: number;
+  /**
+   * `REELAY_CALLBACK_BACKOFF_MS` (unset by default): the first retry delay of a callback, each later
+   * one 4× longer, at most 10 min. Unset, retries follow the Standard Webhooks schedule (5 s,
+   * 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h).
+   */
+  callbackBackoffMs: number | undefined;
   /** `REELAY_RENDER_DELAY_MS` (default 0): the local renderer reports "running" at least this long. */
   renderDelayMs: number;
   /** `REELAY_RENDER_CONCURRENCY` (default 1): local ffmpeg renders run at once. */
@@ -191,8 +198,8 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimitBytes: int(env, 'REELAY_BODY_LIMIT_BYTES', 8 * 1024 * 1024, 1024),
     imageMaxBytes: int(env, 'REELAY_IMAGE_MAX_BYTES', 10 * 1024 * 1024, 1024),
     callbackTimeoutMs: int(env, 'REELAY_CALLBACK_TIMEOUT_MS', 15_000, 100),
-    callbackMaxAttempts: int(env, 'REELAY_CALLBACK_MAX_ATTEMPTS', 6, 1),
-    callbackBackoffMs: int(env, 'REELAY_CALLBACK_BACKOFF_MS', 5000, 10),
+    callbackMaxAttempts: int(env, 'REELAY_CALLBACK_MAX_ATTEMPTS', 10, 1),
+    callbackBackoffMs: env.REELAY_CALLBACK_BACKOFF_MS?.trim() ? int(env, 'REELAY_CALLBACK_BACKOFF_MS', 5000, 10) : undefined,
     renderDelayMs: int(env, 'REELAY_RENDER_DELAY_MS', 0),
     renderConcurrency: int(env, 'REELAY_RENDER_CONCURRENCY', 1, 1),
     blockedWords: env.REELAY_BLOCKED_WORDS === undefined ? ['nsfw'] : list(env.REELAY_BLOCKED_WORDS),

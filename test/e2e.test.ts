@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Webhook } from 'standardwebhooks';
 import { mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -8,6 +12,7 @@ import { type ServerProcess, startServer, waitFor } from './server.js';
 import { tmpDir } from './tmp.js';
 
 const KEY = 'sk-e2e-key-one';
+const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const OTHER = 'sk-e2e-key-two';
 
 /**
@@ -119,6 +124,14 @@ describe('end to end (real process, local renderer)', () => {
       data: { taskId: created.data.taskId, info: { resultUrls: [url], originUrls: null, resolution: '720p' }, fallbackFlag: false },
     });
     assert.equal(cb.headers.authorization, undefined, 'the key never leaves Reelay');
+    // Signed: the key's secret, as `reelay keys webhook-secret` prints it, verifies the callback
+    // with the standardwebhooks package and kie's own scheme.
+    const printed = spawnSync(process.execPath, [CLI, 'keys', 'webhook-secret', KEY.slice(0, 10)], { env: { ...process.env, REELAY_DATA_DIR: work }, encoding: 'utf8' });
+    assert.equal(printed.status, 0, printed.stderr);
+    const secret = printed.stdout.trim();
+    const headers = cb.headers as Record<string, string>;
+    assert.deepEqual(new Webhook(secret).verify(cb.body, headers), JSON.parse(cb.body));
+    assert.equal(headers['x-webhook-signature'], createHmac('sha256', secret).update(`${created.data.taskId}.${headers['x-webhook-timestamp']}`).digest('base64'));
   });
 
   test('kie: extend continues the video from its last frame (fullResultUrls); get-4k-video makes 3840×2160 and a thumbnail, and calls back', async () => {

@@ -3,24 +3,43 @@ import type { GuardedFetcher } from '../net/fetch.js';
 import { coerceError } from '../providers/port.js';
 import type { Delivery, NewDelivery, Store } from '../store/port.js';
 import { ClaimLoop } from './claim-loop.js';
+import { newWebhookSecret, signedHeaders } from './signing.js';
 
 export interface DelivererOptions {
   /** How long a receiver may take (default 15000 ms, as kie documents). */
   timeoutMs: number;
-  /** Tries per callback (default 6). */
+  /** Tries per callback (default 10: the first and the nine retries of `RETRY_SCHEDULE_MS`). */
   maxAttempts: number;
-  /** First retry delay; each later one is 4× longer, at most 10 minutes (default 5000 ms). */
-  backoffMs: number;
+  /**
+   * When set, the first retry delay, each later one 4× longer, at most 10 minutes; unset, the
+   * Standard Webhooks schedule (`RETRY_SCHEDULE_MS`).
+   */
+  backoffMs?: number;
   /** How often due deliveries are looked for when nothing wakes the deliverer (default 500 ms). */
   tickMs?: number;
   /** Callbacks in flight at once (default 64). */
   concurrency?: number;
 }
 
-/** The delay before try `n + 1` after `n` failed tries. */
-export function backoff(n: number, baseMs: number): number {
-  return Math.min(baseMs * 4 ** Math.max(0, n - 1), 600_000);
+/**
+ * The waits between tries, as Standard Webhooks recommends: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
+ * 14 h, 20 h and 24 h after the first, about 75 hours in all.
+ */
+export const RETRY_SCHEDULE_MS = [5e3, 3e5, 18e5, 72e5, 18e6, 36e6, 504e5, 72e6, 864e5] as const;
+
+/**
+ * The delay before try `n + 1` after `n` failed tries: with `baseMs`, `baseMs` × 4^(n-1) up to 10
+ * minutes; without, the schedule's `n`th wait (its last one past its end), spread by ±10 % so the
+ * callbacks of tasks that ended together do not come back together.
+ */
+export function backoff(n: number, baseMs?: number, random: () => number = Math.random): number {
+  if (baseMs !== undefined) return Math.min(baseMs * 4 ** Math.max(0, n - 1), 600_000);
+  const wait = RETRY_SCHEDULE_MS[Math.min(Math.max(n, 1), RETRY_SCHEDULE_MS.length) - 1]!;
+  return Math.round(wait * (0.9 + 0.2 * random()));
 }
+
+/** How long a tenant's signing secrets are used before they are read again (a rotation shows within it). */
+const SECRETS_MS = 10_000;
 
 /**
  * Sends callbacks. Deliveries are rows written in the same transaction as the task's terminal
@@ -31,6 +50,7 @@ export class Deliverer {
   private timer?: NodeJS.Timeout;
   private running = new Set<Promise<void>>();
   private stopped = true;
+  private readonly secrets = new Map<string, { at: number; secrets: Promise<string[]> }>();
 
   constructor(
     private readonly store: Store,
@@ -101,19 +121,43 @@ export class Deliverer {
     return due.length === Math.min(free, 64);
   }, (e: unknown) => this.log.error({ err: coerceError(e).message }, 'delivery tick failed'));
 
+  /** The live signing secrets of the tenant a task belongs to (none when the task is gone). */
+  private async secretsOf(taskId: string): Promise<string[]> {
+    const tenantId = await this.store.tenantOfTask(taskId);
+    if (tenantId === undefined) return [];
+    const now = Date.now();
+    let kept = this.secrets.get(tenantId);
+    if (!kept || now - kept.at > SECRETS_MS) {
+      kept = { at: now, secrets: this.store.webhookSecrets(tenantId, now, newWebhookSecret()) };
+      this.secrets.set(tenantId, kept);
+      kept.secrets.catch(() => this.secrets.delete(tenantId));
+    }
+    return kept.secrets;
+  }
+
   private async deliver(d: Delivery): Promise<void> {
     const attempts = d.attempts + 1;
     let status: number | null = null;
     let error: string | null = null;
+    let secrets: string[] = [];
+    // Signed on every try: the id stays, the timestamp and the signatures are the try's.
     const post = () =>
       this.fetcher.fetch(d.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'Reelay-Callback/1' },
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Reelay-Callback/1',
+          ...signedHeaders(secrets, `msg_${d.taskId}_${d.id}`, Math.floor(Date.now() / 1000), d.body, d.taskId),
+        },
         body: d.body,
         timeoutMs: this.opts.timeoutMs,
         maxBytes: 64 * 1024,
+        // A redirect is an answer, not a place to send the callback to (Standard Webhooks).
+        maxRedirects: 0,
       });
+    let gone = false;
     try {
+      secrets = await this.secretsOf(d.taskId);
       // A kept-alive connection the receiver closed at the same moment resets: try once more at
       // once on a fresh one rather than waiting for the backoff.
       const res = await post().catch((e: unknown) => {
@@ -121,12 +165,14 @@ export class Deliverer {
         throw e;
       });
       status = res.status;
-      if (status < 200 || status >= 300) error = `receiver answered HTTP ${status}`;
+      // 410 Gone: the receiver says this URL is no more; no more tries.
+      gone = status === 410;
+      if (status < 200 || status >= 300) error = gone ? 'receiver answered HTTP 410 Gone: not tried again' : `receiver answered HTTP ${status}`;
     } catch (e) {
       error = coerceError(e).message;
     }
     const done = error === null;
-    const giveUp = !done && attempts >= this.opts.maxAttempts;
+    const giveUp = !done && (gone || attempts >= this.opts.maxAttempts);
     await this.store.finishDelivery({
       id: d.id,
       attempts,

@@ -51,7 +51,8 @@ export class GuardedFetcher {
         signal,
       });
       const location = res.headers.location;
-      if (res.statusCode >= 300 && res.statusCode < 400 && typeof location === 'string') {
+      // maxRedirects 0: a redirect is the answer (a callback is never sent elsewhere).
+      if (opts.maxRedirects !== 0 && res.statusCode >= 300 && res.statusCode < 400 && typeof location === 'string') {
         await res.body.dump();
         if (hop >= (opts.maxRedirects ?? 5)) throw new BlockedUrlError(`too many redirects from ${raw}`);
         url = this.guard.parse(new URL(location, url).toString());

@@ -127,6 +127,25 @@ for (const backend of backends) {
       assert.equal((await b!.takeKey(claim('after-purge', { scope: 'kie.extend' }))).kind, 'new');
     });
 
+    test('webhook secrets: one first secret however many ask at once; a rotation overlaps, then the old one retires', async (t) => {
+      const [a, b] = await backend.open(t, 2);
+      const now = 7_000_000;
+      const firsts = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a! : b!).webhookSecrets('t1', now, `whsec_s${i}`)));
+      const one = firsts[0]![0]!;
+      assert.ok(firsts.every((f) => f.length === 1 && f[0] === one), JSON.stringify(firsts));
+      assert.deepEqual(await a!.webhookSecrets('t2', now, 'whsec_other'), ['whsec_other'], "another tenant's own");
+      assert.deepEqual(await b!.rotateWebhookSecret('t1', 'whsec_new', now + 1, 1000), ['whsec_new', one]);
+      assert.deepEqual(await a!.webhookSecrets('t1', now + 1000, 'whsec_unused'), ['whsec_new', one], 'within the overlap');
+      assert.deepEqual(await a!.webhookSecrets('t1', now + 1001, 'whsec_unused'), ['whsec_new'], 'after it');
+      // A second rotation within the first's overlap: the oldest keeps its earlier end.
+      assert.deepEqual(await a!.rotateWebhookSecret('t2', 'whsec_o2', now + 1, 5000), ['whsec_o2', 'whsec_other']);
+      assert.deepEqual(await a!.rotateWebhookSecret('t2', 'whsec_o3', now + 2, 100_000), ['whsec_o3', 'whsec_o2', 'whsec_other']);
+      assert.deepEqual(await b!.webhookSecrets('t2', now + 5001, 'x'), ['whsec_o3', 'whsec_o2']);
+      await a!.createTask(makeTask({ id: 'w1', tenantId: 't9', fileToken: 'fw1' }));
+      assert.equal(await b!.tenantOfTask('w1'), 't9');
+      assert.equal(await b!.tenantOfTask('nope'), undefined);
+    });
+
     test('a read sees every change, whichever process made it: reads made at once, read again, after a commit, a delete', async (t) => {
       const [a, b] = await backend.open(t, 2);
       const now = 3_000_000;

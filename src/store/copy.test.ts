@@ -25,11 +25,18 @@ test('an embedded SQLite database moves into PostgreSQL whole: tasks, keys, atte
   });
   // A task an engine held when the gateway stopped: it is copied free, due at its time.
   await from.createTask(makeTask({ id: 'running', tenantId: 'ten', fileToken: 'frun', state: 'generating', upstreamId: 'j2', nextRunAt: 70 }), { owner: 'E', until: 10_000 });
+  // A tenant's signing secret and an answered idempotency key: a copied gateway signs and replays as before.
+  assert.deepEqual(await from.webhookSecrets('ten', 44, 'whsec_copied'), ['whsec_copied']);
+  const ref = { tenantId: 'ten', scope: 'kie.generate', key: 'order-1', token: 'tk' };
+  const far = Date.now() + 86_400_000;
+  assert.equal((await from.takeKey({ ...ref, fingerprint: 'fp', now: 44, heldUntil: far, expiresAt: far })).kind, 'new');
+  const answer = { status: 200, body: '{"code":200,"data":{"taskId":"done"}}', taskId: 'done' };
+  assert.equal(await from.answerKey({ ref, answer }), true);
   const before = { done: await from.getTask('ten', 'done'), running: await from.getTask('ten', 'running'), attempts: await from.listAttempts('done'), artifacts: await from.listArtifacts('done'), deliveries: await from.listDeliveries('done'), keys: await from.listKeys() };
   await from.close();
 
   const url = (await freshDatabase())!;
-  assert.deepEqual(await copySqliteToPostgres(file, url), { api_keys: 2, tasks: 2, attempts: 1, artifacts: 1, deliveries: 1 });
+  assert.deepEqual(await copySqliteToPostgres(file, url), { api_keys: 2, tasks: 2, attempts: 1, artifacts: 1, deliveries: 1, idempotency_keys: 1, webhook_secrets: 1 });
   const to = openPostgresStore(url);
   t.after(() => to.close());
   assert.deepEqual(await to.getTask('ten', 'done'), before.done);
@@ -39,6 +46,8 @@ test('an embedded SQLite database moves into PostgreSQL whole: tasks, keys, atte
   assert.deepEqual(await to.listDeliveries('done'), before.deliveries);
   assert.deepEqual(await to.listKeys(), before.keys);
   assert.equal((await to.findKeyByHash('h1'))?.tenantId, 'ten');
+  assert.deepEqual(await to.webhookSecrets('ten', 45, 'whsec_not_this'), ['whsec_copied']);
+  assert.deepEqual(await to.takeKey({ ...ref, token: 'tk2', fingerprint: 'fp', now: Date.now(), heldUntil: far, expiresAt: far }), { kind: 'replay', answer });
   assert.deepEqual((await to.claimDue('F', 100, 1000, 5)).map((x) => x.id), ['running'], 'not leased any more');
   // New callbacks are numbered after the copied ones.
   await to.createTask(makeTask({ id: 'new', tenantId: 'ten', fileToken: 'fnew', nextRunAt: 0 }), { owner: 'F', until: 10_000 });

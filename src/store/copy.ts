@@ -22,6 +22,12 @@ const TABLES: { name: string; columns: string[] }[] = [
     name: 'deliveries',
     columns: ['id', 'task_id', 'url', 'body', 'status', 'attempts', 'next_attempt_at', 'last_error', 'last_status', 'created_at', 'delivered_at'],
   },
+  // The answers a retried create must get again, and the secrets receivers verify callbacks with.
+  {
+    name: 'idempotency_keys',
+    columns: ['tenant_id', 'scope', 'key', 'fingerprint', 'token', 'task_id', 'status', 'body', 'created_at', 'held_until', 'expires_at'],
+  },
+  { name: 'webhook_secrets', columns: ['tenant_id', 'secret', 'created_at', 'retire_at'] },
 ];
 
 /** PostgreSQL takes at most 65535 parameters per statement. */

@@ -160,6 +160,21 @@ export interface Store {
   /** Deletes up to 1000 keys that expired by `now`; returns how many. */
   purgeKeys(now: number): Promise<number>;
 
+  // --- webhook signing ---
+  /**
+   * The tenant's live signing secrets, newest first: the current one, and those rotated out whose
+   * `retire_at` is still ahead. A tenant without one is given one now (`secret`), once even
+   * when many ask at once.
+   */
+  webhookSecrets(tenantId: string, now: number, secret: string): Promise<string[]>;
+  /**
+   * Makes `secret` the tenant's current one; the others sign beside it until `now + overlapMs`
+   * (those with an earlier end keep it). Returns the live secrets, newest first.
+   */
+  rotateWebhookSecret(tenantId: string, secret: string, now: number, overlapMs: number): Promise<string[]>;
+  /** The tenant a task belongs to (a delivery knows its task only), or undefined. */
+  tenantOfTask(taskId: string): Promise<string | undefined>;
+
   // --- deliveries ---
   /**
    * Leases up to `limit` pending deliveries due by `now` (whose lease is free or has expired) for

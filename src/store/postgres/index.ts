@@ -8,6 +8,7 @@ import { keyStateOps } from './ops/idempotency.js';
 import { keyOps } from './ops/keys.js';
 import { retentionOps } from './ops/retention.js';
 import { taskOps } from './ops/tasks.js';
+import { webhookOps } from './ops/webhooks.js';
 import { Signals } from './signals.js';
 
 export type { PostgresStoreOptions } from './db.js';
@@ -51,5 +52,6 @@ export function openPostgresStore(url: string, opts: PostgresStoreOptions = {}):
     ...retention,
     ...deliveries,
     ...keyStateOps(db),
+    ...webhookOps(db),
   };
 }

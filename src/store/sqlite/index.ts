@@ -10,6 +10,7 @@ import { keyStateOps } from './ops/idempotency.js';
 import { keyOps } from './ops/keys.js';
 import { retentionOps } from './ops/retention.js';
 import { taskOps } from './ops/tasks.js';
+import { webhookOps } from './ops/webhooks.js';
 
 /**
  * The embedded store: one SQLite file in WAL mode (better-sqlite3). Its calls are synchronous and
@@ -72,6 +73,7 @@ export function openSqliteStore(file: string): Store {
     answerKey: idempotency.answerKey,
     dropKey: idempotency.dropKey,
     purgeKeys: idempotency.purgeKeys,
+    ...webhookOps(db),
     claimDueDeliveries: async (now, leaseMs, limit) =>
       deliveries.claimDueDeliveries(now, leaseMs, limit),
     finishDelivery: (r) => deliveries.finishDelivery(r),

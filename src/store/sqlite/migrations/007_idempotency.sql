@@ -14,5 +14,5 @@ CREATE TABLE idempotency_keys (
   held_until  INTEGER NOT NULL,
   expires_at  INTEGER NOT NULL,
   PRIMARY KEY (tenant_id, scope, key)
-) WITHOUT ROWID;
+);
 CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
