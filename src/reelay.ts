@@ -74,7 +74,8 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   const notify = (task: Task, event?: 'uhd'): NewDelivery[] => {
     const urls = taskUrls(files, task);
     // A task's end is told in its own dialect; a rendition, by the dialect it was asked through.
-    const cb = event ? DIALECTS.map((d) => d.callback?.(task, urls, event)).find(Boolean) : dialectNamed(task.dialect)?.callback?.(task, urls);
+    const env = { publicUrl: config.publicUrl, retentionMs: config.retentionMs };
+    const cb = event ? DIALECTS.map((d) => d.callback?.(task, urls, event, env)).find(Boolean) : dialectNamed(task.dialect)?.callback?.(task, urls, undefined, env);
     return cb ? [{ taskId: task.id, url: cb.url, body: cb.body, createdAt: Date.now() }] : [];
   };
   const providers = createProviders(config.routing.providers, { local, guard, maxResultBytes: config.resultMaxBytes, publicUrl: config.publicUrl });

@@ -3,6 +3,12 @@ import type { Credentials } from '../http/credentials.js';
 import type { Door } from '../http/server.js';
 import type { TaskUrls } from '../results/files.js';
 
+/** What a callback body may need beyond the task: where Reelay is, how long results are kept. */
+export interface CallbackEnv {
+  publicUrl: string;
+  retentionMs: number;
+}
+
 /**
  * A front door: one API's wire format over the one state machine. Everything Reelay needs to know
  * about a dialect is here, so that adding one is its folder plus a line in `dialects/index.ts`.
@@ -20,5 +26,5 @@ export interface Dialect extends Door {
    * The callback a task created through this dialect owes its client once it ends, if any; with
    * `uhd`, the one owed when the 4k rendition asked for after success is stored or failed.
    */
-  callback?(task: Task, urls: TaskUrls, event?: 'uhd'): { url: string; body: string } | undefined;
+  callback?(task: Task, urls: TaskUrls, event?: 'uhd', env?: CallbackEnv): { url: string; body: string } | undefined;
 }

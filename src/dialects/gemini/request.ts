@@ -86,8 +86,22 @@ export function toSpec(model: string, body: unknown, randomSeed: () => number): 
 /**
  * The body as stored in `task.request` (kie `paramJson`, kkiai `detail.req`): the same, with
  * inline bytes replaced by their size, since the images are kept in the spec already.
- * `webhookConfig` is stored as sent; Reelay does not call its URIs yet (a later issue).
+ * `webhookConfig` is stored as sent; its URI is called when the operation is done (`webhookUri`).
  */
+/**
+ * The URI `webhookConfig.uris` names, called with the done Operation (signed, as every callback);
+ * undefined without one. Reelay calls one URI per operation: more is a validation error.
+ */
+export function webhookUri(body: unknown): string | undefined {
+  const config = isObject(body) ? body.webhookConfig : undefined;
+  if (!isObject(config) || config.uris === undefined) return undefined;
+  const { uris } = config;
+  if (!Array.isArray(uris) || uris.length > 1 || !uris.every((u) => typeof u === 'string' && /^https?:\/\/\S+$/i.test(u))) {
+    throw invalid('webhookConfig.uris must be an array of one http(s) URI', 'webhookConfig.uris');
+  }
+  return uris[0] as string | undefined;
+}
+
 export function storedRequest(body: unknown): Record<string, unknown> {
   return isObject(body) ? (elideBytes(body) as Record<string, unknown>) : {};
 }

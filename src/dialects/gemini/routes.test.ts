@@ -5,6 +5,8 @@ import { KEY_A, KEY_B, auth, testApp } from '../../../test/app.js';
 import type { Task } from '../../core/task.js';
 import { SOURCE_FILE } from '../../results/files.js';
 import { GEMINI_ID } from './ids.js';
+import { gemini } from './index.js';
+import { taskUrls } from '../../results/files.js';
 
 const MODELS = ['veo-3.1-generate-preview', 'veo-3.1-fast-generate-preview', 'veo-3.1-lite-generate-preview', 'veo-3.0-generate-001', 'veo-3.0-fast-generate-001', 'veo-2.0-generate-001', 'veo-3.1-generate-001'];
 /** A 1×1 PNG's first bytes: enough for the request checks (the engine is off here). */
@@ -112,7 +114,31 @@ describe('gemini dialect over HTTP (in-process)', async () => {
     });
     const task = (await ctx.store.getTask('tenant0', full.id))!;
     assert.deepEqual([task.spec.resolution, task.spec.upsample, task.spec.seed, task.spec.enhancePrompt], ['4k', true, 99, true]);
-    assert.deepEqual(task.request.webhookConfig, { uris: ['https://hooks.example/veo'], userMetadata: { job: 'a' } }, 'stored for the webhook issue');
+    assert.deepEqual(task.request.webhookConfig, { uris: ['https://hooks.example/veo'], userMetadata: { job: 'a' } }, 'stored as sent');
+    assert.equal(task.callbackUrl, 'https://hooks.example/veo', 'the URI the done Operation is sent to');
+  });
+
+  test('webhookConfig.uris: one http(s) URI, called with the done Operation; more, or another scheme, is 400; a private address is refused', async () => {
+    for (const uris of [['https://a.example/1', 'https://a.example/2'], ['ftp://a.example/x'], 'https://a.example', [3]]) {
+      const res = await predict({ ...text(), webhookConfig: { uris } });
+      assert.equal(res.statusCode, 400, JSON.stringify(uris));
+      assert.match(JSON.parse(res.body).error.message, /webhookConfig\.uris/);
+    }
+    const refused = await predict({ ...text(), webhookConfig: { uris: ['http://169.254.169.254/latest'] } });
+    assert.equal(refused.statusCode, 400);
+    assert.match(JSON.parse(refused.body).error.message, /callback URL refused/);
+    const plain = await created({ ...text(), webhookConfig: { userMetadata: { a: 1 } } });
+    assert.equal((await ctx.store.getTask('tenant0', plain.id))!.callbackUrl, null);
+    // What is sent: the Operation as a poll answers it once done.
+    const hooked = await created({ ...text(), webhookConfig: { uris: ['https://hooks.example/done'] } });
+    const task = (await ctx.store.getTask('tenant0', hooked.id))!;
+    const env = { publicUrl: ctx.config.publicUrl, retentionMs: ctx.config.retentionMs };
+    const done = { ...task, state: 'failed' as const, lastError: 'no', lastErrorKind: 'upstream' as const, failureStage: 'generation' as const };
+    const cb = gemini.callback!(done, taskUrls(ctx.files, done), undefined, env)!;
+    assert.equal(cb.url, 'https://hooks.example/done');
+    assert.deepEqual(JSON.parse(cb.body), { name: hooked.name, done: true, error: { code: 13, message: 'no' } });
+    assert.equal(gemini.callback!(done, taskUrls(ctx.files, done), 'uhd', env), undefined);
+    assert.equal(gemini.callback!({ ...done, callbackUrl: null }, taskUrls(ctx.files, done), undefined, env), undefined);
   });
 
   test('an extension: a video uri of the tenant\'s finished task, or its bytes; another tenant\'s is not found', async () => {

@@ -10,7 +10,7 @@ import { createOnce } from '../../http/idempotency.js';
 import { memoAnswer, sendJson } from '../../http/memo.js';
 import { geminiTaskId, taskIdOfFile } from './ids.js';
 import { googleError, operationName, toFile, toOperation } from './mapper.js';
-import { VEO_MODEL, storedRequest, toSpec } from './request.js';
+import { VEO_MODEL, storedRequest, toSpec, webhookUri } from './request.js';
 
 /** Stored as `task.dialect`. */
 export const GEMINI = 'gemini';
@@ -42,7 +42,7 @@ export async function geminiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     const method = colon < 0 ? '' : rest.slice(colon + 1);
     if (method !== 'predictLongRunning' || !VEO_MODEL.test(model)) throw modelNotFound(model, method);
     const spec = toSpec(model, req.body, TaskService.randomSeed);
-    const input = { id: geminiTaskId(), tenantId, dialect: GEMINI, model, spec, request: storedRequest(req.body) };
+    const input = { id: geminiTaskId(), tenantId, dialect: GEMINI, model, spec, request: storedRequest(req.body), callbackUrl: webhookUri(req.body) };
     return createOnce(ctx, req, reply, { tenantId, scope: 'gemini.predict', body: req.body }, (once) => ctx.tasks.create(input, once), (task) => ({ name: operationName(task) }));
   });
 
