@@ -12,7 +12,9 @@ import { loadConfig } from '../src/config.js';
 import { run } from '../src/media/ffmpeg.js';
 import { probe } from '../src/media/probe.js';
 import { binaries, videoShape } from './media.js';
-import { type ServerProcess, freePort, sleep, startServer, track } from './server.js';
+import { Webhook } from 'standardwebhooks';
+import { peer } from './peer.js';
+import { type ServerProcess, freePort, sleep, startServer, track, waitFor } from './server.js';
 import { tmpDir } from './tmp.js';
 
 const KEY = 'sk-gemini-sdk-one';
@@ -34,6 +36,7 @@ const GREEN: Rgb = [40, 190, 60];
  */
 describe('@google/genai against Reelay (real process, local renderer)', { concurrency: true }, () => {
   let srv: ServerProcess;
+  let hooks: Awaited<ReturnType<typeof peer>>;
   let work: string;
   let ai: GoogleGenAI;
   const png: Record<string, string> = {};
@@ -46,11 +49,14 @@ describe('@google/genai against Reelay (real process, local renderer)', { concur
       await run(binaries.ffmpeg, ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `color=c=0x${hex}:s=640x360`, '-frames:v', '1', file]);
       png[name] = readFileSync(file).toString('base64');
     }
-    srv = await startServer({ REELAY_DATA_DIR: work, REELAY_API_KEYS: `${KEY},${OTHER}`, REELAY_RENDER_CONCURRENCY: '2', REELAY_ERROR_SLEEP_MS: '200' });
+    hooks = await peer({ '/veo': (_q, res) => res.writeHead(200).end('ok') });
+    // The webhook receiver listens on loopback, which the URL guard lets through only when allowed.
+    srv = await startServer({ REELAY_DATA_DIR: work, REELAY_API_KEYS: `${KEY},${OTHER}`, REELAY_RENDER_CONCURRENCY: '2', REELAY_ERROR_SLEEP_MS: '200', REELAY_URL_ALLOWLIST: '127.0.0.1' });
     ai = new GoogleGenAI({ apiKey: KEY, httpOptions: { baseUrl: srv.url } });
   });
   after(async () => {
     await srv?.stop();
+    await hooks?.close();
   });
 
   const image = (colour: string) => ({ imageBytes: png[colour]!, mimeType: 'image/png' });
@@ -105,6 +111,18 @@ describe('@google/genai against Reelay (real process, local renderer)', { concur
     const ext = await generate({ model: MODEL, source: { prompt: 'the camera rises above the clouds', video: first.video }, config: { durationSeconds: 8 } });
     const extended = await video(ext, 'extended.mp4');
     assert.deepEqual(extended.shape, { codec: 'h264', size: '1280x720', seconds: 12 });
+  });
+
+  test('config.webhookConfig: the done Operation is POSTed to its URI, signed with the key\'s secret (standardwebhooks verifies it)', async () => {
+    const op = await generate({ model: MODEL, source: { prompt: 'a harbour, with a webhook' }, config: { durationSeconds: 4, webhookConfig: { uris: [`${hooks.url}/veo`], userMetadata: { job: 7 } } } });
+    const hook = await waitFor(async () => hooks.received.find((r) => r.path === '/veo'), 20_000, 50);
+    const body = JSON.parse(hook.body);
+    assert.equal(body.name, op.name);
+    assert.equal(body.done, true);
+    assert.equal(body.response.generateVideoResponse.generatedSamples[0].video.uri, op.response?.generatedVideos?.[0]?.video?.uri);
+    const printed = spawnSync(process.execPath, [CLI, 'keys', 'webhook-secret', KEY.slice(0, 10)], { env: { ...process.env, REELAY_DATA_DIR: work }, encoding: 'utf8' });
+    assert.equal(printed.status, 0, printed.stderr);
+    assert.deepEqual(new Webhook(printed.stdout.trim()).verify(hook.body, hook.headers as Record<string, string>), body);
   });
 
   test('image as the first frame, 9:16 → 720×1280; the first frame is the image; another key sees nothing', async () => {
