@@ -65,6 +65,12 @@ export async function buildServer(ctx: AppContext, dialects: readonly Door[]): P
     return reply.status(ok ? 200 : 503).send({ ok, role: ctx.config.role, draining: ctx.tasks.draining, database, storage });
   });
 
+  // `Retry-After` of an error that says when a retry may succeed, whichever door's envelope it is
+  // sent in (an onError hook runs only for a request that failed).
+  app.addHook('onError', async (_req, reply, err) => {
+    if (err instanceof ApiError && err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
+  });
+
   for (const dialect of dialects) await app.register(async (scope) => dialect.routes(scope, ctx), { prefix: dialect.prefix });
 
   app.setNotFoundHandler((req, reply) => {

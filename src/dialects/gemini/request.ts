@@ -84,11 +84,6 @@ export function toSpec(model: string, body: unknown, randomSeed: () => number): 
 }
 
 /**
- * The body as stored in `task.request` (kie `paramJson`, kkiai `detail.req`): the same, with
- * inline bytes replaced by their size, since the images are kept in the spec already.
- * `webhookConfig` is stored as sent; its URI is called when the operation is done (`webhookUri`).
- */
-/**
  * The URI `webhookConfig.uris` names, called with the done Operation (signed, as every callback);
  * undefined without one. Reelay calls one URI per operation: more is a validation error.
  */
@@ -102,6 +97,11 @@ export function webhookUri(body: unknown): string | undefined {
   return uris[0] as string | undefined;
 }
 
+/**
+ * The body as stored in `task.request` (kie `paramJson`, kkiai `detail.req`): the same, with
+ * inline bytes replaced by their size, since the images are kept in the spec already.
+ * `webhookConfig` is stored as sent; its URI is called when the operation is done (`webhookUri`).
+ */
 export function storedRequest(body: unknown): Record<string, unknown> {
   return isObject(body) ? (elideBytes(body) as Record<string, unknown>) : {};
 }

@@ -106,6 +106,5 @@ function modelNotFound(model: string, method: string): ApiError {
 export function send(reply: FastifyReply, req: FastifyRequest, err: ApiError, ctx: AppContext): FastifyReply {
   if (err.kind === 'internal') ctx.log.error({ err: err.cause ?? err }, 'internal error');
   const { status, body } = googleError(err, googleApiKey(req) !== undefined);
-  if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
   return reply.status(status).type('application/json; charset=UTF-8').send(body);
 }

@@ -119,7 +119,6 @@ function sendError(reply: FastifyReply, err: ApiError, log: { error: (o: object,
   if (err.kind === 'internal') log.error({ err }, 'internal error');
   const msg = err.kind === 'unauthorized' ? KIE_MESSAGES.unauthorized : err.kind === 'maintenance' ? KIE_MESSAGES.maintenance : err.message;
   const body: KieEnvelope = { code, msg, data: null };
-  if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
   // Business errors are HTTP 200 with the code in the body, as kie answers them; a key whose
   // first request still runs is a real 409 too, so that clients retrying on status retry it.
   return reply.status(err.kind === 'internal' ? 500 : err.kind === 'in_progress' ? 409 : 200).type('application/json').send(body);

@@ -74,7 +74,6 @@ export async function kkiaiRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
 function send(reply: FastifyReply, err: ApiError, log: { error: (o: object, m: string) => void }): FastifyReply {
   if (err.kind === 'internal') log.error({ err }, 'internal error');
   const { status, body } = kkiaiError(err);
-  if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
   return reply.status(status).type('application/json').send(body);
 }
 

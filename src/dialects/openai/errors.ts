@@ -60,6 +60,5 @@ export function sendError(reply: FastifyReply, err: ApiError, log: { error: (o: 
   const { status, body } = openaiError(err);
   // A key whose first request is still running: the SDK's own retry then gets its answer.
   if (status < 500) reply.header('x-should-retry', err.kind === 'in_progress' ? 'true' : 'false');
-  if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
   return reply.status(status).type('application/json').send(body);
 }

@@ -26,8 +26,9 @@ export function keyStateOps(db: Database) {
   const drop = db.prepare(
     `DELETE FROM idempotency_keys WHERE tenant_id = @tenantId AND scope = @scope AND key = @key AND token = @token AND status IS NULL`,
   );
-  const expired = db.prepare(`SELECT tenant_id, scope, key FROM idempotency_keys WHERE expires_at <= ? LIMIT 1000`);
-  const dropOne = db.prepare(`DELETE FROM idempotency_keys WHERE tenant_id = ? AND scope = ? AND key = ?`);
+  const purge = db.prepare(
+    `DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE expires_at <= ? LIMIT 1000)`,
+  );
 
   const take = (k: KeyClaim): KeyState => {
     const row = get.get(k.tenantId, k.scope, k.key) as KeyRow | undefined;
@@ -41,11 +42,6 @@ export function keyStateOps(db: Database) {
   };
   const answerRun = (once: OnceAnswer): boolean =>
     answer.run({ ...once.ref, status: once.answer.status, body: once.answer.body, taskId: once.answer.taskId }).changes === 1;
-  const purgeAll = db.transaction((now: number): number => {
-    const rows = expired.all(now) as { tenant_id: string; scope: string; key: string }[];
-    for (const r of rows) dropOne.run(r.tenant_id, r.scope, r.key);
-    return rows.length;
-  });
 
   return {
     takeKey: grouped(db, take),
@@ -53,6 +49,6 @@ export function keyStateOps(db: Database) {
     answerKeyNow: answerRun,
     answerKey: grouped(db, answerRun, { single: true }),
     dropKey: grouped(db, (ref: KeyRef): void => void drop.run(ref), { single: true }),
-    purgeKeys: async (now: number): Promise<number> => purgeAll.immediate(now),
+    purgeKeys: async (now: number): Promise<number> => purge.run(now).changes,
   };
 }
