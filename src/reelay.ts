@@ -92,6 +92,11 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   // New work wakes this process's engine, or, in an API-only process, the engines of the others.
   tasks.wakeEngine = config.engine ? () => engine.wake() : () => store.signal?.({ kind: 'due' });
   tasks.engine = engine;
+  // A cancel reaches this process's engine at once, and the others' through the store.
+  tasks.canceled = (taskId) => {
+    if (config.engine) engine.canceled(taskId);
+    store.signal?.({ kind: 'canceled', taskId });
+  };
   const ctx: AppContext = { config, store, keys: new KeyCache(store), files, tasks, previews: new Previews(files, binaries), log };
   // An engine-only process answers health, readiness and metrics; the API is served elsewhere.
   const serveApi = config.role !== 'engine';

@@ -43,6 +43,8 @@ export function makeTask(over: Partial<Task> = {}, spec: Partial<TaskSpec> = {})
     submittedAt: null,
     resultUrl: null,
     fallback: false,
+    cancelOutcome: null,
+    deleteRequested: false,
     createdAt: now,
     updatedAt: now,
     completedAt: null,

@@ -43,6 +43,11 @@ export class TaskService {
    */
   engine?: { offer(): { owner: string; until: number } | undefined; adopt(task: Task, leaseUntil: number): void };
   /**
+   * Tells the engines a task was canceled: the one that holds it lets it go, and one claims it
+   * to stop its work (this process's engine, and the others through the store's signal).
+   */
+  canceled: (taskId: string) => void = () => {};
+  /**
    * Whether a model's routes include a provider that can extend a video (set from the router);
    * a task that extends one is refused before it is stored when none can.
    */
@@ -107,6 +112,8 @@ export class TaskService {
       submittedAt: null,
       resultUrl: null,
       fallback: false,
+      cancelOutcome: null,
+      deleteRequested: false,
     };
     if (task.spec.video?.startsWith('data:') && this.files) task.spec = { ...task.spec, video: await this.storeUpload(task, task.spec.video) };
     const lease = this.engine?.offer();
@@ -143,14 +150,33 @@ export class TaskService {
   }
 
   /**
-   * Deletes a task that has ended (succeeded, failed or expired): its records, then its files (a
-   * crash in between leaves files no record points to, never a record without its files). A task
-   * still being made, or an ended one the engine holds (a rendition being made), is a `conflict`;
-   * returns false when the task is not there.
+   * Cancels a task that has not ended (see `Store.cancelTask`), and tells the engines, one of
+   * which stops its work: the local renderer's ffmpeg, or the upstream job through its
+   * provider's cancel. A task that ended first is left as it is: `canceled` is false, and the
+   * task says how it ended. Undefined when the tenant has no such task.
    */
-  async remove(task: Task): Promise<boolean> {
-    const busy = () => new ApiError('conflict', `task ${task.id} is ${task.state}; it can be deleted once it has completed or failed`);
-    if (!isTerminal(task.state)) throw busy();
+  async cancel(tenantId: string, id: string, o?: { deleteAfter?: boolean }): Promise<{ task: Task; canceled: boolean } | undefined> {
+    const r = await this.store.cancelTask(tenantId, id, Date.now(), o);
+    if (r && (r.canceled || r.task.cancelOutcome === 'pending')) this.canceled(id);
+    return r;
+  }
+
+  /**
+   * Deletes a task: its records, then its files (a crash in between leaves files no record points
+   * to, never a record without its files). With `cancel`, a task still being made is canceled
+   * and deleted once its work is stopped (OpenAI `DELETE`); without, it is a `conflict`, as is an
+   * ended one the engine holds (a rendition being made). Returns false when the task is not there.
+   */
+  async remove(task: Task, o?: { cancel?: boolean }): Promise<boolean> {
+    if (!isTerminal(task.state) || (task.state === 'canceled' && task.cancelOutcome === 'pending')) {
+      if (!o?.cancel) throw new ApiError('conflict', `task ${task.id} is ${task.state}; it can be deleted once it has completed or failed`);
+      const r = await this.cancel(task.tenantId, task.id, { deleteAfter: true });
+      if (!r) return false;
+      // Canceled now, or still being stopped: the engine deletes it once its work is stopped.
+      if (r.canceled || r.task.cancelOutcome === 'pending') return true;
+      // It ended first (or its work was stopped meanwhile): delete it as it is.
+      task = r.task;
+    }
     if (!(await this.store.deleteTask(task.tenantId, task.id))) {
       if (await this.store.getTask(task.tenantId, task.id)) {
         throw new ApiError('conflict', `task ${task.id} is being worked on (a rendition is being made); delete it once that is done`);

@@ -1,4 +1,4 @@
-import type { ErrorKind, FailureStage, TaskState } from './states.js';
+import type { CancelOutcome, ErrorKind, FailureStage, TaskState } from './states.js';
 
 /**
  * Glossary
@@ -119,6 +119,13 @@ export interface Task {
    * for a provider that copies it without a URL). Null otherwise.
    */
   resultUrl: string | null;
+  /** Set when the task was canceled: what the cancel found where the work ran (see `CancelOutcome`). */
+  cancelOutcome: CancelOutcome | null;
+  /**
+   * The client deleted the task while it ran (OpenAI `DELETE`): it was canceled, and the step
+   * that stops its work deletes it afterwards. Doors that delete hide it meanwhile.
+   */
+  deleteRequested: boolean;
 }
 
 export interface Artifact {
@@ -145,7 +152,7 @@ export interface Attempt {
   n: number;
   provider: string;
   upstreamId: string | null;
-  step: 'fetch' | 'submit' | 'poll' | 'upsample' | 'deadline' | 'engine';
+  step: 'fetch' | 'submit' | 'poll' | 'upsample' | 'deadline' | 'engine' | 'cancel';
   startedAt: number;
   endedAt: number | null;
   /**
@@ -154,8 +161,9 @@ export interface Attempt {
    * `resumed` (an abandoned job was taken back instead of submitting again), or `interrupted`
    * (the engine stopped or lost its lease during a submit to `provider`: the upstream may hold a
    * job without a record; written by the next claim of the task, on a store whose submission gate
-   * marks submits in progress: PostgreSQL).
+   * marks submits in progress: PostgreSQL), or `canceled` (the task was canceled: `error` says
+   * what its provider's cancel did).
    */
-  outcome: 'submitted' | 'succeeded' | 'failed' | 'retry' | 'abandoned' | 'resumed' | 'interrupted';
+  outcome: 'submitted' | 'succeeded' | 'failed' | 'retry' | 'abandoned' | 'resumed' | 'interrupted' | 'canceled';
   error: string | null;
 }

@@ -10,12 +10,14 @@ const CREATE: Record<string, { url: string; payload: unknown; id: (body: any) =>
   kkiai: { url: '/v1/video/create', payload: { model: 'veo3.1-fast', prompt: 'p' }, id: (b) => b.id },
   openai: { url: '/v1/videos', payload: { prompt: 'p' }, id: (b) => b.id },
   gemini: { url: '/v1beta/models/veo-3.1-generate-preview:predictLongRunning', payload: { instances: [{ prompt: 'p' }] }, id: (b) => b.name.split('/operations/')[1] },
+  reelay: { url: '/reelay/v1/tasks', payload: { model: 'veo3.1-fast', prompt: 'p' }, id: (b) => b.id },
 };
 const READ: Record<string, (id: string) => string> = {
   kie: (id) => `/api/v1/veo/record-info?taskId=${encodeURIComponent(id)}`,
   kkiai: (id) => `/v1/video/query?id=${encodeURIComponent(id)}`,
   openai: (id) => `/v1/videos/${encodeURIComponent(id)}`,
   gemini: (id) => `/v1beta/models/any/operations/${encodeURIComponent(id)}`,
+  reelay: (id) => `/reelay/v1/tasks/${encodeURIComponent(id)}`,
 };
 /** Whether a door's answer to a read names a task (each door's own not-found is told apart). */
 const FOUND: Record<string, (status: number, body: any) => boolean> = {
@@ -23,6 +25,7 @@ const FOUND: Record<string, (status: number, body: any) => boolean> = {
   kkiai: (s) => s === 200,
   openai: (s) => s === 200,
   gemini: (s) => s === 200,
+  reelay: (s) => s === 200,
 };
 
 test('the list of dialects: distinct names, prefixes that do not overlap, and each door\'s create and read written down here', () => {

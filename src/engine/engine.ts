@@ -75,6 +75,11 @@ export class Engine {
    * rows untouched (a restart polls the job again and finds it done). Counted with `held`.
    */
   private readonly awaiting = new HeldTasks();
+  /**
+   * Canceled tasks claimed while a step of theirs still ran here: the step that stops their work
+   * follows that run (which cannot commit: the task is canceled).
+   */
+  private readonly followUps = new Map<string, Held>();
   private dueTimer?: NodeJS.Timeout;
   private dueTimerAt = Infinity;
   private unsubscribe?: () => void;
@@ -108,6 +113,7 @@ export class Engine {
     // has news (its upstream's callback reached one of them).
     this.unsubscribe = this.store.onSignal?.((s) => {
       if (s.kind === 'due') this.wake();
+      else if (s.kind === 'canceled') this.canceled(s.taskId);
       else this.wakeHeld(s.provider, s.upstreamId);
     });
     this.timer = setInterval(() => {
@@ -173,6 +179,16 @@ export class Engine {
     // processes, one of which may hold it in memory.
     await this.store.wakeByUpstream(provider, upstreamId, Date.now());
     this.store.signal?.({ kind: 'upstream', provider, upstreamId });
+    this.wake();
+  }
+
+  /**
+   * A task was canceled (its lease taken away in the store): a copy held here is let go, and a
+   * claim takes the task now to stop its work. A step of it running now finds its commit refused.
+   */
+  canceled(taskId: string): void {
+    if (this.stopped) return;
+    this.forget(taskId);
     this.wake();
   }
 
@@ -252,6 +268,11 @@ export class Engine {
     let next: Kept | undefined;
     const p: Promise<void> = this.executeStep(task, leaseUntil).then((h) => void (next = h)).finally(() => {
       if (this.inflight.get(task.id) === p) this.inflight.delete(task.id);
+      const follow = this.followUps.get(task.id);
+      if (follow) {
+        this.followUps.delete(task.id);
+        next = follow;
+      }
       if (next?.download) this.awaiting.add(next.task, next.leaseUntil);
       else if (next) this.held.add(next.task, next.leaseUntil);
       done();
@@ -290,8 +311,12 @@ export class Engine {
     const claimedAt = Date.now();
     const tasks = await this.store.claimDue(this.owner, claimedAt, this.opts.leaseMs, Math.min(free, this.batch));
     for (const task of tasks) {
-      // Our own task again (its lease ran out while it waited here): run it once.
-      if (this.inflight.has(task.id)) continue;
+      // Our own task again (its lease ran out while it ran here, or it was canceled meanwhile):
+      // run it once; a canceled one's stop step follows the run (see `followUps`).
+      if (this.inflight.has(task.id)) {
+        if (task.state === 'canceled') this.followUps.set(task.id, { task, leaseUntil: claimedAt + this.opts.leaseMs });
+        continue;
+      }
       this.forget(task.id);
       this.run(task, claimedAt + this.opts.leaseMs);
     }
@@ -395,6 +420,7 @@ export class Engine {
       this.gate.settle(task, ok ? result.patch : undefined);
       if (!ok) {
         this.ctx.log.warn({ taskId: task.id }, 'lease lost before commit; the step result was dropped');
+        void this.stopOrphan(task, result);
         return undefined;
       }
       result.afterCommit?.();
@@ -408,6 +434,28 @@ export class Engine {
       this.ctx.log.error({ taskId: task.id, err: coerceError(e).message }, 'commit failed');
     }
     return undefined;
+  }
+
+  /**
+   * A step whose commit was refused had started an upstream job (a submission): when the task was
+   * canceled meanwhile, no record will ever name that job, so its provider is told to stop it
+   * here. (A task taken over by another engine is left alone: its next submit names the same
+   * submission, and so the same job where the provider is idempotent.)
+   */
+  private async stopOrphan(task: Task, result: StepResult): Promise<void> {
+    const upstreamId = result.patch.upstreamId;
+    if (!upstreamId || upstreamId === task.upstreamId) return;
+    const label = result.patch.provider ?? task.provider;
+    const provider = this.ctx.router.provider(label);
+    if (!provider?.cancel) return;
+    try {
+      const now = await this.store.getTask(task.tenantId, task.id);
+      if (now && now.state !== 'canceled') return;
+      await provider.cancel(upstreamId);
+      this.ctx.log.info({ taskId: task.id, provider: label, upstreamId }, 'stopped the job a canceled task had just submitted');
+    } catch (e) {
+      this.ctx.log.warn({ taskId: task.id, provider: label, upstreamId, err: coerceError(e).message }, 'could not stop the job of a canceled task');
+    }
   }
 
   /**

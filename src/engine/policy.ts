@@ -30,6 +30,7 @@ export const STAGE_OF: Record<TaskState, FailureStage> = {
   upsampling: 'upsample',
   succeeded: 'upsample',
   failed: 'generation',
+  canceled: 'generation',
   expired: 'generation',
 };
 
@@ -268,7 +269,7 @@ export type Hold = { keep: false } | { keep: true; leaseUntil: number; keepLease
  * index write.
  */
 export function hold(h: HoldInput): Hold {
-  if (!h.mayHold || typeof h.due !== 'number' || h.due > h.now + h.holdMs || h.state === 'succeeded' || h.state === 'failed') return { keep: false };
+  if (!h.mayHold || typeof h.due !== 'number' || h.due > h.now + h.holdMs || h.state === 'succeeded' || h.state === 'failed' || h.state === 'canceled') return { keep: false };
   const needed = Math.max(h.due, h.now) + h.leaseMs / 2;
   if (h.leaseUntil >= needed) return { keep: true, leaseUntil: h.leaseUntil, keepLease: true };
   const until = needed + 1.5 * h.leaseMs;

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { CancelOutcome } from '../core/states.js';
 import type { Artifact, Task } from '../core/task.js';
 import type { Binaries } from '../media/ffmpeg.js';
 import type { GuardedFetcher } from '../net/fetch.js';
@@ -115,6 +116,7 @@ export class Steps {
   }
 
   private async step(task: Task, now: number): Promise<StepResult | AwaitDownload> {
+    if (task.state === 'canceled') return this.stopWork(task, now);
     if (task.state !== 'succeeded' && now >= task.deadlineAt) {
       const minutes = Math.round((task.deadlineAt - task.createdAt) / 60_000);
       if (task.state === 'generating' && task.upstreamId) this.abandon(task.provider, task.upstreamId);
@@ -371,6 +373,64 @@ export class Steps {
     const err = coerceError(e);
     err.message = this.ctx.router.redact(err.message);
     return err;
+  }
+
+  /**
+   * The step of a canceled task: stops its work where it runs (the provider's cancel: the local
+   * renderer kills its ffmpeg), records what that found (`cancelOutcome`), and owes the
+   * callbacks of its end. A cancel that fails in a retryable way is tried again after
+   * `error_sleep`, up to the task's retries. A task its client deleted meanwhile is deleted
+   * once this is committed.
+   */
+  private async stopWork(task: Task, now: number): Promise<StepResult> {
+    if (task.cancelOutcome !== 'pending') return { taskId: task.id, patch: { nextRunAt: null }, ofCanceled: true };
+    const upstreamId = task.upstreamId;
+    const provider = upstreamId ? this.ctx.router.provider(task.provider) : undefined;
+    let outcome: CancelOutcome;
+    let error: string | null = null;
+    if (!upstreamId) outcome = 'not_submitted';
+    else if (task.failureStage === 'upsample') outcome = 'upstream_finished';
+    else if (!provider?.cancel) outcome = 'upstream_uncancelable';
+    else {
+      try {
+        await provider.cancel(upstreamId);
+        outcome = 'upstream_canceled';
+      } catch (e) {
+        const err = this.clean(e) as Partial<ProviderError> & Error;
+        if (err.retryable !== false && task.retryCount < task.maxRetries) {
+          this.ctx.log.warn({ taskId: task.id, provider: task.provider, upstreamId, err: err.message }, 'upstream cancel failed; will try again');
+          return {
+            taskId: task.id,
+            ofCanceled: true,
+            patch: { retryCount: task.retryCount + 1, nextRunAt: now + task.errorSleepMs, updatedAt: now },
+            attempt: attempt(task, now, Date.now(), { step: 'cancel', provider: task.provider, upstreamId, outcome: 'retry', error: err.message }),
+          };
+        }
+        outcome = 'upstream_cancel_failed';
+        error = err.message;
+      }
+    }
+    const stopped = { ...task, cancelOutcome: outcome, updatedAt: now } satisfies Task;
+    return {
+      taskId: task.id,
+      ofCanceled: true,
+      patch: { cancelOutcome: outcome, nextRunAt: null, updatedAt: now },
+      attempt: attempt(task, now, Date.now(), { step: 'cancel', provider: task.provider, upstreamId, outcome: 'canceled', error: error ?? outcome }),
+      deliveries: this.ctx.notify(stopped),
+      afterCommit: () => void this.deleteIfAsked(task),
+    };
+  }
+
+  /** Deletes a canceled task whose client deleted it (OpenAI `DELETE` of a video being made). */
+  private async deleteIfAsked(task: Task): Promise<void> {
+    try {
+      // Read again: the delete may have been asked while this step ran.
+      const now = await this.ctx.store.getTask(task.tenantId, task.id);
+      if (!now?.deleteRequested) return;
+      if (await this.ctx.store.deleteTask(task.tenantId, task.id)) await this.ctx.files.remove(now);
+    } catch (e) {
+      this.ctx.log.warn({ taskId: task.id, err: coerceError(e).message }, 'could not delete a canceled task');
+    }
   }
 
   /** Tells a provider to stop a job the task no longer waits for; never fails the step. */

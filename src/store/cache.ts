@@ -63,6 +63,12 @@ export function withTaskCache(inner: Store, maxEntries = 10_000): Store {
       drop(id);
       return task;
     },
+    async cancelTask(tenantId, id, now, o) {
+      drop(id);
+      const r = await inner.cancelTask(tenantId, id, now, o);
+      drop(id);
+      return r;
+    },
     async deleteTask(tenantId, id) {
       drop(id);
       const gone = await inner.deleteTask(tenantId, id);

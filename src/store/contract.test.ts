@@ -490,6 +490,71 @@ for (const backend of backends) {
       assert.equal(await s.requestUhd('t_other', 'ok', 100, null), undefined);
     });
 
+    test('cancelTask: canceled at once, its lease taken (a running step cannot commit), due for the step that stops its work; an ended task is left as it ended', async (t) => {
+      const s = await open(t);
+      await s.createTask(makeTask({ id: 'run', fileToken: 'fr', state: 'generating', upstreamId: 'up-1', provider: 'p', nextRunAt: 10 }));
+      await s.createTask(makeTask({ id: 'wait', fileToken: 'fw', state: 'generating', upstreamId: 'up-2', provider: 'p', resultUrl: 'https://up.example/v.mp4', nextRunAt: 10 }));
+      await s.createTask(makeTask({ id: 'new', fileToken: 'fn', state: 'queued', nextRunAt: 10 }));
+      await s.createTask(makeTask({ id: 'done', fileToken: 'fd', state: 'succeeded', nextRunAt: null, completedAt: 5 }));
+      const [held] = await s.claimDue('E', 20, 60_000, 1);
+      assert.equal(held?.id, 'run');
+      const r = await s.cancelTask('t_a', 'run', 30);
+      assert.equal(r?.canceled, true);
+      assert.deepEqual([r?.task.state, r?.task.cancelOutcome, r?.task.completedAt, r?.task.lastErrorKind, r?.task.failureStage, r?.task.upstreamId], ['canceled', 'pending', 30, 'canceled', 'generation', 'up-1']);
+      assert.equal(await s.commitStep('E', { taskId: 'run', patch: { state: 'succeeded', nextRunAt: null, updatedAt: 40 } }), false, 'the step that held the lease cannot commit');
+      assert.equal((await s.getTask('t_a', 'run'))?.state, 'canceled');
+      // A finished job waiting for its download leaves the fetch lane; its stage says the video was made.
+      const w = await s.cancelTask('t_a', 'wait', 30);
+      assert.deepEqual([w?.task.resultUrl, w?.task.failureStage], [null, 'upsample']);
+      assert.equal((await s.cancelTask('t_a', 'new', 30))?.task.failureStage, 'input');
+      const due = await s.claimDue('F', 50, 10_000, 10);
+      assert.deepEqual(due.map((x) => x.id).sort(), ['new', 'run', 'wait'], 'each is due at once, in the steps lane, for another engine too');
+      assert.deepEqual(await s.claimDue('F', 50, 10_000, 10, 'fetch'), []);
+      // Again: nothing changes, and it says so. An ended task stays as it ended.
+      const again = await s.cancelTask('t_a', 'run', 60);
+      assert.deepEqual([again?.canceled, again?.task.state, again?.task.completedAt], [false, 'canceled', 30]);
+      const late = await s.cancelTask('t_a', 'done', 60);
+      assert.deepEqual([late?.canceled, late?.task.state, late?.task.cancelOutcome], [false, 'succeeded', null]);
+      assert.equal(await s.cancelTask('t_other', 'new', 60), undefined, 'another tenant has no such task');
+      assert.equal(await s.cancelTask('t_a', 'nope', 60), undefined);
+    });
+
+    test('a canceled task whose work is not stopped yet is neither deleted nor expired; deleteAfter marks it, and once stopped it goes', async (t) => {
+      const s = await open(t);
+      await s.createTask(makeTask({ id: 'run', fileToken: 'fr', state: 'generating', upstreamId: 'up-1', nextRunAt: 10 }));
+      await s.cancelTask('t_a', 'run', 20);
+      assert.equal(await s.deleteTask('t_a', 'run'), false, 'its work is still to be stopped');
+      assert.deepEqual((await s.listExpiring(1_000_000, 10)).map((x) => x.id), [], 'not expired before it is stopped');
+      const marked = await s.cancelTask('t_a', 'run', 30, { deleteAfter: true });
+      assert.deepEqual([marked?.canceled, marked?.task.deleteRequested], [false, true]);
+      const [claimed] = await s.claimDue('E', 40, 10_000, 10);
+      assert.equal(await s.commitStep('E', { taskId: claimed!.id, patch: { progress: 50, updatedAt: 45 } }), false, 'a step of the task before its cancel cannot commit');
+      assert.ok(await s.commitStep('E', { taskId: claimed!.id, ofCanceled: true, patch: { cancelOutcome: 'upstream_canceled', nextRunAt: null, updatedAt: 50 } }));
+      assert.equal((await s.getTask('t_a', 'run'))?.cancelOutcome, 'upstream_canceled');
+      assert.deepEqual((await s.listExpiring(1_000_000, 10)).map((x) => x.id), ['run'], 'a stopped cancel expires like any ended task');
+      assert.ok(await s.deleteTask('t_a', 'run'));
+      assert.equal(await s.getTask('t_a', 'run'), undefined);
+    });
+
+    test('of a cancel and a commit of success at once, exactly one wins, and the task says which', async (t) => {
+      const [a, b] = await backend.open(t, 2);
+      for (let i = 0; i < 20; i++) await a!.createTask(makeTask({ id: `r${i}`, fileToken: `f${i}`, state: 'generating', upstreamId: `u${i}`, nextRunAt: 10 }));
+      const claimed = await a!.claimDue('E', 20, 60_000, 20);
+      assert.equal(claimed.length, 20);
+      const results = await Promise.all(claimed.map(async (task) => {
+        const [committed, canceled] = await Promise.all([
+          a!.commitStep('E', { taskId: task.id, patch: { state: 'succeeded', completedAt: 30, nextRunAt: null, updatedAt: 30 } }),
+          b!.cancelTask('t_a', task.id, 30),
+        ]);
+        const now = (await a!.getTask('t_a', task.id))!;
+        return { committed, canceled: canceled!.canceled, state: now.state };
+      }));
+      for (const r of results) {
+        assert.notEqual(r.committed, r.canceled, JSON.stringify(r));
+        assert.equal(r.state, r.committed ? 'succeeded' : 'canceled');
+      }
+    });
+
     test('of two requestUhd at once, exactly one asked', async (t) => {
       const [a, b] = await backend.open(t, 2);
       await a!.createTask(makeTask({ id: 'ok', fileToken: 'fo', state: 'succeeded', nextRunAt: null, completedAt: 5 }));

@@ -10,7 +10,8 @@ import type { Artifact, Attempt, Task } from '../core/task.js';
  * - **Atomic claim**: `claimDue` hands a due task to exactly one owner until its lease ends; a task
  *   whose lease has expired (its owner died) is due again.
  * - **Fenced commits**: `commitStep` applies only while the caller still holds the lease, and applies
- *   the task patch, the attempt, the artifacts and the deliveries all together or not at all.
+ *   the task patch, the attempt, the artifacts and the deliveries all together or not at all. A
+ *   canceled task takes only the commit of its cancel step (`ofCanceled`).
  * - **Tenant isolation**: every read by a client names the tenant; another tenant's task is absent.
  * - **A rendition asked for is never dropped**: a commit that would leave a succeeded task with a
  *   pending rendition (`hdState` or `uhdState`) not due (`nextRunAt: null`) makes it due at once
@@ -113,14 +114,23 @@ export interface Store {
    */
   requestUhd(tenantId: string, id: string, now: number, callbackUrl: string | null): Promise<{ task: Task; asked: boolean } | undefined>;
   /**
+   * Cancels a task that has not ended: it is `canceled` at once (`completedAt` now,
+   * `cancelOutcome` `pending`), its lease is taken away, so a step of it running now cannot
+   * commit, and it is due at once for the step that stops its work. `canceled` says whether this
+   * call canceled it: false when it had ended already (it succeeded or failed first) or another
+   * cancel came first. With `deleteAfter`, a task canceled by this call or still `pending` is
+   * deleted once its work is stopped. Undefined when there is no such task.
+   */
+  cancelTask(tenantId: string, id: string, now: number, o?: { deleteAfter?: boolean }): Promise<{ task: Task; canceled: boolean } | undefined>;
+  /**
    * One page of a tenant's tasks by creation time (ties by id): up to `limit`, starting after the
    * task `after` (a cursor). Undefined when `after` names no task of this tenant.
    */
   listTasks(tenantId: string, page: TaskPage): Promise<Task[] | undefined>;
   /**
    * Deletes a task that is not running (terminal or expired) with its attempts, artifacts and
-   * deliveries; its files are removed by the caller first. False when no such task is there or it
-   * is running.
+   * deliveries; its files are removed by the caller first. False when no such task is there, it
+   * is running, or it was canceled and its work is still to be stopped (`cancelOutcome` `pending`).
    */
   deleteTask(tenantId: string, id: string): Promise<boolean>;
   listAttempts(taskId: string): Promise<Attempt[]>;
@@ -247,8 +257,10 @@ export type Admission = { ok: true } | { ok: false; waitMs: number; why: string 
  * - `due`: a task is due now (created by an API process, a rendition asked for);
  * - `upstream`: an upstream said this job has news (a callback reached this process): the engine
  *   that holds its task in memory polls it now.
+ * - `canceled`: a task was canceled: the engine that holds it in memory lets it go, and one
+ *   claims it to stop its work.
  */
-export type StoreSignal = { kind: 'due' } | { kind: 'upstream'; provider: string; upstreamId: string };
+export type StoreSignal = { kind: 'due' } | { kind: 'upstream'; provider: string; upstreamId: string } | { kind: 'canceled'; taskId: string };
 
 export interface StoreCapabilities {
   /**
@@ -294,6 +306,7 @@ export type TaskPatch = Partial<
     | 'submittedAt'
     | 'fallback'
     | 'resultUrl'
+    | 'cancelOutcome'
   >
 >;
 
@@ -309,6 +322,12 @@ export interface TaskPage {
 export interface StepCommit {
   taskId: string;
   patch: TaskPatch;
+  /**
+   * The commit of a canceled task's step (the one that stops its work). Any other commit is
+   * fenced out of a canceled task too, lease or not: a step that ran while the task was canceled
+   * (and claimed again by the same engine) cannot undo the cancel.
+   */
+  ofCanceled?: true;
   /** Keep the lease until then (the engine runs the next step at once) instead of releasing it. */
   keepLeaseUntil?: number;
   /**

@@ -48,12 +48,20 @@ test('a content-policy failure is the RAI shape: done, no samples, the count and
 });
 
 test('other failures: done with a google.rpc code and the message', () => {
-  const want: Record<Exclude<ErrorKind, 'content_policy'>, number> = { image_fetch: 3, timeout: 4, upstream: 13, internal: 13 };
+  const want: Record<Exclude<ErrorKind, 'content_policy' | 'canceled'>, number> = { image_fetch: 3, timeout: 4, upstream: 13, internal: 13 };
   for (const [kind, code] of Object.entries(want)) {
     const o = op({ state: 'failed', failureStage: kind === 'image_fetch' ? 'input' : 'generation', lastErrorKind: kind as ErrorKind, lastError: `boom ${kind}` });
     assert.deepEqual(o, { name: 'models/veo-3.1-generate-preview/operations/abc123', done: true, error: { code, message: `boom ${kind}` } }, kind);
   }
   assert.deepEqual(op({ state: 'failed', failureStage: 'upsample', lastErrorKind: null, lastError: null }).error, { code: 13, message: 'Video generation failed.' });
+});
+
+test('a canceled task is done with 1 CANCELLED, as an operation Google canceled', () => {
+  assert.deepEqual(op({ state: 'canceled', failureStage: 'generation', lastErrorKind: 'canceled', lastError: 'Canceled by the client' }), {
+    name: 'models/veo-3.1-generate-preview/operations/abc123',
+    done: true,
+    error: { code: 1, message: 'Operation was cancelled.' },
+  });
 });
 
 test('an expired task is done with 5 NOT_FOUND "expired"', () => {

@@ -5,7 +5,7 @@ import { fileIdOf } from './ids.js';
 export const PREDICT_RESPONSE_TYPE = 'type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse';
 
 /** google.rpc.Code numbers, as a failed operation's `error.code` carries them. */
-export const RPC = { INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, INTERNAL: 13 } as const;
+export const RPC = { CANCELLED: 1, INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, INTERNAL: 13 } as const;
 
 /** Google's text for a filtered video, when the provider gave none. */
 const FILTERED = 'Your prompt or input images conflicted with our safety policies. You will not be charged for this request.';
@@ -40,8 +40,9 @@ export function fileUri(publicBase: string, task: Pick<Task, 'id'>): string {
  * does); then the video's URI, or a content-policy failure as Google reports it (done, no
  * samples, `raiMediaFilteredCount` 1 and the reason), or `error` with a google.rpc code:
  * 3 INVALID_ARGUMENT for inputs that could not be used, 4 DEADLINE_EXCEEDED for a timeout, 13
- * INTERNAL for the rest. An expired task is done with 5 NOT_FOUND, so a client's polling loop
- * ends rather than failing on a 404.
+ * INTERNAL for the rest. A canceled task is done with 1 CANCELLED, as Google's operation cancel
+ * leaves an operation. An expired task is done with 5 NOT_FOUND, so a client's polling loop ends
+ * rather than failing on a 404.
  */
 export function toOperation(task: Task, publicBase: string, keptDays: number): Operation {
   const name = operationName(task);
@@ -53,6 +54,8 @@ export function toOperation(task: Task, publicBase: string, keptDays: number): O
         return { name, done: true, response: { '@type': PREDICT_RESPONSE_TYPE, generateVideoResponse: { raiMediaFilteredCount: 1, raiMediaFilteredReasons: [task.lastError || FILTERED] } } };
       }
       return { name, done: true, error: { code: rpcCode(task), message: task.lastError || 'Video generation failed.' } };
+    case 'canceled':
+      return { name, done: true, error: { code: RPC.CANCELLED, message: 'Operation was cancelled.' } };
     case 'expired':
       return { name, done: true, error: { code: RPC.NOT_FOUND, message: `Operation ${name} has expired: results are kept ${keptDays} days` } };
     default:
@@ -62,6 +65,8 @@ export function toOperation(task: Task, publicBase: string, keptDays: number): O
 
 function rpcCode(task: Task): number {
   switch (task.lastErrorKind) {
+    case 'canceled':
+      return RPC.CANCELLED;
     case 'image_fetch':
       return RPC.INVALID_ARGUMENT;
     case 'timeout':
@@ -77,7 +82,7 @@ function rpcCode(task: Task): number {
  */
 export function toFile(task: Task, publicBase: string, retentionMs: number, sizeBytes?: number) {
   const id = fileIdOf(task.id);
-  const state = task.state === 'succeeded' ? 'ACTIVE' : task.state === 'failed' ? 'FAILED' : 'PROCESSING';
+  const state = task.state === 'succeeded' ? 'ACTIVE' : task.state === 'failed' || task.state === 'canceled' ? 'FAILED' : 'PROCESSING';
   const iso = (ms: number) => new Date(ms).toISOString();
   return {
     name: `files/${id}`,
@@ -91,7 +96,7 @@ export function toFile(task: Task, publicBase: string, retentionMs: number, size
     downloadUri: fileUri(publicBase, task),
     state,
     source: 'GENERATED',
-    ...(task.state === 'failed' ? { error: { code: rpcCode(task), message: task.lastError || 'Video generation failed.' } } : {}),
+    ...(task.state === 'failed' || task.state === 'canceled' ? { error: { code: rpcCode(task), message: task.lastError || 'Video generation failed.' } } : {}),
   };
 }
 

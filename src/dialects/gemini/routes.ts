@@ -21,6 +21,7 @@ const DOWNLOAD = ':download';
  * The Gemini API's Veo methods under `/v1beta`, as `@google/genai` calls them:
  * - `POST models/{model}:predictLongRunning` creates a task and answers its Operation's name;
  * - `GET models/{model}/operations/{id}` polls any task of the tenant (whichever door made it);
+ * - `POST models/{model}/operations/{id}:cancel` cancels it;
  * - `GET files/{id}:download?alt=media` sends the final video, `GET files/{id}` its File resource.
  * The key is read from `x-goog-api-key`, else `?key=`, else a Bearer header.
  */
@@ -66,6 +67,19 @@ export async function geminiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     return tenant.then((tenantId) => lookup(reply, tenantId, req.params));
   });
 
+  // Google's operation cancel, `POST {name}:cancel`: an empty answer; the operation then ends with
+  // code 1 CANCELLED (or as it ended, when it ended first: a cancel is best effort there too).
+  app.post<{ Params: OperationParams }>('/models/:model/operations/:id', async (req) => {
+    const tenantId = await tenantOf(ctx.keys, req, googleApiKey);
+    const colon = req.params.id.lastIndexOf(':');
+    const id = colon < 0 ? req.params.id : req.params.id.slice(0, colon);
+    if (colon < 0 || req.params.id.slice(colon + 1) !== 'cancel') {
+      throw new ApiError('not_found', `POST models/${req.params.model}/operations/${req.params.id} is not a method of this API`);
+    }
+    if (!(await ctx.tasks.cancel(tenantId, id))) throw new ApiError('not_found', `Operation models/${req.params.model}/operations/${id} not found`);
+    return {};
+  });
+
   // `{id}:download` has the same literal ':'.
   app.get('/files/*', async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req, googleApiKey);
@@ -78,7 +92,7 @@ export async function geminiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     if (task.state === 'expired') throw new ApiError('expired', `File files/${id} has expired: results are kept ${keptDays} days`);
     const video = ctx.previews.video(task);
     if (!download) return toFile(task, base, ctx.config.retentionMs, video ? (await ctx.files.exists(task, video))?.bytes : undefined);
-    if (task.state === 'failed') throw new ApiError('not_found', `File files/${id} has no video: its operation failed (${task.lastError ?? 'no reason given'})`);
+    if (task.state === 'failed' || task.state === 'canceled') throw new ApiError('not_found', `File files/${id} has no video: its operation ${task.state === 'failed' ? 'failed' : 'was cancelled'} (${task.lastError ?? 'no reason given'})`);
     if (task.state !== 'succeeded') throw new ApiError('not_ready', `File files/${id} is not ready: its operation is ${task.state}`);
     const absent = () => new ApiError('not_found', `File files/${id} not found`);
     if (!video) throw absent();

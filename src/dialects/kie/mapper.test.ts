@@ -18,11 +18,24 @@ test('successFlag: 0 while running, 1 success, 2 failed before generation, 3 gen
 });
 
 test('errorCode follows kie record codes for every error kind', () => {
-  const want: Record<ErrorKind, number> = { content_policy: 400, image_fetch: 400, timeout: 500, internal: 500, upstream: 501 };
+  const want: Record<Exclude<ErrorKind, 'canceled'>, number> = { content_policy: 400, image_fetch: 400, timeout: 500, internal: 500, upstream: 501 };
   for (const [kind, code] of Object.entries(want)) {
     assert.equal(errorCode(makeTask({ state: 'failed', failureStage: 'generation', lastErrorKind: kind as ErrorKind })), code, kind);
   }
   assert.equal(errorCode(makeTask({ state: 'succeeded', lastErrorKind: 'upstream', lastError: 'old' })), null, 'a success has no error code');
+});
+
+test('a canceled task is an end without a video in kie words: successFlag 2, errorCode 400, a message saying so', () => {
+  for (const failureStage of ['input', 'generation', 'upsample'] as const) {
+    const task = makeTask({ state: 'canceled', failureStage, lastErrorKind: 'canceled', lastError: 'Canceled by the client', cancelOutcome: 'upstream_canceled', completedAt: 1_770_350_328_994 });
+    const rec = toRecord(task, urls);
+    assert.equal(rec.successFlag, 2, failureStage);
+    assert.equal(rec.errorCode, 400);
+    assert.equal(rec.errorMessage, 'The task was canceled by the client.');
+    assert.equal(rec.response, null);
+    assert.equal(rec.completeTime, '2026-02-06 03:58:48');
+    assert.deepEqual(toCallback(task, urls), { code: 400, msg: 'The task was canceled by the client.', data: { taskId: task.id, fallbackFlag: false } });
+  }
 });
 
 test('record of a succeeded task has every seed field with the seed types', () => {

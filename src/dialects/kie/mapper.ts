@@ -46,27 +46,32 @@ export const KIE_MESSAGES = {
   uhdDone: 'The video has been generated successfully',
   uhdOk: '4K Video generated successfully.',
   uhdFailed: 'The 4K version of this video is unavailable. Please try a different video.',
+  canceled: 'The task was canceled by the client.',
 } as const;
 
 /**
- * `successFlag`: 0 generating, 1 success, 2 failed before generation (inputs could not be
- * fetched), 3 generation failed (the provider took the task and failed, or it timed out there).
+ * `successFlag`: 0 generating, 1 success, 2 failed before completion (inputs could not be
+ * fetched, or the client canceled it: kie has no word of its own for that), 3 generation failed
+ * (the provider took the task and failed, or it timed out there).
  */
 export function successFlag(task: Task): 0 | 1 | 2 | 3 {
   if (task.state === 'succeeded') return 1;
+  if (task.state === 'canceled') return 2;
   if (task.state === 'failed') return task.failureStage === 'input' ? 2 : 3;
   return 0;
 }
 
 /**
- * `errorCode` of a failed task, as kie's record and callback tables give them: 400 content policy
- * and unusable images, 500 timeout and internal errors, 501 the generation failed.
+ * `errorCode` of a task that ended without a video, as kie's record and callback tables give
+ * them: 400 content policy, unusable images and a cancel (the client's doing, not to be retried
+ * as it is), 500 timeout and internal errors, 501 the generation failed.
  */
 export function errorCode(task: Task): number | null {
-  if (task.state !== 'failed') return null;
+  if (task.state !== 'failed' && task.state !== 'canceled') return null;
   switch (task.lastErrorKind) {
     case 'content_policy':
     case 'image_fetch':
+    case 'canceled':
       return 400;
     case 'timeout':
     case 'internal':
@@ -77,6 +82,7 @@ export function errorCode(task: Task): number | null {
 }
 
 export function errorMessage(task: Task): string {
+  if (task.state === 'canceled') return KIE_MESSAGES.canceled;
   if (task.state !== 'failed') return '';
   if (task.lastErrorKind === 'content_policy') return KIE_MESSAGES.contentPolicy;
   return task.lastError ?? 'Generation failed';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { TaskState } from '../../core/states.js';
+import { type TaskState, isTerminal } from '../../core/states.js';
 import type { Task } from '../../core/task.js';
 import type { TaskUrls } from '../../results/files.js';
 
@@ -19,7 +19,7 @@ export const KKIAI_STATUSES = [
 ] as const;
 export type KkiaiStatus = (typeof KKIAI_STATUSES)[number];
 
-const LIVE: Record<Exclude<TaskState, 'succeeded' | 'failed' | 'expired'>, KkiaiStatus> = {
+const LIVE: Record<Exclude<TaskState, 'succeeded' | 'failed' | 'canceled' | 'expired'>, KkiaiStatus> = {
   queued: 'pending',
   fetching: 'image_downloading',
   generating: 'video_generating',
@@ -30,12 +30,16 @@ const LIVE: Record<Exclude<TaskState, 'succeeded' | 'failed' | 'expired'>, Kkiai
 /**
  * kkiai `status` of any task. Failures say where they happened: `video_generation_failed` (the
  * provider failed or rejected it), `video_upsampling_failed`, or `failed` (inputs, or a deadline
- * before generation). Expired tasks are not rendered (the route answers an error).
+ * before generation). A canceled task is `failed`, the vocabulary's word for an end without a
+ * video, with `error_message` saying it was canceled. Expired tasks are not rendered (the route
+ * answers an error).
  */
 export function kkiaiStatus(task: Task): KkiaiStatus {
   switch (task.state) {
     case 'succeeded':
       return 'completed';
+    case 'canceled':
+      return 'failed';
     case 'failed':
       return task.failureStage === 'generation' ? 'video_generation_failed' : task.failureStage === 'upsample' ? 'video_upsampling_failed' : 'failed';
     case 'expired':
@@ -50,7 +54,7 @@ type MediaStatus = 'MEDIA_GENERATION_STATUS_PENDING' | 'MEDIA_GENERATION_STATUS_
 function generationStatus(task: Task): MediaStatus {
   if (task.state === 'queued' || task.state === 'fetching') return 'MEDIA_GENERATION_STATUS_PENDING';
   if (task.state === 'generating') return 'MEDIA_GENERATION_STATUS_ACTIVE';
-  if (task.state === 'failed' && task.failureStage !== 'upsample') return 'MEDIA_GENERATION_STATUS_FAILED';
+  if ((task.state === 'failed' || task.state === 'canceled') && task.failureStage !== 'upsample') return 'MEDIA_GENERATION_STATUS_FAILED';
   return 'MEDIA_GENERATION_STATUS_SUCCESSFUL';
 }
 
@@ -58,7 +62,7 @@ function upsampleStatus(task: Task): MediaStatus | '' {
   if (!task.spec.upsample) return '';
   if (task.state === 'succeeded') return 'MEDIA_GENERATION_STATUS_SUCCESSFUL';
   if (task.state === 'upsampling') return 'MEDIA_GENERATION_STATUS_ACTIVE';
-  if (task.state === 'failed') return task.failureStage === 'upsample' ? 'MEDIA_GENERATION_STATUS_FAILED' : '';
+  if (task.state === 'failed' || task.state === 'canceled') return task.failureStage === 'upsample' ? 'MEDIA_GENERATION_STATUS_FAILED' : '';
   return 'MEDIA_GENERATION_STATUS_PENDING';
 }
 
@@ -90,7 +94,7 @@ export function toQuery(task: Task, urls: TaskUrls) {
       req: task.request,
       images: task.images.map((i) => ({ url: i.url, status: i.status, mediaId: i.mediaId })),
       status,
-      running: !(task.state === 'succeeded' || task.state === 'failed' || task.state === 'expired'),
+      running: !isTerminal(task.state),
       video_url: urls.video,
       created_at: task.createdAt,
       error_sleep: task.errorSleepMs,

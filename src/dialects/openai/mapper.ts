@@ -22,7 +22,7 @@ export interface VideoObject {
   size: string;
 }
 
-const LIVE: Record<Exclude<TaskState, 'succeeded' | 'failed' | 'expired'>, VideoStatus> = {
+const LIVE: Record<Exclude<TaskState, 'succeeded' | 'failed' | 'canceled' | 'expired'>, VideoStatus> = {
   queued: 'queued',
   fetching: 'queued',
   generating: 'in_progress',
@@ -34,13 +34,15 @@ const LIVE: Record<Exclude<TaskState, 'succeeded' | 'failed' | 'expired'>, Video
  * OpenAI `status` of any task. An expired task (a tombstone whose files are gone) keeps the word
  * it ended with: `completed`, with `expires_at` in the past, or `failed` with its error. OpenAI's
  * own videos work that way (assets expire, the job stays completed), and a client never sees a
- * word outside the four.
+ * word outside the four. A canceled task is `failed` with the error code `canceled`: the four
+ * words have none for it, and a client's loop must end.
  */
 export function videoStatus(task: Task): VideoStatus {
   switch (task.state) {
     case 'succeeded':
       return 'completed';
     case 'failed':
+    case 'canceled':
       return 'failed';
     case 'expired':
       return task.failureStage === null ? 'completed' : 'failed';
@@ -93,6 +95,7 @@ export function videoProgress(task: Task): number {
       if (task.failureStage === null) return 100;
       return failedProgress(task);
     case 'failed':
+    case 'canceled':
       return failedProgress(task);
   }
 }
@@ -150,6 +153,7 @@ const ERROR_CODES: Record<ErrorKind, string> = {
   timeout: 'timeout',
   upstream: 'generation_failed',
   internal: 'internal_error',
+  canceled: 'canceled',
 };
 
 const DEFAULT_MESSAGES: Record<ErrorKind, string> = {
@@ -158,6 +162,7 @@ const DEFAULT_MESSAGES: Record<ErrorKind, string> = {
   timeout: 'The video was not made in time.',
   upstream: 'The video could not be generated.',
   internal: 'Internal error while making the video.',
+  canceled: 'The video was canceled.',
 };
 
 /** OpenAI `error` of a failed task, `{code, message}`; null otherwise (the last error of a success is not one). */

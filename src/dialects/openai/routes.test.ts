@@ -288,9 +288,27 @@ describe('openai dialect over HTTP (in-process)', async () => {
     assert.equal(q.seconds, '8');
   });
 
-  test('delete: 409 while it is being made (no retry), then deleted, then 404', async () => {
+  test('delete while it is being made cancels it: deleted for this door at once, canceled for the others until its work is stopped', async () => {
     const v = await created(post({ prompt: 'p' }));
-    error(await inject('DELETE', `/v1/videos/${v.id}`, undefined, { authorization: `Bearer ${KEY_A}` }), 409, { code: 'video_in_progress', message: /can be deleted once/ });
+    const res = await inject('DELETE', `/v1/videos/${v.id}`, undefined, { authorization: `Bearer ${KEY_A}` });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(JSON.parse(res.body), { id: v.id, object: 'video.deleted', deleted: true });
+    error(await get(`/v1/videos/${v.id}`), 404, { code: 'video_not_found' });
+    const list = JSON.parse((await get('/v1/videos?limit=100')).body) as { data: { id: string }[] };
+    assert.ok(!list.data.some((d) => d.id === v.id), 'not listed');
+    // No engine runs here: the task waits, canceled, for the step that stops its work and deletes it.
+    const task = (await ctx.tasks.get('tenant0', v.id))!;
+    assert.equal(task.state, 'canceled');
+    assert.equal(task.cancelOutcome, 'pending');
+    assert.equal(task.deleteRequested, true);
+    const kie = JSON.parse((await inject('GET', `/api/v1/veo/record-info?taskId=${v.id}`, undefined, { authorization: `Bearer ${KEY_A}` })).body);
+    assert.equal(kie.data.successFlag, 2);
+    // Deleted again before the engine came: still answered as deleted.
+    assert.equal((await inject('DELETE', `/v1/videos/${v.id}`, undefined, { authorization: `Bearer ${KEY_A}` })).statusCode, 404);
+  });
+
+  test('delete: a completed video is deleted with its files, then 404', async () => {
+    const v = await created(post({ prompt: 'p' }));
     await succeed(ctx, v.id);
     const task = (await ctx.tasks.get('tenant0', v.id))!;
     for (const name of ['video.mp4', 'thumbnail.webp']) await ctx.files.storeBytes(task, name, Buffer.from('x'));

@@ -35,7 +35,8 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
 
   const find = async (tenantId: string, id: string, param?: string): Promise<Task> => {
     const task = await ctx.tasks.get(tenantId, id);
-    if (!task) throw notFound(id, param);
+    // A video deleted while it was being made is gone for this door, though its cancel runs on.
+    if (!task || task.deleteRequested) throw notFound(id, param);
     return task;
   };
 
@@ -60,15 +61,15 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     const page = await ctx.tasks.list(tenantId, { limit, order, after });
     // An unknown cursor is a bad parameter (400), not a missing list.
     if (!page) throw new ApiError('validation', `after: no video '${after}' to list after`, 'after');
-    const data = page.tasks.map(render);
+    const data = page.tasks.filter((t) => !t.deleteRequested).map(render);
     return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: page.hasMore };
   });
 
   app.delete<{ Params: { id: string } }>('/:id', async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const task = await find(tenantId, req.params.id);
-    // A video still being made is a 409 `conflict` (TaskService.remove); cancelling is not offered yet.
-    if (!(await ctx.tasks.remove(task))) throw notFound(task.id);
+    // A video still being made is canceled (its upstream job stopped) and deleted once stopped.
+    if (!(await ctx.tasks.remove(task, { cancel: true }))) throw notFound(task.id);
     return { id: task.id, object: 'video.deleted', deleted: true };
   });
 
@@ -79,7 +80,7 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     if (!variant) throw new ApiError('validation', `Invalid value for variant: '${name}'. Supported values are: 'video', 'thumbnail', 'spritesheet'.`, 'variant');
     const task = await find(tenantId, req.params.id);
     if (task.state === 'expired') throw expired(task);
-    if (task.state === 'failed') throw new OpenAIError('not_ready', `Video ${task.id} failed; it has no content`, undefined, 'video_failed');
+    if (task.state === 'failed' || task.state === 'canceled') throw new OpenAIError('not_ready', `Video ${task.id} ${task.state}; it has no content`, undefined, 'video_failed');
     if (task.state !== 'succeeded') throw new ApiError('not_ready', `Video ${task.id} is ${videoStatus(task)}; its content can be downloaded once it has completed`);
     const file = variant === 'video' ? ctx.previews.video(task) : await ctx.previews.still(task, variant);
     const noContent = () => new OpenAIError('not_found', `Video ${task.id} has no ${name} content`, 'variant', 'content_not_found');
@@ -173,7 +174,7 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
  */
 function retrieveHandler(ctx: AppContext, answer: (task: Task) => Buffer) {
   const finish = (reply: FastifyReply, id: string, task: Task | undefined): void => {
-    if (!task) throw notFound(id);
+    if (!task || task.deleteRequested) throw notFound(id);
     sendJson(reply, answer(task));
   };
   const lookup = (reply: FastifyReply, tenantId: string, id: string): void | Promise<void> => {
@@ -201,7 +202,7 @@ const expired = (task: Task, param?: string) => new ApiError('expired', `Video $
 /** A source of a remix or an extension must be completed; "not yet" is a 409, "never" a 400. */
 function usable(task: Task, param: string, verb: string): void {
   if (task.state === 'expired') throw expired(task, param);
-  if (task.state === 'failed') throw new OpenAIError('validation', `Video ${task.id} failed; only a completed video can be ${verb}`, param, 'video_failed');
+  if (task.state === 'failed' || task.state === 'canceled') throw new OpenAIError('validation', `Video ${task.id} ${task.state}; only a completed video can be ${verb}`, param, 'video_failed');
   if (task.state !== 'succeeded') throw new ApiError('not_ready', `Video ${task.id} is ${videoStatus(task)}; it can be ${verb} once it has completed`, param);
 }
 

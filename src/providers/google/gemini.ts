@@ -1,5 +1,5 @@
 import type { ProviderConfig } from '../config.js';
-import { httpError } from '../http.js';
+import { type UpstreamHttp, httpError } from '../http.js';
 import { RemoteProvider, type RemoteDeps } from '../remote.js';
 import { type PollOutcome, PermanentError, type SubmitRequest, TransientError } from '../port.js';
 import { type Operation, operationOutcome, predictBody } from './veo.js';
@@ -35,6 +35,15 @@ export class GeminiProvider extends RemoteProvider {
     return operationOutcome(this.name, op, (r) => r.generatedSamples?.[0]?.video?.uri ?? (r.generatedSamples?.[0]?.video?.encodedVideo ? `data:video/mp4;base64,${r.generatedSamples[0].video.encodedVideo}` : undefined));
   }
 
+  /**
+   * Google's long-running operation cancel, `POST v1beta/{name}:cancel` (an empty body and
+   * answer): the operation then ends with `error.code` 1 (CANCELLED). One that is gone (404) has
+   * nothing left to stop.
+   */
+  async cancel(upstreamId: string): Promise<void> {
+    await cancelOperation(this.name, this.http, `v1beta/${upstreamId}:cancel`);
+  }
+
   private async call(path: string, json?: unknown): Promise<Operation> {
     const res = await this.http.call(path, json === undefined ? {} : { json });
     const where = `${this.name}: ${json === undefined ? 'GET' : 'POST'} /${path}`;
@@ -42,6 +51,13 @@ export class GeminiProvider extends RemoteProvider {
     if (!res.json || typeof res.json !== 'object') throw new TransientError(`${where}: the answer is not JSON`);
     return res.json as Operation;
   }
+}
+
+/** `POST {name}:cancel` of a long-running operation, on the Gemini API or Vertex AI. */
+export async function cancelOperation(label: string, http: UpstreamHttp, path: string): Promise<void> {
+  const res = await http.call(path, { json: {} });
+  if (res.status === 404 || (res.status >= 200 && res.status < 300)) return;
+  throw googleError(`${label}: POST /${path}`, res);
 }
 
 /** Google's error envelope (`{error:{code,message,status}}`) through the common HTTP mapping. */

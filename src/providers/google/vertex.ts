@@ -4,7 +4,7 @@ import type { ProviderConfig } from '../config.js';
 import { type PollOutcome, PermanentError, type SubmitRequest, TransientError } from '../port.js';
 import { RemoteProvider, type RemoteDeps } from '../remote.js';
 import { ServiceAccountTokens, parseServiceAccount } from './auth.js';
-import { googleError } from './gemini.js';
+import { cancelOperation, googleError } from './gemini.js';
 import { type Operation, operationOutcome, predictBody } from './veo.js';
 
 /**
@@ -63,6 +63,11 @@ export class VertexProvider extends RemoteProvider {
       if (v?.gcsUri) return this.storageUrl(v.gcsUri);
       return undefined;
     });
+  }
+
+  /** The operation's cancel, `POST v1/{name}:cancel`, as on the Gemini API (see `GeminiProvider.cancel`). */
+  async cancel(upstreamId: string): Promise<void> {
+    await cancelOperation(this.name, this.http, `v1/${upstreamId}:cancel`);
   }
 
   /** `gs://bucket/a/b.mp4` → the Cloud Storage JSON API media URL. */

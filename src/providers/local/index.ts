@@ -65,6 +65,8 @@ export class LocalProvider implements Provider {
   readonly extends = true;
   private readonly queue: string[] = [];
   private readonly active = new Map<string, AbortController>();
+  /** Jobs canceled while their render ran: the render's end removes their files. */
+  private readonly stopping = new Set<string>();
   private wake: (upstreamId: string) => void = () => {};
   private closed = false;
 
@@ -136,6 +138,22 @@ export class LocalProvider implements Provider {
     renameSync(destFile + '.tmp', destFile);
   }
 
+  /**
+   * Stops a job: a queued one never starts, a running one's ffmpeg is killed, and the job's
+   * files go (a canceled job leaves no video behind; a later poll finds it unknown).
+   */
+  async cancel(upstreamId: string): Promise<void> {
+    const queued = this.queue.indexOf(upstreamId);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    const running = this.active.get(upstreamId);
+    if (running) {
+      this.stopping.add(upstreamId);
+      running.abort();
+      return;
+    }
+    this.release(upstreamId);
+  }
+
   /** Removes a finished job's files once its video has been stored elsewhere. */
   release(upstreamId: string): void {
     for (const ext of JOB_FILES) rmSync(this.path(upstreamId, ext), { force: true });
@@ -199,11 +217,18 @@ export class LocalProvider implements Provider {
     const tmp = this.path(id, '.tmp.mp4');
     killOrphan(pidFile, this.path(id, '.'));
     const started = Date.now();
+    const canceled = () => {
+      if (!this.stopping.delete(id)) return false;
+      this.release(id);
+      this.opts.log.info({ taskId: job.taskId, upstreamId: id }, 'local render canceled');
+      return true;
+    };
     try {
       const scene: SceneInput = { ...job.scene, captionFile, font: this.opts.binaries.font, ...(watermarkFile ? { watermarkFile } : {}) };
       const { args, sourceSeconds } = job.source ? await this.extension(id, job.source, scene, tmp, signal, pidFile) : { args: sceneArgs(scene, tmp), sourceSeconds: 0 };
       // An extend re-encodes its source too: a long one at 4k takes minutes of its own.
       await run(this.opts.binaries.ffmpeg, args, { timeoutMs: 10 * 60_000 + sourceSeconds * 10_000, signal, pidFile });
+      if (canceled()) return;
       renameSync(tmp, this.path(id, '.mp4'));
       appendFileSync(
         join(this.opts.dir, 'renders.log'),
@@ -211,7 +236,7 @@ export class LocalProvider implements Provider {
       );
       this.opts.log.info({ taskId: job.taskId, upstreamId: id, ms: Date.now() - started }, 'local render done');
     } catch (e) {
-      if (this.closed) return;
+      if (canceled() || this.closed) return;
       const err = coerceError(e);
       rmSync(tmp, { force: true });
       writeFileSync(this.path(id, '.err'), (e instanceof PermanentRenderError ? PERMANENT : '') + err.message.slice(0, 1000));

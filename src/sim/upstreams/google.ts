@@ -169,6 +169,17 @@ export async function googleSim(app: FastifyInstance, ctx: SimContext): Promise<
     }));
   });
 
+  // Google's operation cancel: an empty answer, and the operation ends with code 1 (CANCELLED).
+  app.post<{ Params: { model: string; spec: string } }>('/v1beta/models/:model/operations/:spec', async (req, reply) => {
+    if (!ctx.authorized(req)) return gError(reply, 403, 'Method doesn\'t allow unregistered callers. Please use an API key.');
+    const [id, method] = req.params.spec.split(':');
+    const job = ctx.jobs.get(id ?? '');
+    if (method !== 'cancel') return gError(reply, 404, `${req.params.spec} is not a method of this API`);
+    if (!job || job.upstream !== 'gemini') return gError(reply, 404, `Operation models/${req.params.model}/operations/${id} not found`);
+    if (statusOf(job).state === 'running') job.cancelled = true;
+    return {};
+  });
+
   app.get<{ Params: { spec: string } }>('/v1beta/files/:spec', async (req, reply) => {
     if (!ctx.authorized(req)) return gError(reply, 403, 'Method doesn\'t allow unregistered callers. Please use an API key.');
     const id = req.params.spec.split(':')[0]!;
@@ -232,6 +243,16 @@ export async function googleSim(app: FastifyInstance, ctx: SimContext): Promise<
     const id = await admit(req, reply, 'vertex', model);
     if (!id) return reply;
     return { name: `${prefix}/operations/${id}` };
+  });
+
+  app.post<{ Params: { project: string; location: string; model: string; spec: string } }>('/v1/projects/:project/locations/:location/publishers/google/models/:model/operations/:spec', async (req, reply) => {
+    if (!vertexAuthorized(req)) return gError(reply, 401, 'Request had invalid authentication credentials. Expected OAuth 2 access token.');
+    const [id, method] = req.params.spec.split(':');
+    const job = ctx.jobs.get(id ?? '');
+    if (method !== 'cancel') return gError(reply, 404, `${req.params.spec} is not a method of this API`);
+    if (!job || job.upstream !== 'vertex') return gError(reply, 404, `Operation ${id} not found`);
+    if (statusOf(job).state === 'running') job.cancelled = true;
+    return {};
   });
 
   app.get<{ Params: { bucket: string; object: string } }>('/storage/v1/b/:bucket/o/:object', async (req, reply) => {

@@ -31,6 +31,7 @@ export const PATCH_TYPES: Record<keyof TaskPatch, string> = {
   submittedAt: 'bigint',
   fallback: 'boolean',
   resultUrl: 'text',
+  cancelOutcome: 'text',
 };
 
 /** A patch field's value as a statement parameter; `nextRunAt` moves onto the database's clock. */
@@ -54,7 +55,7 @@ const TASK_INSERT: readonly (readonly [column: string, type: string])[] = [
   ['hd_state', 'text'], ['progress', 'integer'], ['created_at', 'bigint'], ['updated_at', 'bigint'],
   ['completed_at', 'bigint'], ['deadline_at', 'bigint'], ['next_run_at', 'bigint'], ['route_index', 'integer'],
   ['submitted_at', 'bigint'], ['fallback', 'boolean'], ['result_url', 'text'], ['uhd_state', 'text'],
-  ['uhd_callback_url', 'text'],
+  ['uhd_callback_url', 'text'], ['cancel_outcome', 'text'], ['delete_requested', 'boolean'],
 ];
 export const TASK_COLUMNS = TASK_INSERT.map(([column]) => column);
 export const TASK_TYPES = TASK_INSERT.map(([, type]) => type);
@@ -65,7 +66,7 @@ export function taskValues(t: Task, off: number): unknown[] {
     JSON.stringify(t.images), t.provider, t.upstreamId, t.attemptCount, t.retryCount, t.maxRetries, t.errorSleepMs,
     t.lastError, t.lastErrorKind, t.failureStage, t.callbackUrl, t.fileToken, t.hdState, t.progress, t.createdAt,
     t.updatedAt, t.completedAt, t.deadlineAt, t.nextRunAt === null ? null : Math.round(t.nextRunAt + off), t.routeIndex,
-    t.submittedAt, t.fallback, t.resultUrl, t.uhdState, t.uhdCallbackUrl,
+    t.submittedAt, t.fallback, t.resultUrl, t.uhdState, t.uhdCallbackUrl, t.cancelOutcome, t.deleteRequested,
   ];
 }
 
@@ -104,6 +105,8 @@ export function taskFromRow(r: Row, off: number): Task {
     submittedAt: r.submitted_at as number | null,
     fallback: r.fallback as boolean,
     resultUrl: r.result_url as string | null,
+    cancelOutcome: r.cancel_outcome as Task['cancelOutcome'],
+    deleteRequested: r.delete_requested as boolean,
   };
 }
 

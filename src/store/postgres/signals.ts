@@ -89,7 +89,10 @@ export class Signals {
         return;
       }
       if (s.o === this.origin) return;
-      const signal: StoreSignal = s.kind === 'upstream' ? { kind: 'upstream', provider: s.provider, upstreamId: s.upstreamId } : { kind: 'due' };
+      const signal: StoreSignal =
+        s.kind === 'upstream' ? { kind: 'upstream', provider: s.provider, upstreamId: s.upstreamId }
+        : s.kind === 'canceled' ? { kind: 'canceled', taskId: s.taskId }
+        : { kind: 'due' };
       for (const fn of this.listeners) fn(signal);
     });
     try {

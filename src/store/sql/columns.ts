@@ -29,7 +29,20 @@ export const PATCH_COLUMNS: Record<keyof TaskPatch, string> = {
   submittedAt: 'submitted_at',
   fallback: 'fallback',
   resultUrl: 'result_url',
+  cancelOutcome: 'cancel_outcome',
 };
+
+/** `last_error` of a canceled task. */
+export const CANCELED_MESSAGE = 'Canceled by the client';
+
+/**
+ * `failure_stage` of a task canceled in the state its row holds (read before the cancel's SET):
+ * where it stopped, as a failure's stage says it, so a door that knows only failures words it
+ * alike. `upsample` means the provider had made the video already (it was being downloaded,
+ * stored or upscaled); the cancel step reads it so.
+ */
+export const CANCELED_STAGE_SQL = `CASE WHEN state IN ('queued', 'fetching') THEN 'input'
+  WHEN state IN ('generated', 'upsampling') OR result_url IS NOT NULL THEN 'upsample' ELSE 'generation' END`;
 
 /** Task fields stored as JSON text (SQLite `TEXT`, PostgreSQL `json`). */
 export const JSON_FIELDS: ReadonlySet<string> = new Set(['images', 'spec', 'request']);

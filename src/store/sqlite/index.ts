@@ -62,6 +62,7 @@ export function openSqliteStore(file: string): Store {
     wakeByUpstream: async (p, u, now) => tasks.wakeByUpstream(p, u, now),
     requestHd: async (tenant, id, now) => tasks.requestHd(tenant, id, now),
     requestUhd: async (tenant, id, now, callbackUrl) => tasks.requestUhd(tenant, id, now, callbackUrl),
+    cancelTask: async (tenant, id, now, o) => tasks.cancelTask(tenant, id, now, o?.deleteAfter ?? false),
     listTasks: async (tenant, page) => tasks.listTasks(tenant, page),
     deleteTask: async (tenant, id) => tasks.deleteTask(tenant, id),
     listAttempts: async (id) => tasks.listAttempts(id),

@@ -44,6 +44,8 @@ export function taskFromRow(r: Row): Task {
     submittedAt: (r.submitted_at as number | null) ?? null,
     fallback: r.fallback === 1,
     resultUrl: (r.result_url as string | null) ?? null,
+    cancelOutcome: (r.cancel_outcome as Task['cancelOutcome'] | undefined) ?? null,
+    deleteRequested: r.delete_requested === 1,
   };
 }
 
@@ -82,6 +84,8 @@ export function taskToRow(t: Task): Row {
     submitted_at: t.submittedAt,
     fallback: t.fallback ? 1 : 0,
     result_url: t.resultUrl,
+    cancel_outcome: t.cancelOutcome,
+    delete_requested: t.deleteRequested ? 1 : 0,
   };
 }
 

@@ -89,7 +89,7 @@ function commitPart(owner: string, c: StepCommit, off: number, values: unknown[]
   const sets = commitSets(fields, (f) => ref.get(f)!, (column) => column, c, until);
 
   const t = `t${s}`;
-  const ctes = [`${t} AS (UPDATE tasks SET ${sets.join(', ')} WHERE id = ${id} AND lease_owner = ${lessee} RETURNING id)`];
+  const ctes = [`${t} AS (UPDATE tasks SET ${sets.join(', ')} WHERE id = ${id} AND lease_owner = ${lessee} AND ${canceledFence(c)} RETURNING id)`];
   if (c.attempt) {
     const a = c.attempt;
     const task = param(a.taskId, 'text');
@@ -143,7 +143,12 @@ function commitStatement(owner: string, commits: StepCommit[], off: number): { t
 function plainShape(c: StepCommit): string | undefined {
   if (c.attempt || c.artifacts?.length || c.deliveries?.length) return undefined;
   const lease = c.keepLeaseUntil !== undefined ? 'until' : c.keepLease ? 'keep' : 'release';
-  return `${Object.keys(c.patch).sort().join(',')}|${lease}`;
+  return `${Object.keys(c.patch).sort().join(',')}|${lease}${c.ofCanceled ? '|canceled' : ''}`;
+}
+
+/** A canceled task takes only its cancel step's commit (`StepCommit.ofCanceled`); `t` names the row. */
+function canceledFence(c: StepCommit, t = ''): string {
+  return `${t}state ${c.ofCanceled ? '=' : '<>'} 'canceled'`;
 }
 
 /**
@@ -163,7 +168,7 @@ function plainStatement(owner: string, commits: StepCommit[], off: number): { te
   const sets = commitSets(fields, (f) => `x.${PATCH_COLUMNS[f]}`, (column) => `t.${column}`, first, 'x.lease_until');
   const text = `UPDATE tasks t SET ${sets.join(', ')}
     FROM unnest(${columns.map(([, type], i) => `$${i + 2}::${type}[]`).join(', ')}) AS x(${columns.map(([name]) => name).join(', ')})
-    WHERE t.id = x.id AND t.lease_owner = $1 RETURNING t.id`;
+    WHERE t.id = x.id AND t.lease_owner = $1 AND ${canceledFence(first, 't.')} RETURNING t.id`;
   return { text, values: [owner, ...columns.map(([, , v]) => v)] };
 }
 

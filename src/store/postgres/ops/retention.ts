@@ -11,7 +11,8 @@ export function retentionOps(db: Db) {
       const { rows } = await db.query(
         'reelay_expiring',
         `SELECT * FROM tasks
-         WHERE completed_at IS NOT NULL AND completed_at < $1 AND state IN ('succeeded', 'failed')
+         WHERE completed_at IS NOT NULL AND completed_at < $1 AND state IN ('succeeded', 'failed', 'canceled')
+       AND (cancel_outcome IS NULL OR cancel_outcome <> 'pending')
            AND lease_owner IS NULL
          ORDER BY completed_at LIMIT $2`,
         [before, limit],
@@ -26,7 +27,7 @@ export function retentionOps(db: Db) {
         'reelay_expire',
         `WITH expired AS (
            UPDATE tasks SET state = 'expired', next_run_at = NULL, updated_at = $2, images = '[]'
-           WHERE id = ANY($1::text[]) AND state IN ('succeeded', 'failed'))
+           WHERE id = ANY($1::text[]) AND state IN ('succeeded', 'failed', 'canceled'))
          DELETE FROM artifacts WHERE task_id = ANY($1::text[])`,
         [ids, now],
       );

@@ -3,6 +3,7 @@ import { KeyLostError, type OnceAnswer, type TaskPage } from '../../port.js';
 import type { Db, Row } from '../db.js';
 import { artifactFromRow, attemptFromRow } from '../../sql/columns.js';
 import { batched } from '../batch.js';
+import { CANCELED_MESSAGE, CANCELED_STAGE_SQL } from '../../sql/columns.js';
 import { answerIn } from './idempotency.js';
 import { TASK_COLUMNS, TASK_TYPES, taskFromRow, taskValues } from '../rows.js';
 
@@ -164,6 +165,34 @@ export function taskOps(db: Db) {
       const task = await byId(tenantId, id, off);
       return task && { task, asked: false };
     },
+    async cancelTask(tenantId: string, id: string, now: number, o?: { deleteAfter?: boolean }): Promise<{ task: Task; canceled: boolean } | undefined> {
+      const off = await db.offset();
+      const deleteAfter = o?.deleteAfter ?? false;
+      // The row lock orders a cancel against a commit of the same task: the commit that came
+      // first ended it (the cancel finds it terminal), or the cancel took its lease (the commit's
+      // fence refuses). A finished job waiting for its download leaves the fetch lane.
+      const { rows } = await db.query(
+        'reelay_task_cancel',
+        `UPDATE tasks SET state = 'canceled', cancel_outcome = 'pending', delete_requested = $5,
+           completed_at = $4, updated_at = $4, next_run_at = $3, lease_owner = NULL, lease_until = NULL, result_url = NULL,
+           last_error = $6, last_error_kind = 'canceled', failure_stage = ${CANCELED_STAGE_SQL}
+         WHERE id = $1 AND tenant_id = $2 AND state NOT IN ('succeeded', 'failed', 'canceled', 'expired')
+         RETURNING *`,
+        [id, tenantId, Math.round(now + off), Math.round(now), deleteAfter, CANCELED_MESSAGE],
+      );
+      if (rows[0]) return { task: taskFromRow(rows[0], off), canceled: true };
+      if (deleteAfter) {
+        const { rows: later } = await db.query(
+          'reelay_task_delete_later',
+          `UPDATE tasks SET delete_requested = true WHERE id = $1 AND tenant_id = $2 AND state = 'canceled' AND cancel_outcome = 'pending' RETURNING *`,
+          [id, tenantId],
+        );
+        if (later[0]) return { task: taskFromRow(later[0], off), canceled: false };
+      }
+      // A statement of its own, so it sees what a concurrent cancel or commit wrote.
+      const task = await byId(tenantId, id, off);
+      return task && { task, canceled: false };
+    },
     async listTasks(tenantId: string, page: TaskPage): Promise<Task[] | undefined> {
       const off = await db.offset();
       if (page.after === undefined) {
@@ -181,7 +210,8 @@ export function taskOps(db: Db) {
         'reelay_task_delete',
         `WITH t AS (
            DELETE FROM tasks
-           WHERE id = $1 AND tenant_id = $2 AND state IN ('succeeded', 'failed', 'expired') AND lease_owner IS NULL
+           WHERE id = $1 AND tenant_id = $2 AND state IN ('succeeded', 'failed', 'canceled', 'expired') AND lease_owner IS NULL
+             AND (cancel_outcome IS NULL OR cancel_outcome <> 'pending')
            RETURNING id),
          a AS (DELETE FROM attempts WHERE task_id IN (SELECT id FROM t)),
          d AS (DELETE FROM deliveries WHERE task_id IN (SELECT id FROM t)),

@@ -63,8 +63,8 @@ export function claimOps(db: Database) {
 
   // One prepared UPDATE per distinct set of patched fields.
   const updates = new Map<string, Statement>();
-  function updateFor(fields: string[], lease: 'release' | 'extend' | 'keep'): Statement {
-    const key = `${fields.join(',')}+${lease}`;
+  function updateFor(fields: string[], lease: 'release' | 'extend' | 'keep', ofCanceled: boolean): Statement {
+    const key = `${fields.join(',')}+${lease}${ofCanceled ? '+canceled' : ''}`;
     let stmt = updates.get(key);
     if (!stmt) {
       const after = (field: string, column: string) => (fields.includes(field) ? `@${field}` : column);
@@ -79,7 +79,7 @@ export function claimOps(db: Database) {
       const leaseSets = lease === 'extend' ? ['lease_until = @keepLeaseUntil'] : lease === 'release' ? ['lease_owner = NULL', 'lease_until = NULL'] : [];
       stmt = db.prepare(
         `UPDATE tasks SET ${[...sets, ...leaseSets].join(', ') || 'lease_until = lease_until'}
-         WHERE id = @taskId AND lease_owner = @owner`,
+         WHERE id = @taskId AND lease_owner = @owner AND state ${ofCanceled ? '=' : '<>'} 'canceled'`,
       );
       updates.set(key, stmt);
     }
@@ -93,7 +93,7 @@ export function claimOps(db: Database) {
     for (const f of fields) params[f] = patchValue(f, c.patch[f as keyof typeof c.patch]);
     const lease = c.keepLeaseUntil !== undefined ? 'extend' : c.keepLease ? 'keep' : 'release';
     if (lease === 'extend') params.keepLeaseUntil = c.keepLeaseUntil;
-    if (updateFor(fields, lease).run(params).changes !== 1) return false;
+    if (updateFor(fields, lease, c.ofCanceled === true).run(params).changes !== 1) return false;
     if (c.attempt) {
       const { n: _ignored, ...attempt } = c.attempt;
       insertAttempt.run(attempt);

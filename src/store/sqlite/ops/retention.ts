@@ -5,13 +5,14 @@ import { taskFromRow } from '../rows.js';
 export function retentionOps(db: Database) {
   const expiring = db.prepare(
     `SELECT * FROM tasks
-     WHERE completed_at IS NOT NULL AND completed_at < @before AND state IN ('succeeded', 'failed')
+     WHERE completed_at IS NOT NULL AND completed_at < @before AND state IN ('succeeded', 'failed', 'canceled')
+       AND (cancel_outcome IS NULL OR cancel_outcome <> 'pending')
        AND lease_owner IS NULL
      ORDER BY completed_at LIMIT @limit`,
   );
   const expire = db.prepare(
     `UPDATE tasks SET state = 'expired', next_run_at = NULL, updated_at = @now, images = '[]'
-     WHERE id = @id AND state IN ('succeeded', 'failed')`,
+     WHERE id = @id AND state IN ('succeeded', 'failed', 'canceled')`,
   );
   const dropArtifacts = db.prepare(`DELETE FROM artifacts WHERE task_id = ?`);
   const tombstones = db.prepare(

@@ -2,6 +2,7 @@ import type { Database } from 'better-sqlite3';
 import type { Task } from '../../../core/task.js';
 import { KeyLostError, type OnceAnswer, type TaskPage } from '../../port.js';
 import { artifactFromRow, attemptFromRow } from '../../sql/columns.js';
+import { CANCELED_MESSAGE, CANCELED_STAGE_SQL } from '../../sql/columns.js';
 import { taskFromRow, taskToRow } from '../rows.js';
 import { grouped } from '../group.js';
 
@@ -12,11 +13,11 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) 
     `INSERT INTO tasks (id, tenant_id, dialect, model, spec, request, state, enhanced_prompt, images,
        provider, upstream_id, attempt_count, retry_count, max_retries, error_sleep_ms, last_error,
        last_error_kind, failure_stage, callback_url, file_token, hd_state, progress, created_at,
-       updated_at, completed_at, deadline_at, next_run_at, route_index, submitted_at, fallback, result_url, uhd_state, uhd_callback_url, lease_owner, lease_until)
+       updated_at, completed_at, deadline_at, next_run_at, route_index, submitted_at, fallback, result_url, uhd_state, uhd_callback_url, cancel_outcome, delete_requested, lease_owner, lease_until)
      VALUES (@id, @tenant_id, @dialect, @model, @spec, @request, @state, @enhanced_prompt, @images,
        @provider, @upstream_id, @attempt_count, @retry_count, @max_retries, @error_sleep_ms, @last_error,
        @last_error_kind, @failure_stage, @callback_url, @file_token, @hd_state, @progress, @created_at,
-       @updated_at, @completed_at, @deadline_at, @next_run_at, @route_index, @submitted_at, @fallback, @result_url, @uhd_state, @uhd_callback_url, @lease_owner, @lease_until)
+       @updated_at, @completed_at, @deadline_at, @next_run_at, @route_index, @submitted_at, @fallback, @result_url, @uhd_state, @uhd_callback_url, @cancel_outcome, @delete_requested, @lease_owner, @lease_until)
      ON CONFLICT (id) DO NOTHING`,
   );
   const byId = db.prepare(`SELECT * FROM tasks WHERE id = ? AND tenant_id = ?`);
@@ -34,6 +35,24 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) 
     `UPDATE tasks SET uhd_state = 'pending', uhd_callback_url = @callbackUrl, next_run_at = @now, updated_at = @now
      WHERE id = @id AND tenant_id = @tenantId AND state = 'succeeded' AND uhd_state IN ('none', 'failed')`,
   );
+  // The lease goes with the cancel, so a step running now cannot commit; a finished job waiting
+  // for its download leaves the fetch lane (the cancel step runs in the steps lane).
+  const cancel = db.prepare(
+    `UPDATE tasks SET state = 'canceled', cancel_outcome = 'pending', delete_requested = @deleteAfter,
+       completed_at = @now, updated_at = @now, next_run_at = @now, lease_owner = NULL, lease_until = NULL, result_url = NULL,
+       last_error = @message, last_error_kind = 'canceled',
+       failure_stage = ${CANCELED_STAGE_SQL}
+     WHERE id = @id AND tenant_id = @tenantId AND state NOT IN ('succeeded', 'failed', 'canceled', 'expired')`,
+  );
+  const deleteLater = db.prepare(
+    `UPDATE tasks SET delete_requested = 1 WHERE id = ? AND tenant_id = ? AND state = 'canceled' AND cancel_outcome = 'pending'`,
+  );
+  const cancelTask = db.transaction((tenantId: string, id: string, now: number, deleteAfter: boolean) => {
+    const canceled = cancel.run({ id, tenantId, now, deleteAfter: deleteAfter ? 1 : 0, message: CANCELED_MESSAGE }).changes === 1;
+    if (!canceled && deleteAfter) deleteLater.run(id, tenantId);
+    const row = byId.get(id, tenantId) as Row | undefined;
+    return row && { task: taskFromRow(row), canceled };
+  });
   const cursor = db.prepare(`SELECT created_at, id FROM tasks WHERE id = ? AND tenant_id = ?`);
   const pages = {
     asc: db.prepare(`SELECT * FROM tasks WHERE tenant_id = @tenantId ORDER BY created_at, id LIMIT @limit`),
@@ -45,7 +64,8 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) 
       `SELECT * FROM tasks WHERE tenant_id = @tenantId AND (created_at, id) < (@createdAt, @id) ORDER BY created_at DESC, id DESC LIMIT @limit`,
     ),
   };
-  const deletable = db.prepare(`SELECT id FROM tasks WHERE id = ? AND tenant_id = ? AND state IN ('succeeded', 'failed', 'expired') AND lease_owner IS NULL`);
+  const deletable = db.prepare(`SELECT id FROM tasks WHERE id = ? AND tenant_id = ? AND state IN ('succeeded', 'failed', 'canceled', 'expired') AND lease_owner IS NULL
+       AND (cancel_outcome IS NULL OR cancel_outcome <> 'pending')`);
   const dropTask = db.prepare(`DELETE FROM tasks WHERE id = ?`);
   const dropAttempts = db.prepare(`DELETE FROM attempts WHERE task_id = ?`);
   const dropDeliveries = db.prepare(`DELETE FROM deliveries WHERE task_id = ?`);
@@ -96,6 +116,9 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) 
       const asked = uhd.run({ id, tenantId, now, callbackUrl }).changes === 1;
       const row = byId.get(id, tenantId) as Row | undefined;
       return row && { task: taskFromRow(row), asked };
+    },
+    cancelTask(tenantId: string, id: string, now: number, deleteAfter: boolean): { task: Task; canceled: boolean } | undefined {
+      return cancelTask.immediate(tenantId, id, now, deleteAfter);
     },
     listTasks(tenantId: string, page: TaskPage): Task[] | undefined {
       let rows: Row[];
