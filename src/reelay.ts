@@ -92,6 +92,8 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   // New work wakes this process's engine, or, in an API-only process, the engines of the others.
   tasks.wakeEngine = config.engine ? () => engine.wake() : () => store.signal?.({ kind: 'due' });
   tasks.engine = engine;
+  // A delivery sent again goes out from here at once when this process sends callbacks.
+  tasks.wakeDeliverer = config.engine ? () => deliverer.wake() : () => {};
   // A cancel reaches this process's engine at once, and the others' through the store.
   tasks.canceled = (taskId) => {
     if (config.engine) engine.canceled(taskId);

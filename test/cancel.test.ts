@@ -168,6 +168,34 @@ for (const backend of backends) {
         assert.deepEqual(JSON.parse(bodies[0]!), { code: 400, msg: 'The task was canceled by the client.', data: { taskId, fallbackFlag: false } });
         const record = (await (await fetch(`${srv.url}/api/v1/veo/record-info?taskId=${taskId}`, { headers })).json()) as { data: { successFlag: number; errorCode: number } };
         assert.deepEqual([record.data.successFlag, record.data.errorCode], [2, 400]);
+        // Its delivery log, and a resend: the same body again, one more try.
+        const listed = await waitFor(async () => {
+          const d = (await native('GET', `/tasks/${taskId}/deliveries`)).body.data;
+          return d[0]?.status === 'delivered' ? d : undefined;
+        }, 10_000, 50);
+        assert.deepEqual([listed.length, listed[0].url, listed[0].attempts, listed[0].last_status, listed[0].webhook_id], [1, receiver.url, 1, 200, `msg_${taskId}_${listed[0].id}`]);
+        const resent = await native('POST', `/tasks/${taskId}/deliveries/${listed[0].id}/resend`);
+        assert.deepEqual([resent.status, resent.body.status], [200, 'pending']);
+        const twice = await waitFor(async () => (receiver.byTask.get(taskId)!.length === 2 ? receiver.byTask.get(taskId) : undefined), 10_000, 50);
+        assert.equal(twice[1], twice[0]);
+        // The audit trail: created, submitted, the submit attempt, the cancel by the API, the
+        // cancel attempt that reached the upstream, then each callback try.
+        const events = await waitFor(async () => {
+          const e = (await native('GET', `/tasks/${taskId}/events`)).body.data as any[];
+          return e.filter((x) => x.kind === 'delivery').length === 2 ? e : undefined;
+        }, 10_000, 50);
+        assert.deepEqual(events.map((e) => [e.kind, e.actor, e.from, e.to, e.detail?.step ?? e.detail?.outcome ?? null]), [
+          ['created', 'api', null, 'queued', null],
+          ['attempt', 'engine', null, null, 'submit'],
+          ['state', 'engine', 'queued', 'generating', null],
+          ['state', 'api', 'generating', 'canceled', null],
+          ['attempt', 'engine', null, null, 'cancel'],
+          ['delivery', 'deliverer', null, null, 'delivered'],
+          ['delivery', 'deliverer', null, null, 'delivered'],
+        ]);
+        assert.match(events[2].detail.reason, /^submitted to fal as /);
+        assert.equal(events[4].detail.error, 'upstream_canceled');
+        assert.ok(events.every((e, i) => i === 0 || Date.parse(e.at) >= Date.parse(events[i - 1].at)), 'in time order');
       } finally {
         await receiver.close();
       }

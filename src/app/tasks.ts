@@ -2,11 +2,11 @@ import { randomInt } from 'node:crypto';
 import { enhancePrompt } from '../core/enhance.js';
 import { fileToken, mediaId } from '../core/ids.js';
 import { isTerminal } from '../core/states.js';
-import type { Task } from '../core/task.js';
+import type { Attempt, Task, TaskEvent } from '../core/task.js';
 import { ApiError } from './errors.js';
 import { BlockedUrlError, type UrlGuard } from '../net/guard.js';
 import { type ResultFiles, SOURCE_FILE } from '../results/files.js';
-import type { KeyRef, Store, StoredAnswer, TaskPage } from '../store/port.js';
+import type { Delivery, KeyRef, Store, StoredAnswer, TaskPage } from '../store/port.js';
 
 export interface TaskServiceOptions {
   taskDeadlineMs: number;
@@ -47,6 +47,8 @@ export class TaskService {
    * to stop its work (this process's engine, and the others through the store's signal).
    */
   canceled: (taskId: string) => void = () => {};
+  /** Tells this process's deliverer a delivery is due now (a resend); others find it at their tick. */
+  wakeDeliverer: () => void = () => {};
   /**
    * Whether a model's routes include a provider that can extend a video (set from the router);
    * a task that extends one is refused before it is stored when none can.
@@ -159,6 +161,27 @@ export class TaskService {
     const r = await this.store.cancelTask(tenantId, id, Date.now(), o);
     if (r && (r.canceled || r.task.cancelOutcome === 'pending')) this.canceled(id);
     return r;
+  }
+
+  /**
+   * A task's audit trail, oldest first: its creation, its transitions and callback tries
+   * (`TaskEvent`), and its attempts, merged by time.
+   */
+  async events(task: Task): Promise<{ events: TaskEvent[]; attempts: Attempt[] }> {
+    const [events, attempts] = await Promise.all([this.store.listEvents(task.id), this.store.listAttempts(task.id)]);
+    return { events, attempts };
+  }
+
+  /** The callbacks a task owes or owed, in the order they were owed. */
+  deliveries(task: Task): Promise<Delivery[]> {
+    return this.store.listDeliveries(task.id);
+  }
+
+  /** Sends one of a task's callbacks again, now: the same body and `webhook-id`, signed anew. */
+  async resend(task: Task, deliveryId: number): Promise<Delivery | undefined> {
+    const d = await this.store.resendDelivery(task.id, deliveryId, Date.now());
+    if (d) this.wakeDeliverer();
+    return d;
   }
 
   /**

@@ -167,3 +167,24 @@ export interface Attempt {
   outcome: 'submitted' | 'succeeded' | 'failed' | 'retry' | 'abandoned' | 'resumed' | 'interrupted' | 'canceled';
   error: string | null;
 }
+
+/**
+ * One entry of a task's audit trail (`task_events`), append-only and kept as long as the task:
+ * - `state`: a transition, `from` → `to`, with the `reason` in `detail`;
+ * - `delivery`: one try of a callback (`detail`: the delivery, the try, the answer's status or
+ *   the error, and what became of the delivery).
+ * Attempts (each try of a step, with its provider and upstream id) are their own log
+ * (`Attempt`); a task's events are read with them, in time order.
+ */
+export interface TaskEvent {
+  /** Increasing across all tasks: the order of a task's events. */
+  id: number;
+  taskId: string;
+  at: number;
+  kind: 'state' | 'delivery';
+  /** Who did it: a request (`api`), the engine, the deliverer, the retention sweeper. */
+  actor: 'api' | 'engine' | 'deliverer' | 'sweeper';
+  from: TaskState | null;
+  to: TaskState | null;
+  detail: Record<string, unknown> | null;
+}

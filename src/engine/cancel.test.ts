@@ -167,9 +167,11 @@ describe('cancel through the engine', () => {
     const made = await waitFor(async () => stoppable.submitted.slice(before).find((u) => u.includes(task.id)), 5000, 10);
     await waitFor(async () => (stoppable.canceled.includes(made) ? true : undefined), 5000, 10);
     const done = await stopped(task.id);
-    assert.equal(done.cancelOutcome, 'not_submitted', 'no record names the job: the engine stopped it as an orphan');
-    assert.equal(done.upstreamId, null, 'the submit did not commit over the cancel');
-    assert.deepEqual((await store.listAttempts(task.id)).map((a) => [a.step, a.outcome]), [['cancel', 'canceled']]);
+    assert.equal(done.state, 'canceled', 'the submit did not commit over the cancel');
+    // The cancel step that followed the refused submit names its job: stopped upstream.
+    assert.equal(done.cancelOutcome, 'upstream_canceled');
+    assert.equal(done.upstreamId, made);
+    assert.deepEqual((await store.listAttempts(task.id)).map((a) => [a.step, a.outcome, a.upstreamId]), [['cancel', 'canceled', made]]);
   });
 
   test('a task that ended first stays as it ended', async () => {

@@ -137,6 +137,7 @@ export class Deliverer {
 
   private async deliver(d: Delivery): Promise<void> {
     const attempts = d.attempts + 1;
+    const started = performance.now();
     let status: number | null = null;
     let error: string | null = null;
     let secrets: string[] = [];
@@ -175,6 +176,8 @@ export class Deliverer {
     const giveUp = !done && (gone || attempts >= this.opts.maxAttempts);
     await this.store.finishDelivery({
       id: d.id,
+      at: Date.now(),
+      ms: performance.now() - started,
       attempts,
       status: done ? 'delivered' : giveUp ? 'failed' : 'pending',
       nextAttemptAt: done || giveUp ? null : Date.now() + backoff(attempts, this.opts.backoffMs),

@@ -80,6 +80,11 @@ export class Engine {
    * follows that run (which cannot commit: the task is canceled).
    */
   private readonly followUps = new Map<string, Held>();
+  /**
+   * Jobs that a submit made for a task canceled meanwhile (its commit was refused): stopped at
+   * once, and named to the task's cancel step when it runs here, which records them.
+   */
+  private readonly orphans = new Map<string, { provider: string; upstreamId: string }>();
   private dueTimer?: NodeJS.Timeout;
   private dueTimerAt = Infinity;
   private unsubscribe?: () => void;
@@ -148,6 +153,8 @@ export class Engine {
     clearInterval(this.heartbeat);
     const ids = [...this.held.ids(), ...this.awaiting.ids()];
     for (const id of ids) this.forget(id);
+    this.followUps.clear();
+    this.orphans.clear();
     if (ids.length > 0) {
       await this.store.releaseLeases(this.owner, ids).catch((e: unknown) => this.ctx.log.error({ err: coerceError(e).message }, 'releasing held tasks failed'));
     }
@@ -373,6 +380,11 @@ export class Engine {
    * commit keeps the lease until then and the task as committed waits in memory for its time.
    */
   private async executeStep(task: Task, leaseUntil: number): Promise<Kept | undefined> {
+    const orphan = task.state === 'canceled' ? this.orphans.get(task.id) : undefined;
+    if (orphan) {
+      this.orphans.delete(task.id);
+      if (!task.upstreamId) task = { ...task, ...orphan };
+    }
     const now = Date.now();
     if (this.ctx.metrics) {
       const step =
@@ -412,6 +424,8 @@ export class Engine {
       if (held.keepLease) result.keepLease = true;
       if (held.keepLeaseUntil !== undefined) result.keepLeaseUntil = held.keepLeaseUntil;
     }
+    const to = result.patch.state;
+    if (to && to !== task.state) (result.events ??= []).push({ taskId: task.id, at: Date.now(), kind: 'state', actor: 'engine', from: task.state, to, detail: { reason: transitionReason(task, result) } });
     const deliverer = this.ctx.deliverer;
     const handOver = !!result.deliveries?.length && !!deliverer?.hasRoom(result.deliveries.length);
     if (handOver) result.deliveriesLeasedUntil = Date.now() + deliverer!.leaseMs;
@@ -420,7 +434,7 @@ export class Engine {
       this.gate.settle(task, ok ? result.patch : undefined);
       if (!ok) {
         this.ctx.log.warn({ taskId: task.id }, 'lease lost before commit; the step result was dropped');
-        void this.stopOrphan(task, result);
+        await this.stopOrphan(task, result);
         return undefined;
       }
       result.afterCommit?.();
@@ -451,6 +465,7 @@ export class Engine {
     try {
       const now = await this.store.getTask(task.tenantId, task.id);
       if (now && now.state !== 'canceled') return;
+      if (now?.cancelOutcome === 'pending' && this.orphans.size < 10_000) this.orphans.set(task.id, { provider: label, upstreamId });
       await provider.cancel(upstreamId);
       this.ctx.log.info({ taskId: task.id, provider: label, upstreamId }, 'stopped the job a canceled task had just submitted');
     } catch (e) {
@@ -479,5 +494,27 @@ export class Engine {
     } catch (e) {
       this.ctx.log.error({ err: coerceError(e).message }, 'lease heartbeat failed');
     }
+  }
+}
+
+/** Why a step moved its task on, for the audit trail. */
+function transitionReason(task: Task, result: StepResult): string {
+  const p = result.patch;
+  switch (p.state) {
+    case 'fetching':
+      return 'input files to fetch and check';
+    case 'generating':
+      if (p.upstreamId) return `submitted to ${p.provider ?? task.provider} as ${p.upstreamId}`;
+      return task.state === 'fetching' ? 'inputs fetched and checked' : 'to be submitted again';
+    case 'generated':
+      return `the video of ${task.provider} is stored; the upsample is owed`;
+    case 'upsampling':
+      return 'upsample started';
+    case 'succeeded':
+      return task.state === 'upsampling' ? 'the upsampled video is stored' : `the video of ${task.provider} is stored`;
+    case 'failed':
+      return p.lastError ?? result.attempt?.error ?? 'failed';
+    default:
+      return p.state ?? '';
   }
 }

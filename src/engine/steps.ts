@@ -414,7 +414,8 @@ export class Steps {
     return {
       taskId: task.id,
       ofCanceled: true,
-      patch: { cancelOutcome: outcome, nextRunAt: null, updatedAt: now },
+      // A job the cancel found only in this engine's memory (see `Engine.orphans`) is recorded too.
+      patch: { cancelOutcome: outcome, nextRunAt: null, updatedAt: now, ...(upstreamId ? { upstreamId, provider: task.provider } : {}) },
       attempt: attempt(task, now, Date.now(), { step: 'cancel', provider: task.provider, upstreamId, outcome: 'canceled', error: error ?? outcome }),
       deliveries: this.ctx.notify(stopped),
       afterCommit: () => void this.deleteIfAsked(task),

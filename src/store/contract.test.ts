@@ -5,7 +5,7 @@ import pg from 'pg';
 import { makeTask } from '../../test/fixtures.js';
 import { freshDatabase, pgControl, pgSkipReason, startCluster, stopCluster } from '../../test/pg.js';
 import { tmpDir } from '../../test/tmp.js';
-import type { Attempt } from '../core/task.js';
+import type { Attempt, Task } from '../core/task.js';
 import { type KeyClaim, KeyLostError, type KeyRef, type NewDelivery, type Store } from './port.js';
 import { openPostgresStore, type PostgresStoreOptions } from './postgres/index.js';
 import { migrations } from './postgres/migrate.js';
@@ -553,6 +553,49 @@ for (const backend of backends) {
         assert.notEqual(r.committed, r.canceled, JSON.stringify(r));
         assert.equal(r.state, r.committed ? 'succeeded' : 'canceled');
       }
+    });
+
+    test('the audit trail: a commit\'s events, a cancel, each callback try and the expiry are appended in order, and go with the task', async (t) => {
+      const s = await open(t);
+      await s.createTask(makeTask({ id: 'a1', fileToken: 'fa', state: 'queued', nextRunAt: 10 }));
+      const [claimed] = await s.claimDue('E', 20, 10_000, 1);
+      const event = (to: Task['state'], at: number) => ({ taskId: 'a1', at, kind: 'state' as const, actor: 'engine' as const, from: claimed!.state, to, detail: { reason: `to ${to}` } });
+      assert.equal(await s.commitStep('F', { taskId: 'a1', patch: { state: 'generating', updatedAt: 25 }, events: [event('generating', 25)] }), false);
+      assert.ok(await s.commitStep('E', {
+        taskId: 'a1',
+        patch: { state: 'generating', upstreamId: 'u1', nextRunAt: 30, updatedAt: 30 },
+        keepLeaseUntil: 10_000,
+        events: [event('generating', 30)],
+        deliveries: [{ taskId: 'a1', url: 'https://cb.example/x', body: '{}', createdAt: 30 }],
+      }));
+      const r = await s.cancelTask('t_a', 'a1', 40);
+      assert.equal(r?.canceled, true);
+      const [d] = await s.listDeliveries('a1');
+      await s.finishDelivery({ id: d!.id, at: 50, ms: 12, attempts: 1, status: 'pending', nextAttemptAt: 60, lastError: 'receiver answered HTTP 503', lastStatus: 503, deliveredAt: null });
+      await s.finishDelivery({ id: d!.id, at: 70, ms: 8, attempts: 2, status: 'delivered', nextAttemptAt: null, lastError: null, lastStatus: 200, deliveredAt: 70 });
+      const [again] = await s.claimDue('E', 80, 10_000, 1);
+      assert.ok(await s.commitStep('E', { taskId: again!.id, ofCanceled: true, patch: { cancelOutcome: 'not_submitted', nextRunAt: null, updatedAt: 80 } }));
+      await s.markExpired(['a1'], 90);
+      const events = await s.listEvents('a1');
+      assert.deepEqual(events.map((e) => [e.at, e.kind, e.actor, e.from, e.to]), [
+        [30, 'state', 'engine', 'queued', 'generating'],
+        [40, 'state', 'api', 'generating', 'canceled'],
+        [50, 'delivery', 'deliverer', null, null],
+        [70, 'delivery', 'deliverer', null, null],
+        [90, 'state', 'sweeper', 'canceled', 'expired'],
+      ]);
+      assert.deepEqual(events[0]!.detail, { reason: 'to generating' });
+      assert.deepEqual(events[1]!.detail, { reason: 'canceled by the client' });
+      assert.deepEqual(events[2]!.detail, { delivery: d!.id, try: 1, status: 503, error: 'receiver answered HTTP 503', outcome: 'pending', ms: 12 });
+      assert.deepEqual(events[3]!.detail, { delivery: d!.id, try: 2, status: 200, error: null, outcome: 'delivered', ms: 8 });
+      assert.ok(events.every((e, i) => i === 0 || e.id > events[i - 1]!.id), 'ids increase');
+      // A resend: due at once, the same delivery; unknown ones are not found.
+      const resent = await s.resendDelivery('a1', d!.id, 100);
+      assert.deepEqual([resent?.status, resent?.attempts, resent?.deliveredAt], ['pending', 2, null]);
+      assert.deepEqual((await s.claimDueDeliveries(100, 1000, 10)).map((x) => x.id), [d!.id]);
+      assert.equal(await s.resendDelivery('other-task', d!.id, 100), undefined);
+      assert.ok(await s.purgeTombstones(1_000_000) >= 1);
+      assert.deepEqual(await s.listEvents('a1'), [], 'the trail goes with the task');
     });
 
     test('of two requestUhd at once, exactly one asked', async (t) => {

@@ -1,4 +1,4 @@
-import type { Artifact, Attempt, Task } from '../core/task.js';
+import type { Artifact, Attempt, Task, TaskEvent } from '../core/task.js';
 
 /**
  * The store port: everything the engine, the dialects and the CLI need from a database.
@@ -134,6 +134,8 @@ export interface Store {
    */
   deleteTask(tenantId: string, id: string): Promise<boolean>;
   listAttempts(taskId: string): Promise<Attempt[]>;
+  /** A task's audit trail (see `TaskEvent`), oldest first. */
+  listEvents(taskId: string): Promise<TaskEvent[]>;
   /** A task's artifacts by kind; a commit's artifact replaces the one of the same kind. */
   listArtifacts(taskId: string): Promise<Artifact[]>;
 
@@ -195,6 +197,12 @@ export interface Store {
   finishDelivery(result: DeliveryResult): Promise<void>;
   /** A task's deliveries in the order they were owed. */
   listDeliveries(taskId: string): Promise<Delivery[]>;
+  /**
+   * Sends a delivery of the task again, now (`status` pending, due at once): the same body and
+   * `webhook-id`, signed anew by its next try. One that had used up its tries gets one more. The
+   * delivery as it now stands; undefined when the task has no such delivery.
+   */
+  resendDelivery(taskId: string, id: number, now: number): Promise<Delivery | undefined>;
 }
 
 /** An idempotency key as one request holds it: scoped to its tenant and endpoint. */
@@ -337,6 +345,8 @@ export interface StepCommit {
   keepLease?: boolean;
   /** Logged with the next free `n` for the task (the `n` given here is ignored). */
   attempt?: Attempt;
+  /** Appended to the task's audit trail (the store numbers them). */
+  events?: NewTaskEvent[];
   artifacts?: Artifact[];
   deliveries?: NewDelivery[];
   /**
@@ -365,8 +375,15 @@ export interface Delivery extends NewDelivery {
   deliveredAt: number | null;
 }
 
+/** An event to append (`TaskEvent` without its number). */
+export type NewTaskEvent = Omit<TaskEvent, 'id'>;
+
 export interface DeliveryResult {
   id: number;
+  /** When the try ended: the time of its entry in the task's audit trail. */
+  at?: number;
+  /** How long the try took, for the audit trail. */
+  ms?: number;
   attempts: number;
   status: Delivery['status'];
   nextAttemptAt: number | null;

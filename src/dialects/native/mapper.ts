@@ -1,6 +1,7 @@
 import type { ApiError, ApiErrorKind } from '../../app/errors.js';
 import { isTerminal } from '../../core/states.js';
-import type { Task } from '../../core/task.js';
+import type { Attempt, Task, TaskEvent } from '../../core/task.js';
+import type { Delivery } from '../../store/port.js';
 import type { TaskUrls } from '../../results/files.js';
 
 /**
@@ -113,4 +114,49 @@ export interface Problem {
 export function toProblem(err: ApiError, extra?: { task?: NativeTask }): Problem {
   const [status, title] = PROBLEMS[err.kind];
   return { type: `urn:reelay:error:${err.kind}`, title, status, detail: err.message, code: err.kind, ...(err.param ? { param: err.param } : {}), ...extra };
+}
+
+/** One entry of `GET /tasks/{id}/events`. */
+export interface NativeEvent {
+  at: string;
+  kind: 'created' | 'state' | 'attempt' | 'delivery';
+  actor: TaskEvent['actor'];
+  from: string | null;
+  to: string | null;
+  detail: Record<string, unknown> | null;
+}
+
+/**
+ * A task's audit trail, oldest first: its creation, then its transitions, attempts (each try of a
+ * step: provider, upstream id, outcome, error) and callback tries, merged by time (an attempt
+ * before the transition it led to, at the same millisecond).
+ */
+export function toEvents(task: Task, events: TaskEvent[], attempts: Attempt[]): NativeEvent[] {
+  const created: [number, number, NativeEvent] = [task.createdAt, 0, { at: iso(task.createdAt)!, kind: 'created', actor: 'api', from: null, to: 'queued', detail: { dialect: task.dialect, model: task.model } }];
+  const tried = attempts.map((a): [number, number, NativeEvent] => [a.endedAt ?? a.startedAt, 1, {
+    at: iso(a.endedAt ?? a.startedAt)!,
+    kind: 'attempt',
+    actor: 'engine',
+    from: null,
+    to: null,
+    detail: { n: a.n, step: a.step, provider: a.provider, upstream_id: a.upstreamId, outcome: a.outcome, error: a.error, ms: a.endedAt === null ? null : a.endedAt - a.startedAt },
+  }]);
+  const logged = events.map((e): [number, number, NativeEvent] => [e.at, 2, { at: iso(e.at)!, kind: e.kind, actor: e.actor, from: e.from, to: e.to, detail: e.detail }]);
+  return [created, ...tried, ...logged].sort((a, b) => a[0] - b[0] || a[1] - b[1]).map(([, , e]) => e);
+}
+
+/** One of a task's callbacks (`GET /tasks/{id}/deliveries`): where, how it went, and its `webhook-id`. */
+export function toDelivery(d: Delivery) {
+  return {
+    id: d.id,
+    webhook_id: `msg_${d.taskId}_${d.id}`,
+    url: d.url,
+    status: d.status,
+    attempts: d.attempts,
+    last_status: d.lastStatus,
+    last_error: d.lastError,
+    created_at: iso(d.createdAt),
+    next_attempt_at: iso(d.nextAttemptAt === null ? null : Math.round(d.nextAttemptAt)),
+    delivered_at: iso(d.deliveredAt),
+  };
 }

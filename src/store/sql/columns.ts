@@ -1,5 +1,5 @@
-import type { Artifact, Attempt } from '../../core/task.js';
-import type { ApiKeyRow, TaskPatch } from '../port.js';
+import type { Artifact, Attempt, TaskEvent } from '../../core/task.js';
+import type { ApiKeyRow, DeliveryResult, TaskPatch } from '../port.js';
 
 type Row = Record<string, unknown>;
 
@@ -36,13 +36,13 @@ export const PATCH_COLUMNS: Record<keyof TaskPatch, string> = {
 export const CANCELED_MESSAGE = 'Canceled by the client';
 
 /**
- * `failure_stage` of a task canceled in the state its row holds (read before the cancel's SET):
+ * `failure_stage` of a task canceled in the state its row (`row`, a prefix) holds, read before the cancel's SET:
  * where it stopped, as a failure's stage says it, so a door that knows only failures words it
  * alike. `upsample` means the provider had made the video already (it was being downloaded,
  * stored or upscaled); the cancel step reads it so.
  */
-export const CANCELED_STAGE_SQL = `CASE WHEN state IN ('queued', 'fetching') THEN 'input'
-  WHEN state IN ('generated', 'upsampling') OR result_url IS NOT NULL THEN 'upsample' ELSE 'generation' END`;
+export const canceledStageSql = (row = '') => `CASE WHEN ${row}state IN ('queued', 'fetching') THEN 'input'
+  WHEN ${row}state IN ('generated', 'upsampling') OR ${row}result_url IS NOT NULL THEN 'upsample' ELSE 'generation' END`;
 
 /** Task fields stored as JSON text (SQLite `TEXT`, PostgreSQL `json`). */
 export const JSON_FIELDS: ReadonlySet<string> = new Set(['images', 'spec', 'request']);
@@ -93,4 +93,24 @@ export function artifactFromRow(r: Row): Artifact {
     codec: (r.codec as string | null) ?? null,
     createdAt: r.created_at as number,
   };
+}
+
+export function eventFromRow(r: Row): TaskEvent {
+  const detail = r.detail;
+  return {
+    id: Number(r.id),
+    taskId: r.task_id as string,
+    at: Number(r.at),
+    kind: r.kind as TaskEvent['kind'],
+    actor: r.actor as TaskEvent['actor'],
+    from: (r.from_state as TaskEvent['from']) ?? null,
+    to: (r.to_state as TaskEvent['to']) ?? null,
+    // SQLite keeps JSON as text; PostgreSQL's json comes back parsed.
+    detail: typeof detail === 'string' ? (JSON.parse(detail) as TaskEvent['detail']) : ((detail as TaskEvent['detail']) ?? null),
+  };
+}
+
+/** What a callback try puts in the audit trail. */
+export function deliveryDetail(r: DeliveryResult): Record<string, unknown> {
+  return { delivery: r.id, try: r.attempts, status: r.lastStatus, error: r.status === 'delivered' ? null : r.lastError, outcome: r.status, ...(r.ms !== undefined ? { ms: Math.round(r.ms) } : {}) };
 }

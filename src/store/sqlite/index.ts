@@ -66,6 +66,7 @@ export function openSqliteStore(file: string): Store {
     listTasks: async (tenant, page) => tasks.listTasks(tenant, page),
     deleteTask: async (tenant, id) => tasks.deleteTask(tenant, id),
     listAttempts: async (id) => tasks.listAttempts(id),
+    listEvents: async (id) => tasks.listEvents(id),
     listArtifacts: async (id) => tasks.listArtifacts(id),
     listExpiring: async (before, limit) => retention.listExpiring(before, limit),
     markExpired: async (ids, now) => retention.markExpired(ids, now),
@@ -79,5 +80,6 @@ export function openSqliteStore(file: string): Store {
       deliveries.claimDueDeliveries(now, leaseMs, limit),
     finishDelivery: (r) => deliveries.finishDelivery(r),
     listDeliveries: async (id) => deliveries.listDeliveries(id),
+    resendDelivery: async (taskId, id, now) => deliveries.resendDelivery(taskId, id, now),
   };
 }

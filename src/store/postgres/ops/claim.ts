@@ -110,6 +110,14 @@ function commitPart(owner: string, c: StepCommit, off: number, values: unknown[]
         bytes = excluded.bytes, width = excluded.width, height = excluded.height, duration_ms = excluded.duration_ms,
         codec = excluded.codec, created_at = excluded.created_at)`);
   }
+  if (c.events?.length) {
+    const list = c.events;
+    const col = (f: (e: (typeof list)[number]) => unknown, type: string) => param(list.map(f), `${type}[]`);
+    ctes.push(`e${s} AS (INSERT INTO task_events (task_id, at, kind, actor, from_state, to_state, detail)
+      SELECT x.* FROM ${t}, unnest(${col((e) => e.taskId, 'text')}, ${col((e) => e.at, 'bigint')}, ${col((e) => e.kind, 'text')},
+        ${col((e) => e.actor, 'text')}, ${col((e) => e.from, 'text')}, ${col((e) => e.to, 'text')},
+        ${col((e) => (e.detail === null ? null : JSON.stringify(e.detail)), 'json')}) AS x)`);
+  }
   const outputs = [`(SELECT count(*) FROM ${t}) AS updated${s}`];
   const owed = c.deliveries ?? [];
   if (owed.length) {
@@ -141,7 +149,7 @@ function commitStatement(owner: string, commits: StepCommit[], off: number): { t
  * whatever their number (their values go as arrays); undefined for any other commit.
  */
 function plainShape(c: StepCommit): string | undefined {
-  if (c.attempt || c.artifacts?.length || c.deliveries?.length) return undefined;
+  if (c.attempt || c.artifacts?.length || c.deliveries?.length || c.events?.length) return undefined;
   const lease = c.keepLeaseUntil !== undefined ? 'until' : c.keepLease ? 'keep' : 'release';
   return `${Object.keys(c.patch).sort().join(',')}|${lease}${c.ofCanceled ? '|canceled' : ''}`;
 }

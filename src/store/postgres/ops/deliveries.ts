@@ -2,6 +2,7 @@ import type { Delivery, DeliveryResult } from '../../port.js';
 import { batched } from '../batch.js';
 import type { Db } from '../db.js';
 import { deliveryFromRow } from '../rows.js';
+import { deliveryDetail } from '../../sql/columns.js';
 
 export function deliveryOps(db: Db) {
   // The results of the sends of one turn are written as one statement (distinct ids: a delivery
@@ -10,14 +11,23 @@ export function deliveryOps(db: Db) {
   const finish = batched(async (results: DeliveryResult[]): Promise<void[]> => {
     const off = await db.offset();
     const col = <K extends keyof DeliveryResult>(k: K) => results.map((r) => r[k]);
+    // One statement: the deliveries' rows, and each try in its task's audit trail.
     await db.query(
       'reelay_delivery_finish',
-      `UPDATE deliveries d SET attempts = x.attempts, status = x.status, next_attempt_at = x.next_attempt_at,
-         last_error = x.last_error, last_status = x.last_status, delivered_at = x.delivered_at, lease_until = NULL
-       FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::bigint[], $5::text[], $6::integer[], $7::bigint[])
-         AS x(id, attempts, status, next_attempt_at, last_error, last_status, delivered_at)
-       WHERE d.id = x.id`,
-      [col('id'), col('attempts'), col('status'), results.map((r) => (r.nextAttemptAt === null ? null : Math.round(r.nextAttemptAt + off))), col('lastError'), col('lastStatus'), results.map((r) => (r.deliveredAt === null ? null : Math.round(r.deliveredAt)))],
+      `WITH x AS (
+         SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::bigint[], $5::text[], $6::integer[], $7::bigint[], $8::bigint[], $9::json[])
+           AS x(id, attempts, status, next_attempt_at, last_error, last_status, delivered_at, at, detail)),
+       u AS (
+         UPDATE deliveries d SET attempts = x.attempts, status = x.status, next_attempt_at = x.next_attempt_at,
+           last_error = x.last_error, last_status = x.last_status, delivered_at = x.delivered_at, lease_until = NULL
+         FROM x WHERE d.id = x.id
+         RETURNING d.id, d.task_id)
+       INSERT INTO task_events (task_id, at, kind, actor, detail)
+       SELECT u.task_id, x.at, 'delivery', 'deliverer', x.detail FROM u JOIN x ON x.id = u.id`,
+      [
+        col('id'), col('attempts'), col('status'), results.map((r) => (r.nextAttemptAt === null ? null : Math.round(r.nextAttemptAt + off))), col('lastError'), col('lastStatus'),
+        results.map((r) => (r.deliveredAt === null ? null : Math.round(r.deliveredAt))), results.map((r) => Math.round(r.at ?? Date.now())), results.map((r) => JSON.stringify(deliveryDetail(r))),
+      ],
     );
     return results.map(() => undefined);
   }, { max: 500, out: 2, order: (a, b) => a.id - b.id });
@@ -40,6 +50,16 @@ export function deliveryOps(db: Db) {
       return rows.map((r) => deliveryFromRow(r, off)).sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0) || a.id - b.id);
     },
     finishDelivery: (r: DeliveryResult): Promise<void> => finish(r),
+    async resendDelivery(taskId: string, id: number, now: number): Promise<Delivery | undefined> {
+      const off = await db.offset();
+      const { rows } = await db.query(
+        'reelay_delivery_resend',
+        `UPDATE deliveries SET status = 'pending', next_attempt_at = $3, lease_until = NULL, delivered_at = NULL
+         WHERE id = $2 AND task_id = $1 RETURNING *`,
+        [taskId, id, Math.round(now + off)],
+      );
+      return rows[0] && deliveryFromRow(rows[0], off);
+    },
     async listDeliveries(taskId: string): Promise<Delivery[]> {
       const off = await db.offset();
       const { rows } = await db.query('reelay_delivery_list', `SELECT * FROM deliveries WHERE task_id = $1 ORDER BY id`, [taskId]);

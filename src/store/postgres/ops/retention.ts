@@ -25,9 +25,14 @@ export function retentionOps(db: Db) {
       // change together.
       await db.query(
         'reelay_expire',
-        `WITH expired AS (
-           UPDATE tasks SET state = 'expired', next_run_at = NULL, updated_at = $2, images = '[]'
-           WHERE id = ANY($1::text[]) AND state IN ('succeeded', 'failed', 'canceled'))
+        `WITH was AS (
+           SELECT id, state FROM tasks WHERE id = ANY($1::text[]) AND state IN ('succeeded', 'failed', 'canceled') FOR UPDATE),
+         expired AS (
+           UPDATE tasks t SET state = 'expired', next_run_at = NULL, updated_at = $2, images = '[]'
+           FROM was WHERE t.id = was.id RETURNING t.id, was.state AS from_state),
+         e AS (
+           INSERT INTO task_events (task_id, at, kind, actor, from_state, to_state, detail)
+           SELECT id, $2, 'state', 'sweeper', from_state, 'expired', '{"reason":"retention: the files were removed"}'::json FROM expired)
          DELETE FROM artifacts WHERE task_id = ANY($1::text[])`,
         [ids, now],
       );
@@ -41,7 +46,8 @@ export function retentionOps(db: Db) {
            RETURNING id),
          a AS (DELETE FROM attempts WHERE task_id IN (SELECT id FROM doomed)),
          d AS (DELETE FROM deliveries WHERE task_id IN (SELECT id FROM doomed)),
-         r AS (DELETE FROM artifacts WHERE task_id IN (SELECT id FROM doomed))
+         r AS (DELETE FROM artifacts WHERE task_id IN (SELECT id FROM doomed)),
+         e AS (DELETE FROM task_events WHERE task_id IN (SELECT id FROM doomed))
          SELECT count(*) AS n FROM doomed`,
         [before],
       );

@@ -1,9 +1,9 @@
 import type { Task } from '../../../core/task.js';
 import { KeyLostError, type OnceAnswer, type TaskPage } from '../../port.js';
 import type { Db, Row } from '../db.js';
-import { artifactFromRow, attemptFromRow } from '../../sql/columns.js';
+import { artifactFromRow, attemptFromRow, eventFromRow } from '../../sql/columns.js';
 import { batched } from '../batch.js';
-import { CANCELED_MESSAGE, CANCELED_STAGE_SQL } from '../../sql/columns.js';
+import { CANCELED_MESSAGE, canceledStageSql } from '../../sql/columns.js';
 import { answerIn } from './idempotency.js';
 import { TASK_COLUMNS, TASK_TYPES, taskFromRow, taskValues } from '../rows.js';
 
@@ -171,14 +171,23 @@ export function taskOps(db: Db) {
       // The row lock orders a cancel against a commit of the same task: the commit that came
       // first ended it (the cancel finds it terminal), or the cancel took its lease (the commit's
       // fence refuses). A finished job waiting for its download leaves the fetch lane.
+      // The state it was canceled in is read under the row lock, for the audit trail.
       const { rows } = await db.query(
         'reelay_task_cancel',
-        `UPDATE tasks SET state = 'canceled', cancel_outcome = 'pending', delete_requested = $5,
-           completed_at = $4, updated_at = $4, next_run_at = $3, lease_owner = NULL, lease_until = NULL, result_url = NULL,
-           last_error = $6, last_error_kind = 'canceled', failure_stage = ${CANCELED_STAGE_SQL}
-         WHERE id = $1 AND tenant_id = $2 AND state NOT IN ('succeeded', 'failed', 'canceled', 'expired')
-         RETURNING *`,
-        [id, tenantId, Math.round(now + off), Math.round(now), deleteAfter, CANCELED_MESSAGE],
+        `WITH was AS (
+           SELECT id, state, result_url FROM tasks
+           WHERE id = $1 AND tenant_id = $2 AND state NOT IN ('succeeded', 'failed', 'canceled', 'expired') FOR UPDATE),
+         c AS (
+           UPDATE tasks t SET state = 'canceled', cancel_outcome = 'pending', delete_requested = $5,
+             completed_at = $4, updated_at = $4, next_run_at = $3, lease_owner = NULL, lease_until = NULL, result_url = NULL,
+             last_error = $6, last_error_kind = 'canceled', failure_stage = ${canceledStageSql('was.')}
+           FROM was WHERE t.id = was.id
+           RETURNING t.*, was.state AS was_state),
+         e AS (
+           INSERT INTO task_events (task_id, at, kind, actor, from_state, to_state, detail)
+           SELECT id, $4, 'state', 'api', was_state, 'canceled', json_build_object('reason', $7::text) FROM c)
+         SELECT * FROM c`,
+        [id, tenantId, Math.round(now + off), Math.round(now), deleteAfter, CANCELED_MESSAGE, deleteAfter ? 'deleted by the client while it ran' : 'canceled by the client'],
       );
       if (rows[0]) return { task: taskFromRow(rows[0], off), canceled: true };
       if (deleteAfter) {
@@ -215,7 +224,8 @@ export function taskOps(db: Db) {
            RETURNING id),
          a AS (DELETE FROM attempts WHERE task_id IN (SELECT id FROM t)),
          d AS (DELETE FROM deliveries WHERE task_id IN (SELECT id FROM t)),
-         r AS (DELETE FROM artifacts WHERE task_id IN (SELECT id FROM t))
+         r AS (DELETE FROM artifacts WHERE task_id IN (SELECT id FROM t)),
+         e AS (DELETE FROM task_events WHERE task_id IN (SELECT id FROM t))
          SELECT count(*) AS n FROM t`,
         [id, tenantId],
       );
@@ -224,6 +234,10 @@ export function taskOps(db: Db) {
     async listAttempts(taskId: string) {
       const { rows } = await db.query('reelay_attempts', `SELECT * FROM attempts WHERE task_id = $1 ORDER BY n`, [taskId]);
       return rows.map(attemptFromRow);
+    },
+    async listEvents(taskId: string) {
+      const { rows } = await db.query('reelay_events', `SELECT * FROM task_events WHERE task_id = $1 ORDER BY id`, [taskId]);
+      return rows.map(eventFromRow);
     },
     async listArtifacts(taskId: string) {
       const { rows } = await db.query('reelay_artifacts', `SELECT * FROM artifacts WHERE task_id = $1 ORDER BY kind`, [taskId]);

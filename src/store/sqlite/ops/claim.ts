@@ -56,6 +56,9 @@ export function claimOps(db: Database) {
     `INSERT OR REPLACE INTO artifacts (task_id, kind, path, content_type, bytes, width, height, duration_ms, codec, created_at)
      VALUES (@taskId, @kind, @path, @contentType, @bytes, @width, @height, @durationMs, @codec, @createdAt)`,
   );
+  const insertEvent = db.prepare(
+    `INSERT INTO task_events (task_id, at, kind, actor, from_state, to_state, detail) VALUES (@taskId, @at, @kind, @actor, @from, @to, @detail)`,
+  );
   const insertDelivery = db.prepare(
     `INSERT INTO deliveries (task_id, url, body, created_at, next_attempt_at, lease_until)
      VALUES (@taskId, @url, @body, @createdAt, @createdAt, @leaseUntil)`,
@@ -99,6 +102,7 @@ export function claimOps(db: Database) {
       insertAttempt.run(attempt);
     }
     for (const a of c.artifacts ?? []) insertArtifact.run(a);
+    for (const e of c.events ?? []) insertEvent.run({ ...e, detail: e.detail === null ? null : JSON.stringify(e.detail) });
     for (const d of c.deliveries ?? []) {
       d.id = Number(insertDelivery.run({ taskId: d.taskId, url: d.url, body: d.body, createdAt: d.createdAt, leaseUntil: c.deliveriesLeasedUntil ?? null }).lastInsertRowid);
     }

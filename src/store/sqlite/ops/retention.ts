@@ -21,9 +21,16 @@ export function retentionOps(db: Database) {
   const dropTask = db.prepare(`DELETE FROM tasks WHERE id = ?`);
   const dropAttempts = db.prepare(`DELETE FROM attempts WHERE task_id = ?`);
   const dropDeliveries = db.prepare(`DELETE FROM deliveries WHERE task_id = ?`);
+  const dropEvents = db.prepare(`DELETE FROM task_events WHERE task_id = ?`);
+  const expiredEvent = db.prepare(
+    `INSERT INTO task_events (task_id, at, kind, actor, from_state, to_state, detail)
+     SELECT id, @now, 'state', 'sweeper', state, 'expired', '{"reason":"retention: the files were removed"}'
+     FROM tasks WHERE id = @id AND state IN ('succeeded', 'failed', 'canceled')`,
+  );
 
   const markExpired = db.transaction((ids: string[], now: number) => {
     for (const id of ids) {
+      expiredEvent.run({ id, now });
       expire.run({ id, now });
       dropArtifacts.run(id);
     }
@@ -35,6 +42,7 @@ export function retentionOps(db: Database) {
       dropAttempts.run(id);
       dropDeliveries.run(id);
       dropArtifacts.run(id);
+      dropEvents.run(id);
     }
     return ids.length;
   });

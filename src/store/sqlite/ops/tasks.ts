@@ -1,8 +1,8 @@
 import type { Database } from 'better-sqlite3';
 import type { Task } from '../../../core/task.js';
 import { KeyLostError, type OnceAnswer, type TaskPage } from '../../port.js';
-import { artifactFromRow, attemptFromRow } from '../../sql/columns.js';
-import { CANCELED_MESSAGE, CANCELED_STAGE_SQL } from '../../sql/columns.js';
+import { artifactFromRow, attemptFromRow, eventFromRow } from '../../sql/columns.js';
+import { CANCELED_MESSAGE, canceledStageSql } from '../../sql/columns.js';
 import { taskFromRow, taskToRow } from '../rows.js';
 import { grouped } from '../group.js';
 
@@ -41,14 +41,19 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) 
     `UPDATE tasks SET state = 'canceled', cancel_outcome = 'pending', delete_requested = @deleteAfter,
        completed_at = @now, updated_at = @now, next_run_at = @now, lease_owner = NULL, lease_until = NULL, result_url = NULL,
        last_error = @message, last_error_kind = 'canceled',
-       failure_stage = ${CANCELED_STAGE_SQL}
+       failure_stage = ${canceledStageSql()}
      WHERE id = @id AND tenant_id = @tenantId AND state NOT IN ('succeeded', 'failed', 'canceled', 'expired')`,
   );
   const deleteLater = db.prepare(
     `UPDATE tasks SET delete_requested = 1 WHERE id = ? AND tenant_id = ? AND state = 'canceled' AND cancel_outcome = 'pending'`,
   );
+  const cancelEvent = db.prepare(
+    `INSERT INTO task_events (task_id, at, kind, actor, from_state, to_state, detail) VALUES (?, ?, 'state', 'api', ?, 'canceled', ?)`,
+  );
   const cancelTask = db.transaction((tenantId: string, id: string, now: number, deleteAfter: boolean) => {
+    const before = byId.get(id, tenantId) as Row | undefined;
     const canceled = cancel.run({ id, tenantId, now, deleteAfter: deleteAfter ? 1 : 0, message: CANCELED_MESSAGE }).changes === 1;
+    if (canceled) cancelEvent.run(id, now, before!.state, JSON.stringify({ reason: deleteAfter ? 'deleted by the client while it ran' : 'canceled by the client' }));
     if (!canceled && deleteAfter) deleteLater.run(id, tenantId);
     const row = byId.get(id, tenantId) as Row | undefined;
     return row && { task: taskFromRow(row), canceled };
@@ -70,14 +75,17 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) 
   const dropAttempts = db.prepare(`DELETE FROM attempts WHERE task_id = ?`);
   const dropDeliveries = db.prepare(`DELETE FROM deliveries WHERE task_id = ?`);
   const dropArtifacts = db.prepare(`DELETE FROM artifacts WHERE task_id = ?`);
+  const dropEvents = db.prepare(`DELETE FROM task_events WHERE task_id = ?`);
   const remove = db.transaction((tenantId: string, id: string): boolean => {
     if (!deletable.get(id, tenantId)) return false;
     dropTask.run(id);
     dropAttempts.run(id);
     dropDeliveries.run(id);
     dropArtifacts.run(id);
+    dropEvents.run(id);
     return true;
   });
+  const events = db.prepare(`SELECT * FROM task_events WHERE task_id = ? ORDER BY id`);
   const attempts = db.prepare(`SELECT * FROM attempts WHERE task_id = ? ORDER BY n`);
   const inFlight = db.prepare(
     `SELECT provider, COUNT(*) AS n FROM tasks WHERE state = 'generating' AND upstream_id IS NOT NULL GROUP BY provider`,
@@ -136,6 +144,9 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) 
     },
     listAttempts(taskId: string) {
       return (attempts.all(taskId) as Row[]).map(attemptFromRow);
+    },
+    listEvents(taskId: string) {
+      return (events.all(taskId) as Row[]).map(eventFromRow);
     },
     listArtifacts(taskId: string) {
       return (artifacts.all(taskId) as Row[]).map(artifactFromRow);
