@@ -184,7 +184,13 @@ for (const backend of backends) {
           const e = (await native('GET', `/tasks/${taskId}/events`)).body.data as any[];
           return e.filter((x) => x.kind === 'delivery').length === 2 ? e : undefined;
         }, 10_000, 50);
-        assert.deepEqual(events.map((e) => [e.kind, e.actor, e.from, e.to, e.detail?.step ?? e.detail?.outcome ?? null]), [
+        const upstream = events.filter((e) => e.kind === 'upstream');
+        assert.deepEqual(upstream[0] && [upstream[0].detail.method, upstream[0].detail.status, upstream[0].detail.provider], ['POST', 200, 'fal'], JSON.stringify(upstream[0]));
+        assert.match(upstream[0].detail.request, /a kie task to cancel/);
+        assert.match(upstream[0].detail.response, /request_id/);
+        assert.ok(upstream.some((e) => e.detail.method === 'PUT' && /\/cancel$/.test(e.detail.url)), 'the upstream cancel is there');
+        assert.ok(!JSON.stringify(events).includes(SIM_KEY), 'no upstream key anywhere in the trail');
+        assert.deepEqual(events.filter((e) => e.kind !== 'upstream').map((e) => [e.kind, e.actor, e.from, e.to, e.detail?.step ?? e.detail?.outcome ?? null]), [
           ['created', 'api', null, 'queued', null],
           ['attempt', 'engine', null, null, 'submit'],
           ['state', 'engine', 'queued', 'generating', null],
@@ -193,8 +199,9 @@ for (const backend of backends) {
           ['delivery', 'deliverer', null, null, 'delivered'],
           ['delivery', 'deliverer', null, null, 'delivered'],
         ]);
-        assert.match(events[2].detail.reason, /^submitted to fal as /);
-        assert.equal(events[4].detail.error, 'upstream_canceled');
+        const own = events.filter((e) => e.kind !== 'upstream');
+        assert.match(own[2].detail.reason, /^submitted to fal as /);
+        assert.equal(own[4].detail.error, 'upstream_canceled');
         assert.ok(events.every((e, i) => i === 0 || Date.parse(e.at) >= Date.parse(events[i - 1].at)), 'in time order');
       } finally {
         await receiver.close();

@@ -172,7 +172,10 @@ export interface Attempt {
  * One entry of a task's audit trail (`task_events`), append-only and kept as long as the task:
  * - `state`: a transition, `from` → `to`, with the `reason` in `detail`;
  * - `delivery`: one try of a callback (`detail`: the delivery, the try, the answer's status or
- *   the error, and what became of the delivery).
+ *   the error, and what became of the delivery);
+ * - `upstream`: one HTTP exchange with a provider during a step (`detail`: method, URL without
+ *   credentials, status, milliseconds, and both bodies redacted and cut short; see
+ *   `providers/exchanges.ts`).
  * Attempts (each try of a step, with its provider and upstream id) are their own log
  * (`Attempt`); a task's events are read with them, in time order.
  */
@@ -181,7 +184,7 @@ export interface TaskEvent {
   id: number;
   taskId: string;
   at: number;
-  kind: 'state' | 'delivery';
+  kind: 'state' | 'delivery' | 'upstream';
   /** Who did it: a request (`api`), the engine, the deliverer, the retention sweeper. */
   actor: 'api' | 'engine' | 'deliverer' | 'sweeper';
   from: TaskState | null;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { assertTransition } from '../core/states.js';
 import type { Task } from '../core/task.js';
+import { type Exchange, recordExchanges } from '../providers/exchanges.js';
 import { coerceError } from '../providers/port.js';
 import type { Store } from '../store/port.js';
 import { ClaimLoop } from './claim-loop.js';
@@ -395,8 +396,11 @@ export class Engine {
       this.ctx.metrics.steps.inc({ step });
     }
     let decided: StepResult | AwaitDownload;
+    let exchanges: Exchange[] = [];
     try {
-      decided = await this.steps.run(task, now);
+      const recorded = await recordExchanges(() => this.steps.run(task, now));
+      decided = recorded.value;
+      exchanges = recorded.exchanges;
       // The transition table is the law: a step that breaks it is a bug, handled like a failed step.
       const next = 'kind' in decided ? decided.commit.patch.state : decided.patch.state;
       if (next) assertTransition(task.state, next);
@@ -423,6 +427,12 @@ export class Engine {
     if (held.keep) {
       if (held.keepLease) result.keepLease = true;
       if (held.keepLeaseUntil !== undefined) result.keepLeaseUntil = held.keepLeaseUntil;
+    }
+    // The upstream's requests and answers, as this step made them, redacted of the keys it knows.
+    for (const x of exchanges) {
+      const clean = (v: string | null) => (v === null ? null : this.ctx.router.redact(v));
+      const { at, ...exchange } = x;
+      (result.events ??= []).push({ taskId: task.id, at, kind: 'upstream', actor: 'engine', from: null, to: null, detail: { provider: result.patch.provider ?? task.provider, ...exchange, url: clean(x.url), request: clean(x.request), response: clean(x.response), ...(x.error ? { error: clean(x.error) } : {}) } });
     }
     const to = result.patch.state;
     if (to && to !== task.state) (result.events ??= []).push({ taskId: task.id, at: Date.now(), kind: 'state', actor: 'engine', from: task.state, to, detail: { reason: transitionReason(task, result) } });

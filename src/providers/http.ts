@@ -4,6 +4,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { Mp4Scanner } from '../media/mp4.js';
 import type { UrlGuard } from '../net/guard.js';
 import type { ProviderConfig } from './config.js';
+import { noteExchange } from './exchanges.js';
 import { type FetchedResult, PermanentError, type ProviderError, RateLimitedError, TransientError } from './port.js';
 
 export interface UpstreamResponse {
@@ -87,18 +88,26 @@ export class UpstreamHttp {
       body = opts.body.data;
     }
     let res: Dispatcher.ResponseData;
+    const started = performance.now();
+    const note = (status: number | null, response?: string, error?: string) =>
+      noteExchange({ method, url: target.origin + target.path, status, ms: performance.now() - started, request: body, ...(response !== undefined ? { response } : {}), ...(error ? { error } : {}) });
     try {
       // The agent's headersTimeout and bodyTimeout bound the wait (no timer per request).
       res = await this.agent.request({ origin: target.origin, path: target.path, method, headers, body });
     } catch (e) {
-      throw new TransientError(`${this.where(method, target.path)} failed: ${networkReason(e)}`);
+      const err = new TransientError(`${this.where(method, target.path)} failed: ${networkReason(e)}`);
+      note(null, undefined, err.message);
+      throw err;
     }
     let text: string;
     try {
       text = await res.body.text();
     } catch (e) {
-      throw new TransientError(`${this.where(method, target.path)}: the answer broke off (${networkReason(e)})`);
+      const err = new TransientError(`${this.where(method, target.path)}: the answer broke off (${networkReason(e)})`);
+      note(res.statusCode, undefined, err.message);
+      throw err;
     }
+    note(res.statusCode, text);
     let json: unknown;
     if (text.trim() !== '') {
       try {

@@ -598,6 +598,30 @@ for (const backend of backends) {
       assert.deepEqual(await s.listEvents('a1'), [], 'the trail goes with the task');
     });
 
+    test('listTasks with a filter: only matching tasks, by state (any of), model, provider, dialect and creation time, with the cursor', async (t) => {
+      const s = await open(t);
+      const rows = [
+        { id: 'f1', state: 'succeeded', model: 'veo3', provider: 'fal', dialect: 'kie', createdAt: 1000 },
+        { id: 'f2', state: 'failed', model: 'veo3', provider: 'local', dialect: 'openai', createdAt: 2000 },
+        { id: 'f3', state: 'succeeded', model: 'sora-2', provider: 'fal', dialect: 'openai', createdAt: 3000 },
+        { id: 'f4', state: 'generating', model: 'veo3', provider: 'fal', dialect: 'kie', createdAt: 4000 },
+        { id: 'f5', state: 'succeeded', model: 'veo3', provider: 'fal', dialect: 'kie', createdAt: 5000 },
+      ] as const;
+      for (const r of rows) await s.createTask(makeTask({ ...r, fileToken: `t${r.id}`, nextRunAt: null }));
+      await s.createTask(makeTask({ id: 'other', tenantId: 't_b', fileToken: 'to', state: 'succeeded', model: 'veo3', createdAt: 1500 }));
+      const ids = async (filter: object, more: object = {}) => (await s.listTasks('t_a', { limit: 10, order: 'asc', filter, ...more }))?.map((x) => x.id);
+      assert.deepEqual(await ids({ states: ['succeeded'] }), ['f1', 'f3', 'f5']);
+      assert.deepEqual(await ids({ states: ['failed', 'generating'] }), ['f2', 'f4']);
+      assert.deepEqual(await ids({ model: 'veo3', provider: 'fal' }), ['f1', 'f4', 'f5']);
+      assert.deepEqual(await ids({ dialect: 'openai' }), ['f2', 'f3']);
+      assert.deepEqual(await ids({ createdFrom: 2000, createdTo: 4000 }), ['f2', 'f3', 'f4']);
+      assert.deepEqual(await ids({ model: 'nope' }), []);
+      assert.deepEqual(await ids({ states: ['succeeded'], model: 'veo3' }, { order: 'desc', limit: 1 }), ['f5']);
+      assert.deepEqual(await ids({ states: ['succeeded'], model: 'veo3' }, { order: 'desc', after: 'f5' }), ['f1']);
+      assert.deepEqual(await ids({ states: ['succeeded'] }, { after: 'f2' }), ['f3', 'f5'], 'a cursor need not match the filter');
+      assert.equal(await ids({ states: ['succeeded'] }, { after: 'other' }), undefined, "another tenant's task is no cursor");
+    });
+
     test('of two requestUhd at once, exactly one asked', async (t) => {
       const [a, b] = await backend.open(t, 2);
       await a!.createTask(makeTask({ id: 'ok', fileToken: 'fo', state: 'succeeded', nextRunAt: null, completedAt: 5 }));

@@ -325,7 +325,19 @@ export interface TaskPage {
   order: 'asc' | 'desc';
   /** The id of the last task of the previous page. */
   after?: string;
+  /** Only the tasks that match every field given (states: any of them; times: ms, inclusive). */
+  filter?: TaskFilter;
 }
+
+export interface TaskFilter {
+  states?: Task['state'][];
+  model?: string;
+  provider?: string;
+  dialect?: string;
+  createdFrom?: number;
+  createdTo?: number;
+}
+
 
 export interface StepCommit {
   taskId: string;

@@ -119,7 +119,7 @@ export function toProblem(err: ApiError, extra?: { task?: NativeTask }): Problem
 /** One entry of `GET /tasks/{id}/events`. */
 export interface NativeEvent {
   at: string;
-  kind: 'created' | 'state' | 'attempt' | 'delivery';
+  kind: 'created' | 'state' | 'attempt' | 'delivery' | 'upstream';
   actor: TaskEvent['actor'];
   from: string | null;
   to: string | null;

@@ -77,6 +77,60 @@ describe('native API over HTTP (in-process, no engine)', async () => {
     problem(await call('GET', '/tasks?after=task_nope', undefined, KEY_B), 400, 'validation', /after/);
   });
 
+  test('list filters run on the server: state (a comma list), model, dialect, creation time; a bad one is a 400', async () => {
+    const a = (await call('POST', '/tasks', { model: 'filter-a', prompt: 'x' }, KEY_B)).body.id as string;
+    const b = (await call('POST', '/tasks', { model: 'filter-b', prompt: 'y' }, KEY_B)).body.id as string;
+    await call('POST', `/tasks/${b}/cancel`, undefined, KEY_B);
+    const ids = async (q: string) => ((await call('GET', `/tasks?${q}`, undefined, KEY_B)).body.data as { id: string }[]).map((t) => t.id);
+    assert.deepEqual(await ids('model=filter-a'), [a]);
+    assert.deepEqual(await ids('state=canceled'), [b]);
+    assert.deepEqual(await ids('state=queued,canceled&model=filter-b'), [b]);
+    assert.deepEqual(await ids('dialect=kie&model=filter-a'), []);
+    const created = Date.parse((await call('GET', `/tasks/${b}`, undefined, KEY_B)).body.created_at);
+    assert.deepEqual(await ids(`created_from=${new Date(created + 1).toISOString()}&model=filter-b`), []);
+    assert.deepEqual(await ids(`created_to=${new Date(created).toISOString()}&model=filter-b`), [b]);
+    problem(await call('GET', '/tasks?state=running', undefined, KEY_B), 400, 'validation', /state/);
+    problem(await call('GET', '/tasks?created_from=yesterday', undefined, KEY_B), 400, 'validation', /created_from/);
+    problem(await call('GET', '/tasks?colour=red', undefined, KEY_B), 400, 'validation');
+  });
+
+  test('stream: Server-Sent Events of a task\'s changes, then end once nothing more will change', async () => {
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address() as { port: number };
+    const id = (await call('POST', '/tasks', { model: 'm', prompt: 'streamed' })).body.id as string;
+    const ac = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${address.port}/reelay/v1/tasks/${id}/stream`, { headers: { authorization: `Bearer ${KEY_A}` }, signal: ac.signal });
+    try {
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+      const reader = res.body!.getReader();
+      let text = '';
+      const until = async (re: RegExp) => {
+        const deadline = Date.now() + 10_000;
+        while (!re.test(text)) {
+          if (Date.now() > deadline) throw new Error(`no ${re} in ${text}`);
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += Buffer.from(value).toString();
+        }
+      };
+      await until(/event: task\ndata: .*"state":"queued"/);
+      await call('POST', `/tasks/${id}/cancel`);
+      await until(/"state":"canceled".*"cancel_outcome":"pending"/);
+      // The engine's cancel step, as it would commit it: then the stream ends.
+      const [claimed] = await ctx.store.claimDue('E', Date.now(), 10_000, 50).then((ts) => ts.filter((t) => t.id === id));
+      assert.ok(claimed);
+      assert.ok(await ctx.store.commitStep('E', { taskId: id, ofCanceled: true, patch: { cancelOutcome: 'not_submitted', nextRunAt: null, updatedAt: Date.now() } }));
+      await until(/event: end\ndata: \{"id":"[^"]+","state":"canceled"\}/);
+      const events = text.split('\n\n').filter((b) => b.includes('event: task'));
+      assert.deepEqual(events.map((b) => JSON.parse(b.split('data: ')[1]!).cancel_outcome), [null, 'pending', 'not_submitted'], 'one event per change');
+      assert.match(text, /^retry: 2000/);
+    } finally {
+      ac.abort();
+    }
+    problem(await call('GET', `/tasks/${id}/stream`, undefined, KEY_B), 404, 'not_found');
+  });
+
   test('Idempotency-Key: the same create twice is one task, the first answer again', async () => {
     const body = { model: 'm', prompt: 'once' };
     const a = await call('POST', '/tasks', body, KEY_A, { 'idempotency-key': 'native-1' });

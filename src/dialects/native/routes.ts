@@ -4,7 +4,9 @@ import Type from 'typebox';
 import type { AppContext } from '../../app/context.js';
 import { ApiError } from '../../app/errors.js';
 import { TaskService } from '../../app/tasks.js';
+import { STATES, type TaskState, isTerminal } from '../../core/states.js';
 import type { Task } from '../../core/task.js';
+import type { TaskFilter } from '../../store/port.js';
 import { tenantOf } from '../../http/auth.js';
 import { toApiError } from '../../http/errors.js';
 import { createOnce } from '../../http/idempotency.js';
@@ -16,6 +18,9 @@ import { CreateBody, toSpec } from './request.js';
 /** Stored as `task.dialect`. */
 export const NATIVE = 'reelay';
 
+/** How often a task's stream reads the task again. */
+const STREAM_POLL_MS = 500;
+
 const TaskParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
 const DeliveryParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }), delivery: Type.String({ pattern: '^[1-9][0-9]{0,15}$' }) });
 const ListQuery = Type.Object(
@@ -23,17 +28,33 @@ const ListQuery = Type.Object(
     limit: Type.Optional(Type.String({ pattern: '^(100|[1-9][0-9]?)$' })),
     order: Type.Optional(Type.Enum(['asc', 'desc'])),
     after: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    state: Type.Optional(Type.String({ pattern: `^(${STATES.join('|')})(,(${STATES.join('|')}))*$` })),
+    model: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    provider: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    dialect: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
+    created_from: Type.Optional(Type.String({ minLength: 1, maxLength: 40 })),
+    created_to: Type.Optional(Type.String({ minLength: 1, maxLength: 40 })),
   },
   { additionalProperties: false },
 );
+
+/** An ISO 8601 time of a list filter, in ms. */
+function timeOf(v: string | undefined, param: string): number | undefined {
+  if (v === undefined) return undefined;
+  const ms = Date.parse(v);
+  if (Number.isNaN(ms)) throw new ApiError('validation', `${param} must be an ISO 8601 time, got '${v}'`, param);
+  return ms;
+}
 
 /**
  * Reelay's own API under `/reelay/v1`: every task of the key's tenant, whichever door made it, in
  * the state machine's own words. Errors are problem details (`application/problem+json`).
  * - `POST /tasks` creates one (`Idempotency-Key` honoured), `GET /tasks/{id}` reads it, and
- *   `GET /tasks` lists them (newest first, cursor `after`);
+ *   `GET /tasks` lists them (newest first, cursor `after`; filters `state` (any of a comma list),
+ *   `model`, `provider`, `dialect`, `created_from`, `created_to`, run by the store);
  * - `POST /tasks/{id}/cancel` cancels it: the task is `canceled` at once and its work is stopped
  *   where it runs; a task that ended first is a 409 that carries it as it ended;
+ * - `GET /tasks/{id}/stream` is a Server-Sent Events stream of its changes;
  * - `GET /tasks/{id}/events` is its audit trail; `GET /tasks/{id}/deliveries` its callbacks, and
  *   `POST /tasks/{id}/deliveries/{n}/resend` sends one again (same `webhook-id`, signed anew).
  */
@@ -74,8 +95,17 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
 
   app.get('/tasks', { schema: { querystring: ListQuery } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
-    const limit = req.query.limit === undefined ? 20 : Number(req.query.limit);
-    const page = await ctx.tasks.list(tenantId, { limit, order: req.query.order ?? 'desc', ...(req.query.after ? { after: req.query.after } : {}) });
+    const q = req.query;
+    const limit = q.limit === undefined ? 20 : Number(q.limit);
+    const filter: TaskFilter = {
+      ...(q.state ? { states: q.state.split(',') as TaskState[] } : {}),
+      ...(q.model ? { model: q.model } : {}),
+      ...(q.provider ? { provider: q.provider } : {}),
+      ...(q.dialect ? { dialect: q.dialect } : {}),
+      ...(q.created_from ? { createdFrom: timeOf(q.created_from, 'created_from')! } : {}),
+      ...(q.created_to ? { createdTo: timeOf(q.created_to, 'created_to')! } : {}),
+    };
+    const page = await ctx.tasks.list(tenantId, { limit, order: q.order ?? 'desc', ...(q.after ? { after: q.after } : {}), ...(Object.keys(filter).length ? { filter } : {}) });
     if (!page) throw new ApiError('validation', `after: no task ${req.query.after} to list after`, 'after');
     const data = page.tasks.map(render);
     return { object: 'list', data, has_more: page.hasMore, next_cursor: page.hasMore ? (data.at(-1)?.id ?? null) : null };
@@ -86,6 +116,45 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
     const task = await find(tenantId, req.params.id);
     const { events, attempts } = await ctx.tasks.events(task);
     return { object: 'list', data: toEvents(task, events, attempts) };
+  });
+
+  // Server-Sent Events of one task: `event: task` with the task whenever its state, progress or
+  // cancel outcome changes (read from the store every half second, so it holds whichever
+  // process runs the task), a comment every 15 s to keep proxies from closing it, and
+  // `event: end` once nothing more will change (or the server drains).
+  app.get('/tasks/:id/stream', { schema: { params: TaskParams } }, async (req, reply) => {
+    const tenantId = await tenantOf(ctx.keys, req);
+    let task: Task | undefined = await find(tenantId, req.params.id);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write('retry: 2000\n\n');
+    let closed = false;
+    req.raw.once('close', () => (closed = true));
+    let last = '';
+    let beat = Date.now();
+    const settled = (t: Task) => isTerminal(t.state) && t.cancelOutcome !== 'pending' && t.hdState !== 'pending' && t.uhdState !== 'pending';
+    try {
+      while (!closed && task) {
+        const seen = `${task.state}|${task.progress}|${task.cancelOutcome}|${task.hdState}|${task.uhdState}`;
+        if (seen !== last) {
+          last = seen;
+          res.write(`id: ${task.updatedAt}\nevent: task\ndata: ${JSON.stringify(render(task))}\n\n`);
+        }
+        if (settled(task) || ctx.tasks.draining) break;
+        if (Date.now() - beat >= 15_000) {
+          res.write(': still here\n\n');
+          beat = Date.now();
+        }
+        await new Promise((r) => setTimeout(r, STREAM_POLL_MS));
+        task = await ctx.tasks.get(tenantId, task.id);
+      }
+      if (!closed) res.write(`event: end\ndata: ${JSON.stringify({ id: req.params.id, state: task?.state ?? null })}\n\n`);
+    } catch (e) {
+      ctx.log.warn({ err: (e as Error).message }, 'task stream ended by an error');
+    } finally {
+      res.end();
+    }
   });
 
   app.get('/tasks/:id/deliveries', { schema: { params: TaskParams } }, async (req) => {

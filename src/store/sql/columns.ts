@@ -1,5 +1,5 @@
 import type { Artifact, Attempt, TaskEvent } from '../../core/task.js';
-import type { ApiKeyRow, DeliveryResult, TaskPatch } from '../port.js';
+import type { ApiKeyRow, DeliveryResult, TaskFilter, TaskPatch } from '../port.js';
 
 type Row = Record<string, unknown>;
 
@@ -113,4 +113,20 @@ export function eventFromRow(r: Row): TaskEvent {
 /** What a callback try puts in the audit trail. */
 export function deliveryDetail(r: DeliveryResult): Record<string, unknown> {
   return { delivery: r.id, try: r.attempts, status: r.lastStatus, error: r.status === 'delivered' ? null : r.lastError, outcome: r.status, ...(r.ms !== undefined ? { ms: Math.round(r.ms) } : {}) };
+}
+
+/**
+ * The SQL conditions of a filter, for either backend: `param(value)` adds a parameter and gives
+ * its placeholder; `row` prefixes the columns. Column names are fixed here, never taken from the request.
+ */
+export function filterSql(f: TaskFilter | undefined, param: (v: unknown, type: string) => string, row = ''): string {
+  if (!f) return '';
+  const where: string[] = [];
+  if (f.states?.length) where.push(`${row}state IN (${f.states.map((s) => param(s, 'text')).join(', ')})`);
+  if (f.model !== undefined) where.push(`${row}model = ${param(f.model, 'text')}`);
+  if (f.provider !== undefined) where.push(`${row}provider = ${param(f.provider, 'text')}`);
+  if (f.dialect !== undefined) where.push(`${row}dialect = ${param(f.dialect, 'text')}`);
+  if (f.createdFrom !== undefined) where.push(`${row}created_at >= ${param(f.createdFrom, 'bigint')}`);
+  if (f.createdTo !== undefined) where.push(`${row}created_at <= ${param(f.createdTo, 'bigint')}`);
+  return where.map((w) => ` AND ${w}`).join('');
 }

@@ -3,7 +3,7 @@ import { KeyLostError, type OnceAnswer, type TaskPage } from '../../port.js';
 import type { Db, Row } from '../db.js';
 import { artifactFromRow, attemptFromRow, eventFromRow } from '../../sql/columns.js';
 import { batched } from '../batch.js';
-import { CANCELED_MESSAGE, canceledStageSql } from '../../sql/columns.js';
+import { CANCELED_MESSAGE, canceledStageSql, filterSql } from '../../sql/columns.js';
 import { answerIn } from './idempotency.js';
 import { TASK_COLUMNS, TASK_TYPES, taskFromRow, taskValues } from '../rows.js';
 
@@ -204,6 +204,26 @@ export function taskOps(db: Db) {
     },
     async listTasks(tenantId: string, page: TaskPage): Promise<Task[] | undefined> {
       const off = await db.offset();
+      if (page.filter) {
+        // A filtered page: its text depends on the filter's shape only (values are parameters).
+        const values: unknown[] = [tenantId, page.limit];
+        const param = (v: unknown, type: string) => (values.push(v), `$${values.length}::${type}`);
+        const dir = page.order === 'asc' ? '' : ' DESC';
+        const where = (t: string) => filterSql(page.filter, param, `${t}.`);
+        let text: string;
+        if (page.after === undefined) {
+          text = `SELECT * FROM tasks t WHERE t.tenant_id = $1${where('t')} ORDER BY t.created_at${dir}, t.id${dir} LIMIT $2`;
+        } else {
+          const cursor = param(page.after, 'text');
+          text = `WITH c AS (SELECT created_at, id FROM tasks WHERE id = ${cursor} AND tenant_id = $1)
+            SELECT t.* FROM c LEFT JOIN LATERAL (
+              SELECT * FROM tasks t WHERE t.tenant_id = $1 AND (t.created_at, t.id) ${page.order === 'asc' ? '>' : '<'} (c.created_at, c.id)${where('t')}
+              ORDER BY t.created_at${dir}, t.id${dir} LIMIT $2) t ON true`;
+        }
+        const { rows } = await db.query<Row>('reelay_page_filtered', text, values, false);
+        if (page.after !== undefined && rows.length === 0) return undefined;
+        return rows.filter((r) => r.id !== null).map((r) => taskFromRow(r, off));
+      }
       if (page.after === undefined) {
         const { rows } = await db.query(`reelay_page_${page.order}`, PAGES[page.order], [tenantId, page.limit]);
         return rows.map((r) => taskFromRow(r, off));

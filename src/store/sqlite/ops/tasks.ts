@@ -1,8 +1,8 @@
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import type { Task } from '../../../core/task.js';
 import { KeyLostError, type OnceAnswer, type TaskPage } from '../../port.js';
 import { artifactFromRow, attemptFromRow, eventFromRow } from '../../sql/columns.js';
-import { CANCELED_MESSAGE, canceledStageSql } from '../../sql/columns.js';
+import { CANCELED_MESSAGE, canceledStageSql, filterSql } from '../../sql/columns.js';
 import { taskFromRow, taskToRow } from '../rows.js';
 import { grouped } from '../group.js';
 
@@ -102,6 +102,25 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) 
     return true;
   });
 
+  // A filtered page: one statement per shape of filter (its text names no value), kept.
+  const shapes = new Map<string, Statement>();
+  function filtered(tenantId: string, page: TaskPage): Task[] | undefined {
+    const values: unknown[] = [tenantId];
+    const param = (v: unknown) => (values.push(v), '?');
+    let after = '';
+    if (page.after !== undefined) {
+      const at = cursor.get(page.after, tenantId) as { created_at: number; id: string } | undefined;
+      if (!at) return undefined;
+      after = ` AND (created_at, id) ${page.order === 'asc' ? '>' : '<'} (${param(at.created_at)}, ${param(at.id)})`;
+    }
+    const where = filterSql(page.filter, param);
+    const dir = page.order === 'asc' ? '' : ' DESC';
+    const text = `SELECT * FROM tasks WHERE tenant_id = ?${after}${where} ORDER BY created_at${dir}, id${dir} LIMIT ${param(page.limit)}`;
+    let stmt = shapes.get(text);
+    if (!stmt) shapes.set(text, (stmt = db.prepare(text)));
+    return (stmt.all(...values) as Row[]).map(taskFromRow);
+  }
+
   return {
     createTask: (task: Task, lease?: { owner: string; until: number }, once?: OnceAnswer): Promise<boolean> =>
       once ? createOnce(task, lease, once) : create(task, lease),
@@ -130,6 +149,7 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) 
     },
     listTasks(tenantId: string, page: TaskPage): Task[] | undefined {
       let rows: Row[];
+      if (page.filter) return filtered(tenantId, page);
       if (page.after === undefined) rows = pages[page.order].all({ tenantId, limit: page.limit }) as Row[];
       else {
         const at = cursor.get(page.after, tenantId) as { created_at: number; id: string } | undefined;

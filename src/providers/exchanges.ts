@@ -1,0 +1,68 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/**
+ * The upstream HTTP exchanges of one engine step, for the task's audit trail: the engine runs
+ * each step inside `recordExchanges`, and `UpstreamHttp.call` notes every request it makes there
+ * (a call outside a step, such as a test's, notes nothing). What is kept holds no credential:
+ * headers are not kept, query values whose names say key or token are masked, and bodies are cut
+ * to `MAX_BODY` characters with long base64 runs (images, videos) replaced by their length.
+ */
+export interface Exchange {
+  /** When the answer came (or the request failed). */
+  at: number;
+  method: string;
+  /** Origin and path; the query with its secret-looking values masked. */
+  url: string;
+  /** The HTTP status, or null when no answer came (`error` says why). */
+  status: number | null;
+  ms: number;
+  request: string | null;
+  response: string | null;
+  error?: string;
+}
+
+/** The most exchanges a step keeps (a step makes one or two). */
+const MAX_PER_STEP = 10;
+export const MAX_BODY = 2048;
+
+const store = new AsyncLocalStorage<Exchange[]>();
+
+/** Runs `fn`, and gives what it returned with the exchanges it made. */
+export async function recordExchanges<T>(fn: () => Promise<T>): Promise<{ value: T; exchanges: Exchange[] }> {
+  const exchanges: Exchange[] = [];
+  const value = await store.run(exchanges, fn);
+  return { value, exchanges };
+}
+
+/** Notes an exchange of the step running now, if any. */
+export function noteExchange(e: Omit<Exchange, 'at' | 'url' | 'request' | 'response'> & { url: string; request?: string | Buffer | undefined; response?: string | undefined }): void {
+  const list = store.getStore();
+  if (!list || list.length >= MAX_PER_STEP) return;
+  list.push({
+    at: Date.now(),
+    method: e.method,
+    url: maskQuery(e.url),
+    status: e.status,
+    ms: Math.round(e.ms),
+    request: e.request === undefined ? null : typeof e.request === 'string' ? cut(e.request) : `<${e.request.length} bytes>`,
+    response: e.response === undefined ? null : cut(e.response),
+    ...(e.error ? { error: e.error } : {}),
+  });
+}
+
+const SECRET_NAME = /key|token|secret|signature|sig|auth|password/i;
+
+function maskQuery(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const params = new URLSearchParams(url.slice(q + 1));
+  for (const name of [...params.keys()]) if (SECRET_NAME.test(name)) params.set(name, '[redacted]');
+  const rest = params.toString();
+  return rest ? `${url.slice(0, q)}?${rest}` : url.slice(0, q);
+}
+
+/** A body as kept: base64 runs of 200 characters or more as their length, then cut to `MAX_BODY`. */
+export function cut(text: string): string {
+  const slim = text.replace(/[A-Za-z0-9+/_-]{200,}={0,2}/g, (m) => `<${m.length} base64 characters>`);
+  return slim.length > MAX_BODY ? `${slim.slice(0, MAX_BODY)}… (${slim.length} characters)` : slim;
+}
