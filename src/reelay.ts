@@ -4,12 +4,15 @@ import type { FastifyInstance } from 'fastify';
 import type { AppContext } from './app/context.js';
 import { Previews } from './app/previews.js';
 import { TaskService } from './app/tasks.js';
+import { WebhookService } from './app/webhooks.js';
 import { KeyCache } from './auth/cache.js';
 import { ensureKeys } from './auth/keys.js';
 import type { Config } from './config.js';
 import type { Task } from './core/task.js';
 import { DIALECTS, dialectNamed } from './dialects/index.js';
+import { eventType, toEvent } from './dialects/native/mapper.js';
 import { Deliverer } from './engine/deliveries.js';
+import { EndpointCache } from './engine/endpoints.js';
 import { Engine } from './engine/engine.js';
 import { sweep } from './engine/sweeper.js';
 import { buildServer } from './http/server.js';
@@ -71,12 +74,22 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
     log,
   });
   // A finished task's callback, in the body of the dialect it was created through.
+  const endpoints = new EndpointCache(store, log);
   const notify = (task: Task, event?: 'uhd'): NewDelivery[] => {
     const urls = taskUrls(files, task);
     // A task's end is told in its own dialect; a rendition, by the dialect it was asked through.
     const env = { publicUrl: config.publicUrl, retentionMs: config.retentionMs };
     const cb = event ? DIALECTS.map((d) => d.callback?.(task, urls, event, env)).find(Boolean) : dialectNamed(task.dialect)?.callback?.(task, urls, undefined, env);
-    return cb ? [{ taskId: task.id, url: cb.url, body: cb.body, createdAt: Date.now() }] : [];
+    const owed: NewDelivery[] = cb ? [{ taskId: task.id, url: cb.url, body: cb.body, createdAt: Date.now() }] : [];
+    // And to each of the tenant's endpoints subscribed to this end, in Reelay's own words.
+    if (!event) {
+      const subscribed = endpoints.subscribed(task.tenantId, eventType(task));
+      if (subscribed.length > 0) {
+        const body = JSON.stringify(toEvent(task, urls));
+        for (const e of subscribed) owed.push({ taskId: task.id, endpointId: e.id, url: e.url, body, createdAt: Date.now() });
+      }
+    }
+    return owed;
   };
   const providers = createProviders(config.routing.providers, { local, guard, maxResultBytes: config.resultMaxBytes, publicUrl: config.publicUrl });
   const router = new Router(config.routing, providers);
@@ -99,7 +112,9 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
     if (config.engine) engine.canceled(taskId);
     store.signal?.({ kind: 'canceled', taskId });
   };
-  const ctx: AppContext = { config, store, keys: new KeyCache(store), files, tasks, previews: new Previews(files, binaries), log };
+  const webhooks = new WebhookService(store, guard);
+  webhooks.changed = () => void endpoints.refresh();
+  const ctx: AppContext = { config, store, keys: new KeyCache(store), files, tasks, previews: new Previews(files, binaries), webhooks, log };
   // An engine-only process answers health, readiness and metrics; the API is served elsewhere.
   const serveApi = config.role !== 'engine';
   const app = await buildServer(ctx, serveApi ? DIALECTS : []);
@@ -121,6 +136,7 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   const runSweep = () => sweep(store, files, rendersDir, config.retentionMs, Date.now(), log).catch((e: Error) => log.error({ err: e.message }, 'sweep failed'));
   let sweeper: NodeJS.Timeout | undefined;
   if (config.engine) {
+    await endpoints.start();
     void runSweep();
     sweeper = setInterval(runSweep, Math.min(config.retentionMs / 24, 3_600_000));
     await engine.start();
@@ -137,6 +153,7 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
       closing ??= (async () => {
         tasks.draining = true;
         clearInterval(sweeper);
+        endpoints.stop();
         await engine.stop();
         await deliverer.stop();
         await app.close();

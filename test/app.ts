@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../src/app/context.js';
 import { Previews } from '../src/app/previews.js';
 import { TaskService } from '../src/app/tasks.js';
+import { WebhookService } from '../src/app/webhooks.js';
 import { locateBinaries } from '../src/media/ffmpeg.js';
 import { KeyCache } from '../src/auth/cache.js';
 import { hashKey } from '../src/auth/keys.js';
@@ -38,6 +39,7 @@ export async function testApp(env: Record<string, string> = {}): Promise<{ app: 
     files,
     tasks: new TaskService(store, guard, config, files),
     previews: new Previews(files, locateBinaries()),
+    webhooks: new WebhookService(store, guard),
     log: pino({ level: 'silent' }),
   };
   const app = await buildServer(ctx, DIALECTS);

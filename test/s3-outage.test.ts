@@ -11,6 +11,7 @@ import { hashKey } from '../src/auth/keys.js';
 import { loadConfig } from '../src/config.js';
 import type { Task, TaskSpec } from '../src/core/task.js';
 import { DIALECTS } from '../src/dialects/index.js';
+import { WebhookService } from '../src/app/webhooks.js';
 import { kieTaskId } from '../src/dialects/kie/ids.js';
 import { Engine } from '../src/engine/engine.js';
 import { buildServer } from '../src/http/server.js';
@@ -96,7 +97,7 @@ test('the engine waits 10 s for an unreachable object store: every finished job 
   // The HTTP side on the same store and bucket, as a client reads the results (in process).
   await store.insertKey({ id: 'k', tenantId: 't', hash: hashKey(KEY), prefix: KEY.slice(0, 10), name: '', source: 'cli', createdAt: 0, revokedAt: null });
   const config = loadConfig({ REELAY_DATA_DIR: dir, REELAY_PUBLIC_URL: 'http://reelay.test' });
-  const app = await buildServer({ config, store, keys: new KeyCache(store), files, tasks, previews: new Previews(files, binaries), log: pino({ level: 'silent' }) }, DIALECTS);
+  const app = await buildServer({ config, store, keys: new KeyCache(store), files, tasks, previews: new Previews(files, binaries), webhooks: new WebhookService(store, new UrlGuard([])), log: pino({ level: 'silent' }) }, DIALECTS);
   after(async () => {
     await app.close();
     await engine.stop();

@@ -186,5 +186,9 @@ export class Deliverer {
       deliveredAt: done ? Date.now() : null,
     });
     if (!done) this.log.warn({ taskId: d.taskId, attempts, err: error, giveUp }, 'callback delivery failed');
+    // An endpoint that says it is gone gets nothing more.
+    if (gone && d.endpointId) {
+      await this.store.disableEndpoint(d.endpointId, Date.now(), `receiver answered HTTP 410 Gone on ${new Date().toISOString()}`).catch((e: unknown) => this.log.warn({ err: coerceError(e).message }, 'could not disable a webhook endpoint'));
+    }
   }
 }

@@ -622,6 +622,31 @@ for (const backend of backends) {
       assert.equal(await ids({ states: ['succeeded'] }, { after: 'other' }), undefined, "another tenant's task is no cursor");
     });
 
+    test('webhook endpoints: per tenant, listed oldest first, deleted by their tenant only, disabled once; a delivery names its endpoint', async (t) => {
+      const s = await open(t);
+      const e = (id: string, tenantId: string, at: number) => ({ id, tenantId, url: `https://rx.example/${id}`, events: ['video.completed', 'video.canceled'], createdAt: at, disabledAt: null, disabledReason: null });
+      await s.createEndpoint(e('we_2', 't_a', 20));
+      await s.createEndpoint(e('we_1', 't_a', 10));
+      await s.createEndpoint(e('we_b', 't_b', 15));
+      assert.deepEqual((await s.listEndpoints('t_a')).map((x) => x.id), ['we_1', 'we_2']);
+      assert.deepEqual((await s.listEndpoints()).map((x) => x.id), ['we_1', 'we_b', 'we_2']);
+      assert.deepEqual((await s.listEndpoints('t_a'))[0], e('we_1', 't_a', 10));
+      assert.equal(await s.deleteEndpoint('t_b', 'we_1'), false, "another tenant's endpoint");
+      assert.equal(await s.deleteEndpoint('t_a', 'we_2'), true);
+      await s.disableEndpoint('we_1', 30, 'receiver answered HTTP 410 Gone');
+      await s.disableEndpoint('we_1', 40, 'again');
+      const [disabled] = await s.listEndpoints('t_a');
+      assert.deepEqual([disabled?.disabledAt, disabled?.disabledReason], [30, 'receiver answered HTTP 410 Gone']);
+      await s.createTask(makeTask({ id: 'd1', fileToken: 'fd', state: 'generating', nextRunAt: 10 }));
+      await s.claimDue('E', 20, 10_000, 1);
+      assert.ok(await s.commitStep('E', { taskId: 'd1', patch: { state: 'succeeded', nextRunAt: null, updatedAt: 30 }, deliveries: [
+        { taskId: 'd1', url: 'https://cb.example/own', body: '{}', createdAt: 30 },
+        { taskId: 'd1', endpointId: 'we_1', url: 'https://rx.example/we_1', body: '{"type":"video.completed"}', createdAt: 30 },
+      ] }));
+      assert.deepEqual((await s.listDeliveries('d1')).map((d) => [d.url, d.endpointId]), [['https://cb.example/own', null], ['https://rx.example/we_1', 'we_1']]);
+      assert.deepEqual((await s.claimDueDeliveries(40, 1000, 10)).map((d) => d.endpointId).sort(), ['we_1', null].sort());
+    });
+
     test('of two requestUhd at once, exactly one asked', async (t) => {
       const [a, b] = await backend.open(t, 2);
       await a!.createTask(makeTask({ id: 'ok', fileToken: 'fo', state: 'succeeded', nextRunAt: null, completedAt: 5 }));

@@ -187,6 +187,15 @@ export interface Store {
   /** The tenant a task belongs to (a delivery knows its task only), or undefined. */
   tenantOfTask(taskId: string): Promise<string | undefined>;
 
+  // --- webhook endpoints ---
+  createEndpoint(e: WebhookEndpoint): Promise<void>;
+  /** A tenant's endpoints, oldest first; every tenant's without one (the engines' cache). */
+  listEndpoints(tenantId?: string): Promise<WebhookEndpoint[]>;
+  /** Deletes one of the tenant's endpoints; false when it has no such endpoint. */
+  deleteEndpoint(tenantId: string, id: string): Promise<boolean>;
+  /** Disables an endpoint (a 410 answer): no more deliveries are owed to it. */
+  disableEndpoint(id: string, now: number, reason: string): Promise<void>;
+
   // --- deliveries ---
   /**
    * Leases up to `limit` pending deliveries due by `now` (whose lease is free or has expired) for
@@ -368,10 +377,23 @@ export interface StepCommit {
   deliveriesLeasedUntil?: number;
 }
 
+/** A URL of a tenant's that is sent the task events it subscribed to (`video.completed`, …). */
+export interface WebhookEndpoint {
+  id: string;
+  tenantId: string;
+  url: string;
+  events: string[];
+  createdAt: number;
+  disabledAt: number | null;
+  disabledReason: string | null;
+}
+
 export interface NewDelivery {
   /** Set by the store when the delivery is inserted. */
   id?: number;
   taskId: string;
+  /** The endpoint it goes to, when it is owed to one (else it is the task's own callback). */
+  endpointId?: string | null;
   url: string;
   body: string;
   createdAt: number;

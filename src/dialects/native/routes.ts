@@ -6,7 +6,8 @@ import { ApiError } from '../../app/errors.js';
 import { TaskService } from '../../app/tasks.js';
 import { STATES, type TaskState, isTerminal } from '../../core/states.js';
 import type { Task } from '../../core/task.js';
-import type { TaskFilter } from '../../store/port.js';
+import type { TaskFilter, WebhookEndpoint } from '../../store/port.js';
+import { ENDPOINT_EVENTS } from '../../engine/endpoints.js';
 import { tenantOf } from '../../http/auth.js';
 import { toApiError } from '../../http/errors.js';
 import { createOnce } from '../../http/idempotency.js';
@@ -38,6 +39,29 @@ const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 
+const EndpointBody = Type.Object(
+  {
+    url: Type.String({ minLength: 1, maxLength: 2048, pattern: '^https?://' }),
+    events: Type.Optional(Type.Array(Type.Enum([...ENDPOINT_EVENTS]), { minItems: 1, maxItems: ENDPOINT_EVENTS.length })),
+  },
+  { additionalProperties: false },
+);
+const EndpointParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
+
+/** A webhook endpoint as the API shows it. */
+function toEndpoint(e: WebhookEndpoint) {
+  return {
+    id: e.id,
+    object: 'webhook_endpoint',
+    url: e.url,
+    events: e.events,
+    status: e.disabledAt === null ? 'enabled' : 'disabled',
+    created_at: new Date(e.createdAt).toISOString(),
+    disabled_at: e.disabledAt === null ? null : new Date(e.disabledAt).toISOString(),
+    disabled_reason: e.disabledReason,
+  };
+}
+
 /** An ISO 8601 time of a list filter, in ms. */
 function timeOf(v: string | undefined, param: string): number | undefined {
   if (v === undefined) return undefined;
@@ -55,6 +79,7 @@ function timeOf(v: string | undefined, param: string): number | undefined {
  * - `POST /tasks/{id}/cancel` cancels it: the task is `canceled` at once and its work is stopped
  *   where it runs; a task that ended first is a 409 that carries it as it ended;
  * - `GET /tasks/{id}/stream` is a Server-Sent Events stream of its changes;
+ * - `POST|GET /webhooks`, `DELETE /webhooks/{id}`: the key's endpoints, sent every task's end;
  * - `GET /tasks/{id}/events` is its audit trail; `GET /tasks/{id}/deliveries` its callbacks, and
  *   `POST /tasks/{id}/deliveries/{n}/resend` sends one again (same `webhook-id`, signed anew).
  */
@@ -116,6 +141,21 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
     const task = await find(tenantId, req.params.id);
     const { events, attempts } = await ctx.tasks.events(task);
     return { object: 'list', data: toEvents(task, events, attempts) };
+  });
+
+  // The key's webhook endpoints: every task's end, in this API's words, to each subscribed URL.
+  app.post('/webhooks', { schema: { body: EndpointBody } }, async (req) => {
+    const tenantId = await tenantOf(ctx.keys, req);
+    return toEndpoint(await ctx.webhooks.create(tenantId, req.body.url, req.body.events ?? [...ENDPOINT_EVENTS]));
+  });
+  app.get('/webhooks', async (req) => {
+    const tenantId = await tenantOf(ctx.keys, req);
+    return { object: 'list', data: (await ctx.webhooks.list(tenantId)).map(toEndpoint) };
+  });
+  app.delete('/webhooks/:id', { schema: { params: EndpointParams } }, async (req) => {
+    const tenantId = await tenantOf(ctx.keys, req);
+    if (!(await ctx.webhooks.remove(tenantId, req.params.id))) throw new ApiError('not_found', `no webhook endpoint ${req.params.id}`, 'id');
+    return { id: req.params.id, object: 'webhook_endpoint.deleted', deleted: true };
   });
 
   // Server-Sent Events of one task: `event: task` with the task whenever its state, progress or

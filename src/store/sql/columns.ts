@@ -1,5 +1,5 @@
 import type { Artifact, Attempt, TaskEvent } from '../../core/task.js';
-import type { ApiKeyRow, DeliveryResult, TaskFilter, TaskPatch } from '../port.js';
+import type { ApiKeyRow, DeliveryResult, TaskFilter, TaskPatch, WebhookEndpoint } from '../port.js';
 
 type Row = Record<string, unknown>;
 
@@ -129,4 +129,16 @@ export function filterSql(f: TaskFilter | undefined, param: (v: unknown, type: s
   if (f.createdFrom !== undefined) where.push(`${row}created_at >= ${param(f.createdFrom, 'bigint')}`);
   if (f.createdTo !== undefined) where.push(`${row}created_at <= ${param(f.createdTo, 'bigint')}`);
   return where.map((w) => ` AND ${w}`).join('');
+}
+
+export function endpointFromRow(r: Row): WebhookEndpoint {
+  return {
+    id: r.id as string,
+    tenantId: r.tenant_id as string,
+    url: r.url as string,
+    events: typeof r.events === 'string' ? (JSON.parse(r.events) as string[]) : (r.events as string[]),
+    createdAt: Number(r.created_at),
+    disabledAt: r.disabled_at === null || r.disabled_at === undefined ? null : Number(r.disabled_at),
+    disabledReason: (r.disabled_reason as string | null) ?? null,
+  };
 }

@@ -124,11 +124,11 @@ function commitPart(owner: string, c: StepCommit, off: number, values: unknown[]
     const col = (f: (d: (typeof owed)[number]) => unknown, type: string) => param(owed.map(f), `${type}[]`);
     const leased = param(c.deliveriesLeasedUntil === undefined ? null : c.deliveriesLeasedUntil + off, 'bigint');
     // Ids come from the identity in insertion order, which ORDER BY x.n fixes.
-    ctes.push(`d${s} AS (INSERT INTO deliveries (task_id, url, body, created_at, next_attempt_at, lease_until)
-      SELECT x.task_id, x.url, x.body, x.created_at, x.next_attempt_at, ${leased}
-      FROM ${t}, unnest(${col((d) => d.taskId, 'text')}, ${col((d) => d.url, 'text')}, ${col((d) => d.body, 'text')},
+    ctes.push(`d${s} AS (INSERT INTO deliveries (task_id, endpoint_id, url, body, created_at, next_attempt_at, lease_until)
+      SELECT x.task_id, x.endpoint_id, x.url, x.body, x.created_at, x.next_attempt_at, ${leased}
+      FROM ${t}, unnest(${col((d) => d.taskId, 'text')}, ${col((d) => d.endpointId ?? null, 'text')}, ${col((d) => d.url, 'text')}, ${col((d) => d.body, 'text')},
         ${col((d) => d.createdAt, 'bigint')}, ${col((d) => d.createdAt + off, 'bigint')})
-        WITH ORDINALITY AS x(task_id, url, body, created_at, next_attempt_at, n)
+        WITH ORDINALITY AS x(task_id, endpoint_id, url, body, created_at, next_attempt_at, n)
       ORDER BY x.n
       RETURNING id)`);
     outputs.push(`(SELECT json_agg(id ORDER BY id) FROM d${s}) AS ids${s}`);

@@ -1,3 +1,5 @@
+import type { WebhookEndpoint } from '../../port.js';
+import { endpointFromRow } from '../../sql/columns.js';
 import type { Db } from '../db.js';
 
 const LIVE = `SELECT secret FROM webhook_secrets WHERE tenant_id = $1 AND (retire_at IS NULL OR retire_at > $2) ORDER BY created_at DESC, secret`;
@@ -7,6 +9,21 @@ export function webhookOps(db: Db) {
   const live = async (tenantId: string, now: number): Promise<string[]> =>
     (await db.query<{ secret: string }>('reelay_webhook_secrets', LIVE, [tenantId, now])).rows.map((r) => r.secret);
   return {
+    async createEndpoint(e: WebhookEndpoint): Promise<void> {
+      await db.query('reelay_endpoint_add', `INSERT INTO webhook_endpoints (id, tenant_id, url, events, created_at) VALUES ($1, $2, $3, $4::json, $5)`, [e.id, e.tenantId, e.url, JSON.stringify(e.events), e.createdAt]);
+    },
+    async listEndpoints(tenantId?: string): Promise<WebhookEndpoint[]> {
+      const { rows } = tenantId === undefined
+        ? await db.query('reelay_endpoints_all', `SELECT * FROM webhook_endpoints ORDER BY created_at, id`)
+        : await db.query('reelay_endpoints', `SELECT * FROM webhook_endpoints WHERE tenant_id = $1 ORDER BY created_at, id`, [tenantId]);
+      return rows.map(endpointFromRow);
+    },
+    async deleteEndpoint(tenantId: string, id: string): Promise<boolean> {
+      return ((await db.query('reelay_endpoint_delete', `DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2`, [tenantId, id])).rowCount ?? 0) === 1;
+    },
+    async disableEndpoint(id: string, now: number, reason: string): Promise<void> {
+      await db.query('reelay_endpoint_disable', `UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3 WHERE id = $1 AND disabled_at IS NULL`, [id, now, reason]);
+    },
     async webhookSecrets(tenantId: string, now: number, secret: string): Promise<string[]> {
       const found = await live(tenantId, now);
       if (found.length > 0) return found;

@@ -60,8 +60,8 @@ export function claimOps(db: Database) {
     `INSERT INTO task_events (task_id, at, kind, actor, from_state, to_state, detail) VALUES (@taskId, @at, @kind, @actor, @from, @to, @detail)`,
   );
   const insertDelivery = db.prepare(
-    `INSERT INTO deliveries (task_id, url, body, created_at, next_attempt_at, lease_until)
-     VALUES (@taskId, @url, @body, @createdAt, @createdAt, @leaseUntil)`,
+    `INSERT INTO deliveries (task_id, endpoint_id, url, body, created_at, next_attempt_at, lease_until)
+     VALUES (@taskId, @endpointId, @url, @body, @createdAt, @createdAt, @leaseUntil)`,
   );
 
   // One prepared UPDATE per distinct set of patched fields.
@@ -104,7 +104,7 @@ export function claimOps(db: Database) {
     for (const a of c.artifacts ?? []) insertArtifact.run(a);
     for (const e of c.events ?? []) insertEvent.run({ ...e, detail: e.detail === null ? null : JSON.stringify(e.detail) });
     for (const d of c.deliveries ?? []) {
-      d.id = Number(insertDelivery.run({ taskId: d.taskId, url: d.url, body: d.body, createdAt: d.createdAt, leaseUntil: c.deliveriesLeasedUntil ?? null }).lastInsertRowid);
+      d.id = Number(insertDelivery.run({ taskId: d.taskId, endpointId: d.endpointId ?? null, url: d.url, body: d.body, createdAt: d.createdAt, leaseUntil: c.deliveriesLeasedUntil ?? null }).lastInsertRowid);
     }
     return true;
   });

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { freshDatabase, pgSkipReason } from './pg.js';
+import { type ServerProcess, startServer, waitFor } from './server.js';
+import { tmpDir } from './tmp.js';
+
+const KEY = 'sk-webhook-endpoints-e2e';
+
+interface Received {
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: any;
+}
+
+/** A receiver whose paths answer as told: `/gone` 410, anything else 200. */
+async function receiver(): Promise<{ url: string; got: Received[]; close(): Promise<void> }> {
+  const got: Received[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d));
+    req.on('end', () => {
+      got.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(body) });
+      res.statusCode = req.url === '/gone' ? 410 : 200;
+      res.end();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, got, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+const backends: { name: string; skip: string | false; env(): Promise<Record<string, string>> }[] = [
+  { name: 'SQLite', skip: false, env: async () => ({}) },
+  { name: 'PostgreSQL', skip: pgSkipReason(), env: async () => ({ REELAY_DATABASE_URL: (await freshDatabase())! }) },
+];
+
+for (const backend of backends) {
+  describe(`webhook endpoints against a real server (${backend.name})`, { skip: backend.skip }, () => {
+    let srv: ServerProcess;
+    let rx: Awaited<ReturnType<typeof receiver>>;
+    const headers = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+    const api = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${srv.url}/reelay/v1${path}`, { method, headers: body === undefined ? { authorization: headers.authorization } : headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+
+    before(async () => {
+      rx = await receiver();
+      srv = await startServer({ ...(await backend.env()), REELAY_DATA_DIR: tmpDir(), REELAY_API_KEYS: KEY, REELAY_URL_ALLOWLIST: '127.0.0.1', REELAY_CALLBACK_BACKOFF_MS: '200' });
+    });
+    after(async () => {
+      await srv?.stop();
+      await rx?.close();
+    });
+
+    test('endpoints get the ends they subscribed to, of tasks of every door, signed; a 410 disables one', async () => {
+      const all = await api('POST', '/webhooks', { url: `${rx.url}/all` });
+      assert.equal(all.status, 200, JSON.stringify(all.body));
+      assert.deepEqual([all.body.object, all.body.events, all.body.status], ['webhook_endpoint', ['video.completed', 'video.failed', 'video.canceled'], 'enabled']);
+      const canceledOnly = (await api('POST', '/webhooks', { url: `${rx.url}/canceled`, events: ['video.canceled'] })).body;
+      const gone = (await api('POST', '/webhooks', { url: `${rx.url}/gone` })).body;
+      assert.equal((await api('POST', '/webhooks', { url: `${rx.url}/x`, events: ['video.started'] })).status, 400);
+      assert.equal((await api('POST', '/webhooks', { url: 'http://10.1.2.3/x' })).status, 400, 'a private address is refused');
+      assert.deepEqual((await api('GET', '/webhooks')).body.data.map((e: { id: string }) => e.id), [all.body.id, canceledOnly.id, gone.id]);
+      // The engine reads the endpoints when it starts and when they change here.
+      await new Promise((r) => setTimeout(r, 300));
+
+      // A kie task that succeeds, and a native one canceled while it runs.
+      const kie = await fetch(`${srv.url}/api/v1/veo/generate`, { method: 'POST', headers, body: JSON.stringify({ prompt: 'a short one for the endpoints' }) });
+      const kieId = ((await kie.json()) as { data: { taskId: string } }).data.taskId;
+      const nativeId = (await api('POST', '/tasks', { model: 'veo3.1-fast', prompt: 'a long one to cancel', resolution: '4k' })).body.id as string;
+      assert.equal((await api('POST', `/tasks/${nativeId}/cancel`)).status, 200);
+
+      await waitFor(async () => (rx.got.filter((g) => g.path === '/all').length >= 2 ? true : undefined), 60_000, 100);
+      const byPath = (path: string) => rx.got.filter((g) => g.path === path);
+      const allTypes = byPath('/all').map((g) => [g.body.type, g.body.data.id]).sort();
+      assert.deepEqual(allTypes, [['video.canceled', nativeId], ['video.completed', kieId]].sort());
+      const completed = byPath('/all').find((g) => g.body.type === 'video.completed')!;
+      assert.equal(completed.body.data.state, 'succeeded');
+      assert.equal(completed.body.data.dialect, 'kie');
+      assert.match(completed.body.data.outputs.video, /\.mp4$/);
+      assert.match(String(completed.headers['webhook-id']), /^msg_/);
+      assert.match(String(completed.headers['webhook-signature']), /^v1,/);
+      await waitFor(async () => (byPath('/canceled').length >= 1 ? true : undefined), 10_000, 100);
+      assert.deepEqual(byPath('/canceled').map((g) => g.body.type), ['video.canceled'], 'only what it subscribed to');
+      // The 410 endpoint: one try, then disabled; nothing more is sent to it.
+      await waitFor(async () => ((await api('GET', '/webhooks')).body.data.find((e: { id: string }) => e.id === gone.id).status === 'disabled' ? true : undefined), 10_000, 100);
+      const disabled = (await api('GET', '/webhooks')).body.data.find((e: { id: string }) => e.id === gone.id);
+      assert.match(disabled.disabled_reason, /410/);
+      const tries = byPath('/gone').length;
+      assert.ok(tries >= 1);
+      // The task's delivery log names both of its ends' endpoints.
+      const deliveries = (await api('GET', `/tasks/${kieId}/deliveries`)).body.data as { url: string }[];
+      assert.deepEqual(deliveries.map((d) => d.url).sort(), [`${rx.url}/all`, `${rx.url}/gone`]);
+
+      // Deleted: no more. Another task's end reaches only the endpoints left.
+      assert.deepEqual((await api('DELETE', `/webhooks/${all.body.id}`)).body, { id: all.body.id, object: 'webhook_endpoint.deleted', deleted: true });
+      assert.equal((await api('DELETE', `/webhooks/${all.body.id}`)).status, 404);
+      await new Promise((r) => setTimeout(r, 300));
+      const second = (await api('POST', '/tasks', { model: 'veo3.1-fast', prompt: 'after the delete' })).body.id as string;
+      assert.equal((await api('POST', `/tasks/${second}/cancel`)).status, 200);
+      await waitFor(async () => (byPath('/canceled').length >= 2 ? true : undefined), 10_000, 100);
+      assert.ok(!byPath('/all').some((g) => g.body.data.id === second), 'the deleted endpoint got nothing');
+      assert.equal(byPath('/gone').length, tries, 'the disabled endpoint got nothing');
+    });
+  });
+}
