@@ -25,6 +25,8 @@ export type ApiErrorKind =
   | 'in_progress'
   /** The `Idempotency-Key` was used before for a different request (422): nothing was done. */
   | 'key_reused'
+  /** The key made more creates than its rate allows (429, `Retry-After`): nothing was done. */
+  | 'rate_limited'
   | 'internal';
 
 export class ApiError extends Error {

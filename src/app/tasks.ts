@@ -4,6 +4,7 @@ import { fileToken, mediaId } from '../core/ids.js';
 import { isTerminal } from '../core/states.js';
 import type { Attempt, Task, TaskEvent } from '../core/task.js';
 import { ApiError } from './errors.js';
+import { CreateRate } from './rate.js';
 import { BlockedUrlError, type UrlGuard } from '../net/guard.js';
 import { type ResultFiles, SOURCE_FILE } from '../results/files.js';
 import type { Delivery, KeyRef, Store, StoredAnswer, TaskPage } from '../store/port.js';
@@ -12,6 +13,8 @@ export interface TaskServiceOptions {
   taskDeadlineMs: number;
   errorSleepMs: number;
   maxRetries: number;
+  /** Creates per minute per key (0 or absent: no limit). */
+  keyCreatesPerMinute?: number;
 }
 
 /** `spec.video` of a task whose video to extend was uploaded: the bytes are its `source.mp4`. */
@@ -61,7 +64,11 @@ export class TaskService {
     private readonly opts: TaskServiceOptions,
     /** Where the tasks' files are; `remove` deletes them. */
     private readonly files?: ResultFiles,
-  ) {}
+  ) {
+    this.rate = new CreateRate(opts.keyCreatesPerMinute ?? 0);
+  }
+
+  private readonly rate: CreateRate;
 
   /** A random kie-style seed (10000–99999) for requests that give none. */
   static randomSeed(): number {
@@ -70,6 +77,8 @@ export class TaskService {
 
   async create(input: NewTask, once?: Once): Promise<Task> {
     if (this.draining) throw new ApiError('maintenance', 'Reelay is draining for maintenance; try again shortly');
+    const wait = this.rate.take(input.tenantId);
+    if (wait > 0) throw new ApiError('rate_limited', `this key may create ${this.opts.keyCreatesPerMinute} tasks a minute; try again in ${wait} s`, undefined, wait);
     for (const url of input.spec.images) await this.checkImageUrl(url);
     if (input.spec.video !== undefined) {
       const videoJob = await this.checkSourceVideo(input.tenantId, input.spec.video);

@@ -122,6 +122,7 @@ export const GOOGLE_STATUS: Record<ApiErrorKind, [number, string]> = {
   // Google's code for a concurrency conflict, retried by clients; and a request refused as it is.
   in_progress: [409, 'ABORTED'],
   key_reused: [422, 'INVALID_ARGUMENT'],
+  rate_limited: [429, 'RESOURCE_EXHAUSTED'],
   internal: [500, 'INTERNAL'],
 };
 

@@ -28,6 +28,7 @@ export const KIE_CODES: Record<ApiErrorKind, number> = {
   maintenance: 455,
   in_progress: 409,
   key_reused: 422,
+  rate_limited: 429,
   internal: 500,
 };
 

@@ -120,8 +120,9 @@ function sendError(reply: FastifyReply, err: ApiError, log: { error: (o: object,
   const msg = err.kind === 'unauthorized' ? KIE_MESSAGES.unauthorized : err.kind === 'maintenance' ? KIE_MESSAGES.maintenance : err.message;
   const body: KieEnvelope = { code, msg, data: null };
   // Business errors are HTTP 200 with the code in the body, as kie answers them; a key whose
-  // first request still runs is a real 409 too, so that clients retrying on status retry it.
-  return reply.status(err.kind === 'internal' ? 500 : err.kind === 'in_progress' ? 409 : 200).type('application/json').send(body);
+  // first request still runs is a real 409 too, and a rate limit a real 429, so that clients
+  // retrying on status retry them.
+  return reply.status(err.kind === 'internal' ? 500 : err.kind === 'in_progress' ? 409 : err.kind === 'rate_limited' ? 429 : 200).type('application/json').send(body);
 }
 
 /** The door's error answer (`Door.replyError`). */

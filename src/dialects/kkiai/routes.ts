@@ -31,6 +31,7 @@ const HTTP: Record<ApiErrorKind, [number, string, string]> = {
   maintenance: [503, 'server_error', 'maintenance'],
   in_progress: [409, 'invalid_request_error', 'idempotency_key_in_use'],
   key_reused: [422, 'invalid_request_error', 'idempotency_key_reused'],
+  rate_limited: [429, 'rate_limit_error', 'rate_limit_exceeded'],
   internal: [500, 'server_error', 'internal_error'],
 };
 

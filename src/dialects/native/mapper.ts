@@ -93,6 +93,7 @@ const PROBLEMS: Record<ApiErrorKind, [number, string]> = {
   maintenance: [503, 'Service Unavailable'],
   in_progress: [409, 'Conflict'],
   key_reused: [422, 'Unprocessable Content'],
+  rate_limited: [429, 'Too Many Requests'],
   internal: [500, 'Internal Server Error'],
 };
 

@@ -36,6 +36,7 @@ const HTTP: Record<ApiErrorKind, [number, string, string | null]> = {
   maintenance: [503, 'server_error', 'maintenance'],
   in_progress: [409, 'invalid_request_error', 'idempotency_key_in_use'],
   key_reused: [422, 'invalid_request_error', 'idempotency_key_reused'],
+  rate_limited: [429, 'requests', 'rate_limit_exceeded'],
   internal: [500, 'server_error', 'internal_error'],
 };
 
@@ -59,6 +60,6 @@ export function sendError(reply: FastifyReply, err: ApiError, log: { error: (o: 
   if (err.kind === 'internal') log.error({ err: err.cause ?? err }, 'internal error');
   const { status, body } = openaiError(err);
   // A key whose first request is still running: the SDK's own retry then gets its answer.
-  if (status < 500) reply.header('x-should-retry', err.kind === 'in_progress' ? 'true' : 'false');
+  if (status < 500) reply.header('x-should-retry', err.kind === 'in_progress' || err.kind === 'rate_limited' ? 'true' : 'false');
   return reply.status(status).type('application/json').send(body);
 }
