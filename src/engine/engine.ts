@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { assertTransition } from '../core/states.js';
 import type { Task } from '../core/task.js';
-import { type Exchange, recordExchanges } from '../providers/exchanges.js';
+import type { Exchange } from '../providers/exchanges.js';
 import { coerceError } from '../providers/port.js';
 import type { Store } from '../store/port.js';
 import { ClaimLoop } from './claim-loop.js';
@@ -396,11 +396,9 @@ export class Engine {
       this.ctx.metrics.steps.inc({ step });
     }
     let decided: StepResult | AwaitDownload;
-    let exchanges: Exchange[] = [];
+    const exchanges: Exchange[] = [];
     try {
-      const recorded = await recordExchanges(() => this.steps.run(task, now));
-      decided = recorded.value;
-      exchanges = recorded.exchanges;
+      decided = await this.steps.run(task, now, exchanges);
       // The transition table is the law: a step that breaks it is a bug, handled like a failed step.
       const next = 'kind' in decided ? decided.commit.patch.state : decided.patch.state;
       if (next) assertTransition(task.state, next);

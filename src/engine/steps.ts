@@ -3,6 +3,7 @@ import type { CancelOutcome } from '../core/states.js';
 import type { Artifact, Task } from '../core/task.js';
 import type { Binaries } from '../media/ffmpeg.js';
 import type { GuardedFetcher } from '../net/fetch.js';
+import type { Exchange } from '../providers/exchanges.js';
 import { type Provider, type ProviderError, RateLimitedError, type Succeeded, TransientError, coerceError } from '../providers/port.js';
 import type { Route, Router } from '../routing/router.js';
 import { type ResultFiles, hdFileName } from '../results/files.js';
@@ -93,7 +94,15 @@ export class Steps {
     this.outputs = new Outputs(ctx);
   }
 
-  async run(task: Task, now: number): Promise<StepResult | AwaitDownload> {
+  /** The exchanges of the step this view runs (see `run`); none on `Steps` itself. */
+  private readonly trace?: Exchange[];
+
+  /**
+   * Runs the task's next step. With `trace`, the step runs on a view of this object whose
+   * providers note their upstream HTTP exchanges there (`providerOf`).
+   */
+  async run(task: Task, now: number, trace?: Exchange[]): Promise<StepResult | AwaitDownload> {
+    if (trace && !this.trace) return (Object.create(this, { trace: { value: trace } }) as Steps).run(task, now);
     let result;
     try {
       result = await this.step(task, now);
@@ -192,7 +201,7 @@ export class Steps {
       return this.fail(task, now, { kind: 'upstream', stage: 'generation', step: 'submit', message: `No usable route for model ${task.model}: ${labels} disabled or not configured` });
     }
     const { route } = next;
-    const provider = this.ctx.router.provider(route.provider.label)!;
+    const provider = this.providerOf(route.provider.label)!;
     // The inputs' local paths first: a store that fails waits (see `run`) before a slot is taken.
     let files;
     try {
@@ -268,7 +277,7 @@ export class Steps {
     const plan = this.ctx.router.plan(task);
     const route = plan[task.routeIndex]?.provider.label === task.provider ? plan[task.routeIndex]! : undefined;
     const upstreamId = task.upstreamId!;
-    const provider = this.ctx.router.provider(task.provider);
+    const provider = this.providerOf(task.provider);
     const config = this.ctx.router.config.providers.get(task.provider);
     // The job's provider was disabled or removed from the configuration: move the task on.
     if (!provider || !config || !route || !this.ctx.router.usable(task.provider)) {
@@ -328,7 +337,7 @@ export class Steps {
   private async fetchQueued(task: Task, now: number): Promise<StepResult> {
     const plan = this.ctx.router.plan(task);
     const route = plan[task.routeIndex]?.provider.label === task.provider ? plan[task.routeIndex]! : undefined;
-    const provider = this.ctx.router.provider(task.provider);
+    const provider = this.providerOf(task.provider);
     if (!provider || !route) {
       // The provider left the configuration while the video waited: nothing can fetch it now.
       const err = new TransientError(`provider ${task.provider} is no longer configured for model ${task.model}; its finished job cannot be fetched`);
@@ -368,6 +377,12 @@ export class Steps {
     }
   }
 
+  /** A provider as this step uses it: traced when the step records its exchanges. */
+  private providerOf(label: string): Provider | undefined {
+    const p = this.ctx.router.provider(label);
+    return p && this.trace && p.traced ? p.traced(this.trace) : p;
+  }
+
   /** An error as an Error whose message holds no upstream secret. */
   private clean(e: unknown): Error {
     const err = coerceError(e);
@@ -385,7 +400,7 @@ export class Steps {
   private async stopWork(task: Task, now: number): Promise<StepResult> {
     if (task.cancelOutcome !== 'pending') return { taskId: task.id, patch: { nextRunAt: null }, ofCanceled: true };
     const upstreamId = task.upstreamId;
-    const provider = upstreamId ? this.ctx.router.provider(task.provider) : undefined;
+    const provider = upstreamId ? this.providerOf(task.provider) : undefined;
     let outcome: CancelOutcome;
     let error: string | null = null;
     if (!upstreamId) outcome = 'not_submitted';

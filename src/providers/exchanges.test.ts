@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { simProvider } from '../../test/sim.js';
 import { UrlGuard } from '../net/guard.js';
-import { MAX_BODY, cut, recordExchanges } from './exchanges.js';
+import { type Exchange, MAX_BODY, cut } from './exchanges.js';
 import { UpstreamHttp } from './http.js';
 
 test('a body is kept without its base64 runs and cut short', () => {
@@ -14,7 +14,7 @@ test('a body is kept without its base64 runs and cut short', () => {
   assert.ok(long.length < MAX_BODY + 40 && long.endsWith('(6000 characters)'), long.slice(-40));
 });
 
-test('the exchanges of a step are noted with their status and bodies, never a header or a secret query value; outside a step none is', async () => {
+test('a traced view notes its exchanges with their status and bodies, never a header or a secret query value; the client itself notes none', async () => {
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => (body += d));
@@ -29,10 +29,10 @@ test('the exchanges of a step are noted with their status and bodies, never a he
   after(() => server.close());
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const http = new UpstreamHttp(simProvider('kkiai', base), base, () => ({ authorization: 'Bearer sk-very-secret' }), new UrlGuard([]));
-  const { exchanges } = await recordExchanges(async () => {
-    await http.call('v1/video/create?key=sk-in-query&model=m', { json: { prompt: 'a lighthouse' } });
-    await http.call('fail/status');
-  });
+  const exchanges: Exchange[] = [];
+  const traced = http.traced(exchanges);
+  await traced.call('v1/video/create?key=sk-in-query&model=m', { json: { prompt: 'a lighthouse' } });
+  await traced.call('fail/status');
   assert.deepEqual(exchanges.map((e) => [e.method, e.url, e.status]), [
     ['POST', `${base}/v1/video/create?key=%5Bredacted%5D&model=m`, 200],
     ['GET', `${base}/fail/status`, 503],
@@ -43,6 +43,5 @@ test('the exchanges of a step are noted with their status and bodies, never a he
   assert.ok(exchanges.every((e) => e.ms >= 0 && e.at > 0));
   assert.ok(!JSON.stringify(exchanges).includes('sk-'), 'no key');
   await http.call('outside');
-  const none = await recordExchanges(async () => undefined);
-  assert.deepEqual(none.exchanges, []);
+  assert.equal(exchanges.length, 2, 'the client itself notes nothing');
 });

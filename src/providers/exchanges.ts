@@ -1,9 +1,10 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
-
 /**
- * The upstream HTTP exchanges of one engine step, for the task's audit trail: the engine runs
- * each step inside `recordExchanges`, and `UpstreamHttp.call` notes every request it makes there
- * (a call outside a step, such as a test's, notes nothing). What is kept holds no credential:
+ * The upstream HTTP exchanges of one engine step, for the task's audit trail: the step asks its
+ * provider for a traced view (`Provider.traced`), whose `UpstreamHttp.call` notes every request
+ * it makes into the step's list (a call of the provider itself notes nothing). The list is handed
+ * down explicitly: an AsyncLocalStorage scope would do it implicitly, but on Node 20 it turns on
+ * promise hooks for the whole process, which cost a third of the engine's CPU in
+ * `bench/lifecycle.ts`. What is kept holds no credential:
  * headers are not kept, query values whose names say key or token are masked, and bodies are cut
  * to `MAX_BODY` characters with long base64 runs (images, videos) replaced by their length.
  */
@@ -25,19 +26,9 @@ export interface Exchange {
 const MAX_PER_STEP = 10;
 export const MAX_BODY = 2048;
 
-const store = new AsyncLocalStorage<Exchange[]>();
-
-/** Runs `fn`, and gives what it returned with the exchanges it made. */
-export async function recordExchanges<T>(fn: () => Promise<T>): Promise<{ value: T; exchanges: Exchange[] }> {
-  const exchanges: Exchange[] = [];
-  const value = await store.run(exchanges, fn);
-  return { value, exchanges };
-}
-
-/** Notes an exchange of the step running now, if any. */
-export function noteExchange(e: Omit<Exchange, 'at' | 'url' | 'request' | 'response'> & { url: string; request?: string | Buffer | undefined; response?: string | undefined }): void {
-  const list = store.getStore();
-  if (!list || list.length >= MAX_PER_STEP) return;
+/** Notes an exchange into a step's list (up to `MAX_PER_STEP`). */
+export function noteExchange(list: Exchange[], e: Omit<Exchange, 'at' | 'url' | 'request' | 'response'> & { url: string; request?: string | Buffer | undefined; response?: string | undefined }): void {
+  if (list.length >= MAX_PER_STEP) return;
   list.push({
     at: Date.now(),
     method: e.method,

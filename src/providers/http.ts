@@ -4,7 +4,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { Mp4Scanner } from '../media/mp4.js';
 import type { UrlGuard } from '../net/guard.js';
 import type { ProviderConfig } from './config.js';
-import { noteExchange } from './exchanges.js';
+import { type Exchange, noteExchange } from './exchanges.js';
 import { type FetchedResult, PermanentError, type ProviderError, RateLimitedError, TransientError } from './port.js';
 
 export interface UpstreamResponse {
@@ -57,6 +57,17 @@ export class UpstreamHttp {
     this.guarded = new Agent({ ...timeouts, connect: { lookup: guard.lookup as never } });
   }
 
+  /** Where this view notes its exchanges (see `traced`); none on the client itself. */
+  private readonly trace?: Exchange[];
+
+  /**
+   * A view of this client that notes every `call` into `trace` (one step's exchanges, for the
+   * task's audit trail). It shares the client's pools and everything else.
+   */
+  traced(trace: Exchange[]): UpstreamHttp {
+    return Object.create(this, { trace: { value: trace } }) as UpstreamHttp;
+  }
+
   /** `path` is relative to the base URL (`api/v1/veo/generate`); a leading slash is dropped. */
   url(path: string): URL {
     return new URL(path.replace(/^\/+/, ''), this.base);
@@ -89,8 +100,9 @@ export class UpstreamHttp {
     }
     let res: Dispatcher.ResponseData;
     const started = performance.now();
+    const trace = this.trace;
     const note = (status: number | null, response?: string, error?: string) =>
-      noteExchange({ method, url: target.origin + target.path, status, ms: performance.now() - started, request: body, ...(response !== undefined ? { response } : {}), ...(error ? { error } : {}) });
+      trace && noteExchange(trace, { method, url: target.origin + target.path, status, ms: performance.now() - started, request: body, ...(response !== undefined ? { response } : {}), ...(error ? { error } : {}) });
     try {
       // The agent's headersTimeout and bodyTimeout bound the wait (no timer per request).
       res = await this.agent.request({ origin: target.origin, path: target.path, method, headers, body });

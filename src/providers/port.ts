@@ -1,5 +1,6 @@
 import type { Task } from '../core/task.js';
 import type { Mp4Scanner } from '../media/mp4.js';
+import type { Exchange } from './exchanges.js';
 
 /**
  * The provider port: how the engine talks to whatever makes the video. Each provider lives in its
@@ -34,6 +35,12 @@ export interface Provider {
   cancel?(upstreamId: string): Promise<void>;
   /** Called once the result is stored and committed: the provider may drop its copy. */
   release?(upstreamId: string): void;
+  /**
+   * The provider as one step of one task uses it, noting each HTTP exchange it makes with its
+   * upstream into `trace` (for the task's audit trail). Absent for a provider with no HTTP
+   * upstream (the local renderer).
+   */
+  traced?(trace: Exchange[]): Provider;
   /** Lets the provider say "this job has news" so the engine polls it now, not at the next tick. */
   onWake?(fn: (upstreamId: string) => void): void;
   close?(): Promise<void>;

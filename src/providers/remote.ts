@@ -1,3 +1,4 @@
+import type { Exchange } from './exchanges.js';
 import type { UrlGuard } from '../net/guard.js';
 import type { ProviderConfig } from './config.js';
 import { UpstreamHttp } from './http.js';
@@ -32,6 +33,11 @@ export abstract class RemoteProvider implements Provider {
   ) {
     this.name = config.label;
     this.http = new UpstreamHttp(config, defaultBase, auth, deps.guard);
+  }
+
+  /** The provider as one step uses it: its upstream calls noted into `trace` (see `Provider.traced`). */
+  traced(trace: Exchange[]): this {
+    return Object.create(this, { http: { value: this.http.traced(trace) } }) as this;
   }
 
   abstract submit(req: SubmitRequest): Promise<{ upstreamId: string }>;
