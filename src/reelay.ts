@@ -108,8 +108,8 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   // A delivery sent again goes out from here at once when this process sends callbacks.
   tasks.wakeDeliverer = config.engine ? () => deliverer.wake() : () => {};
   // A cancel reaches this process's engine at once, and the others' through the store.
-  tasks.canceled = (taskId) => {
-    if (config.engine) engine.canceled(taskId);
+  tasks.canceled = (taskId, before) => {
+    if (config.engine) engine.canceled(taskId, before);
     store.signal?.({ kind: 'canceled', taskId });
   };
   const webhooks = new WebhookService(store, guard);

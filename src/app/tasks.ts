@@ -49,7 +49,7 @@ export class TaskService {
    * Tells the engines a task was canceled: the one that holds it lets it go, and one claims it
    * to stop its work (this process's engine, and the others through the store's signal).
    */
-  canceled: (taskId: string) => void = () => {};
+  canceled: (taskId: string, before?: Task) => void = () => {};
   /** Tells this process's deliverer a delivery is due now (a resend); others find it at their tick. */
   wakeDeliverer: () => void = () => {};
   /**
@@ -168,7 +168,7 @@ export class TaskService {
    */
   async cancel(tenantId: string, id: string, o?: { deleteAfter?: boolean }): Promise<{ task: Task; canceled: boolean } | undefined> {
     const r = await this.store.cancelTask(tenantId, id, Date.now(), o);
-    if (r && (r.canceled || r.task.cancelOutcome === 'pending')) this.canceled(id);
+    if (r && (r.canceled || r.task.cancelOutcome === 'pending')) this.canceled(id, r.before ? { ...r.task, state: r.before } : undefined);
     return r;
   }
 

@@ -62,19 +62,21 @@ describe('cancel through the engine', () => {
   const store = openSqliteStore(join(dir, 'cancel.sqlite'));
   const stoppable = new LongJobs('stoppable', true);
   const uncancelable = new LongJobs('uncancelable', false);
+  const single = new LongJobs('single', true);
   const routing = parseRouting({
     providers: {
       stoppable: { type: 'fal', baseUrl: 'http://s.test', apiKeyEnv: 'K', typicalSeconds: 0 },
       uncancelable: { type: 'kie', baseUrl: 'http://u.test', apiKeyEnv: 'K', typicalSeconds: 0 },
+      single: { type: 'fal', baseUrl: 'http://one.test', apiKeyEnv: 'K', typicalSeconds: 0, maxInFlight: 1 },
     },
-    models: [{ match: 'kie-model', routes: [{ provider: 'uncancelable' }] }, { match: '*', routes: [{ provider: 'stoppable' }] }],
+    models: [{ match: 'kie-model', routes: [{ provider: 'uncancelable' }] }, { match: 'one-at-a-time', routes: [{ provider: 'single' }] }, { match: '*', routes: [{ provider: 'stoppable' }] }],
   }, { K: 'x' });
   const files = new ResultFiles(dir, 'http://reelay.test');
   const delivered: { taskId: string; state: string; outcome: string | null }[] = [];
   const engine = new Engine(
     {
       store,
-      router: new Router(routing, new Map<string, Provider>([['stoppable', stoppable], ['uncancelable', uncancelable]])),
+      router: new Router(routing, new Map<string, Provider>([['stoppable', stoppable], ['uncancelable', uncancelable], ['single', single]])),
       files,
       fetcher: new GuardedFetcher(new UrlGuard([])),
       binaries,
@@ -91,7 +93,7 @@ describe('cancel through the engine', () => {
   const tasks = new TaskService(store, new UrlGuard([]), { taskDeadlineMs: 60_000, errorSleepMs: 20, maxRetries: 3 }, files);
   tasks.wakeEngine = () => engine.wake();
   tasks.engine = engine;
-  tasks.canceled = (id) => engine.canceled(id);
+  tasks.canceled = (id, before) => engine.canceled(id, before);
   after(async () => {
     await engine.stop();
     await store.close();
@@ -137,6 +139,35 @@ describe('cancel through the engine', () => {
     await generating(task.id);
     await tasks.cancel('t', task.id);
     assert.equal((await stopped(task.id)).cancelOutcome, 'upstream_uncancelable');
+  });
+
+  test('a canceled job gives its provider\'s maxInFlight slot back: the next task is submitted', async () => {
+    const first = await create('one-at-a-time');
+    await generating(first.id);
+    const second = await create('one-at-a-time');
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal((await get(second.id))?.state, 'queued', 'it waits: the provider runs one job at a time');
+    await tasks.cancel('t', first.id);
+    await generating(second.id);
+    await tasks.cancel('t', second.id);
+    await stopped(second.id);
+  });
+
+  test('a provider with no cancel whose submit lands after the cancel: its job is named, and said to run on', async () => {
+    let open!: () => void;
+    uncancelable.submitGate = new Promise<void>((r) => (open = r));
+    const task = await create('kie-model');
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      await tasks.cancel('t', task.id);
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      uncancelable.submitGate = undefined;
+      open();
+    }
+    const done = await stopped(task.id);
+    assert.equal(done.cancelOutcome, 'upstream_uncancelable');
+    assert.equal(done.upstreamId, `uncancelable-${task.id}#1`);
   });
 
   test('a cancel that fails (503) is tried again, then succeeds', async () => {

@@ -85,7 +85,7 @@ export class Engine {
    * Jobs that a submit made for a task canceled meanwhile (its commit was refused): stopped at
    * once, and named to the task's cancel step when it runs here, which records them.
    */
-  private readonly orphans = new Map<string, { provider: string; upstreamId: string }>();
+  private readonly orphans = new Map<string, { provider: string; upstreamId: string; at: number }>();
   private dueTimer?: NodeJS.Timeout;
   private dueTimerAt = Infinity;
   private unsubscribe?: () => void;
@@ -194,7 +194,10 @@ export class Engine {
    * A task was canceled (its lease taken away in the store): a copy held here is let go, and a
    * claim takes the task now to stop its work. A step of it running now finds its commit refused.
    */
-  canceled(taskId: string): void {
+  canceled(taskId: string, before?: Task): void {
+    // The job it ran no longer counts against its provider's maxInFlight (this engine's own
+    // count, on a single-writer store; a shared store counts generating tasks only).
+    if (before) this.gate.settle(before, { state: 'canceled' });
     if (this.stopped) return;
     this.forget(taskId);
     this.wake();
@@ -384,7 +387,7 @@ export class Engine {
     const orphan = task.state === 'canceled' ? this.orphans.get(task.id) : undefined;
     if (orphan) {
       this.orphans.delete(task.id);
-      if (!task.upstreamId) task = { ...task, ...orphan };
+      if (!task.upstreamId) task = { ...task, provider: orphan.provider, upstreamId: orphan.upstreamId };
     }
     const now = Date.now();
     if (this.ctx.metrics) {
@@ -406,7 +409,7 @@ export class Engine {
       // A bug or an unexpected I/O error: treat it like a transient failure of this step.
       const err = coerceError(e);
       this.ctx.log.error({ taskId: task.id, state: task.state, err: err.message }, 'step threw');
-      decided = this.steps.retry(task, now, err, { step: 'engine' });
+      decided = task.state === 'canceled' ? this.steps.retryStop(task, now, err) : this.steps.retry(task, now, err, { step: 'engine' });
     }
     // A finished job that found the download lane and its queue full waits for the lane.
     const awaitsDownload = 'kind' in decided;
@@ -458,6 +461,13 @@ export class Engine {
     return undefined;
   }
 
+  /** Keeps an orphaned job for its task's cancel step; entries another engine's step made moot go after 10 minutes. */
+  private keepOrphan(taskId: string, job: { provider: string; upstreamId: string }): void {
+    const now = Date.now();
+    if (this.orphans.size >= 1000) for (const [id, o] of this.orphans) if (now - o.at > 600_000) this.orphans.delete(id);
+    if (this.orphans.size < 10_000) this.orphans.set(taskId, { ...job, at: now });
+  }
+
   /**
    * A step whose commit was refused had started an upstream job (a submission): when the task was
    * canceled meanwhile, no record will ever name that job, so its provider is told to stop it
@@ -469,11 +479,13 @@ export class Engine {
     if (!upstreamId || upstreamId === task.upstreamId) return;
     const label = result.patch.provider ?? task.provider;
     const provider = this.ctx.router.provider(label);
-    if (!provider?.cancel) return;
     try {
       const now = await this.store.getTask(task.tenantId, task.id);
       if (now && now.state !== 'canceled') return;
-      if (now?.cancelOutcome === 'pending' && this.orphans.size < 10_000) this.orphans.set(task.id, { provider: label, upstreamId });
+      // Named to the cancel step when it runs here (a provider with no cancel included: its job
+      // runs on, and the step says so).
+      if (now?.cancelOutcome === 'pending') this.keepOrphan(task.id, { provider: label, upstreamId });
+      if (!provider?.cancel) return;
       await provider.cancel(upstreamId);
       this.ctx.log.info({ taskId: task.id, provider: label, upstreamId }, 'stopped the job a canceled task had just submitted');
     } catch (e) {

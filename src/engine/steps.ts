@@ -437,6 +437,17 @@ export class Steps {
     };
   }
 
+  /**
+   * A canceled task's step threw (a bug or an unexpected I/O error): tried again after
+   * `error_sleep`, up to the task's retries, then given up as `upstream_cancel_failed`.
+   */
+  retryStop(task: Task, now: number, err: Error): StepResult {
+    if (task.retryCount >= task.maxRetries) {
+      return { taskId: task.id, ofCanceled: true, patch: { cancelOutcome: 'upstream_cancel_failed', nextRunAt: null, updatedAt: now }, attempt: attempt(task, now, Date.now(), { step: 'cancel', provider: task.provider, upstreamId: task.upstreamId, outcome: 'failed', error: err.message }) };
+    }
+    return { taskId: task.id, ofCanceled: true, patch: { retryCount: task.retryCount + 1, nextRunAt: now + task.errorSleepMs, updatedAt: now }, attempt: attempt(task, now, Date.now(), { step: 'cancel', provider: task.provider, upstreamId: task.upstreamId, outcome: 'retry', error: err.message }) };
+  }
+
   /** Deletes a canceled task whose client deleted it (OpenAI `DELETE` of a video being made). */
   private async deleteIfAsked(task: Task): Promise<void> {
     try {

@@ -393,3 +393,25 @@ describe('comfyui specifics', async () => {
     assert.throws(() => new ComfyUIProvider(simProvider('comfyui', sim.url), simDeps), /needs options.workflowFile/);
   });
 });
+
+test('a cancel the upstream refuses (500) rejects, so the engine tries again; a 404 (the job is gone) is done', async () => {
+  const { createServer } = await import('node:http');
+  let status = 500;
+  const server = createServer((_req, res) => {
+    res.statusCode = status;
+    res.setHeader('content-type', 'application/json');
+    res.end(status === 200 ? '{"queue_running":[],"queue_pending":[]}' : '{"error":"down"}');
+  });
+  server.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  after(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  for (const adapter of ADAPTERS) {
+    const p = adapter.make(adapter.type === 'fal' ? `${url}/fal` : url);
+    if (!p.cancel || adapter.type === 'gemini' || adapter.type === 'vertex') continue;
+    status = 500;
+    await assert.rejects(p.cancel('fal-ai/veo3.1/fast|0d6c1e7f-9e9a-4a8f-8a3b-3f2a1b0c9d8e'), TransientError, adapter.type);
+    status = 404;
+    await p.cancel('fal-ai/veo3.1/fast|0d6c1e7f-9e9a-4a8f-8a3b-3f2a1b0c9d8e');
+  }
+});

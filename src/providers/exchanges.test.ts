@@ -4,10 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { simProvider } from '../../test/sim.js';
 import { UrlGuard } from '../net/guard.js';
-import { type Exchange, MAX_BODY, cut } from './exchanges.js';
+import { type Exchange, MAX_BODY, cutBody as cut } from './exchanges.js';
 import { UpstreamHttp } from './http.js';
 
-test('a body is kept without its base64 runs and cut short', () => {
+test('a body is kept without its secrets and base64 runs, and cut short', () => {
+  assert.equal(cut('{"key":"sk-abcdef-123","callBackUrl":"https://reelay.example/upstream-callbacks/kie-main/9f8e7d6c5b4a"}', 'sk-abcdef-123'), '{"key":"[redacted]","callBackUrl":"https://reelay.example/upstream-callbacks/kie-main/[redacted]"}');
+  // The key is masked before the cut, so no part of it survives at the edge.
+  const edge = cut(`${'x'.repeat(MAX_BODY - 4)}sk-abcdef-123`, 'sk-abcdef-123');
+  assert.ok(!edge.includes('sk-a'), edge.slice(-40));
   const image = 'A'.repeat(5000);
   assert.equal(cut(`{"image":"${image}","prompt":"p"}`), '{"image":"<5000 base64 characters>","prompt":"p"}');
   const long = cut('x '.repeat(3000));

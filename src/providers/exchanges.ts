@@ -27,12 +27,13 @@ const MAX_PER_STEP = 10;
 export const MAX_BODY = 2048;
 
 /** Notes an exchange into a step's list (up to `MAX_PER_STEP`). */
-export function noteExchange(list: Exchange[], e: Omit<Exchange, 'at' | 'url' | 'request' | 'response'> & { url: string; request?: string | Buffer | undefined; response?: string | undefined }): void {
+export function noteExchange(list: Exchange[], e: Omit<Exchange, 'at' | 'url' | 'request' | 'response'> & { url: string; request?: string | Buffer | undefined; response?: string | undefined }, secret?: string): void {
   if (list.length >= MAX_PER_STEP) return;
+  const cut = (text: string) => cutBody(text, secret);
   list.push({
     at: Date.now(),
     method: e.method,
-    url: maskQuery(e.url),
+    url: cut(maskQuery(e.url)),
     status: e.status,
     ms: Math.round(e.ms),
     request: e.request === undefined ? null : typeof e.request === 'string' ? cut(e.request) : `<${e.request.length} bytes>`,
@@ -52,8 +53,14 @@ function maskQuery(url: string): string {
   return rest ? `${url.slice(0, q)}?${rest}` : url.slice(0, q);
 }
 
-/** A body as kept: base64 runs of 200 characters or more as their length, then cut to `MAX_BODY`. */
-export function cut(text: string): string {
-  const slim = text.replace(/[A-Za-z0-9+/_-]{200,}={0,2}/g, (m) => `<${m.length} base64 characters>`);
+/**
+ * A body as kept: the provider's key and the tokens of Reelay's own upstream-callback URLs
+ * (which a kie submit carries) masked first, then base64 runs of 200 characters or more as their
+ * length, then cut to `MAX_BODY`.
+ */
+export function cutBody(text: string, secret?: string): string {
+  let safe = secret && secret.length >= 6 ? text.split(secret).join('[redacted]') : text;
+  safe = safe.replace(/(\/upstream-callbacks\/[^/\s"]+\/)[^/\s"?&]+/g, '$1[redacted]');
+  const slim = safe.replace(/[A-Za-z0-9+/_-]{200,}={0,2}/g, (m) => `<${m.length} base64 characters>`);
   return slim.length > MAX_BODY ? `${slim.slice(0, MAX_BODY)}… (${slim.length} characters)` : slim;
 }

@@ -102,7 +102,7 @@ export class UpstreamHttp {
     const started = performance.now();
     const trace = this.trace;
     const note = (status: number | null, response?: string, error?: string) =>
-      trace && noteExchange(trace, { method, url: target.origin + target.path, status, ms: performance.now() - started, request: body, ...(response !== undefined ? { response } : {}), ...(error ? { error } : {}) });
+      trace && noteExchange(trace, { method, url: target.origin + target.path, status, ms: performance.now() - started, request: body, ...(response !== undefined ? { response } : {}), ...(error ? { error } : {}) }, this.config.apiKey);
     try {
       // The agent's headersTimeout and bodyTimeout bound the wait (no timer per request).
       res = await this.agent.request({ origin: target.origin, path: target.path, method, headers, body });
@@ -261,6 +261,15 @@ function writeAll(fd: number, chunks: Buffer[]): Promise<void> {
 const PLAIN_PATH = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*$/;
 
 /** The typed error for an HTTP failure status. */
+/**
+ * The answer to a cancel: a 2xx, or a 404 (the job is gone: nothing runs), is done; any other
+ * status is the typed error `httpError` makes of it, so the engine tries again or reports it.
+ */
+export function cancelAnswer(where: string, res: UpstreamResponse, alsoDone?: (res: UpstreamResponse) => boolean): void {
+  if ((res.status >= 200 && res.status < 300) || res.status === 404 || alsoDone?.(res)) return;
+  throw httpError(where, res);
+}
+
 export function httpError(where: string, res: Pick<UpstreamResponse, 'status' | 'headers' | 'text'>): ProviderError {
   const detail = `${where} answered ${res.status}: ${snippet(res.text)}`;
   if (res.status === 429) return new RateLimitedError(detail, retryAfterMs(res.headers['retry-after']) ?? 10_000);

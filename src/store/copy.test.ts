@@ -21,8 +21,13 @@ test('an embedded SQLite database moves into PostgreSQL whole: tasks, keys, atte
     patch: { state: 'succeeded', nextRunAt: null, completedAt: 50, progress: 100 },
     attempt: { taskId: 'done', n: 0, step: 'poll', provider: 'kie', upstreamId: 'j1', startedAt: 40, endedAt: 41, outcome: 'succeeded', error: null },
     artifacts: [{ taskId: 'done', kind: 'video', path: '/data/results/fd/fdone-video.mp4', contentType: 'video/mp4', bytes: 123, width: 1280, height: 720, durationMs: 8000, codec: 'h264', createdAt: 42 }],
-    deliveries: [{ taskId: 'done', url: 'https://cb.example/x', body: '{"code":200}', createdAt: 43 }],
+    deliveries: [{ taskId: 'done', url: 'https://cb.example/x', body: '{"code":200}', createdAt: 43 }, { taskId: 'done', endpointId: 'we_1', url: 'https://rx.example/all', body: '{"type":"video.completed"}', createdAt: 43 }],
+    events: [{ taskId: 'done', at: 44, kind: 'state', actor: 'engine', from: 'queued', to: 'succeeded', detail: { reason: 'the video of kie is stored' } }],
   });
+  await from.createEndpoint({ id: 'we_1', tenantId: 'ten', url: 'https://rx.example/all', events: ['video.completed'], createdAt: 30, disabledAt: null, disabledReason: null });
+  // A task canceled while the gateway ran: its cancel step is still owed after the move.
+  await from.createTask(makeTask({ id: 'stop', tenantId: 'ten', fileToken: 'fstop', state: 'generating', upstreamId: 'j3', nextRunAt: 60 }));
+  await from.cancelTask('ten', 'stop', 65, { deleteAfter: true });
   // A task an engine held when the gateway stopped: it is copied free, due at its time.
   await from.createTask(makeTask({ id: 'running', tenantId: 'ten', fileToken: 'frun', state: 'generating', upstreamId: 'j2', nextRunAt: 70 }), { owner: 'E', until: 10_000 });
   // A tenant's signing secret and an answered idempotency key: a copied gateway signs and replays as before.
@@ -32,14 +37,18 @@ test('an embedded SQLite database moves into PostgreSQL whole: tasks, keys, atte
   assert.equal((await from.takeKey({ ...ref, fingerprint: 'fp', now: 44, heldUntil: far, expiresAt: far })).kind, 'new');
   const answer = { status: 200, body: '{"code":200,"data":{"taskId":"done"}}', taskId: 'done' };
   assert.equal(await from.answerKey({ ref, answer }), true);
-  const before = { done: await from.getTask('ten', 'done'), running: await from.getTask('ten', 'running'), attempts: await from.listAttempts('done'), artifacts: await from.listArtifacts('done'), deliveries: await from.listDeliveries('done'), keys: await from.listKeys() };
+  const before = { stop: await from.getTask('ten', 'stop'), events: [...(await from.listEvents('done')), ...(await from.listEvents('stop'))], endpoints: await from.listEndpoints(), done: await from.getTask('ten', 'done'), running: await from.getTask('ten', 'running'), attempts: await from.listAttempts('done'), artifacts: await from.listArtifacts('done'), deliveries: await from.listDeliveries('done'), keys: await from.listKeys() };
   await from.close();
 
   const url = (await freshDatabase())!;
-  assert.deepEqual(await copySqliteToPostgres(file, url), { api_keys: 2, tasks: 2, attempts: 1, artifacts: 1, deliveries: 1, idempotency_keys: 1, webhook_secrets: 1 });
+  assert.deepEqual(await copySqliteToPostgres(file, url), { api_keys: 2, tasks: 3, attempts: 1, artifacts: 1, deliveries: 2, idempotency_keys: 1, webhook_secrets: 1, task_events: 2, webhook_endpoints: 1 });
   const to = openPostgresStore(url);
   t.after(() => to.close());
   assert.deepEqual(await to.getTask('ten', 'done'), before.done);
+  assert.deepEqual(await to.getTask('ten', 'stop'), before.stop);
+  assert.deepEqual([before.stop?.state, before.stop?.cancelOutcome, before.stop?.deleteRequested], ['canceled', 'pending', true]);
+  assert.deepEqual([...(await to.listEvents('done')), ...(await to.listEvents('stop'))], before.events);
+  assert.deepEqual(await to.listEndpoints(), before.endpoints);
   assert.deepEqual(await to.getTask('ten', 'running'), before.running);
   assert.deepEqual(await to.listAttempts('done'), before.attempts);
   assert.deepEqual(await to.listArtifacts('done'), before.artifacts);
@@ -48,14 +57,14 @@ test('an embedded SQLite database moves into PostgreSQL whole: tasks, keys, atte
   assert.equal((await to.findKeyByHash('h1'))?.tenantId, 'ten');
   assert.deepEqual(await to.webhookSecrets('ten', 45, 'whsec_not_this'), ['whsec_copied']);
   assert.deepEqual(await to.takeKey({ ...ref, token: 'tk2', fingerprint: 'fp', now: Date.now(), heldUntil: far, expiresAt: far }), { kind: 'replay', answer });
-  assert.deepEqual((await to.claimDue('F', 100, 1000, 5)).map((x) => x.id), ['running'], 'not leased any more');
+  assert.deepEqual((await to.claimDue('F', 100, 1000, 5)).map((x) => x.id), ['stop', 'running'], 'not leased any more; the cancel step is due');
   // New callbacks are numbered after the copied ones.
   await to.createTask(makeTask({ id: 'new', tenantId: 'ten', fileToken: 'fnew', nextRunAt: 0 }), { owner: 'F', until: 10_000 });
   const owed = [{ taskId: 'new', url: 'https://cb.example/y', body: '{}', createdAt: 60 }];
   assert.equal(await to.commitStep('F', { taskId: 'new', patch: { nextRunAt: null }, deliveries: owed }), true);
   assert.ok((await to.listDeliveries('new'))[0]!.id > before.deliveries[0]!.id);
   // A second copy would merge two histories: refused, nothing written.
-  await assert.rejects(copySqliteToPostgres(file, url), /already holds 3 task\(s\)/);
+  await assert.rejects(copySqliteToPostgres(file, url), /already holds 4 task\(s\)/);
 });
 
 test('reelay migrate and reelay copy-to-postgres, as a user runs them', { skip: pgSkipReason() }, async () => {

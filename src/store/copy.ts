@@ -5,7 +5,7 @@ import BetterSqlite3 from './sqlite/driver.js';
 import { migrate as migrateSqlite } from './sqlite/migrate.js';
 
 /** The tables, in an order that copies what rows refer to first, and their columns. */
-const TABLES: { name: string; columns: string[] }[] = [
+const TABLES: { name: string; columns: string[]; identity?: true; booleans?: string[] }[] = [
   { name: 'api_keys', columns: ['id', 'tenant_id', 'hash', 'prefix', 'name', 'source', 'created_at', 'revoked_at'] },
   {
     name: 'tasks',
@@ -14,14 +14,20 @@ const TABLES: { name: string; columns: string[] }[] = [
       'upstream_id', 'attempt_count', 'retry_count', 'max_retries', 'error_sleep_ms', 'last_error', 'last_error_kind',
       'failure_stage', 'callback_url', 'file_token', 'hd_state', 'progress', 'created_at', 'updated_at', 'completed_at',
       'deadline_at', 'next_run_at', 'route_index', 'submitted_at', 'fallback', 'result_url', 'uhd_state', 'uhd_callback_url',
+      'cancel_outcome', 'delete_requested',
     ],
+    booleans: ['fallback', 'delete_requested'],
   },
   { name: 'attempts', columns: ['task_id', 'n', 'step', 'provider', 'upstream_id', 'started_at', 'ended_at', 'outcome', 'error'] },
   { name: 'artifacts', columns: ['task_id', 'kind', 'path', 'content_type', 'bytes', 'width', 'height', 'duration_ms', 'codec', 'created_at'] },
   {
     name: 'deliveries',
-    columns: ['id', 'task_id', 'url', 'body', 'status', 'attempts', 'next_attempt_at', 'last_error', 'last_status', 'created_at', 'delivered_at'],
+    columns: ['id', 'task_id', 'endpoint_id', 'url', 'body', 'status', 'attempts', 'next_attempt_at', 'last_error', 'last_status', 'created_at', 'delivered_at'],
+    identity: true,
   },
+  // The audit trail, and the endpoints task ends are sent to.
+  { name: 'task_events', columns: ['id', 'task_id', 'at', 'kind', 'actor', 'from_state', 'to_state', 'detail'], identity: true },
+  { name: 'webhook_endpoints', columns: ['id', 'tenant_id', 'url', 'events', 'created_at', 'disabled_at', 'disabled_reason'] },
   // The answers a retried create must get again, and the secrets receivers verify callbacks with.
   {
     name: 'idempotency_keys',
@@ -61,7 +67,7 @@ export async function copySqliteToPostgres(file: string, url: string): Promise<R
       await client.query('BEGIN');
       const counts: Record<string, number> = {};
       for (const table of TABLES) {
-        const identity = table.name === 'deliveries';
+        const identity = table.identity === true;
         const batch = Math.floor(MAX_PARAMS / table.columns.length);
         let pending: unknown[][] = [];
         let n = 0;
@@ -78,11 +84,11 @@ export async function copySqliteToPostgres(file: string, url: string): Promise<R
         };
         const select = sqlite.prepare(`SELECT ${table.columns.join(', ')} FROM ${table.name} ORDER BY rowid`);
         for (const row of select.iterate() as Iterable<Record<string, unknown>>) {
-          pending.push(table.columns.map((c) => (table.name === 'tasks' && c === 'fallback' ? row[c] === 1 : row[c])));
+          pending.push(table.columns.map((c) => (table.booleans?.includes(c) ? row[c] === 1 : row[c])));
           if (pending.length >= batch) await flush();
         }
         await flush();
-        if (identity) await client.query(`SELECT setval(pg_get_serial_sequence('deliveries', 'id'), GREATEST((SELECT max(id) FROM deliveries), 1))`);
+        if (identity) await client.query(`SELECT setval(pg_get_serial_sequence('${table.name}', 'id'), GREATEST((SELECT max(id) FROM ${table.name}), 1))`);
         counts[table.name] = n;
       }
       await client.query('COMMIT');

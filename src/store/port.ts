@@ -118,10 +118,11 @@ export interface Store {
    * `cancelOutcome` `pending`), its lease is taken away, so a step of it running now cannot
    * commit, and it is due at once for the step that stops its work. `canceled` says whether this
    * call canceled it: false when it had ended already (it succeeded or failed first) or another
-   * cancel came first. With `deleteAfter`, a task canceled by this call or still `pending` is
-   * deleted once its work is stopped. Undefined when there is no such task.
+   * cancel came first; `before`, the state this call canceled it in. With `deleteAfter`, a task
+   * canceled by this call or still `pending` is deleted once its work is stopped. Undefined when
+   * there is no such task.
    */
-  cancelTask(tenantId: string, id: string, now: number, o?: { deleteAfter?: boolean }): Promise<{ task: Task; canceled: boolean } | undefined>;
+  cancelTask(tenantId: string, id: string, now: number, o?: { deleteAfter?: boolean }): Promise<{ task: Task; canceled: boolean; before?: Task['state'] } | undefined>;
   /**
    * One page of a tenant's tasks by creation time (ties by id): up to `limit`, starting after the
    * task `after` (a cursor). Undefined when `after` names no task of this tenant.

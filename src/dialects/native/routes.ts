@@ -123,7 +123,7 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
     const q = req.query;
     const limit = q.limit === undefined ? 20 : Number(q.limit);
     const filter: TaskFilter = {
-      ...(q.state ? { states: q.state.split(',') as TaskState[] } : {}),
+      ...(q.state ? { states: [...new Set(q.state.split(','))].sort() as TaskState[] } : {}),
       ...(q.model ? { model: q.model } : {}),
       ...(q.provider ? { provider: q.provider } : {}),
       ...(q.dialect ? { dialect: q.dialect } : {}),
@@ -163,14 +163,16 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
   // process runs the task), a comment every 15 s to keep proxies from closing it, and
   // `event: end` once nothing more will change (or the server drains).
   app.get('/tasks/:id/stream', { schema: { params: TaskParams } }, async (req, reply) => {
+    // Listened for first: a client gone while the task is read must not leave the loop running.
+    let closed = false;
+    req.raw.once('close', () => (closed = true));
     const tenantId = await tenantOf(ctx.keys, req);
     let task: Task | undefined = await find(tenantId, req.params.id);
     reply.hijack();
     const res = reply.raw;
+    if (closed || res.destroyed) return res.end();
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write('retry: 2000\n\n');
-    let closed = false;
-    req.raw.once('close', () => (closed = true));
     let last = '';
     let beat = Date.now();
     const settled = (t: Task) => isTerminal(t.state) && t.cancelOutcome !== 'pending' && t.hdState !== 'pending' && t.uhdState !== 'pending';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../config-error.js';
 import type { ProviderConfig } from '../config.js';
 import { frameSize } from '../local/scene.js';
-import { httpError, snippet } from '../http.js';
+import { httpError, snippet, cancelAnswer } from '../http.js';
 import { RemoteProvider, type RemoteDeps } from '../remote.js';
 import { type PollOutcome, SafetyRejectedError, type SubmitRequest, TransientError } from '../port.js';
 import { isSafetyText } from '../safety.js';
@@ -103,10 +103,11 @@ export class ComfyUIProvider extends RemoteProvider {
 
   /** Drops the prompt from the queue; interrupts it when it is the one running. */
   async cancel(upstreamId: string): Promise<void> {
-    await this.http.call('queue', { json: { delete: [upstreamId] } });
+    cancelAnswer(`${this.name}: POST /queue`, await this.http.call('queue', { json: { delete: [upstreamId] } }));
     const q = await this.http.call('queue');
+    cancelAnswer(`${this.name}: GET /queue`, q);
     const running = (q.json as { queue_running?: unknown[][] } | undefined)?.queue_running ?? [];
-    if (running.some((item) => item[1] === upstreamId)) await this.http.call('interrupt', { json: {} });
+    if (running.some((item) => item[1] === upstreamId)) cancelAnswer(`${this.name}: POST /interrupt`, await this.http.call('interrupt', { json: {} }));
   }
 
 

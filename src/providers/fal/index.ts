@@ -1,5 +1,5 @@
 import type { ProviderConfig } from '../config.js';
-import { httpError, snippet } from '../http.js';
+import { httpError, snippet, cancelAnswer } from '../http.js';
 import { RemoteProvider, type RemoteDeps } from '../remote.js';
 import { type PollOutcome, PermanentError, SafetyRejectedError, type SubmitRequest, TransientError } from '../port.js';
 import { isSafetyText } from '../safety.js';
@@ -58,7 +58,9 @@ export class FalProvider extends RemoteProvider {
 
 
   async cancel(upstreamId: string): Promise<void> {
-    await this.http.call(`${this.path(upstreamId)}/cancel`, { method: 'PUT' });
+    const path = `${this.path(upstreamId)}/cancel`;
+    // A request that already ended answers 400 ALREADY_COMPLETED: nothing is left to stop.
+    cancelAnswer(`${this.name}: PUT /${path}`, await this.http.call(path, { method: 'PUT' }), (r) => r.status === 400 && /ALREADY_COMPLETED/.test(r.text));
   }
 
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { ProviderConfig } from '../config.js';
-import { httpError } from '../http.js';
+import { httpError, cancelAnswer } from '../http.js';
 import { RemoteProvider, type RemoteDeps } from '../remote.js';
 import { type PollOutcome, PermanentError, SafetyRejectedError, type SubmitRequest, TransientError } from '../port.js';
 import { isSafetyText } from '../safety.js';
@@ -96,7 +96,8 @@ export class OpenAIVideosProvider extends RemoteProvider {
 
 
   async cancel(upstreamId: string): Promise<void> {
-    await this.http.call(`v1/videos/${encodeURIComponent(upstreamId)}`, { method: 'DELETE' });
+    const path = `v1/videos/${encodeURIComponent(upstreamId)}`;
+    cancelAnswer(`${this.name}: DELETE /${path}`, await this.http.call(path, { method: 'DELETE' }));
   }
 
 

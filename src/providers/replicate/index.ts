@@ -1,5 +1,5 @@
 import type { ProviderConfig } from '../config.js';
-import { httpError } from '../http.js';
+import { httpError, cancelAnswer } from '../http.js';
 import { RemoteProvider, type RemoteDeps } from '../remote.js';
 import { type PollOutcome, SafetyRejectedError, type SubmitRequest, TransientError } from '../port.js';
 import { isSafetyText } from '../safety.js';
@@ -64,7 +64,8 @@ export class ReplicateProvider extends RemoteProvider {
 
 
   async cancel(upstreamId: string): Promise<void> {
-    await this.http.call(`v1/predictions/${encodeURIComponent(upstreamId)}/cancel`, { method: 'POST' });
+    const path = `v1/predictions/${encodeURIComponent(upstreamId)}/cancel`;
+    cancelAnswer(`${this.name}: POST /${path}`, await this.http.call(path, { method: 'POST' }));
   }
 
 }

@@ -165,7 +165,7 @@ export function taskOps(db: Db) {
       const task = await byId(tenantId, id, off);
       return task && { task, asked: false };
     },
-    async cancelTask(tenantId: string, id: string, now: number, o?: { deleteAfter?: boolean }): Promise<{ task: Task; canceled: boolean } | undefined> {
+    async cancelTask(tenantId: string, id: string, now: number, o?: { deleteAfter?: boolean }): Promise<{ task: Task; canceled: boolean; before?: Task['state'] } | undefined> {
       const off = await db.offset();
       const deleteAfter = o?.deleteAfter ?? false;
       // The row lock orders a cancel against a commit of the same task: the commit that came
@@ -189,7 +189,7 @@ export function taskOps(db: Db) {
          SELECT * FROM c`,
         [id, tenantId, Math.round(now + off), Math.round(now), deleteAfter, CANCELED_MESSAGE, deleteAfter ? 'deleted by the client while it ran' : 'canceled by the client'],
       );
-      if (rows[0]) return { task: taskFromRow(rows[0], off), canceled: true };
+      if (rows[0]) return { task: taskFromRow(rows[0], off), canceled: true, before: rows[0].was_state as Task['state'] };
       if (deleteAfter) {
         const { rows: later } = await db.query(
           'reelay_task_delete_later',

@@ -56,7 +56,7 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) 
     if (canceled) cancelEvent.run(id, now, before!.state, JSON.stringify({ reason: deleteAfter ? 'deleted by the client while it ran' : 'canceled by the client' }));
     if (!canceled && deleteAfter) deleteLater.run(id, tenantId);
     const row = byId.get(id, tenantId) as Row | undefined;
-    return row && { task: taskFromRow(row), canceled };
+    return row && { task: taskFromRow(row), canceled, ...(canceled ? { before: before!.state as Task['state'] } : {}) };
   });
   const cursor = db.prepare(`SELECT created_at, id FROM tasks WHERE id = ? AND tenant_id = ?`);
   const pages = {
@@ -117,7 +117,11 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) 
     const dir = page.order === 'asc' ? '' : ' DESC';
     const text = `SELECT * FROM tasks WHERE tenant_id = ?${after}${where} ORDER BY created_at${dir}, id${dir} LIMIT ${param(page.limit)}`;
     let stmt = shapes.get(text);
-    if (!stmt) shapes.set(text, (stmt = db.prepare(text)));
+    if (!stmt) {
+      stmt = db.prepare(text);
+      // Shapes are few (which filters, how many states); past a bound they are not kept.
+      if (shapes.size < 256) shapes.set(text, stmt);
+    }
     return (stmt.all(...values) as Row[]).map(taskFromRow);
   }
 
@@ -144,7 +148,7 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) 
       const row = byId.get(id, tenantId) as Row | undefined;
       return row && { task: taskFromRow(row), asked };
     },
-    cancelTask(tenantId: string, id: string, now: number, deleteAfter: boolean): { task: Task; canceled: boolean } | undefined {
+    cancelTask(tenantId: string, id: string, now: number, deleteAfter: boolean): { task: Task; canceled: boolean; before?: Task['state'] } | undefined {
       return cancelTask.immediate(tenantId, id, now, deleteAfter);
     },
     listTasks(tenantId: string, page: TaskPage): Task[] | undefined {
