@@ -4,7 +4,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
-import { freshDatabase, pgSkipReason } from './pg.js';
+import { SERVER_BACKENDS } from './pg.js';
 import { type ServerProcess, startCallbackReceiver, startServer, waitFor } from './server.js';
 import { SIM_KEY, startTestSim } from './sim.js';
 import { tmpDir } from './tmp.js';
@@ -28,10 +28,7 @@ const UPSTREAMS: { model: string; type: string; upstreamModel: string; outcome: 
   { model: 'sim-kie', type: 'kie', upstreamModel: 'veo3_fast', outcome: 'upstream_uncancelable' },
 ];
 
-const backends: { name: string; skip: string | false; env(): Promise<Record<string, string>> }[] = [
-  { name: 'SQLite', skip: false, env: async () => ({}) },
-  { name: 'PostgreSQL', skip: pgSkipReason(), env: async () => ({ REELAY_DATABASE_URL: (await freshDatabase())! }) },
-];
+const backends = SERVER_BACKENDS;
 
 for (const backend of backends) {
   describe(`cancel against a real server (${backend.name})`, { skip: backend.skip }, async () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { downloadAndProbe } from './media.js';
-import { freshDatabase, pgSkipReason } from './pg.js';
+import { SERVER_BACKENDS } from './pg.js';
 import { type ServerProcess, freePort, startServer, track, waitFor } from './server.js';
 import { tmpDir } from './tmp.js';
 
@@ -15,10 +15,7 @@ const SIM_KEY = 'sk-upstream-secret-1234';
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 
 /** Where the server keeps its tasks: the SQLite file in its data folder, or a database of its own. */
-const backends: { name: string; skip: string | false; env(): Promise<Record<string, string>> }[] = [
-  { name: 'SQLite', skip: false, env: async () => ({}) },
-  { name: 'PostgreSQL', skip: pgSkipReason(), env: async () => ({ REELAY_DATABASE_URL: (await freshDatabase())! }) },
-];
+const backends = SERVER_BACKENDS;
 
 /**
  * Failover end to end: `reelay sim` plays the upstreams (a kkiai-style reseller and kie.ai), a

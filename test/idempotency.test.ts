@@ -4,17 +4,14 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import pg from 'pg';
 import BetterSqlite3 from '../src/store/sqlite/driver.js';
-import { freshDatabase, pgSkipReason } from './pg.js';
+import { SERVER_BACKENDS } from './pg.js';
 import { type ServerProcess, startServer, waitFor } from './server.js';
 import { tmpDir } from './tmp.js';
 
 const KEY = 'sk-idempotency-e2e';
 
 /** Where the server keeps its tasks, and how the test reads the submissions it recorded. */
-const backends: { name: string; skip: string | false; env(): Promise<Record<string, string>> }[] = [
-  { name: 'SQLite', skip: false, env: async () => ({}) },
-  { name: 'PostgreSQL', skip: pgSkipReason(), env: async () => ({ REELAY_DATABASE_URL: (await freshDatabase())! }) },
-];
+const backends = SERVER_BACKENDS;
 
 for (const backend of backends) {
   describe(`idempotent create against a real server (${backend.name})`, { skip: backend.skip }, () => {

@@ -246,3 +246,12 @@ export async function pgControl(action: 'start' | 'stop' | 'restart', mode: 'fas
   if (action !== 'start') await ctl('stop');
   if (action !== 'stop') await ctl('start');
 }
+
+/**
+ * The two stores a real server is tested on: the embedded SQLite file, and a fresh database of
+ * the test cluster (skipped where there is none). `env` is what the server is started with.
+ */
+export const SERVER_BACKENDS: { name: string; skip: string | false; env(): Promise<Record<string, string>> }[] = [
+  { name: 'SQLite', skip: false, env: async () => ({}) },
+  { name: 'PostgreSQL', skip: pgSkipReason(), env: async () => ({ REELAY_DATABASE_URL: (await freshDatabase())! }) },
+];

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { freshDatabase, pgSkipReason } from './pg.js';
+import { SERVER_BACKENDS } from './pg.js';
 import { type ServerProcess, startServer, waitFor } from './server.js';
 import { tmpDir } from './tmp.js';
 
@@ -31,10 +31,7 @@ async function receiver(): Promise<{ url: string; got: Received[]; close(): Prom
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, got, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
-const backends: { name: string; skip: string | false; env(): Promise<Record<string, string>> }[] = [
-  { name: 'SQLite', skip: false, env: async () => ({}) },
-  { name: 'PostgreSQL', skip: pgSkipReason(), env: async () => ({ REELAY_DATABASE_URL: (await freshDatabase())! }) },
-];
+const backends = SERVER_BACKENDS;
 
 for (const backend of backends) {
   describe(`webhook endpoints against a real server (${backend.name})`, { skip: backend.skip }, () => {
