@@ -181,6 +181,11 @@ export class TaskService {
     return { events, attempts };
   }
 
+  /** The tenant's tasks changed at or after `since`, oldest change first (a key's event stream). */
+  changed(tenantId: string, since: number, limit: number): Promise<Task[]> {
+    return this.store.changedTasks(tenantId, since, limit);
+  }
+
   /** The callbacks a task owes or owed, in the order they were owed. */
   deliveries(task: Task): Promise<Delivery[]> {
     return this.store.listDeliveries(task.id);

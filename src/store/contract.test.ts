@@ -647,6 +647,17 @@ for (const backend of backends) {
       assert.deepEqual((await s.claimDueDeliveries(40, 1000, 10)).map((d) => d.endpointId).sort(), ['we_1', null].sort());
     });
 
+    test('changedTasks: a tenant\'s tasks changed since a time, oldest change first, up to the limit', async (t) => {
+      const s = await open(t);
+      for (const [id, at] of [['c1', 100], ['c2', 300], ['c3', 200], ['c4', 300]] as const) await s.createTask(makeTask({ id, fileToken: `f${id}`, updatedAt: at, createdAt: 1 }));
+      await s.createTask(makeTask({ id: 'cb', tenantId: 't_b', fileToken: 'fcb', updatedAt: 250 }));
+      assert.deepEqual((await s.changedTasks('t_a', 200, 10)).map((x) => x.id), ['c3', 'c2', 'c4']);
+      assert.deepEqual((await s.changedTasks('t_a', 0, 2)).map((x) => x.id), ['c1', 'c3']);
+      assert.deepEqual(await s.changedTasks('t_a', 301, 10), []);
+      await s.cancelTask('t_a', 'c1', 400);
+      assert.deepEqual((await s.changedTasks('t_a', 301, 10)).map((x) => [x.id, x.state]), [['c1', 'canceled']]);
+    });
+
     test('of two requestUhd at once, exactly one asked', async (t) => {
       const [a, b] = await backend.open(t, 2);
       await a!.createTask(makeTask({ id: 'ok', fileToken: 'fo', state: 'succeeded', nextRunAt: null, completedAt: 5 }));

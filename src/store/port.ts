@@ -135,6 +135,11 @@ export interface Store {
    */
   deleteTask(tenantId: string, id: string): Promise<boolean>;
   listAttempts(taskId: string): Promise<Attempt[]>;
+  /**
+   * A tenant's tasks changed at or after `since` (`updatedAt`), oldest change first, up to
+   * `limit`: what a key's event stream sends.
+   */
+  changedTasks(tenantId: string, since: number, limit: number): Promise<Task[]>;
   /** A task's audit trail (see `TaskEvent`), oldest first. */
   listEvents(taskId: string): Promise<TaskEvent[]>;
   /** A task's artifacts by kind; a commit's artifact replaces the one of the same kind. */

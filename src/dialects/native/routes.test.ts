@@ -131,6 +131,49 @@ describe('native API over HTTP (in-process, no engine)', async () => {
     problem(await call('GET', `/tasks/${id}/stream`, undefined, KEY_B), 404, 'not_found');
   });
 
+  test('the key\'s stream: every task of the key as it changes, from now, or from Last-Event-ID', async () => {
+    const address = app.server.address() as { port: number };
+    const open = async (extra: Record<string, string> = {}) => {
+      const ac = new AbortController();
+      const res = await fetch(`http://127.0.0.1:${address.port}/reelay/v1/stream`, { headers: { authorization: `Bearer ${KEY_B}`, ...extra }, signal: ac.signal });
+      assert.equal(res.status, 200);
+      const reader = res.body!.getReader();
+      let text = '';
+      const until = async (re: RegExp) => {
+        const deadline = Date.now() + 10_000;
+        while (!re.test(text)) {
+          if (Date.now() > deadline) throw new Error(`no ${re} in ${text}`);
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += Buffer.from(value).toString();
+        }
+        return text;
+      };
+      return { until, close: () => ac.abort(), text: () => text };
+    };
+    const s = await open();
+    try {
+      await s.until(/^retry: 2000/);
+      const id = (await call('POST', '/tasks', { model: 'm', prompt: 'on the key stream' }, KEY_B)).body.id as string;
+      await s.until(new RegExp(`"id":"${id}".*"state":"queued"`));
+      await call('POST', `/tasks/${id}/cancel`, undefined, KEY_B);
+      const text = await s.until(new RegExp(`"id":"${id}".*"state":"canceled"`));
+      assert.ok(!/"prompt":"mine"|tenant0/.test(text), 'only this key\'s tasks');
+      const first = /id: (\d+)\nevent: task/.exec(text)![1]!;
+      s.close();
+      // Reconnected from the first event: the change after it comes again, the one before does not.
+      const again = await open({ 'last-event-id': first });
+      try {
+        const replay = await again.until(new RegExp(`"id":"${id}".*"state":"canceled"`));
+        assert.ok(!replay.includes('"state":"queued"'));
+      } finally {
+        again.close();
+      }
+    } finally {
+      s.close();
+    }
+  });
+
   test('Idempotency-Key: the same create twice is one task, the first answer again', async () => {
     const body = { model: 'm', prompt: 'once' };
     const a = await call('POST', '/tasks', body, KEY_A, { 'idempotency-key': 'native-1' });

@@ -21,6 +21,9 @@ export const NATIVE = 'reelay';
 
 /** How often a task's stream reads the task again. */
 const STREAM_POLL_MS = 500;
+/** How often a key's stream looks for changed tasks, and how many it reads at a time. */
+const KEY_STREAM_POLL_MS = 1000;
+const KEY_STREAM_BATCH = 200;
 
 const TaskParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
 const DeliveryParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }), delivery: Type.String({ pattern: '^[1-9][0-9]{0,15}$' }) });
@@ -78,7 +81,8 @@ function timeOf(v: string | undefined, param: string): number | undefined {
  *   `model`, `provider`, `dialect`, `created_from`, `created_to`, run by the store);
  * - `POST /tasks/{id}/cancel` cancels it: the task is `canceled` at once and its work is stopped
  *   where it runs; a task that ended first is a 409 that carries it as it ended;
- * - `GET /tasks/{id}/stream` is a Server-Sent Events stream of its changes;
+ * - `GET /tasks/{id}/stream` is a Server-Sent Events stream of its changes, and `GET /stream`
+ *   one of every task of the key;
  * - `POST|GET /webhooks`, `DELETE /webhooks/{id}`: the key's endpoints, sent every task's end;
  * - `GET /tasks/{id}/events` is its audit trail; `GET /tasks/{id}/deliveries` its callbacks, and
  *   `POST /tasks/{id}/deliveries/{n}/resend` sends one again (same `webhook-id`, signed anew).
@@ -194,6 +198,52 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
       if (!closed) res.write(`event: end\ndata: ${JSON.stringify({ id: req.params.id, state: task?.state ?? null })}\n\n`);
     } catch (e) {
       ctx.log.warn({ err: (e as Error).message }, 'task stream ended by an error');
+    } finally {
+      res.end();
+    }
+  });
+
+  // Server-Sent Events of every task of the key: `event: task` with a task each time it changes
+  // state (its `updated_at`), read every second from the store; `id` is that time, so a client
+  // that reconnects with `Last-Event-ID` misses nothing. Without it, the stream starts now.
+  app.get('/stream', async (req, reply) => {
+    let closed = false;
+    req.raw.once('close', () => (closed = true));
+    const tenantId = await tenantOf(ctx.keys, req);
+    reply.hijack();
+    const res = reply.raw;
+    if (closed || res.destroyed) return res.end();
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write('retry: 2000\n\n');
+    const resume = Number(req.headers['last-event-id']);
+    let since = Number.isFinite(resume) && resume > 0 ? resume + 1 : Date.now();
+    // What was sent at the newest millisecond seen: the next read starts there again.
+    const sent = new Map<string, number>();
+    let beat = Date.now();
+    try {
+      while (!closed && !ctx.tasks.draining) {
+        const changed = await ctx.tasks.changed(tenantId, since, KEY_STREAM_BATCH);
+        let fresh = 0;
+        for (const t of changed) {
+          if (sent.get(t.id) === t.updatedAt) continue;
+          sent.set(t.id, t.updatedAt);
+          fresh++;
+          res.write(`id: ${t.updatedAt}\nevent: task\ndata: ${JSON.stringify(render(t))}\n\n`);
+        }
+        const newest = changed.at(-1)?.updatedAt;
+        if (newest !== undefined && newest > since) {
+          since = newest;
+          for (const [id, at] of sent) if (at < since) sent.delete(id);
+        }
+        if (Date.now() - beat >= 15_000) {
+          res.write(': still here\n\n');
+          beat = Date.now();
+        }
+        // A full batch of new changes is read on at once; else the next look is in a second.
+        if (fresh === 0 || changed.length < KEY_STREAM_BATCH) await new Promise((r) => setTimeout(r, KEY_STREAM_POLL_MS));
+      }
+    } catch (e) {
+      ctx.log.warn({ err: (e as Error).message }, 'key stream ended by an error');
     } finally {
       res.end();
     }

@@ -67,6 +67,7 @@ export function openSqliteStore(file: string): Store {
     deleteTask: async (tenant, id) => tasks.deleteTask(tenant, id),
     listAttempts: async (id) => tasks.listAttempts(id),
     listEvents: async (id) => tasks.listEvents(id),
+    changedTasks: async (tenant, since, limit) => tasks.changedTasks(tenant, since, limit),
     listArtifacts: async (id) => tasks.listArtifacts(id),
     listExpiring: async (before, limit) => retention.listExpiring(before, limit),
     markExpired: async (ids, now) => retention.markExpired(ids, now),

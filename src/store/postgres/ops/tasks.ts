@@ -255,6 +255,11 @@ export function taskOps(db: Db) {
       const { rows } = await db.query('reelay_attempts', `SELECT * FROM attempts WHERE task_id = $1 ORDER BY n`, [taskId]);
       return rows.map(attemptFromRow);
     },
+    async changedTasks(tenantId: string, since: number, limit: number): Promise<Task[]> {
+      const off = await db.offset();
+      const { rows } = await db.query('reelay_tasks_changed', `SELECT * FROM tasks WHERE tenant_id = $1 AND updated_at >= $2 ORDER BY updated_at, id LIMIT $3`, [tenantId, Math.round(since), limit]);
+      return rows.map((r) => taskFromRow(r, off));
+    },
     async listEvents(taskId: string) {
       const { rows } = await db.query('reelay_events', `SELECT * FROM task_events WHERE task_id = $1 ORDER BY id`, [taskId]);
       return rows.map(eventFromRow);

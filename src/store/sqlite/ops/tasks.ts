@@ -86,6 +86,7 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) 
     return true;
   });
   const events = db.prepare(`SELECT * FROM task_events WHERE task_id = ? ORDER BY id`);
+  const changed = db.prepare(`SELECT * FROM tasks WHERE tenant_id = ? AND updated_at >= ? ORDER BY updated_at, id LIMIT ?`);
   const attempts = db.prepare(`SELECT * FROM attempts WHERE task_id = ? ORDER BY n`);
   const inFlight = db.prepare(
     `SELECT provider, COUNT(*) AS n FROM tasks WHERE state = 'generating' AND upstream_id IS NOT NULL GROUP BY provider`,
@@ -168,6 +169,9 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) 
     },
     listAttempts(taskId: string) {
       return (attempts.all(taskId) as Row[]).map(attemptFromRow);
+    },
+    changedTasks(tenantId: string, since: number, limit: number): Task[] {
+      return (changed.all(tenantId, since, limit) as Row[]).map(taskFromRow);
     },
     listEvents(taskId: string) {
       return (events.all(taskId) as Row[]).map(eventFromRow);
