@@ -5,6 +5,7 @@ import { isTerminal } from '../core/states.js';
 import type { Attempt, Task, TaskEvent } from '../core/task.js';
 import { ApiError } from './errors.js';
 import { CreateRate } from './rate.js';
+import { checkHookUrl } from './webhooks.js';
 import { BlockedUrlError, type UrlGuard } from '../net/guard.js';
 import { type ResultFiles, SOURCE_FILE } from '../results/files.js';
 import type { Delivery, KeyRef, Store, StoredAnswer, TaskPage } from '../store/port.js';
@@ -290,13 +291,6 @@ export class TaskService {
   }
 
   private async checkCallbackUrl(url: string): Promise<void> {
-    try {
-      await this.guard.check(url);
-    } catch (e) {
-      // A host that does not resolve yet may resolve later: only a definite refusal is an error.
-      if (e instanceof BlockedUrlError && !e.message.startsWith('cannot resolve')) {
-        throw new ApiError('validation', `callback URL refused: ${e.message}`, 'callBackUrl');
-      }
-    }
+    await checkHookUrl(this.guard, url, 'callback URL', 'callBackUrl');
   }
 }

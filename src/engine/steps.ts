@@ -414,12 +414,7 @@ export class Steps {
         const err = this.clean(e) as Partial<ProviderError> & Error;
         if (err.retryable !== false && task.retryCount < task.maxRetries) {
           this.ctx.log.warn({ taskId: task.id, provider: task.provider, upstreamId, err: err.message }, 'upstream cancel failed; will try again');
-          return {
-            taskId: task.id,
-            ofCanceled: true,
-            patch: { retryCount: task.retryCount + 1, nextRunAt: now + task.errorSleepMs, updatedAt: now },
-            attempt: attempt(task, now, Date.now(), { step: 'cancel', provider: task.provider, upstreamId, outcome: 'retry', error: err.message }),
-          };
+          return this.retryStop(task, now, err);
         }
         outcome = 'upstream_cancel_failed';
         error = err.message;

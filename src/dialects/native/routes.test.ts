@@ -94,26 +94,33 @@ describe('native API over HTTP (in-process, no engine)', async () => {
     problem(await call('GET', '/tasks?colour=red', undefined, KEY_B), 400, 'validation');
   });
 
+  /** A stream of the listening app, read as it comes: `until` waits for its text to match. */
+  const openStream = async (path: string, key: string, extra: Record<string, string> = {}) => {
+    const address = app.server.address() as { port: number };
+    const ac = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${address.port}/reelay/v1${path}`, { headers: { authorization: `Bearer ${key}`, ...extra }, signal: ac.signal });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+    const reader = res.body!.getReader();
+    let text = '';
+    const until = async (re: RegExp) => {
+      const deadline = Date.now() + 10_000;
+      while (!re.test(text)) {
+        if (Date.now() > deadline) throw new Error(`no ${re} in ${text}`);
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += Buffer.from(value).toString();
+      }
+      return text;
+    };
+    return { until, close: () => ac.abort() };
+  };
+
   test('stream: Server-Sent Events of a task\'s changes, then end once nothing more will change', async () => {
     await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address() as { port: number };
     const id = (await call('POST', '/tasks', { model: 'm', prompt: 'streamed' })).body.id as string;
-    const ac = new AbortController();
-    const res = await fetch(`http://127.0.0.1:${address.port}/reelay/v1/tasks/${id}/stream`, { headers: { authorization: `Bearer ${KEY_A}` }, signal: ac.signal });
+    const { until, close } = await openStream(`/tasks/${id}/stream`, KEY_A);
     try {
-      assert.equal(res.status, 200);
-      assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
-      const reader = res.body!.getReader();
-      let text = '';
-      const until = async (re: RegExp) => {
-        const deadline = Date.now() + 10_000;
-        while (!re.test(text)) {
-          if (Date.now() > deadline) throw new Error(`no ${re} in ${text}`);
-          const { value, done } = await reader.read();
-          if (done) break;
-          text += Buffer.from(value).toString();
-        }
-      };
       await until(/event: task\ndata: .*"state":"queued"/);
       await call('POST', `/tasks/${id}/cancel`);
       await until(/"state":"canceled".*"cancel_outcome":"pending"/);
@@ -121,36 +128,18 @@ describe('native API over HTTP (in-process, no engine)', async () => {
       const [claimed] = await ctx.store.claimDue('E', Date.now(), 10_000, 50).then((ts) => ts.filter((t) => t.id === id));
       assert.ok(claimed);
       assert.ok(await ctx.store.commitStep('E', { taskId: id, ofCanceled: true, patch: { cancelOutcome: 'not_submitted', nextRunAt: null, updatedAt: Date.now() } }));
-      await until(/event: end\ndata: \{"id":"[^"]+","state":"canceled"\}/);
+      const text = await until(/event: end\ndata: \{"id":"[^"]+","state":"canceled"\}/);
       const events = text.split('\n\n').filter((b) => b.includes('event: task'));
       assert.deepEqual(events.map((b) => JSON.parse(b.split('data: ')[1]!).cancel_outcome), [null, 'pending', 'not_submitted'], 'one event per change');
       assert.match(text, /^retry: 2000/);
     } finally {
-      ac.abort();
+      close();
     }
     problem(await call('GET', `/tasks/${id}/stream`, undefined, KEY_B), 404, 'not_found');
   });
 
   test('the key\'s stream: every task of the key as it changes, from now, or from Last-Event-ID', async () => {
-    const address = app.server.address() as { port: number };
-    const open = async (extra: Record<string, string> = {}) => {
-      const ac = new AbortController();
-      const res = await fetch(`http://127.0.0.1:${address.port}/reelay/v1/stream`, { headers: { authorization: `Bearer ${KEY_B}`, ...extra }, signal: ac.signal });
-      assert.equal(res.status, 200);
-      const reader = res.body!.getReader();
-      let text = '';
-      const until = async (re: RegExp) => {
-        const deadline = Date.now() + 10_000;
-        while (!re.test(text)) {
-          if (Date.now() > deadline) throw new Error(`no ${re} in ${text}`);
-          const { value, done } = await reader.read();
-          if (done) break;
-          text += Buffer.from(value).toString();
-        }
-        return text;
-      };
-      return { until, close: () => ac.abort(), text: () => text };
-    };
+    const open = (extra: Record<string, string> = {}) => openStream('/stream', KEY_B, extra);
     const s = await open();
     try {
       await s.until(/^retry: 2000/);

@@ -11,6 +11,7 @@ import { ENDPOINT_EVENTS } from '../../engine/endpoints.js';
 import { tenantOf } from '../../http/auth.js';
 import { toApiError } from '../../http/errors.js';
 import { createOnce } from '../../http/idempotency.js';
+import { EventStream } from '../../http/sse.js';
 import { taskUrls } from '../../results/files.js';
 import { nativeTaskId } from './ids.js';
 import { type NativeTask, toDelivery, toEvents, toNative, toProblem } from './mapper.js';
@@ -167,39 +168,29 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
   // process runs the task), a comment every 15 s to keep proxies from closing it, and
   // `event: end` once nothing more will change (or the server drains).
   app.get('/tasks/:id/stream', { schema: { params: TaskParams } }, async (req, reply) => {
-    // Listened for first: a client gone while the task is read must not leave the loop running.
-    let closed = false;
-    req.raw.once('close', () => (closed = true));
+    const stream = new EventStream(req, reply);
     const tenantId = await tenantOf(ctx.keys, req);
     let task: Task | undefined = await find(tenantId, req.params.id);
-    reply.hijack();
-    const res = reply.raw;
-    if (closed || res.destroyed) return res.end();
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    res.write('retry: 2000\n\n');
+    if (!stream.open()) return;
     let last = '';
-    let beat = Date.now();
     const settled = (t: Task) => isTerminal(t.state) && t.cancelOutcome !== 'pending' && t.hdState !== 'pending' && t.uhdState !== 'pending';
     try {
-      while (!closed && task) {
+      while (!stream.closed && task) {
         const seen = `${task.state}|${task.progress}|${task.cancelOutcome}|${task.hdState}|${task.uhdState}`;
         if (seen !== last) {
           last = seen;
-          res.write(`id: ${task.updatedAt}\nevent: task\ndata: ${JSON.stringify(render(task))}\n\n`);
+          stream.send('task', render(task), task.updatedAt);
         }
         if (settled(task) || ctx.tasks.draining) break;
-        if (Date.now() - beat >= 15_000) {
-          res.write(': still here\n\n');
-          beat = Date.now();
-        }
+        stream.keepAlive();
         await new Promise((r) => setTimeout(r, STREAM_POLL_MS));
         task = await ctx.tasks.get(tenantId, task.id);
       }
-      if (!closed) res.write(`event: end\ndata: ${JSON.stringify({ id: req.params.id, state: task?.state ?? null })}\n\n`);
+      if (!stream.closed) stream.send('end', { id: req.params.id, state: task?.state ?? null });
     } catch (e) {
       ctx.log.warn({ err: (e as Error).message }, 'task stream ended by an error');
     } finally {
-      res.end();
+      stream.end();
     }
   });
 
@@ -207,45 +198,36 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
   // state (its `updated_at`), read every second from the store; `id` is that time, so a client
   // that reconnects with `Last-Event-ID` misses nothing. Without it, the stream starts now.
   app.get('/stream', async (req, reply) => {
-    let closed = false;
-    req.raw.once('close', () => (closed = true));
+    const stream = new EventStream(req, reply);
     const tenantId = await tenantOf(ctx.keys, req);
-    reply.hijack();
-    const res = reply.raw;
-    if (closed || res.destroyed) return res.end();
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    res.write('retry: 2000\n\n');
+    if (!stream.open()) return;
     const resume = Number(req.headers['last-event-id']);
     let since = Number.isFinite(resume) && resume > 0 ? resume + 1 : Date.now();
     // What was sent at the newest millisecond seen: the next read starts there again.
     const sent = new Map<string, number>();
-    let beat = Date.now();
     try {
-      while (!closed && !ctx.tasks.draining) {
+      while (!stream.closed && !ctx.tasks.draining) {
         const changed = await ctx.tasks.changed(tenantId, since, KEY_STREAM_BATCH);
         let fresh = 0;
         for (const t of changed) {
           if (sent.get(t.id) === t.updatedAt) continue;
           sent.set(t.id, t.updatedAt);
           fresh++;
-          res.write(`id: ${t.updatedAt}\nevent: task\ndata: ${JSON.stringify(render(t))}\n\n`);
+          stream.send('task', render(t), t.updatedAt);
         }
         const newest = changed.at(-1)?.updatedAt;
         if (newest !== undefined && newest > since) {
           since = newest;
           for (const [id, at] of sent) if (at < since) sent.delete(id);
         }
-        if (Date.now() - beat >= 15_000) {
-          res.write(': still here\n\n');
-          beat = Date.now();
-        }
+        stream.keepAlive();
         // A full batch of new changes is read on at once; else the next look is in a second.
         if (fresh === 0 || changed.length < KEY_STREAM_BATCH) await new Promise((r) => setTimeout(r, KEY_STREAM_POLL_MS));
       }
     } catch (e) {
       ctx.log.warn({ err: (e as Error).message }, 'key stream ended by an error');
     } finally {
-      res.end();
+      stream.end();
     }
   });
 
