@@ -114,6 +114,7 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   };
   const webhooks = new WebhookService(store, guard);
   webhooks.changed = () => void endpoints.refresh();
+  deliverer.endpointDisabled = (id) => endpoints.forget(id);
   const ctx: AppContext = { config, store, keys: new KeyCache(store), files, tasks, previews: new Previews(files, binaries), webhooks, log };
   // An engine-only process answers health, readiness and metrics; the API is served elsewhere.
   const serveApi = config.role !== 'engine';

@@ -59,6 +59,9 @@ export class Deliverer {
     private readonly log: Logger,
   ) {}
 
+  /** Called once an endpoint that answered 410 is disabled (the engine then reads its endpoints again). */
+  endpointDisabled?: (endpointId: string) => void;
+
   start(): void {
     this.stopped = false;
     this.timer = setInterval(() => void this.tick(), this.opts.tickMs ?? 500);
@@ -187,8 +190,13 @@ export class Deliverer {
     });
     if (!done) this.log.warn({ taskId: d.taskId, attempts, err: error, giveUp }, 'callback delivery failed');
     // An endpoint that says it is gone gets nothing more.
+    // What was still owed to it fails in the same transaction as the disable.
     if (gone && d.endpointId) {
-      await this.store.disableEndpoint(d.endpointId, Date.now(), `receiver answered HTTP 410 Gone on ${new Date().toISOString()}`).catch((e: unknown) => this.log.warn({ err: coerceError(e).message }, 'could not disable a webhook endpoint'));
+      const id = d.endpointId;
+      await this.store.disableEndpoint(id, Date.now(), `receiver answered HTTP 410 Gone on ${new Date().toISOString()}`).then(
+        () => this.endpointDisabled?.(id),
+        (e: unknown) => this.log.warn({ err: coerceError(e).message }, 'could not disable a webhook endpoint'),
+      );
     }
   }
 }

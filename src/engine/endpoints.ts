@@ -45,6 +45,13 @@ export class EndpointCache {
     }
   }
 
+  /** Drops an endpoint at once (this process disabled it), before the next read. */
+  forget(endpointId: string): void {
+    for (const [tenant, list] of this.byTenant) {
+      if (list.some((e) => e.id === endpointId)) this.byTenant.set(tenant, list.filter((e) => e.id !== endpointId));
+    }
+  }
+
   /** The tenant's enabled endpoints subscribed to `event`. */
   subscribed(tenantId: string, event: EndpointEvent): WebhookEndpoint[] {
     return (this.byTenant.get(tenantId) ?? []).filter((e) => e.events.includes(event));

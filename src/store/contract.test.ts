@@ -647,6 +647,29 @@ for (const backend of backends) {
       assert.deepEqual((await s.claimDueDeliveries(40, 1000, 10)).map((d) => d.endpointId).sort(), ['we_1', null].sort());
     });
 
+    test('disabling an endpoint fails what is still owed to it, with an entry in the audit trail; other deliveries are untouched', async (t) => {
+      const s = await open(t);
+      await s.createEndpoint({ id: 'we_g', tenantId: 't_a', url: 'https://rx.example/gone', events: ['video.completed'], createdAt: 10, disabledAt: null, disabledReason: null });
+      await s.createTask(makeTask({ id: 'g1', fileToken: 'fg', state: 'generating', nextRunAt: 10 }));
+      await s.claimDue('E', 20, 10_000, 1);
+      assert.ok(await s.commitStep('E', { taskId: 'g1', patch: { state: 'succeeded', nextRunAt: null, updatedAt: 30 }, deliveries: [
+        { taskId: 'g1', url: 'https://cb.example/own', body: '{}', createdAt: 30 },
+        { taskId: 'g1', endpointId: 'we_g', url: 'https://rx.example/gone', body: '{"type":"video.completed"}', createdAt: 30 },
+      ] }));
+      const before = (await s.listEvents('g1')).filter((e) => e.kind === 'delivery').length;
+      await s.disableEndpoint('we_g', 40, 'receiver answered HTTP 410 Gone');
+      const byUrl = new Map((await s.listDeliveries('g1')).map((d) => [d.url, d]));
+      assert.deepEqual([byUrl.get('https://rx.example/gone')?.status, byUrl.get('https://rx.example/gone')?.nextAttemptAt], ['failed', null]);
+      assert.match(byUrl.get('https://rx.example/gone')?.lastError ?? '', /endpoint was disabled/);
+      assert.equal(byUrl.get('https://cb.example/own')?.status, 'pending', "the task's own callback is still owed");
+      assert.deepEqual((await s.claimDueDeliveries(50, 1000, 10)).map((d) => d.url), ['https://cb.example/own']);
+      const dropped = (await s.listEvents('g1')).filter((e) => e.kind === 'delivery');
+      assert.equal(dropped.length, before + 1);
+      assert.deepEqual([dropped.at(-1)?.at, dropped.at(-1)?.detail?.outcome], [40, 'failed']);
+      await s.disableEndpoint('we_g', 60, 'again');
+      assert.equal((await s.listEvents('g1')).filter((e) => e.kind === 'delivery').length, before + 1, 'disabled once');
+    });
+
     test('changedTasks: a tenant\'s tasks changed since a time, oldest change first, up to the limit', async (t) => {
       const s = await open(t);
       for (const [id, at] of [['c1', 100], ['c2', 300], ['c3', 200], ['c4', 300]] as const) await s.createTask(makeTask({ id, fileToken: `f${id}`, updatedAt: at, createdAt: 1 }));

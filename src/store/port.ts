@@ -199,7 +199,10 @@ export interface Store {
   listEndpoints(tenantId?: string): Promise<WebhookEndpoint[]>;
   /** Deletes one of the tenant's endpoints; false when it has no such endpoint. */
   deleteEndpoint(tenantId: string, id: string): Promise<boolean>;
-  /** Disables an endpoint (a 410 answer): no more deliveries are owed to it. */
+  /**
+   * Disables an endpoint (a 410 answer): the deliveries still owed to it fail, each with an entry
+   * in its task's audit trail, in the same transaction; none are owed to it afterwards.
+   */
   disableEndpoint(id: string, now: number, reason: string): Promise<void>;
 
   // --- deliveries ---

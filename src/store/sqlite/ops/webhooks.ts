@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import type { WebhookEndpoint } from '../../port.js';
-import { endpointFromRow } from '../../sql/columns.js';
+import { deliveryDetail, endpointFromRow } from '../../sql/columns.js';
 
 /** Webhook signing secrets per tenant (migration 008). */
 export function webhookOps(db: Database) {
@@ -24,11 +24,25 @@ export function webhookOps(db: Database) {
   const allEndpoints = db.prepare(`SELECT * FROM webhook_endpoints ORDER BY created_at, id`);
   const dropEndpoint = db.prepare(`DELETE FROM webhook_endpoints WHERE tenant_id = ? AND id = ?`);
   const disable = db.prepare(`UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ? WHERE id = ? AND disabled_at IS NULL`);
+  // What is still owed to a disabled endpoint is not sent: each such delivery fails, and says why.
+  const dropOwed = db.prepare(
+    `UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, last_error = @error
+     WHERE endpoint_id = @id AND status = 'pending' AND next_attempt_at IS NOT NULL
+     RETURNING id, task_id, attempts, last_status`,
+  );
+  const dropped = db.prepare(`INSERT INTO task_events (task_id, at, kind, actor, detail) VALUES (?, ?, 'delivery', 'deliverer', ?)`);
+  const disableAll = db.transaction((id: string, now: number, reason: string): void => {
+    if (disable.run(now, reason, id).changes === 0) return;
+    const error = `not sent: the endpoint was disabled (${reason})`;
+    for (const r of dropOwed.all({ id, error }) as { id: number; task_id: string; attempts: number; last_status: number | null }[]) {
+      dropped.run(r.task_id, now, JSON.stringify(deliveryDetail({ id: r.id, attempts: r.attempts, status: 'failed', lastStatus: r.last_status, lastError: error, nextAttemptAt: null, deliveredAt: null })));
+    }
+  });
   return {
     createEndpoint: async (e: WebhookEndpoint) => void addEndpoint.run({ id: e.id, tenantId: e.tenantId, url: e.url, events: JSON.stringify(e.events), createdAt: e.createdAt }),
     listEndpoints: async (tenantId?: string) => ((tenantId === undefined ? allEndpoints.all() : endpointsOf.all(tenantId)) as Record<string, unknown>[]).map(endpointFromRow),
     deleteEndpoint: async (tenantId: string, id: string) => dropEndpoint.run(tenantId, id).changes === 1,
-    disableEndpoint: async (id: string, now: number, reason: string) => void disable.run(now, reason, id),
+    disableEndpoint: async (id: string, now: number, reason: string) => disableAll.immediate(id, now, reason),
     webhookSecrets: async (tenantId: string, now: number, secret: string) => ensure.immediate(tenantId, now, secret),
     rotateWebhookSecret: async (tenantId: string, secret: string, now: number, overlapMs: number) => rotate.immediate(tenantId, secret, now, overlapMs),
     tenantOfTask: async (taskId: string) => (tenant.get(taskId) as { tenant_id: string } | undefined)?.tenant_id,
