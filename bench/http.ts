@@ -64,7 +64,7 @@ function task(id: string, dialect: Task['dialect'], i: number): Task {
     images: [], provider: 'local', upstreamId: 'b'.repeat(32), attemptCount: 1, retryCount: 0, maxRetries: 3, errorSleepMs: 5000,
     lastError: null, lastErrorKind: null, failureStage: null, callbackUrl: null, fileToken: `tok${i}${dialect}`, hdState: 'none', uhdState: 'none', uhdCallbackUrl: null,
     progress: 100, createdAt: now - 60_000, updatedAt: now, completedAt: now, deadlineAt: now + 1_800_000, nextRunAt: null,
-    routeIndex: 0, submittedAt: now - 30_000, fallback: false, resultUrl: null, cancelOutcome: null, deleteRequested: false,
+    routeIndex: 0, submittedAt: now - 30_000, fallback: false, resultUrl: null, cancelOutcome: null, deleteRequested: false, charge: null,
   };
 }
 

@@ -7,6 +7,7 @@ import { ROTATION_OVERLAP_MS, newWebhookSecret } from './engine/signing.js';
 import { ConfigError, ROLES, loadConfig } from './config.js';
 import { createLogger, startReelay } from './reelay.js';
 import { backendOf, openStore } from './store/open.js';
+import type { ApiKeyRow, Store } from './store/port.js';
 
 const program = new Command('reelay').description('Self-hosted gateway for AI video generation');
 
@@ -164,18 +165,24 @@ keys
     console.log(`revoked ${n} key(s)`);
   });
 
+/** The live key with this id or prefix, and the store it was read from; exits 1 when there is none. */
+async function liveKey(idOrPrefix: string): Promise<{ s: Store; key: ApiKeyRow }> {
+  const s = await store();
+  const key = (await s.listKeys()).find((k) => k.revokedAt === null && (k.id === idOrPrefix || k.prefix === idOrPrefix));
+  if (!key) {
+    await s.close();
+    console.error(`no live key matches "${idOrPrefix}"`);
+    process.exit(1);
+  }
+  return { s, key };
+}
+
 keys
   .command('webhook-secret <idOrPrefix>')
   .description("print the key's webhook signing secret (whsec_…); --rotate makes a new one, the old one signing beside it for 24 h")
   .option('--rotate', 'make a new secret')
   .action(async (idOrPrefix: string, opts: { rotate?: boolean }) => {
-    const s = await store();
-    const key = (await s.listKeys()).find((k) => k.revokedAt === null && (k.id === idOrPrefix || k.prefix === idOrPrefix));
-    if (!key) {
-      await s.close();
-      console.error(`no live key matches "${idOrPrefix}"`);
-      process.exit(1);
-    }
+    const { s, key } = await liveKey(idOrPrefix);
     const now = Date.now();
     const secrets = opts.rotate
       ? await s.rotateWebhookSecret(key.tenantId, newWebhookSecret(), now, ROTATION_OVERLAP_MS)
@@ -183,6 +190,34 @@ keys
     await s.close();
     console.log(secrets[0]);
     if (secrets.length > 1) console.error(`${secrets.length - 1} older secret(s) still sign beside it until their overlap ends`);
+  });
+
+keys
+  .command('credit <idOrPrefix> <amount>')
+  .description("add credits to the key's balance (a negative amount takes them away); the first top-up makes the key metered")
+  .option('--note <text>', 'why, kept in the ledger')
+  .action(async (idOrPrefix: string, amount: string, opts: { note?: string }) => {
+    if (!/^-?[0-9]{1,15}$/.test(amount)) {
+      console.error(`the amount must be a whole number of credits, got "${amount}"`);
+      process.exit(2);
+    }
+    const { s, key } = await liveKey(idOrPrefix);
+    const account = await s.addCredits(key.tenantId, Number(amount), Date.now(), opts.note ?? null);
+    await s.close();
+    console.log(String(account.balance));
+  });
+
+keys
+  .command('ledger <idOrPrefix>')
+  .description("print the key's balance and its ledger, newest first: top-ups, and each metered task's reservation and close")
+  .option('--limit <n>', 'entries at most', '50')
+  .action(async (idOrPrefix: string, opts: { limit: string }) => {
+    const { s, key } = await liveKey(idOrPrefix);
+    const [account, entries] = await Promise.all([s.creditAccount(key.tenantId), s.listLedger(key.tenantId, { limit: Math.max(1, Number(opts.limit) || 50) })]);
+    await s.close();
+    console.log(account ? `balance ${account.balance}` : 'not metered (no credit account)');
+    console.log(['id', 'at', 'kind', 'amount', 'charged', 'task', 'note'].join('\t'));
+    for (const e of entries) console.log([e.id, new Date(e.at).toISOString(), e.kind, e.amount, e.charged ?? '-', e.taskId ?? '-', e.note ?? '-'].join('\t'));
   });
 
 await program.parseAsync();

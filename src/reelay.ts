@@ -102,6 +102,7 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   local.onWake((upstreamId) => void engine.wakeUpstream('local', upstreamId));
   const tasks = new TaskService(store, guard, config, files);
   tasks.extendable = (model, spec) => router.plan({ id: '', model, spec }).length > 0;
+  tasks.price = (model) => router.price(model);
   // New work wakes this process's engine, or, in an API-only process, the engines of the others.
   tasks.wakeEngine = config.engine ? () => engine.wake() : () => store.signal?.({ kind: 'due' });
   tasks.engine = engine;

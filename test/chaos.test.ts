@@ -74,7 +74,7 @@ for (const backend of backends) {
     const common = { apiKeyEnv: 'SIM_KEY', typicalSeconds: 0.1, pollMaxSeconds: 0.3, stallSeconds: 2, timeoutSeconds: 1, rateLimitBudgetSeconds: 1 };
     const routing = parseRouting({
       providers: { flaky: { type: 'kkiai', baseUrl: flaky.url, ...common }, healthy: { type: 'kie', baseUrl: healthy.url, ...common } },
-      models: [{ match: 'veo3.1-fast', routes: [{ provider: 'flaky' }, { provider: 'healthy', model: 'veo3_fast' }] }],
+      models: [{ match: 'veo3.1-fast', routes: [{ provider: 'flaky' }, { provider: 'healthy', model: 'veo3_fast' }], price: { perSecond: 5 } }],
     }, { SIM_KEY });
     const guard = new UrlGuard([]);
     const providers = new Map<string, Provider>([
@@ -82,13 +82,20 @@ for (const backend of backends) {
       ['healthy', new KieProvider(routing.providers.get('healthy')!, { guard, maxResultBytes: 1 << 30 })],
     ]);
     const fetcher = new GuardedFetcher(guard);
+    const router = new Router(routing, providers);
     const engine = new Engine(
-      { store, router: new Router(routing, providers), files: new ResultFiles(dir, 'http://reelay.test'), fetcher, binaries, imageMaxBytes: 1 << 20, notify: () => [], log: pino({ level: 'silent' }), minPollMs: 50 },
+      { store, router, files: new ResultFiles(dir, 'http://reelay.test'), fetcher, binaries, imageMaxBytes: 1 << 20, notify: () => [], log: pino({ level: 'silent' }), minPollMs: 50 },
       { leaseMs: 5000, tickMs: 20, concurrency: 32 },
     );
     const tasks = new TaskService(store, guard, { taskDeadlineMs: 120_000, errorSleepMs: 100, maxRetries: 6 });
     tasks.wakeEngine = () => engine.wake();
-    await engine.start();
+    tasks.price = (model) => router.price(model);
+    // The engine starts once every create is in: no refund comes back meanwhile, so what the short
+    // key is refused does not hang on timing.
+    // Two metered keys: one with credits for every task, one for about half of its share at once
+    // (8 s at 5 credits a second: 40 a task), whose other creates are refused until refunds come.
+    const TOP_UP: Record<string, number> = { t: 2000, t2: 600 };
+    for (const [tenant, credits] of Object.entries(TOP_UP)) await store.addCredits(tenant, credits, Date.now(), 'chaos');
     ctx.after(async () => {
       await engine.stop();
       await Promise.all([...providers.values()].map((p) => p.close?.()));
@@ -96,21 +103,30 @@ for (const backend of backends) {
       await store.close();
     });
 
-    const ids: string[] = [];
+    const ids: { id: string; tenant: string }[] = [];
+    let refused = 0;
     for (let i = 0; i < TASKS; i++) {
       const prompt = `chaos task ${i}`;
-      const t = await tasks.create({
-        id: kkiaiTaskId('veo3.1-fast', Date.now()),
-        tenantId: 't',
-        dialect: 'kkiai',
-        model: 'veo3.1-fast',
-        spec: { prompt, images: [], mode: 'text', aspectRatio: '16:9', resolution: '720p', upsample: false, seed: i, durationSeconds: 8, enhancePrompt: false },
-        request: { prompt },
-      });
-      ids.push(t.id);
+      const tenant = i % 2 === 0 ? 't' : 't2';
+      try {
+        const t = await tasks.create({
+          id: kkiaiTaskId('veo3.1-fast', Date.now()),
+          tenantId: tenant,
+          dialect: 'kkiai',
+          model: 'veo3.1-fast',
+          spec: { prompt, images: [], mode: 'text', aspectRatio: '16:9', resolution: '720p', upsample: false, seed: i, durationSeconds: 8, enhancePrompt: false },
+          request: { prompt },
+        });
+        ids.push({ id: t.id, tenant });
+      } catch (e) {
+        assert.equal((e as { kind?: string }).kind, 'insufficient_credits', String(e));
+        assert.equal(tenant, 't2', 'only the short key is refused');
+        refused++;
+      }
     }
+    await engine.start();
     const ended = await waitFor(async () => {
-      const all = await Promise.all(ids.map((id) => store.getTask('t', id)));
+      const all = await Promise.all(ids.map(({ id, tenant }) => store.getTask(tenant, id)));
       return all.every((t) => t && (t.state === 'succeeded' || t.state === 'failed')) ? all.map((t) => t!) : undefined;
     }, 200_000, 200);
 
@@ -147,7 +163,30 @@ for (const backend of backends) {
         assert.equal(t.provider, t.fallback ? 'healthy' : 'flaky');
       }
     }
-    assert.equal(outcome.succeeded + outcome.safety, TASKS);
+    assert.equal(outcome.succeeded + outcome.safety, TASKS - refused);
+    assert.equal(refused, TASKS / 2 - 600 / 40, 'the short key is refused what its credits do not cover');
+
+    // Conservation: for every key, what it was given, less what its tasks were charged, is its
+    // balance; each task reserved once and closed once (a success settled, a safety rejection
+    // refunded), and the closes' amounts are what came back.
+    for (const tenant of Object.keys(TOP_UP)) {
+      const ledger = await store.listLedger(tenant, { limit: 1000 });
+      const mine = ended.filter((t) => t.tenantId === tenant);
+      const balance = (await store.creditAccount(tenant))!.balance;
+      const charged = ledger.reduce((sum, e) => sum + (e.charged ?? 0), 0);
+      assert.equal(TOP_UP[tenant]! - charged, balance, `${tenant}: given − charged = balance`);
+      assert.equal(ledger.reduce((sum, e) => sum + e.amount, 0), balance, `${tenant}: the entries add up to the balance`);
+      for (const t of mine) {
+        const entries = ledger.filter((e) => e.taskId === t.id);
+        assert.deepEqual(entries.map((e) => e.kind).sort(), [t.state === 'succeeded' ? 'settle' : 'refund', 'reserve'].sort(), `${t.id}: one reserve and one close`);
+        const [close, reserve] = [entries.find((e) => e.kind !== 'reserve')!, entries.find((e) => e.kind === 'reserve')!];
+        assert.equal(reserve.amount, -40);
+        assert.equal(close.amount + close.charged!, 40, `${t.id}: what came back and what was charged make the reservation`);
+        if (t.state === 'failed') assert.equal(close.charged, 0, `${t.id}: a safety rejection costs nothing`);
+        else assert.ok(close.charged! > 0, `${t.id}: a video costs something`);
+      }
+      assert.equal(ledger.filter((e) => e.kind === 'reserve').length, mine.length, `${tenant}: a reservation per task, none for a refused create`);
+    }
     // The faults are drawn from one seeded stream, but the poll faults' draws interleave with the
     // creates' by timing, so how many tasks they reach moves from run to run (14 of 60 in one run
     // on a loaded machine, about 20 usually). This checks that they reached a fair share of them.

@@ -45,6 +45,7 @@ export function makeTask(over: Partial<Task> = {}, spec: Partial<TaskSpec> = {})
     fallback: false,
     cancelOutcome: null,
     deleteRequested: false,
+    charge: null,
     createdAt: now,
     updatedAt: now,
     completedAt: null,

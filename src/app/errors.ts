@@ -27,6 +27,8 @@ export type ApiErrorKind =
   | 'key_reused'
   /** The key made more creates than its rate allows (429, `Retry-After`): nothing was done. */
   | 'rate_limited'
+  /** The key's credits do not cover the task's price (kie 402 "Insufficient Credits"): no task. */
+  | 'insufficient_credits'
   | 'internal';
 
 export class ApiError extends Error {

@@ -1,14 +1,15 @@
 import { randomInt } from 'node:crypto';
+import { chargeOf, type Price } from '../core/credits.js';
 import { enhancePrompt } from '../core/enhance.js';
 import { fileToken, mediaId } from '../core/ids.js';
 import { isTerminal } from '../core/states.js';
-import type { Attempt, Task, TaskEvent } from '../core/task.js';
+import type { Attempt, Task, TaskCharge, TaskEvent } from '../core/task.js';
 import { ApiError } from './errors.js';
 import { CreateRate } from './rate.js';
 import { checkHookUrl } from './webhooks.js';
 import { BlockedUrlError, type UrlGuard } from '../net/guard.js';
 import { type ResultFiles, SOURCE_FILE } from '../results/files.js';
-import type { Delivery, KeyRef, Store, StoredAnswer, TaskPage } from '../store/port.js';
+import { type CreditAccount, type Delivery, InsufficientCreditsError, type KeyRef, type LedgerEntry, type Store, type StoredAnswer, type TaskPage } from '../store/port.js';
 
 export interface TaskServiceOptions {
   taskDeadlineMs: number;
@@ -58,6 +59,8 @@ export class TaskService {
    * a task that extends one is refused before it is stored when none can.
    */
   extendable: (model: string, spec: Pick<Task['spec'], 'video' | 'videoJob'>) => boolean = () => true;
+  /** What a task of a model costs a metered key (set from the router); undefined: free. */
+  price: (model: string) => Price | undefined = () => undefined;
 
   constructor(
     private readonly store: Store,
@@ -126,15 +129,39 @@ export class TaskService {
       fallback: false,
       cancelOutcome: null,
       deleteRequested: false,
+      charge: await this.chargeFor(input),
     };
     if (task.spec.video?.startsWith('data:') && this.files) task.spec = { ...task.spec, video: await this.storeUpload(task, task.spec.video) };
     const lease = this.engine?.offer();
-    if (!(await this.store.createTask(task, lease, once && { ref: once.ref, answer: once.answer(task) }))) {
-      throw new ApiError('internal', 'task id collision; please retry');
+    let created: boolean;
+    try {
+      created = await this.store.createTask(task, lease, once && { ref: once.ref, answer: once.answer(task) });
+    } catch (e) {
+      if (e instanceof InsufficientCreditsError) {
+        throw new ApiError('insufficient_credits', `Insufficient Credits: this task costs ${e.needed} credits and the balance is ${e.balance}`);
+      }
+      throw e;
     }
+    if (!created) throw new ApiError('internal', 'task id collision; please retry');
     if (lease) this.engine!.adopt(task, lease.until);
     else this.wakeEngine();
     return task;
+  }
+
+  /**
+   * What a new task reserves: its price (see `core/credits.ts`) when its key has a credit account;
+   * nothing for a free model or a key that is not metered.
+   */
+  private async chargeFor(input: NewTask): Promise<TaskCharge | null> {
+    const charge = chargeOf(this.price(input.model), input.spec);
+    if (!charge) return null;
+    return (await this.store.creditAccount(input.tenantId)) ? charge : null;
+  }
+
+  /** The key's credit account (none: not metered), and a page of its ledger, newest first. */
+  async credits(tenantId: string, page?: { before?: number; limit: number; taskId?: string }): Promise<{ account: CreditAccount | undefined; ledger: LedgerEntry[] }> {
+    const [account, ledger] = await Promise.all([this.store.creditAccount(tenantId), page ? this.store.listLedger(tenantId, page) : []]);
+    return { account, ledger };
   }
 
   async get(tenantId: string, id: string): Promise<Task | undefined> {

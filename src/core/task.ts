@@ -126,6 +126,19 @@ export interface Task {
    * that stops its work deletes it afterwards. Doors that delete hide it meanwhile.
    */
   deleteRequested: boolean;
+  /**
+   * What the task reserved of its tenant's credits at create (see `core/credits.ts`), closed once
+   * at its end; null for a task that costs nothing (no price, or a tenant without an account).
+   */
+  charge: TaskCharge | null;
+}
+
+/** What a metered task reserved at create (`Task.charge`): the credits held, and the rate it was priced at. */
+export interface TaskCharge {
+  credits: number;
+  perSecond: number;
+  /** `video` (a new video) or `extend` (an extension of one): the item of the price. */
+  item: 'video' | 'extend';
 }
 
 export interface Artifact {
@@ -176,6 +189,8 @@ export interface Attempt {
  * - `upstream`: one HTTP exchange with a provider during a step (`detail`: method, URL without
  *   credentials, status, milliseconds, and both bodies redacted and cut short; see
  *   `providers/exchanges.ts`).
+ * - `ledger`: an entry of the tenant's credits ledger for the task (`detail`: the entry's kind,
+ *   `reserve`, `settle` or `refund`, its amount, what was charged, and why).
  * Attempts (each try of a step, with its provider and upstream id) are their own log
  * (`Attempt`); a task's events are read with them, in time order.
  */
@@ -184,7 +199,7 @@ export interface TaskEvent {
   id: number;
   taskId: string;
   at: number;
-  kind: 'state' | 'delivery' | 'upstream';
+  kind: 'state' | 'delivery' | 'upstream' | 'ledger';
   /** Who did it: a request (`api`), the engine, the deliverer, the retention sweeper. */
   actor: 'api' | 'engine' | 'deliverer' | 'sweeper';
   from: TaskState | null;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { closingOf } from '../core/credits.js';
 import { assertTransition } from '../core/states.js';
 import type { Task } from '../core/task.js';
 import type { Exchange } from '../providers/exchanges.js';
@@ -437,6 +438,9 @@ export class Engine {
     }
     const to = result.patch.state;
     if (to && to !== task.state) (result.events ??= []).push({ taskId: task.id, at: Date.now(), kind: 'state', actor: 'engine', from: task.state, to, detail: { reason: transitionReason(task, result) } });
+    // A metered task's reservation closes with the step that ends it (or says what its cancel stopped).
+    const close = closingOf(task, result.patch, result.artifacts, this.ctx.router.refund, Date.now());
+    if (close) result.close = close;
     const deliverer = this.ctx.deliverer;
     const handOver = !!result.deliveries?.length && !!deliverer?.hasRoom(result.deliveries.length);
     if (handOver) result.deliveriesLeasedUntil = Date.now() + deliverer!.leaseMs;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
 import { ConfigError } from '../config-error.js';
+import { type Price, REFUND_ALL, type RefundPolicy } from '../core/credits.js';
 import { type ProviderConfig, ProviderSchema, providerConfig } from '../providers/config.js';
 
 const RouteSchema = Type.Object(
@@ -14,10 +15,33 @@ const RouteSchema = Type.Object(
   { additionalProperties: false },
 );
 
+const Credits = Type.Number({ minimum: 0 });
+const PriceSchema = Type.Object(
+  {
+    perSecond: Type.Number({ minimum: 0, description: 'credits per second of video asked' }),
+    perSecondAt: Type.Optional(
+      Type.Object({ '720p': Type.Optional(Credits), '1080p': Type.Optional(Credits), '4k': Type.Optional(Credits) }, { additionalProperties: false, description: 'per-second prices by the resolution asked' }),
+    ),
+    extendPerSecond: Type.Optional(Type.Number({ minimum: 0, description: 'credits per second an extension adds (default perSecond)' })),
+  },
+  { additionalProperties: false },
+);
+
 const ModelSchema = Type.Object(
   {
     match: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })]),
     routes: Type.Array(RouteSchema, { minItems: 1 }),
+    price: Type.Optional(PriceSchema),
+  },
+  { additionalProperties: false },
+);
+
+const RefundSchema = Type.Object(
+  {
+    failed: Type.Optional(Type.Boolean({ description: 'refund a task the provider or Reelay failed' })),
+    timeout: Type.Optional(Type.Boolean({ description: 'refund a task that passed its deadline' })),
+    safety: Type.Optional(Type.Boolean({ description: 'refund a safety rejection' })),
+    canceled: Type.Optional(Type.Boolean({ description: 'refund a cancel that stopped the work' })),
   },
   { additionalProperties: false },
 );
@@ -32,6 +56,7 @@ export const RoutingFileSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    credits: Type.Optional(Type.Object({ refund: Type.Optional(RefundSchema) }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
@@ -48,17 +73,21 @@ export interface RouteConfig {
 export interface ModelRule {
   match: string[];
   routes: RouteConfig[];
+  /** What a task of the model costs a metered key (see `core/credits.ts`); free without one. */
+  price?: Price;
 }
 
 export interface RoutingConfig {
   providers: Map<string, ProviderConfig>;
   models: ModelRule[];
   failoverOnSafety: boolean;
+  /** Which ends give a metered task's credits back. */
+  refund: RefundPolicy;
 }
 
 /** The routing used when no file is given: every model renders locally. */
 export function defaultRouting(): RoutingConfig {
-  return { providers: new Map([['local', providerConfig('local', { type: 'local' }, {})]]), models: [], failoverOnSafety: false };
+  return { providers: new Map([['local', providerConfig('local', { type: 'local' }, {})]]), models: [], failoverOnSafety: false, refund: REFUND_ALL };
 }
 
 /** Reads and validates a routing file (`REELAY_CONFIG`). Every problem is a `ConfigError` naming the field. */
@@ -94,6 +123,7 @@ export function parseRouting(raw: unknown, env: Record<string, string | undefine
       }
       return { provider: r.provider, ...(r.model ? { model: r.model } : {}), priority: r.priority ?? j, weight: r.weight ?? 1 };
     }),
+    ...(m.price ? { price: m.price } : {}),
   }));
-  return { providers, models, failoverOnSafety: file.failover?.onSafety ?? false };
+  return { providers, models, failoverOnSafety: file.failover?.onSafety ?? false, refund: { ...REFUND_ALL, ...file.credits?.refund } };
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Price, RefundPolicy } from '../core/credits.js';
 import type { Task } from '../core/task.js';
 import type { ProviderConfig } from '../providers/config.js';
 import type { Provider } from '../providers/port.js';
@@ -38,6 +39,16 @@ export class Router {
       if (p.apiKey && p.apiKey.length >= 6) out = out.split(p.apiKey).join('[redacted]');
     }
     return out;
+  }
+
+  /** What a task of `model` costs a metered key, from the first rule that matches it (none: free). */
+  price(model: string): Price | undefined {
+    return this.config.models.find((m) => m.match.some((pattern) => matches(pattern, model)))?.price;
+  }
+
+  /** Which ends give a metered task's credits back. */
+  get refund(): RefundPolicy {
+    return this.config.refund;
   }
 
   /** The provider behind a label, if it is still configured. */

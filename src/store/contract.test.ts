@@ -6,7 +6,7 @@ import { makeTask } from '../../test/fixtures.js';
 import { freshDatabase, pgControl, pgSkipReason, startCluster, stopCluster } from '../../test/pg.js';
 import { tmpDir } from '../../test/tmp.js';
 import type { Attempt, Task } from '../core/task.js';
-import { type KeyClaim, KeyLostError, type KeyRef, type NewDelivery, type Store } from './port.js';
+import { InsufficientCreditsError, type KeyClaim, KeyLostError, type KeyRef, type NewDelivery, type Store } from './port.js';
 import { openPostgresStore, type PostgresStoreOptions } from './postgres/index.js';
 import { migrations } from './postgres/migrate.js';
 import { openSqliteStore } from './sqlite/index.js';
@@ -668,6 +668,68 @@ for (const backend of backends) {
       assert.deepEqual([dropped.at(-1)?.at, dropped.at(-1)?.detail?.outcome], [40, 'failed']);
       await s.disableEndpoint('we_g', 60, 'again');
       assert.equal((await s.listEvents('g1')).filter((e) => e.kind === 'delivery').length, before + 1, 'disabled once');
+    });
+
+    test('credits: the first top-up opens an account; a metered create reserves in its own transaction; too few credits store nothing', async (t) => {
+      const s = await open(t);
+      const charge = (credits: number) => ({ credits, perSecond: credits / 8, item: 'video' as const });
+      assert.equal(await s.creditAccount('t_a'), undefined, 'not metered before its first top-up');
+      await assert.rejects(s.createTask(makeTask({ id: 'm0', fileToken: 'fm0', charge: charge(1) })), (e: unknown) => e instanceof InsufficientCreditsError && e.balance === 0, 'no account: nothing to reserve from');
+      assert.deepEqual(await s.addCredits('t_a', 100, 10, 'first'), { tenantId: 't_a', balance: 100, createdAt: 10, updatedAt: 10 });
+      assert.equal(await s.createTask(makeTask({ id: 'm1', fileToken: 'fm1', createdAt: 20, charge: charge(40) })), true);
+      assert.deepEqual((await s.getTask('t_a', 'm1'))?.charge, charge(40));
+      assert.equal((await s.creditAccount('t_a'))?.balance, 60);
+      await assert.rejects(s.createTask(makeTask({ id: 'm2', fileToken: 'fm2', charge: charge(70) })), (e: unknown) => e instanceof InsufficientCreditsError && e.needed === 70 && e.balance === 60);
+      assert.equal(await s.getTask('t_a', 'm2'), undefined, 'refused: no task');
+      // Refused with an idempotency key: neither the task nor the key's answer is stored.
+      const ref = { tenantId: 't_a', scope: 'kie.generate', key: 'k-credits', token: 'tok' };
+      assert.equal((await s.takeKey({ ...ref, fingerprint: 'f', now: 30, heldUntil: 60_000, expiresAt: 90_000 })).kind, 'new');
+      await assert.rejects(s.createTask(makeTask({ id: 'm3', fileToken: 'fm3', charge: charge(70) }), undefined, { ref, answer: { status: 200, body: '{}', taskId: 'm3' } }), InsufficientCreditsError);
+      assert.equal(await s.getTask('t_a', 'm3'), undefined);
+      assert.equal((await s.takeKey({ ...ref, token: 'tok2', fingerprint: 'f', now: 31, heldUntil: 60_000, expiresAt: 90_000 })).kind, 'busy', 'the key is still held, unanswered');
+      assert.equal((await s.creditAccount('t_a'))?.balance, 60);
+      assert.equal(await s.createTask(makeTask({ id: 'm1', fileToken: 'fm1', charge: charge(40) })), false, 'an id that exists reserves nothing');
+      assert.equal((await s.creditAccount('t_a'))?.balance, 60);
+      // The ledger, newest first, and the reservation in the task's audit trail.
+      assert.deepEqual((await s.listLedger('t_a', { limit: 10 })).map((e) => [e.kind, e.amount, e.taskId, e.note]), [['reserve', -40, 'm1', 'video'], ['topup', 100, null, 'first']]);
+      const reserved = (await s.listEvents('m1')).filter((e) => e.kind === 'ledger');
+      assert.deepEqual(reserved.map((e) => [e.at, e.actor, e.detail]), [[20, 'api', { entry: 'reserve', amount: -40, balance: 60, reason: 'video' }]]);
+      // A negative top-up takes credits away, never below 0, and the entry says what it took.
+      assert.equal((await s.addCredits('t_a', -1000, 40, 'taken back')).balance, 0);
+      const [newest, ...older] = await s.listLedger('t_a', { limit: 10 });
+      assert.deepEqual([newest?.kind, newest?.amount], ['topup', -60]);
+      assert.deepEqual((await s.listLedger('t_a', { limit: 10, before: newest!.id })).map((e) => e.id), older.map((e) => e.id));
+      assert.deepEqual((await s.listLedger('t_a', { limit: 10, taskId: 'm1' })).map((e) => e.kind), ['reserve']);
+      assert.deepEqual(await s.listLedger('t_b', { limit: 10 }), [], "another tenant's ledger");
+    });
+
+    test('credits: a close goes with its commit, once; a second close, or a commit fenced out, changes no balance', async (t) => {
+      const s = await open(t);
+      await s.addCredits('t_a', 100, 10, null);
+      for (const id of ['c1', 'c2', 'c3']) await s.createTask(makeTask({ id, fileToken: `f${id}`, state: 'generating', nextRunAt: 10, charge: { credits: 20, perSecond: 2.5, item: 'video' } }));
+      assert.equal((await s.creditAccount('t_a'))?.balance, 40);
+      await s.claimDue('E', 20, 10_000, 3);
+      const close = (taskId: string, kind: 'settle' | 'refund', amount: number, charged: number) => ({ tenantId: 't_a', taskId, kind, amount, charged, at: 30, reason: kind === 'settle' ? 'succeeded' : 'upstream' });
+      assert.equal(await s.commitStep('X', { taskId: 'c3', patch: { state: 'failed', nextRunAt: null }, close: close('c3', 'refund', 20, 0) }), false);
+      assert.equal((await s.creditAccount('t_a'))?.balance, 40, 'fenced out: no refund');
+      // Two closes of one tenant at once (one statement could update its balance only once).
+      const [a, b] = await Promise.all([
+        s.commitStep('E', { taskId: 'c1', patch: { progress: 50, nextRunAt: 30 }, close: close('c1', 'settle', 5, 15) }),
+        s.commitStep('E', { taskId: 'c2', patch: { state: 'failed', nextRunAt: null }, close: close('c2', 'refund', 20, 0) }),
+      ]);
+      assert.deepEqual([a, b], [true, true]);
+      assert.equal((await s.creditAccount('t_a'))?.balance, 65);
+      // c1 again, with another close: the commit applies, its close is refused.
+      assert.equal((await s.claimDue('E', 40, 10_000, 3)).map((x) => x.id).join(), 'c1');
+      assert.equal(await s.commitStep('E', { taskId: 'c1', patch: { state: 'succeeded', nextRunAt: null }, close: close('c1', 'refund', 20, 0) }), true);
+      assert.equal((await s.getTask('t_a', 'c1'))?.state, 'succeeded');
+      assert.equal((await s.creditAccount('t_a'))?.balance, 65, 'closed once');
+      assert.deepEqual((await s.listLedger('t_a', { limit: 10, taskId: 'c1' })).map((e) => [e.kind, e.amount, e.charged]), [['settle', 5, 15], ['reserve', -20, null]]);
+      // The reserve, then the one close; the close's balance is after whichever of c1 and c2 went first.
+      const logged = (await s.listEvents('c1')).filter((e) => e.kind === 'ledger').map((e) => e.detail!);
+      assert.deepEqual(logged.map(({ balance: _b, ...d }) => d), [{ entry: 'reserve', amount: -20, reason: 'video' }, { entry: 'settle', amount: 5, charged: 15, reason: 'succeeded' }]);
+      assert.equal(logged[0]!.balance, 80);
+      assert.ok([45, 65].includes(logged[1]!.balance as number), String(logged[1]!.balance));
     });
 
     test('changedTasks: a tenant\'s tasks changed since a time, oldest change first, up to the limit', async (t) => {

@@ -37,11 +37,14 @@ test('an embedded SQLite database moves into PostgreSQL whole: tasks, keys, atte
   assert.equal((await from.takeKey({ ...ref, fingerprint: 'fp', now: 44, heldUntil: far, expiresAt: far })).kind, 'new');
   const answer = { status: 200, body: '{"code":200,"data":{"taskId":"done"}}', taskId: 'done' };
   assert.equal(await from.answerKey({ ref, answer }), true);
-  const before = { stop: await from.getTask('ten', 'stop'), events: [...(await from.listEvents('done')), ...(await from.listEvents('stop'))], endpoints: await from.listEndpoints(), done: await from.getTask('ten', 'done'), running: await from.getTask('ten', 'running'), attempts: await from.listAttempts('done'), artifacts: await from.listArtifacts('done'), deliveries: await from.listDeliveries('done'), keys: await from.listKeys() };
+  // A metered tenant: its balance, and a task's reservation in the ledger.
+  await from.addCredits('ten', 500, 46, 'first');
+  await from.createTask(makeTask({ id: 'paid', tenantId: 'ten', fileToken: 'fpaid', nextRunAt: 5000, charge: { credits: 80, perSecond: 10, item: 'video' } }));
+  const before = { stop: await from.getTask('ten', 'stop'), events: [...(await from.listEvents('done')), ...(await from.listEvents('stop'))], endpoints: await from.listEndpoints(), done: await from.getTask('ten', 'done'), running: await from.getTask('ten', 'running'), attempts: await from.listAttempts('done'), artifacts: await from.listArtifacts('done'), deliveries: await from.listDeliveries('done'), keys: await from.listKeys(), paid: await from.getTask('ten', 'paid'), account: await from.creditAccount('ten'), ledger: await from.listLedger('ten', { limit: 10 }) };
   await from.close();
 
   const url = (await freshDatabase())!;
-  assert.deepEqual(await copySqliteToPostgres(file, url), { api_keys: 2, tasks: 3, attempts: 1, artifacts: 1, deliveries: 2, idempotency_keys: 1, webhook_secrets: 1, task_events: 2, webhook_endpoints: 1 });
+  assert.deepEqual(await copySqliteToPostgres(file, url), { api_keys: 2, tasks: 4, attempts: 1, artifacts: 1, deliveries: 2, idempotency_keys: 1, webhook_secrets: 1, task_events: 3, webhook_endpoints: 1, credit_accounts: 1, credit_ledger: 2 });
   const to = openPostgresStore(url);
   t.after(() => to.close());
   assert.deepEqual(await to.getTask('ten', 'done'), before.done);
@@ -55,6 +58,11 @@ test('an embedded SQLite database moves into PostgreSQL whole: tasks, keys, atte
   assert.deepEqual(await to.listDeliveries('done'), before.deliveries);
   assert.deepEqual(await to.listKeys(), before.keys);
   assert.equal((await to.findKeyByHash('h1'))?.tenantId, 'ten');
+  assert.deepEqual(await to.getTask('ten', 'paid'), before.paid);
+  assert.deepEqual(await to.creditAccount('ten'), before.account);
+  assert.deepEqual(await to.listLedger('ten', { limit: 10 }), before.ledger);
+  await to.addCredits('ten', 1, 90, null);
+  assert.equal((await to.listLedger('ten', { limit: 1 }))[0]!.id, before.ledger[0]!.id + 1, 'the ledger goes on after the copied entries');
   assert.deepEqual(await to.webhookSecrets('ten', 45, 'whsec_not_this'), ['whsec_copied']);
   assert.deepEqual(await to.takeKey({ ...ref, token: 'tk2', fingerprint: 'fp', now: Date.now(), heldUntil: far, expiresAt: far }), { kind: 'replay', answer });
   assert.deepEqual((await to.claimDue('F', 100, 1000, 5)).map((x) => x.id), ['stop', 'running'], 'not leased any more; the cancel step is due');
@@ -64,7 +72,7 @@ test('an embedded SQLite database moves into PostgreSQL whole: tasks, keys, atte
   assert.equal(await to.commitStep('F', { taskId: 'new', patch: { nextRunAt: null }, deliveries: owed }), true);
   assert.ok((await to.listDeliveries('new'))[0]!.id > before.deliveries[0]!.id);
   // A second copy would merge two histories: refused, nothing written.
-  await assert.rejects(copySqliteToPostgres(file, url), /already holds 4 task\(s\)/);
+  await assert.rejects(copySqliteToPostgres(file, url), /already holds 5 task\(s\)/);
 });
 
 test('reelay migrate and reelay copy-to-postgres, as a user runs them', { skip: pgSkipReason() }, async () => {

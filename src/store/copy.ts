@@ -14,7 +14,7 @@ const TABLES: { name: string; columns: string[]; identity?: true; booleans?: str
       'upstream_id', 'attempt_count', 'retry_count', 'max_retries', 'error_sleep_ms', 'last_error', 'last_error_kind',
       'failure_stage', 'callback_url', 'file_token', 'hd_state', 'progress', 'created_at', 'updated_at', 'completed_at',
       'deadline_at', 'next_run_at', 'route_index', 'submitted_at', 'fallback', 'result_url', 'uhd_state', 'uhd_callback_url',
-      'cancel_outcome', 'delete_requested',
+      'cancel_outcome', 'delete_requested', 'charge',
     ],
     booleans: ['fallback', 'delete_requested'],
   },
@@ -34,6 +34,9 @@ const TABLES: { name: string; columns: string[]; identity?: true; booleans?: str
     columns: ['tenant_id', 'scope', 'key', 'fingerprint', 'token', 'task_id', 'status', 'body', 'created_at', 'held_until', 'expires_at'],
   },
   { name: 'webhook_secrets', columns: ['tenant_id', 'secret', 'created_at', 'retire_at'] },
+  // Credits: the balances and every entry that made them.
+  { name: 'credit_accounts', columns: ['tenant_id', 'balance', 'created_at', 'updated_at'] },
+  { name: 'credit_ledger', columns: ['id', 'tenant_id', 'task_id', 'kind', 'amount', 'charged', 'at', 'note'], identity: true },
 ];
 
 /** PostgreSQL takes at most 65535 parameters per statement. */

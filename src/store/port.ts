@@ -1,3 +1,4 @@
+import type { LedgerClose } from '../core/credits.js';
 import type { Artifact, Attempt, Task, TaskEvent } from '../core/task.js';
 
 /**
@@ -64,6 +65,11 @@ export interface Store {
    * creating process's hand, with no claim). With `once`, the answer to the request that
    * created it is written to its idempotency key in the same transaction; when the caller no
    * longer holds the key (`once.ref.token`), nothing is written and it rejects with `KeyLostError`.
+   */
+  /**
+   * Stores a new task. A task with a `charge` reserves it from its tenant's balance in the same
+   * transaction (a `reserve` entry and a `ledger` event): too few credits, or no account, is an
+   * `InsufficientCreditsError`, and nothing is stored.
    */
   createTask(task: Task, lease?: { owner: string; until: number }, once?: OnceAnswer): Promise<boolean>;
   getTask(tenantId: string, id: string): Promise<Task | undefined>;
@@ -144,6 +150,17 @@ export interface Store {
   listEvents(taskId: string): Promise<TaskEvent[]>;
   /** A task's artifacts by kind; a commit's artifact replaces the one of the same kind. */
   listArtifacts(taskId: string): Promise<Artifact[]>;
+
+  // --- credits ---
+  /** The tenant's credit account, when it has one (a tenant without one is not metered). */
+  creditAccount(tenantId: string): Promise<CreditAccount | undefined>;
+  /**
+   * Adds `amount` to the tenant's balance (negative: takes it away, never below 0), with a
+   * `topup` entry; opens the account at 0 first when there is none. Returns the account.
+   */
+  addCredits(tenantId: string, amount: number, now: number, note: string | null): Promise<CreditAccount>;
+  /** The tenant's ledger, newest first, before the entry `before` (a cursor), up to `limit`; of one task with `taskId`. */
+  listLedger(tenantId: string, page: { before?: number; limit: number; taskId?: string }): Promise<LedgerEntry[]>;
 
   // --- retention ---
   /**
@@ -259,6 +276,42 @@ export interface OnceAnswer {
 export type KeyState = { kind: 'new' } | { kind: 'replay'; answer: StoredAnswer } | { kind: 'busy' } | { kind: 'mismatch' };
 
 /** The request no longer holds its idempotency key (its hold ran out and another took it over). */
+/**
+ * A metered create found too few credits (or no account) for its reservation: nothing was
+ * stored. `balance` is what the account holds.
+ */
+export class InsufficientCreditsError extends Error {
+  override name = 'InsufficientCreditsError';
+  constructor(readonly needed: number, readonly balance: number) {
+    super(`this task costs ${needed} credits and the balance is ${balance}`);
+  }
+}
+
+/** A tenant's credit account: a tenant without one is not metered. */
+export interface CreditAccount {
+  tenantId: string;
+  balance: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/**
+ * One entry of a tenant's credits ledger, append-only: a `topup` (or an adjustment, negative), a
+ * task's `reserve` at create (negative), and its one close at its end, `settle` (what it did not
+ * cost back) or `refund` (all of it back). `amount` is the change to the balance; `charged` what
+ * the task cost in the end (closes only).
+ */
+export interface LedgerEntry {
+  id: number;
+  tenantId: string;
+  taskId: string | null;
+  kind: 'topup' | 'reserve' | 'settle' | 'refund';
+  amount: number;
+  charged: number | null;
+  at: number;
+  note: string | null;
+}
+
 export class KeyLostError extends Error {
   override name = 'KeyLostError';
   constructor(readonly ref: KeyRef) {
@@ -377,6 +430,12 @@ export interface StepCommit {
   attempt?: Attempt;
   /** Appended to the task's audit trail (the store numbers them). */
   events?: NewTaskEvent[];
+  /**
+   * Closes the task's reservation (see `core/credits.ts`): a ledger entry, the balance credited
+   * with its amount, and a `ledger` event, applied only with the commit and only once per task
+   * (the database refuses a second close, which then changes nothing).
+   */
+  close?: LedgerClose;
   artifacts?: Artifact[];
   deliveries?: NewDelivery[];
   /**

@@ -123,6 +123,8 @@ export const GOOGLE_STATUS: Record<ApiErrorKind, [number, string]> = {
   in_progress: [409, 'ABORTED'],
   key_reused: [422, 'INVALID_ARGUMENT'],
   rate_limited: [429, 'RESOURCE_EXHAUSTED'],
+  // Google's quota answer: what a project past its billing quota gets.
+  insufficient_credits: [429, 'RESOURCE_EXHAUSTED'],
   internal: [500, 'INTERNAL'],
 };
 

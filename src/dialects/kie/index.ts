@@ -4,10 +4,10 @@ import { KIE_ID, kieTaskId } from './ids.js';
 import { toCallback, toUhdCallback } from './mapper.js';
 import { KIE, kieReplyError, kieRoutes } from './routes.js';
 
-/** kie.ai's Veo API (`/api/v1/veo/*`), with its callbacks (`callBackUrl`). */
+/** kie.ai's Veo API (`/api/v1/veo/*`, and `/api/v1/chat/credit`), with its callbacks (`callBackUrl`). */
 export const kie: Dialect = {
   name: KIE,
-  prefix: '/api/v1/veo',
+  prefix: '/api/v1',
   newId: () => kieTaskId(),
   idFormat: KIE_ID,
   credentials: bearer,

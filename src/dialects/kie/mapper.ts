@@ -29,11 +29,13 @@ export const KIE_CODES: Record<ApiErrorKind, number> = {
   in_progress: 409,
   key_reused: 422,
   rate_limited: 429,
+  insufficient_credits: 402,
   internal: 500,
 };
 
 export const KIE_MESSAGES = {
   unauthorized: 'You do not have access permissions',
+  insufficientCredits: 'Insufficient Credits',
   expired: 'Temporarily supports records within 14 days',
   contentPolicy: 'Your prompt was flagged by Website as violating content policies.',
   imageFetch: 'Failed to fetch the image. Kindly verify any access limits set by you or your service provider.',

@@ -17,7 +17,10 @@ import { EXTEND_MODELS, ExtendBody, GenerateBody, TaskQuery, UhdBody, toExtendSp
 /** Stored as `task.dialect`: the callback of a task is found by it. */
 export const KIE = 'kie';
 
-/** The kie.ai Veo dialect: `/api/v1/veo/generate`, `record-info`, `get-1080p-video`, `get-4k-video`, `extend`. */
+/**
+ * The kie.ai Veo dialect: `/api/v1/veo/generate`, `record-info`, `get-1080p-video`, `get-4k-video`,
+ * `extend`; and of kie's common API, `/api/v1/chat/credit` (the key's balance).
+ */
 export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -28,7 +31,14 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
 
   const created = (task: Task) => ok({ taskId: task.id });
 
-  app.post('/generate', { schema: { body: GenerateBody } }, async (req, reply) => {
+  // The key's credit balance, an integer (0 for a key without an account: one that is not metered).
+  app.get('/chat/credit', async (req) => {
+    const tenantId = await tenantOf(ctx.keys, req);
+    const { account } = await ctx.tasks.credits(tenantId);
+    return ok(account?.balance ?? 0);
+  });
+
+  app.post('/veo/generate', { schema: { body: GenerateBody } }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const body = req.body;
     const spec = toSpec(body, TaskService.randomSeed);
@@ -44,14 +54,14 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
     return createOnce(ctx, req, reply, { tenantId, scope: 'kie.generate', body }, (once) => ctx.tasks.create(input, once), created);
   });
 
-  app.get('/record-info', taskPollHandler(ctx, {
+  app.get('/veo/record-info', taskPollHandler(ctx, {
     param: 'taskId',
     notFound: (id) => new ApiError('not_found', `record is null: no task ${id}`),
     expired: () => new ApiError('expired', KIE_MESSAGES.expired),
     answer: memoAnswer((task) => ok(toRecord(task, taskUrls(ctx.files, task)))),
   }));
 
-  app.get('/get-1080p-video', { schema: { querystring: TaskQuery } }, async (req) => {
+  app.get('/veo/get-1080p-video', { schema: { querystring: TaskQuery } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const { index } = req.query;
     if (index !== undefined && !/^\d+$/.test(index)) throw new ApiError('validation', 'index must be a non-negative integer', 'index');
@@ -67,7 +77,7 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
     return ok({ resultUrl: urls.hd1080 });
   });
 
-  app.post('/extend', { schema: { body: ExtendBody } }, async (req, reply) => {
+  app.post('/veo/extend', { schema: { body: ExtendBody } }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const body = req.body;
     const source = await findTask(ctx, tenantId, body.taskId);
@@ -86,7 +96,7 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
 
   // A 4k rendition of a finished video. Asked again while it is being made, or once it is made,
   // kie answers 422 with the task's data (the URLs once they exist), not an error envelope.
-  app.post('/get-4k-video', { schema: { body: UhdBody } }, async (req, reply) => {
+  app.post('/veo/get-4k-video', { schema: { body: UhdBody } }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const body = req.body;
     return answerOnce(ctx, req, reply, { tenantId, scope: 'kie.4k', body }, () => askUhd(tenantId, body));
@@ -117,7 +127,7 @@ async function findTask(ctx: AppContext, tenantId: string, taskId: string | unde
 function sendError(reply: FastifyReply, err: ApiError, log: { error: (o: object, m: string) => void }): FastifyReply {
   const code = KIE_CODES[err.kind];
   if (err.kind === 'internal') log.error({ err }, 'internal error');
-  const msg = err.kind === 'unauthorized' ? KIE_MESSAGES.unauthorized : err.kind === 'maintenance' ? KIE_MESSAGES.maintenance : err.message;
+  const msg = err.kind === 'unauthorized' ? KIE_MESSAGES.unauthorized : err.kind === 'maintenance' ? KIE_MESSAGES.maintenance : err.kind === 'insufficient_credits' ? KIE_MESSAGES.insufficientCredits : err.message;
   const body: KieEnvelope = { code, msg, data: null };
   // Business errors are HTTP 200 with the code in the body, as kie answers them; a key whose
   // first request still runs is a real 409 too, and a rate limit a real 429, so that clients

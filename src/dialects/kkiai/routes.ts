@@ -32,6 +32,7 @@ const HTTP: Record<ApiErrorKind, [number, string, string]> = {
   in_progress: [409, 'invalid_request_error', 'idempotency_key_in_use'],
   key_reused: [422, 'invalid_request_error', 'idempotency_key_reused'],
   rate_limited: [429, 'rate_limit_error', 'rate_limit_exceeded'],
+  insufficient_credits: [402, 'insufficient_quota', 'insufficient_user_quota'],
   internal: [500, 'server_error', 'internal_error'],
 };
 

@@ -32,6 +32,8 @@ export interface NativeTask {
   /** The last error seen, kept after a later success. */
   last_error: string | null;
   cancel_outcome: Task['cancelOutcome'];
+  /** The credits the task reserved of a metered key at create (null: it costs nothing); see `GET /ledger`. */
+  credits_reserved: number | null;
   outputs: { video: string | null; video_720p: string | null; video_1080p: string | null; video_4k: string | null };
   created_at: string;
   updated_at: string;
@@ -61,6 +63,7 @@ export function toNative(task: Task, urls: TaskUrls): NativeTask {
     error: ended ? { kind: task.lastErrorKind, stage: task.failureStage, message: task.lastError ?? 'the task failed' } : null,
     last_error: task.lastError,
     cancel_outcome: task.cancelOutcome,
+    credits_reserved: task.charge?.credits ?? null,
     outputs: { video: urls.final, video_720p: urls.video, video_1080p: urls.hd1080, video_4k: urls.uhd },
     created_at: iso(task.createdAt)!,
     updated_at: iso(task.updatedAt)!,
@@ -94,6 +97,7 @@ const PROBLEMS: Record<ApiErrorKind, [number, string]> = {
   in_progress: [409, 'Conflict'],
   key_reused: [422, 'Unprocessable Content'],
   rate_limited: [429, 'Too Many Requests'],
+  insufficient_credits: [402, 'Payment Required'],
   internal: [500, 'Internal Server Error'],
 };
 
@@ -120,7 +124,7 @@ export function toProblem(err: ApiError, extra?: { task?: NativeTask }): Problem
 /** One entry of `GET /tasks/{id}/events`. */
 export interface NativeEvent {
   at: string;
-  kind: 'created' | 'state' | 'attempt' | 'delivery' | 'upstream';
+  kind: 'created' | 'attempt' | TaskEvent['kind'];
   actor: TaskEvent['actor'];
   from: string | null;
   to: string | null;

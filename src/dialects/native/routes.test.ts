@@ -29,7 +29,7 @@ describe('native API over HTTP (in-process, no engine)', async () => {
       { ...r.body, id: undefined, created_at: undefined, updated_at: undefined },
       {
         id: undefined, object: 'task', dialect: 'reelay', model: 'veo3.1-fast', state: 'queued', progress: 0, prompt: 'a lighthouse', images: 0, seconds: 6, resolution: '1080p',
-        aspect_ratio: '9:16', provider: 'local', fallback: false, attempts: 0, retries: 0, error: null, last_error: null, cancel_outcome: null,
+        aspect_ratio: '9:16', provider: 'local', fallback: false, attempts: 0, retries: 0, error: null, last_error: null, cancel_outcome: null, credits_reserved: null,
         outputs: { video: null, video_720p: null, video_1080p: null, video_4k: null }, created_at: undefined, updated_at: undefined, completed_at: null,
       },
     );

@@ -6,7 +6,7 @@ import { ApiError } from '../../app/errors.js';
 import { TaskService } from '../../app/tasks.js';
 import { STATES, type TaskState, isTerminal } from '../../core/states.js';
 import type { Task } from '../../core/task.js';
-import type { TaskFilter, WebhookEndpoint } from '../../store/port.js';
+import type { LedgerEntry, TaskFilter, WebhookEndpoint } from '../../store/port.js';
 import { ENDPOINT_EVENTS } from '../../engine/endpoints.js';
 import { tenantOf } from '../../http/auth.js';
 import { toApiError } from '../../http/errors.js';
@@ -51,6 +51,19 @@ const EndpointBody = Type.Object(
   { additionalProperties: false },
 );
 const EndpointParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
+const LedgerQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.String({ pattern: '^(100|[1-9][0-9]?)$' })),
+    before: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,15}$', description: 'the id of the entry the page goes back from' })),
+    task_id: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+
+/** An entry of the key's credits ledger as the API shows it. */
+function toLedgerEntry(e: LedgerEntry) {
+  return { id: e.id, object: 'ledger_entry', kind: e.kind, amount: e.amount, charged: e.charged, task_id: e.taskId, note: e.note, at: new Date(e.at).toISOString() };
+}
 
 /** A webhook endpoint as the API shows it. */
 function toEndpoint(e: WebhookEndpoint) {
@@ -85,6 +98,7 @@ function timeOf(v: string | undefined, param: string): number | undefined {
  * - `GET /tasks/{id}/stream` is a Server-Sent Events stream of its changes, and `GET /stream`
  *   one of every task of the key;
  * - `POST|GET /webhooks`, `DELETE /webhooks/{id}`: the key's endpoints, sent every task's end;
+ * - `GET /balance` and `GET /ledger` (newest first, cursor `before`, filter `task_id`): the key's credits;
  * - `GET /tasks/{id}/events` is its audit trail; `GET /tasks/{id}/deliveries` its callbacks, and
  *   `POST /tasks/{id}/deliveries/{n}/resend` sends one again (same `webhook-id`, signed anew).
  */
@@ -146,6 +160,21 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
     const task = await find(tenantId, req.params.id);
     const { events, attempts } = await ctx.tasks.events(task);
     return { object: 'list', data: toEvents(task, events, attempts) };
+  });
+
+  // The key's credits: its balance (null when it has no account, and is not metered), and its
+  // ledger, newest first: top-ups, and each metered task's reservation and its one close.
+  app.get('/balance', async (req) => {
+    const tenantId = await tenantOf(ctx.keys, req);
+    const { account } = await ctx.tasks.credits(tenantId);
+    return { object: 'balance', metered: account !== undefined, credits: account?.balance ?? null, updated_at: account ? new Date(account.updatedAt).toISOString() : null };
+  });
+  app.get('/ledger', { schema: { querystring: LedgerQuery } }, async (req) => {
+    const tenantId = await tenantOf(ctx.keys, req);
+    const limit = Number(req.query.limit ?? 20);
+    const { ledger } = await ctx.tasks.credits(tenantId, { limit: limit + 1, ...(req.query.before ? { before: Number(req.query.before) } : {}), ...(req.query.task_id ? { taskId: req.query.task_id } : {}) });
+    const data = ledger.slice(0, limit).map(toLedgerEntry);
+    return { object: 'list', data, has_more: ledger.length > limit, next_before: ledger.length > limit ? data.at(-1)!.id : null };
   });
 
   // The key's webhook endpoints: every task's end, in this API's words, to each subscribed URL.

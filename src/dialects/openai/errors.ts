@@ -37,6 +37,8 @@ const HTTP: Record<ApiErrorKind, [number, string, string | null]> = {
   in_progress: [409, 'invalid_request_error', 'idempotency_key_in_use'],
   key_reused: [422, 'invalid_request_error', 'idempotency_key_reused'],
   rate_limited: [429, 'requests', 'rate_limit_exceeded'],
+  // OpenAI's answer to an account out of credit; the SDK is told not to retry it (x-should-retry).
+  insufficient_credits: [429, 'insufficient_quota', 'insufficient_quota'],
   internal: [500, 'server_error', 'internal_error'],
 };
 

@@ -8,6 +8,7 @@ import { keyStateOps } from './ops/idempotency.js';
 import { keyOps } from './ops/keys.js';
 import { retentionOps } from './ops/retention.js';
 import { taskOps } from './ops/tasks.js';
+import { creditOps } from './ops/credits.js';
 import { webhookOps } from './ops/webhooks.js';
 import { Signals } from './signals.js';
 
@@ -53,5 +54,6 @@ export function openPostgresStore(url: string, opts: PostgresStoreOptions = {}):
     ...deliveries,
     ...keyStateOps(db),
     ...webhookOps(db),
+    ...creditOps(db),
   };
 }

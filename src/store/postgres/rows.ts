@@ -55,7 +55,7 @@ const TASK_INSERT: readonly (readonly [column: string, type: string])[] = [
   ['hd_state', 'text'], ['progress', 'integer'], ['created_at', 'bigint'], ['updated_at', 'bigint'],
   ['completed_at', 'bigint'], ['deadline_at', 'bigint'], ['next_run_at', 'bigint'], ['route_index', 'integer'],
   ['submitted_at', 'bigint'], ['fallback', 'boolean'], ['result_url', 'text'], ['uhd_state', 'text'],
-  ['uhd_callback_url', 'text'], ['cancel_outcome', 'text'], ['delete_requested', 'boolean'],
+  ['uhd_callback_url', 'text'], ['cancel_outcome', 'text'], ['delete_requested', 'boolean'], ['charge', 'json'],
 ];
 export const TASK_COLUMNS = TASK_INSERT.map(([column]) => column);
 export const TASK_TYPES = TASK_INSERT.map(([, type]) => type);
@@ -67,6 +67,7 @@ export function taskValues(t: Task, off: number): unknown[] {
     t.lastError, t.lastErrorKind, t.failureStage, t.callbackUrl, t.fileToken, t.hdState, t.progress, t.createdAt,
     t.updatedAt, t.completedAt, t.deadlineAt, t.nextRunAt === null ? null : Math.round(t.nextRunAt + off), t.routeIndex,
     t.submittedAt, t.fallback, t.resultUrl, t.uhdState, t.uhdCallbackUrl, t.cancelOutcome, t.deleteRequested,
+    t.charge === null ? null : JSON.stringify(t.charge),
   ];
 }
 
@@ -107,6 +108,7 @@ export function taskFromRow(r: Row, off: number): Task {
     resultUrl: r.result_url as string | null,
     cancelOutcome: r.cancel_outcome as Task['cancelOutcome'],
     deleteRequested: r.delete_requested as boolean,
+    charge: (r.charge as Task['charge'] | undefined) ?? null,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Artifact, Attempt, TaskEvent } from '../../core/task.js';
-import type { ApiKeyRow, DeliveryResult, TaskFilter, TaskPatch, WebhookEndpoint } from '../port.js';
+import type { ApiKeyRow, CreditAccount, DeliveryResult, LedgerEntry, TaskFilter, TaskPatch, WebhookEndpoint } from '../port.js';
 
 type Row = Record<string, unknown>;
 
@@ -108,6 +108,28 @@ export function eventFromRow(r: Row): TaskEvent {
     // SQLite keeps JSON as text; PostgreSQL's json comes back parsed.
     detail: typeof detail === 'string' ? (JSON.parse(detail) as TaskEvent['detail']) : ((detail as TaskEvent['detail']) ?? null),
   };
+}
+
+/** What a ledger entry of a task puts in its audit trail (`ledger` events). */
+export function ledgerDetail(e: { kind: string; amount: number; charged?: number | null; balance?: number | null; reason?: string | null }): Record<string, unknown> {
+  return { entry: e.kind, amount: e.amount, ...(e.charged != null ? { charged: e.charged } : {}), ...(e.balance != null ? { balance: e.balance } : {}), ...(e.reason ? { reason: e.reason } : {}) };
+}
+
+export function ledgerFromRow(r: Row): LedgerEntry {
+  return {
+    id: Number(r.id),
+    tenantId: r.tenant_id as string,
+    taskId: (r.task_id as string | null) ?? null,
+    kind: r.kind as LedgerEntry['kind'],
+    amount: Number(r.amount),
+    charged: r.charged === null || r.charged === undefined ? null : Number(r.charged),
+    at: Number(r.at),
+    note: (r.note as string | null) ?? null,
+  };
+}
+
+export function accountFromRow(r: Row): CreditAccount {
+  return { tenantId: r.tenant_id as string, balance: Number(r.balance), createdAt: Number(r.created_at), updatedAt: Number(r.updated_at) };
 }
 
 /** What a callback try puts in the audit trail. */

@@ -5,6 +5,7 @@ import type { Store } from '../port.js';
 import { Checkpointer } from './checkpoint.js';
 import { migrate } from './migrate.js';
 import { claimOps } from './ops/claim.js';
+import { creditOps } from './ops/credits.js';
 import { deliveryOps } from './ops/deliveries.js';
 import { keyStateOps } from './ops/idempotency.js';
 import { keyOps } from './ops/keys.js';
@@ -30,8 +31,9 @@ export function openSqliteStore(file: string): Store {
 
   const keys = keyOps(db);
   const idempotency = keyStateOps(db);
-  const tasks = taskOps(db, idempotency.answerKeyNow);
-  const claim = claimOps(db);
+  const credits = creditOps(db);
+  const tasks = taskOps(db, idempotency.answerKeyNow, credits.reserve);
+  const claim = claimOps(db, credits.close);
   const retention = retentionOps(db);
   const deliveries = deliveryOps(db);
 
@@ -77,6 +79,9 @@ export function openSqliteStore(file: string): Store {
     dropKey: idempotency.dropKey,
     purgeKeys: idempotency.purgeKeys,
     ...webhookOps(db),
+    creditAccount: async (tenant) => credits.creditAccount(tenant),
+    addCredits: async (tenant, amount, now, note) => credits.addCredits(tenant, amount, now, note),
+    listLedger: async (tenant, page) => credits.listLedger(tenant, page),
     claimDueDeliveries: async (now, leaseMs, limit) =>
       deliveries.claimDueDeliveries(now, leaseMs, limit),
     finishDelivery: (r) => deliveries.finishDelivery(r),

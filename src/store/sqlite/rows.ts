@@ -46,6 +46,7 @@ export function taskFromRow(r: Row): Task {
     resultUrl: (r.result_url as string | null) ?? null,
     cancelOutcome: (r.cancel_outcome as Task['cancelOutcome'] | undefined) ?? null,
     deleteRequested: r.delete_requested === 1,
+    charge: typeof r.charge === 'string' ? JSON.parse(r.charge) : null,
   };
 }
 
@@ -86,6 +87,7 @@ export function taskToRow(t: Task): Row {
     result_url: t.resultUrl,
     cancel_outcome: t.cancelOutcome,
     delete_requested: t.deleteRequested ? 1 : 0,
+    charge: t.charge === null ? null : JSON.stringify(t.charge),
   };
 }
 

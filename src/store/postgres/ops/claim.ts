@@ -118,6 +118,20 @@ function commitPart(owner: string, c: StepCommit, off: number, values: unknown[]
         ${col((e) => e.actor, 'text')}, ${col((e) => e.from, 'text')}, ${col((e) => e.to, 'text')},
         ${col((e) => (e.detail === null ? null : JSON.stringify(e.detail)), 'json')}) AS x)`);
   }
+  if (c.close) {
+    // The task's one close: the entry is refused when there is one (credit_ledger_close), and then
+    // neither the balance nor the audit trail changes.
+    const x = c.close;
+    const at = param(x.at, 'bigint');
+    const [kind, amount, charged, reason] = [param(x.kind, 'text'), param(x.amount, 'bigint'), param(x.charged, 'bigint'), param(x.reason, 'text')];
+    const task = param(x.taskId, 'text');
+    ctes.push(`l${s} AS (INSERT INTO credit_ledger (tenant_id, task_id, kind, amount, charged, at, note)
+      SELECT ${param(x.tenantId, 'text')}, ${task}, ${kind}, ${amount}, ${charged}, ${at}, ${reason} FROM ${t}
+      ON CONFLICT DO NOTHING RETURNING tenant_id, amount)`);
+    ctes.push(`b${s} AS (UPDATE credit_accounts c SET balance = c.balance + l${s}.amount, updated_at = ${at} FROM l${s} WHERE c.tenant_id = l${s}.tenant_id RETURNING c.balance)`);
+    ctes.push(`v${s} AS (INSERT INTO task_events (task_id, at, kind, actor, detail)
+      SELECT ${task}, ${at}, 'ledger', 'engine', json_build_object('entry', ${kind}, 'amount', ${amount}, 'charged', ${charged}, 'balance', b${s}.balance, 'reason', ${reason}) FROM b${s})`);
+  }
   const outputs = [`(SELECT count(*) FROM ${t}) AS updated${s}`];
   const owed = c.deliveries ?? [];
   if (owed.length) {
@@ -149,7 +163,7 @@ function commitStatement(owner: string, commits: StepCommit[], off: number): { t
  * whatever their number (their values go as arrays); undefined for any other commit.
  */
 function plainShape(c: StepCommit): string | undefined {
-  if (c.attempt || c.artifacts?.length || c.deliveries?.length || c.events?.length) return undefined;
+  if (c.attempt || c.artifacts?.length || c.deliveries?.length || c.events?.length || c.close) return undefined;
   const lease = c.keepLeaseUntil !== undefined ? 'until' : c.keepLease ? 'keep' : 'release';
   return `${Object.keys(c.patch).sort().join(',')}|${lease}${c.ofCanceled ? '|canceled' : ''}`;
 }
@@ -238,7 +252,9 @@ export function claimOps(db: Db) {
     max: MAX_GROUP,
     out: MAX_GROUPS_OUT,
     // One owner's, and of one kind: one plain shape, or any commits that are not plain.
-    joins: (p, group) => group.length === 0 || (p.owner === group[0]!.owner && p.shape === group[0]!.shape),
+    // A commit that closes a reservation goes alone: two in one statement could update one
+    // tenant's balance twice, and PostgreSQL applies only one update of a row per statement.
+    joins: (p, group) => group.length === 0 || (p.owner === group[0]!.owner && p.shape === group[0]!.shape && !p.c.close && !group[0]!.c.close),
     key: (p) => p.c.taskId,
     order: (x, y) => (x.c.taskId < y.c.taskId ? -1 : x.c.taskId > y.c.taskId ? 1 : 0),
   });

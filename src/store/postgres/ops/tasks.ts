@@ -4,6 +4,7 @@ import type { Db, Row } from '../db.js';
 import { artifactFromRow, attemptFromRow, eventFromRow } from '../../sql/columns.js';
 import { batched } from '../batch.js';
 import { CANCELED_MESSAGE, canceledStageSql, filterSql } from '../../sql/columns.js';
+import { reserveIn } from './credits.js';
 import { answerIn } from './idempotency.js';
 import { TASK_COLUMNS, TASK_TYPES, taskFromRow, taskValues } from '../rows.js';
 
@@ -68,15 +69,16 @@ export function taskOps(db: Db) {
     return news.map(({ task }) => inserted.delete(task.id));
   }, { max: 200, out: 2 });
 
-  // A create with its idempotency key's answer, in one transaction: both or neither.
-  async function createOnce(news: NewTask, once: OnceAnswer): Promise<boolean> {
+  // A create with its reservation or its idempotency key's answer, in one transaction: all or nothing.
+  async function createWhole(news: NewTask, once: OnceAnswer | undefined): Promise<boolean> {
     const off = await db.offset();
     return db.transaction(async (q, tx) => {
       if ((await q('reelay_task_insert', INSERT, columnsOf([news], off))).rowCount !== 1) {
         tx.rollback();
         return false;
       }
-      if (!(await answerIn(q, once))) throw new KeyLostError(once.ref);
+      await reserveIn(q, news.task);
+      if (once && !(await answerIn(q, once))) throw new KeyLostError(once.ref);
       return true;
     });
   }
@@ -119,7 +121,7 @@ export function taskOps(db: Db) {
 
   return {
     createTask: (task: Task, lease?: { owner: string; until: number }, once?: OnceAnswer): Promise<boolean> =>
-      once ? createOnce(lease ? { task, lease } : { task }, once) : create(lease ? { task, lease } : { task }),
+      once || task.charge ? createWhole(lease ? { task, lease } : { task }, once) : create(lease ? { task, lease } : { task }),
     getTask: (tenantId: string, id: string): Promise<Task | undefined> => read({ tenantId, id }),
     async countInFlight(): Promise<Record<string, number>> {
       const { rows } = await db.query<{ provider: string; n: number }>(

@@ -1,4 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
+import type { LedgerClose } from '../../../core/credits.js';
 import type { Task } from '../../../core/task.js';
 import type { ClaimLane, StepCommit } from '../../port.js';
 import { grouped } from '../group.js';
@@ -8,7 +9,7 @@ import { patchValue, taskFromRow } from '../rows.js';
 type Row = Record<string, unknown>;
 
 /** Claiming due tasks under a lease, extending leases, and committing a step's result. */
-export function claimOps(db: Database) {
+export function claimOps(db: Database, close: (c: LedgerClose) => void) {
   // SQLite has one writer at a time, so the sub-select and the update cannot interleave with another
   // claim: a task goes to exactly one owner. Each lane (steps; downloads of finished jobs) reads
   // free tasks and tasks whose lease ran out through partial indexes (migrations 003, 004), so no
@@ -103,6 +104,7 @@ export function claimOps(db: Database) {
     }
     for (const a of c.artifacts ?? []) insertArtifact.run(a);
     for (const e of c.events ?? []) insertEvent.run({ ...e, detail: e.detail === null ? null : JSON.stringify(e.detail) });
+    if (c.close) close(c.close);
     for (const d of c.deliveries ?? []) {
       d.id = Number(insertDelivery.run({ taskId: d.taskId, endpointId: d.endpointId ?? null, url: d.url, body: d.body, createdAt: d.createdAt, leaseUntil: c.deliveriesLeasedUntil ?? null }).lastInsertRowid);
     }

@@ -8,16 +8,16 @@ import { grouped } from '../group.js';
 
 type Row = Record<string, unknown>;
 
-export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) {
+export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean, reserve: (task: Task) => void) {
   const insert = db.prepare(
     `INSERT INTO tasks (id, tenant_id, dialect, model, spec, request, state, enhanced_prompt, images,
        provider, upstream_id, attempt_count, retry_count, max_retries, error_sleep_ms, last_error,
        last_error_kind, failure_stage, callback_url, file_token, hd_state, progress, created_at,
-       updated_at, completed_at, deadline_at, next_run_at, route_index, submitted_at, fallback, result_url, uhd_state, uhd_callback_url, cancel_outcome, delete_requested, lease_owner, lease_until)
+       updated_at, completed_at, deadline_at, next_run_at, route_index, submitted_at, fallback, result_url, uhd_state, uhd_callback_url, cancel_outcome, delete_requested, charge, lease_owner, lease_until)
      VALUES (@id, @tenant_id, @dialect, @model, @spec, @request, @state, @enhanced_prompt, @images,
        @provider, @upstream_id, @attempt_count, @retry_count, @max_retries, @error_sleep_ms, @last_error,
        @last_error_kind, @failure_stage, @callback_url, @file_token, @hd_state, @progress, @created_at,
-       @updated_at, @completed_at, @deadline_at, @next_run_at, @route_index, @submitted_at, @fallback, @result_url, @uhd_state, @uhd_callback_url, @cancel_outcome, @delete_requested, @lease_owner, @lease_until)
+       @updated_at, @completed_at, @deadline_at, @next_run_at, @route_index, @submitted_at, @fallback, @result_url, @uhd_state, @uhd_callback_url, @cancel_outcome, @delete_requested, @charge, @lease_owner, @lease_until)
      ON CONFLICT (id) DO NOTHING`,
   );
   const byId = db.prepare(`SELECT * FROM tasks WHERE id = ? AND tenant_id = ?`);
@@ -96,10 +96,11 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) 
   // Creates that arrive in the same turn of the event loop share one transaction (group commit).
   const create = grouped(db, (task: Task, lease?: { owner: string; until: number }): boolean =>
     insert.run({ ...taskToRow(task), lease_owner: lease?.owner ?? null, lease_until: lease?.until ?? null }).changes === 1, { single: true });
-  // A create with its idempotency key's answer: both or neither (its own savepoint).
-  const createOnce = grouped(db, (task: Task, lease: { owner: string; until: number } | undefined, once: OnceAnswer): boolean => {
+  // A create with its reservation or its idempotency key's answer: all or nothing (its own savepoint).
+  const createWhole = grouped(db, (task: Task, lease: { owner: string; until: number } | undefined, once: OnceAnswer | undefined): boolean => {
     if (insert.run({ ...taskToRow(task), lease_owner: lease?.owner ?? null, lease_until: lease?.until ?? null }).changes !== 1) return false;
-    if (!answerKey(once)) throw new KeyLostError(once.ref);
+    reserve(task);
+    if (once && !answerKey(once)) throw new KeyLostError(once.ref);
     return true;
   });
 
@@ -128,7 +129,7 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean) 
 
   return {
     createTask: (task: Task, lease?: { owner: string; until: number }, once?: OnceAnswer): Promise<boolean> =>
-      once ? createOnce(task, lease, once) : create(task, lease),
+      once || task.charge ? createWhole(task, lease, once) : create(task, lease),
     getTask(tenantId: string, id: string): Task | undefined {
       const row = byId.get(id, tenantId) as Row | undefined;
       return row && taskFromRow(row);
