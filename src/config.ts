@@ -64,6 +64,12 @@ export interface Config {
    * API process on its own.
    */
   keyCreatesPerMinute: number;
+  /**
+   * `REELAY_KEY_MAX_IN_FLIGHT` (default 0: no limit): how many tasks of one key are worked on at
+   * once. The rest are accepted and wait, `queued`, for a place, oldest first; the limit holds
+   * across every engine process.
+   */
+  keyMaxInFlight: number;
   /** `REELAY_TASK_DEADLINE_SECONDS` (default 1800): a task not terminal by then fails. */
   taskDeadlineMs: number;
   /** `REELAY_ERROR_SLEEP_MS` (default 5000): wait between retries of a failed step. */
@@ -198,6 +204,7 @@ export function loadConfig(env: Env = process.env): Config {
     retentionMs: int(env, 'REELAY_RETENTION_DAYS', 14, 1) * 86_400_000,
     idempotencyTtlMs: int(env, 'REELAY_IDEMPOTENCY_TTL_HOURS', 24, 24) * 3_600_000,
     keyCreatesPerMinute: int(env, 'REELAY_KEY_CREATES_PER_MINUTE', 0, 0),
+    keyMaxInFlight: int(env, 'REELAY_KEY_MAX_IN_FLIGHT', 0, 0),
     taskDeadlineMs: int(env, 'REELAY_TASK_DEADLINE_SECONDS', 1800, 1) * 1000,
     errorSleepMs: int(env, 'REELAY_ERROR_SLEEP_MS', 5000),
     maxRetries: int(env, 'REELAY_MAX_RETRIES', 3),

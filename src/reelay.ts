@@ -96,7 +96,7 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   const metrics = config.metrics ? new Metrics() : undefined;
   const deliverer = new Deliverer(store, fetcher, { timeoutMs: config.callbackTimeoutMs, maxAttempts: config.callbackMaxAttempts, backoffMs: config.callbackBackoffMs }, log);
   const engine = new Engine(
-    { store, router, files, fetcher, binaries, imageMaxBytes: config.imageMaxBytes, notify, log, minPollMs: 1000, deliverer, ...(metrics ? { metrics } : {}) },
+    { store, router, files, fetcher, binaries, imageMaxBytes: config.imageMaxBytes, notify, log, minPollMs: 1000, keyMaxInFlight: config.keyMaxInFlight, deliverer, ...(metrics ? { metrics } : {}) },
     { leaseMs: config.leaseMs, concurrency: config.engineConcurrency, downloads: config.engineDownloads, batch: Math.min(config.engineConcurrency, 256) },
   );
   local.onWake((upstreamId) => void engine.wakeUpstream('local', upstreamId));

@@ -36,13 +36,14 @@ for (const backend of SERVER_BACKENDS) {
     };
     const balance = async () => (await native('GET', '/balance')).body.credits as number | null;
     const ledger = async (query = '') => (await native('GET', `/ledger?limit=100${query}`)).body.data as { kind: string; amount: number; charged: number | null; task_id: string | null }[];
-    const closed = (taskId: string) => waitFor(async () => (await ledger(`&task_id=${taskId}`)).find((e) => e.kind === 'settle' || e.kind === 'refund'), 60_000, 100);
+    const closed = (taskId: string) => waitFor(async () => (await ledger(`&task_id=${taskId}`)).find((e) => e.kind === 'settle' || e.kind === 'refund'), 120_000, 100);
 
     before(async () => {
       const work = tmpDir();
       const config = join(work, 'routing.json');
       writeFileSync(config, JSON.stringify(ROUTING));
-      env = { ...(await backend.env()), REELAY_DATA_DIR: work, REELAY_API_KEYS: KEY, REELAY_CONFIG: config };
+      // Renders report "running" for a second at least: the cancel below comes while one runs.
+      env = { ...(await backend.env()), REELAY_DATA_DIR: work, REELAY_API_KEYS: KEY, REELAY_CONFIG: config, REELAY_RENDER_DELAY_MS: '1000' };
       srv = await startServer(env);
     });
     after(async () => {

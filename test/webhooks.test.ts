@@ -14,15 +14,18 @@ interface Received {
   body: any;
 }
 
-/** A receiver whose paths answer as told: `/gone` 410, anything else 200. */
+/** A receiver whose paths answer as told: `/gone` 410, `/flaky` 503 to the first try of each message, anything else 200. */
 async function receiver(): Promise<{ url: string; got: Received[]; close(): Promise<void> }> {
   const got: Received[] = [];
+  const seen = new Set<string>();
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => (body += d));
     req.on('end', () => {
       got.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(body) });
-      res.statusCode = req.url === '/gone' ? 410 : 200;
+      const id = String(req.headers['webhook-id']);
+      res.statusCode = req.url === '/gone' ? 410 : req.url === '/flaky' && !seen.has(id) ? 503 : 200;
+      seen.add(id);
       res.end();
     });
   });
@@ -101,6 +104,22 @@ for (const backend of backends) {
       await waitFor(async () => (byPath('/canceled').length >= 2 ? true : undefined), 10_000, 100);
       assert.ok(!byPath('/all').some((g) => g.body.data.id === second), 'the deleted endpoint got nothing');
       assert.equal(byPath('/gone').length, tries, 'the disabled endpoint got nothing');
+      assert.deepEqual((await api('GET', `/tasks/${second}/deliveries`)).body.data.map((d: { url: string }) => d.url), [`${rx.url}/canceled`], 'nor was owed anything');
+
+      // An OpenAI video deleted while it is made: the task is gone, and its cancel is still sent,
+      // signed, to an endpoint whose first try fails (so it is still owed when the task goes).
+      assert.equal((await api('POST', '/webhooks', { url: `${rx.url}/flaky`, events: ['video.canceled'] })).status, 200);
+      const video = await fetch(`${srv.url}/v1/videos`, { method: 'POST', headers, body: JSON.stringify({ model: 'sora-2', prompt: 'deleted while it is made', seconds: '12' }) });
+      const videoId = ((await video.json()) as { id: string }).id;
+      assert.equal((await fetch(`${srv.url}/v1/videos/${videoId}`, { method: 'DELETE', headers: { authorization: headers.authorization } })).status, 200);
+      const flakyTries = await waitFor(async () => {
+        const mine = byPath('/flaky').filter((g) => g.body.data.id === videoId);
+        return mine.length >= 2 ? mine : undefined;
+      }, 30_000, 100);
+      assert.deepEqual(flakyTries.map((g) => [g.body.type, g.body.data.dialect]), [['video.canceled', 'openai'], ['video.canceled', 'openai']]);
+      assert.equal(flakyTries[1]!.headers['webhook-id'], flakyTries[0]!.headers['webhook-id'], 'the retry of the same message');
+      assert.match(String(flakyTries[1]!.headers['webhook-signature']), /^v1,[A-Za-z0-9+/=]{40,}/);
+      assert.equal((await fetch(`${srv.url}/v1/videos/${videoId}`, { headers: { authorization: headers.authorization } })).status, 404, 'the video is gone');
     });
   });
 }

@@ -80,7 +80,8 @@ export function closingOf(
     return close(policy.canceled && STOPPED.has(outcome), charge.credits, `canceled: ${outcome}`);
   }
   if (patch.state === 'succeeded' && task.state !== 'succeeded') {
-    const ms = artifacts?.find((a) => a.kind === 'video')?.durationMs;
+    // The video the commit stores: the provider's, or the final rendition an upsample made.
+    const ms = (artifacts?.find((a) => a.kind === 'video') ?? artifacts?.find((a) => a.kind === 'video_hd'))?.durationMs;
     const charged = ms ? Math.min(charge.credits, Math.ceil(charge.perSecond * Math.ceil(ms / 1000 - 0.05))) : charge.credits;
     return close(false, charged, 'succeeded');
   }

@@ -87,10 +87,10 @@ export class Deliverer {
   }
 
   /** Sends callbacks that were inserted leased to this process (their ids set by the store). */
-  adopt(deliveries: NewDelivery[]): void {
+  adopt(deliveries: NewDelivery[], tenantId?: string): void {
     for (const d of deliveries) {
       if (d.id === undefined) continue;
-      this.track(this.deliver({ ...d, id: d.id, status: 'pending', attempts: 0, nextAttemptAt: d.createdAt, lastError: null, lastStatus: null, deliveredAt: null }));
+      this.track(this.deliver({ ...d, id: d.id, tenantId: tenantId ?? null, status: 'pending', attempts: 0, nextAttemptAt: d.createdAt, lastError: null, lastStatus: null, deliveredAt: null }));
     }
   }
 
@@ -124,9 +124,9 @@ export class Deliverer {
     return due.length === Math.min(free, 64);
   }, (e: unknown) => this.log.error({ err: coerceError(e).message }, 'delivery tick failed'));
 
-  /** The live signing secrets of the tenant a task belongs to (none when the task is gone). */
-  private async secretsOf(taskId: string): Promise<string[]> {
-    const tenantId = await this.store.tenantOfTask(taskId);
+  /** The live signing secrets of the tenant a delivery was owed for (by its task on older rows). */
+  private async secretsOf(d: Delivery): Promise<string[]> {
+    const tenantId = d.tenantId ?? (await this.store.tenantOfTask(d.taskId));
     if (tenantId === undefined) return [];
     const now = Date.now();
     let kept = this.secrets.get(tenantId);
@@ -161,7 +161,7 @@ export class Deliverer {
       });
     let gone = false;
     try {
-      secrets = await this.secretsOf(d.taskId);
+      secrets = await this.secretsOf(d);
       // A kept-alive connection the receiver closed at the same moment resets: try once more at
       // once on a fresh one rather than waiting for the backoff.
       const res = await post().catch((e: unknown) => {

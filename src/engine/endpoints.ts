@@ -14,6 +14,8 @@ export type EndpointEvent = (typeof ENDPOINT_EVENTS)[number];
  */
 export class EndpointCache {
   private byTenant = new Map<string, WebhookEndpoint[]>();
+  /** Endpoints this process disabled: a read that began before the disable must not bring one back. */
+  private readonly forgotten = new Set<string>();
   private timer?: NodeJS.Timeout;
 
   constructor(
@@ -36,7 +38,7 @@ export class EndpointCache {
     try {
       const next = new Map<string, WebhookEndpoint[]>();
       for (const e of await this.store.listEndpoints()) {
-        if (e.disabledAt !== null) continue;
+        if (e.disabledAt !== null || this.forgotten.has(e.id)) continue;
         next.set(e.tenantId, [...(next.get(e.tenantId) ?? []), e]);
       }
       this.byTenant = next;
@@ -47,6 +49,7 @@ export class EndpointCache {
 
   /** Drops an endpoint at once (this process disabled it), before the next read. */
   forget(endpointId: string): void {
+    this.forgotten.add(endpointId);
     for (const [tenant, list] of this.byTenant) {
       if (list.some((e) => e.id === endpointId)) this.byTenant.set(tenant, list.filter((e) => e.id !== endpointId));
     }

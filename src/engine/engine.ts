@@ -453,7 +453,7 @@ export class Engine {
         return undefined;
       }
       result.afterCommit?.();
-      if (handOver) deliverer!.adopt(result.deliveries!);
+      if (handOver) deliverer!.adopt(result.deliveries!, task.tenantId);
       else if (result.deliveries?.length) deliverer?.wake();
       // Held again: it waits in memory for its time, once this run has left `inflight`.
       if (held.keep) return { task: { ...task, ...result.patch } as Task, leaseUntil: held.leaseUntil };

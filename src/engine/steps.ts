@@ -57,11 +57,19 @@ export interface StepContext {
   /** The shortest wait between two polls of one job (default 1000 ms; tests use less). */
   minPollMs: number;
   /**
+   * Tasks of one key being worked on at once (`REELAY_KEY_MAX_IN_FLIGHT`; 0 or absent: no
+   * limit). A queued task past it stays queued and asks again (`Store.admitTenant`).
+   */
+  keyMaxInFlight?: number;
+  /**
    * The download lane's slots (see the engine). Without one, a poll that finds the job done
    * always downloads at once.
    */
   downloads?: { enter(): boolean | Promise<void>; finish(): void };
 }
+
+/** How long a queued task of a key at its `keyMaxInFlight` waits before it asks again. */
+const KEY_QUEUE_WAIT_MS = 1000;
 
 /** What one step decided, plus work to do once the commit is durable. */
 export interface StepResult extends StepCommit {
@@ -133,6 +141,10 @@ export class Steps {
     }
     switch (task.state) {
       case 'queued':
+        if (this.ctx.keyMaxInFlight && !(await this.ctx.store.admitTenant(task.tenantId, task.id, this.ctx.keyMaxInFlight))) {
+          // The key has as many tasks under way as it may: this one waits its turn, queued.
+          return { taskId: task.id, patch: { nextRunAt: now + KEY_QUEUE_WAIT_MS } };
+        }
         return task.images.length > 0 || task.spec.video !== undefined
           ? { taskId: task.id, patch: { state: 'fetching', nextRunAt: now, updatedAt: now } }
           : this.submit(task, now);

@@ -644,7 +644,7 @@ for (const backend of backends) {
         { taskId: 'd1', endpointId: 'we_1', url: 'https://rx.example/we_1', body: '{"type":"video.completed"}', createdAt: 30 },
       ] }));
       assert.deepEqual((await s.listDeliveries('d1')).map((d) => [d.url, d.endpointId]), [['https://cb.example/own', null], ['https://rx.example/we_1', 'we_1']]);
-      assert.deepEqual((await s.claimDueDeliveries(40, 1000, 10)).map((d) => d.endpointId).sort(), ['we_1', null].sort());
+      assert.deepEqual((await s.claimDueDeliveries(40, 1000, 10)).map((d) => d.endpointId), [null], 'we_1 is disabled: what it is owed is not sent');
     });
 
     test('disabling an endpoint fails what is still owed to it, with an entry in the audit trail; other deliveries are untouched', async (t) => {
@@ -668,6 +668,14 @@ for (const backend of backends) {
       assert.deepEqual([dropped.at(-1)?.at, dropped.at(-1)?.detail?.outcome], [40, 'failed']);
       await s.disableEndpoint('we_g', 60, 'again');
       assert.equal((await s.listEvents('g1')).filter((e) => e.kind === 'delivery').length, before + 1, 'disabled once');
+      // Owed afterwards by a commit that had not heard of the disable: not sent either.
+      await s.createTask(makeTask({ id: 'g2', fileToken: 'fg2', state: 'generating', nextRunAt: 10 }));
+      await s.claimDue('E', 70, 10_000, 1);
+      assert.ok(await s.commitStep('E', { taskId: 'g2', patch: { state: 'succeeded', nextRunAt: null }, deliveries: [{ taskId: 'g2', endpointId: 'we_g', url: 'https://rx.example/gone', body: '{}', createdAt: 80 }] }));
+      assert.deepEqual((await s.claimDueDeliveries(90, 1000, 10)).map((d) => d.url), [], 'not claimed');
+      const [late] = await s.listDeliveries('g2');
+      assert.deepEqual([late?.status, late?.lastError], ['failed', 'not sent: the endpoint was disabled']);
+      assert.deepEqual((await s.listEvents('g2')).filter((e) => e.kind === 'delivery').map((e) => e.detail?.outcome), ['failed']);
     });
 
     test('credits: the first top-up opens an account; a metered create reserves in its own transaction; too few credits store nothing', async (t) => {
@@ -730,6 +738,46 @@ for (const backend of backends) {
       assert.deepEqual(logged.map(({ balance: _b, ...d }) => d), [{ entry: 'reserve', amount: -20, reason: 'video' }, { entry: 'settle', amount: 5, charged: 15, reason: 'succeeded' }]);
       assert.equal(logged[0]!.balance, 80);
       assert.ok([45, 65].includes(logged[1]!.balance as number), String(logged[1]!.balance));
+    });
+
+    test('admitTenant: a tenant\'s tasks start while fewer than the limit are under way; one let through stays so; an end frees a place; many at once take no more', async (t) => {
+      const [a, b] = await backend.open(t, 2);
+      for (const id of ['q1', 'q2', 'q3', 'q4']) await a!.createTask(makeTask({ id, fileToken: `f${id}` }));
+      await a!.createTask(makeTask({ id: 'run', fileToken: 'frun', state: 'generating', upstreamId: 'j', nextRunAt: 10 }));
+      await a!.createTask(makeTask({ id: 'other', tenantId: 't_b', fileToken: 'fother' }));
+      // Under way: the running task, then each one let through.
+      assert.deepEqual([await a!.admitTenant('t_a', 'q1', 3), await a!.admitTenant('t_a', 'q2', 3), await a!.admitTenant('t_a', 'q3', 3)], [true, true, false]);
+      assert.equal(await a!.admitTenant('t_a', 'q1', 3), true, 'let through before: again');
+      assert.equal(await a!.admitTenant('t_b', 'other', 1), true, "another tenant's count");
+      await a!.claimDue('E', 20, 10_000, 1);
+      assert.ok(await a!.commitStep('E', { taskId: 'run', patch: { state: 'failed', nextRunAt: null } }));
+      assert.deepEqual([await a!.admitTenant('t_a', 'q4', 3), await a!.admitTenant('t_a', 'q3', 3), await a!.admitTenant('t_a', 'q4', 3)], [false, true, false], 'the end made a place, for the oldest waiting');
+      // Ten at once through two stores (two processes on PostgreSQL): four places, the four oldest.
+      const ids = Array.from({ length: 10 }, (_, i) => `r${i}`);
+      for (const [i, id] of ids.entries()) await a!.createTask(makeTask({ id, tenantId: 't_c', fileToken: `f${id}`, createdAt: 1000 + i }));
+      const let_ = await Promise.all([...ids].reverse().map((id, i) => (i % 2 ? a! : b!).admitTenant('t_c', id, 4).then((ok) => [id, ok] as const)));
+      assert.deepEqual(let_.filter(([, ok]) => ok).map(([id]) => id).sort(), ['r0', 'r1', 'r2', 'r3']);
+    });
+
+    test('a deleted task\'s deliveries still owed are kept, name its tenant, and go once done; its finished ones go with it', async (t) => {
+      const s = await open(t);
+      await s.createTask(makeTask({ id: 'gone', fileToken: 'fgone', state: 'generating', nextRunAt: 10 }));
+      await s.claimDue('E', 20, 10_000, 1);
+      assert.ok(await s.commitStep('E', { taskId: 'gone', patch: { state: 'succeeded', nextRunAt: null }, deliveries: [
+        { taskId: 'gone', url: 'https://cb.example/a', body: '{"a":1}', createdAt: 30 },
+        { taskId: 'gone', url: 'https://cb.example/b', body: '{"b":1}', createdAt: 30 },
+      ] }));
+      const [a, b] = await s.claimDueDeliveries(40, 1000, 10);
+      assert.deepEqual([a?.tenantId, b?.tenantId], ['t_a', 't_a']);
+      await s.finishDelivery({ id: a!.id, attempts: 1, status: 'delivered', nextAttemptAt: null, lastError: null, lastStatus: 200, deliveredAt: 41 });
+      await s.finishDelivery({ id: b!.id, attempts: 1, status: 'pending', nextAttemptAt: 50, lastError: 'HTTP 503', lastStatus: 503, deliveredAt: null });
+      assert.equal(await s.deleteTask('t_a', 'gone'), true);
+      assert.deepEqual((await s.listDeliveries('gone')).map((d) => [d.url, d.status]), [['https://cb.example/b', 'pending']], 'only what it still owes');
+      const [again] = await s.claimDueDeliveries(60, 1000, 10);
+      assert.deepEqual([again?.id, again?.tenantId, again?.body], [b!.id, 't_a', '{"b":1}']);
+      await s.finishDelivery({ id: b!.id, attempts: 2, status: 'delivered', nextAttemptAt: null, lastError: null, lastStatus: 200, deliveredAt: 61 });
+      assert.deepEqual(await s.listDeliveries('gone'), [], 'done: gone too');
+      assert.deepEqual(await s.listEvents('gone'), [], 'no audit trail is left behind for a deleted task');
     });
 
     test('changedTasks: a tenant\'s tasks changed since a time, oldest change first, up to the limit', async (t) => {
@@ -824,7 +872,7 @@ for (const backend of backends) {
       assert.ok(await s.getTask('t_a', 'run'));
     });
 
-    test("deleteTask takes the task's attempts, artifacts and deliveries; a leased task stays, a tombstone goes", async (t) => {
+    test("deleteTask takes the task's attempts, artifacts and finished deliveries; a leased task stays, a tombstone goes", async (t) => {
       const s = await open(t);
       await s.createTask(makeTask({ id: 'd', fileToken: 'f1', nextRunAt: 0 }));
       await s.createTask(makeTask({ id: 'keep', fileToken: 'f2', nextRunAt: 0 }));
@@ -833,7 +881,7 @@ for (const backend of backends) {
         await s.commitStep('A', { taskId: id, patch: { state: 'succeeded', completedAt: 5, nextRunAt: null }, attempt: attempt(id), artifacts: [artifact(id, 'video')], deliveries: [{ taskId: id, url: 'u', body: 'b', createdAt: 5 }] });
       }
       assert.equal(await s.deleteTask('t_a', 'd'), true);
-      assert.deepEqual([await s.listAttempts('d'), await s.listArtifacts('d'), await s.listDeliveries('d')], [[], [], []]);
+      assert.deepEqual([await s.listAttempts('d'), await s.listArtifacts('d'), (await s.listDeliveries('d')).map((x) => x.status)], [[], [], ['pending']], 'a callback still owed is sent all the same');
       assert.deepEqual([(await s.listAttempts('keep')).length, (await s.listArtifacts('keep')).length, (await s.listDeliveries('keep')).length], [1, 1, 1], "another task's records stay");
       await s.requestHd('t_a', 'keep', 10);
       await s.claimDue('E', 10, 60_000, 5);

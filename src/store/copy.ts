@@ -14,15 +14,15 @@ const TABLES: { name: string; columns: string[]; identity?: true; booleans?: str
       'upstream_id', 'attempt_count', 'retry_count', 'max_retries', 'error_sleep_ms', 'last_error', 'last_error_kind',
       'failure_stage', 'callback_url', 'file_token', 'hd_state', 'progress', 'created_at', 'updated_at', 'completed_at',
       'deadline_at', 'next_run_at', 'route_index', 'submitted_at', 'fallback', 'result_url', 'uhd_state', 'uhd_callback_url',
-      'cancel_outcome', 'delete_requested', 'charge',
+      'cancel_outcome', 'delete_requested', 'charge', 'admitted',
     ],
-    booleans: ['fallback', 'delete_requested'],
+    booleans: ['fallback', 'delete_requested', 'admitted'],
   },
   { name: 'attempts', columns: ['task_id', 'n', 'step', 'provider', 'upstream_id', 'started_at', 'ended_at', 'outcome', 'error'] },
   { name: 'artifacts', columns: ['task_id', 'kind', 'path', 'content_type', 'bytes', 'width', 'height', 'duration_ms', 'codec', 'created_at'] },
   {
     name: 'deliveries',
-    columns: ['id', 'task_id', 'endpoint_id', 'url', 'body', 'status', 'attempts', 'next_attempt_at', 'last_error', 'last_status', 'created_at', 'delivered_at'],
+    columns: ['id', 'task_id', 'tenant_id', 'endpoint_id', 'url', 'body', 'status', 'attempts', 'next_attempt_at', 'last_error', 'last_status', 'created_at', 'delivered_at'],
     identity: true,
   },
   // The audit trail, and the endpoints task ends are sent to.

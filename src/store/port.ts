@@ -151,6 +151,15 @@ export interface Store {
   /** A task's artifacts by kind; a commit's artifact replaces the one of the same kind. */
   listArtifacts(taskId: string): Promise<Artifact[]>;
 
+  /**
+   * Lets a queued task of a tenant start when fewer than `limit` of the tenant's tasks are under
+   * way (not ended, and started: past `queued`, or let through here before) or older and still
+   * waiting (places go oldest first): it is marked as started (`admitted`) and true is returned.
+   * A task let through once is let through again. One call at a time per tenant across every
+   * process, so the limit holds exactly.
+   */
+  admitTenant(tenantId: string, taskId: string, limit: number): Promise<boolean>;
+
   // --- credits ---
   /** The tenant's credit account, when it has one (a tenant without one is not metered). */
   creditAccount(tenantId: string): Promise<CreditAccount | undefined>;
@@ -469,6 +478,8 @@ export interface NewDelivery {
 
 export interface Delivery extends NewDelivery {
   id: number;
+  /** The tenant of its task, set when it was owed (null on rows owed before migration 015/013). */
+  tenantId?: string | null;
   status: 'pending' | 'delivered' | 'failed';
   attempts: number;
   nextAttemptAt: number | null;

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
+import { InsufficientCreditsError, KeyLostError } from '../port.js';
 
 /** How a PostgreSQL store connects, and whose clock its callers' times are on. */
 export interface PostgresStoreOptions {
@@ -157,10 +158,12 @@ export class Db {
       await client.query(this.statement(rollback ? 'ROLLBACK' : 'COMMIT'));
       return result;
     } catch (e) {
-      failed = true;
       // A connection without answers would hold the ROLLBACK as long again: it is closed instead
       // (below), and the server rolls back when it sees it close.
-      if ((e as Error).message !== NO_ANSWER) await client.query(this.statement('ROLLBACK')).catch(() => {});
+      const rolledBack = (e as Error).message !== NO_ANSWER && (await client.query(this.statement('ROLLBACK')).then(() => true, () => false));
+      // The caller's own refusal (too few credits, a key held by another request) leaves a sound
+      // connection once rolled back; an error of the database or of the connection may not.
+      failed = !(rolledBack && (e instanceof InsufficientCreditsError || e instanceof KeyLostError));
       throw this.describe(e, op);
     } finally {
       // A connection whose transaction failed is closed, not reused (it may be broken).

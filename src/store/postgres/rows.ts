@@ -116,6 +116,7 @@ export function deliveryFromRow(r: Row, off: number): Delivery {
   return {
     id: r.id as number,
     taskId: r.task_id as string,
+    tenantId: (r.tenant_id as string | null | undefined) ?? null,
     endpointId: (r.endpoint_id as string | null | undefined) ?? null,
     url: r.url as string,
     body: r.body as string,

@@ -110,6 +110,9 @@ export function eventFromRow(r: Row): TaskEvent {
   };
 }
 
+/** The error of a delivery not sent because its endpoint was disabled (a 410 answer). */
+export const ENDPOINT_DISABLED = 'not sent: the endpoint was disabled';
+
 /** What a ledger entry of a task puts in its audit trail (`ledger` events). */
 export function ledgerDetail(e: { kind: string; amount: number; charged?: number | null; balance?: number | null; reason?: string | null }): Record<string, unknown> {
   return { entry: e.kind, amount: e.amount, ...(e.charged != null ? { charged: e.charged } : {}), ...(e.balance != null ? { balance: e.balance } : {}), ...(e.reason ? { reason: e.reason } : {}) };

@@ -61,6 +61,7 @@ export function openSqliteStore(file: string): Store {
     releaseLeases: async (owner, ids) => claim.releaseLeases(owner, ids),
     commitStep: (owner, c) => claim.commitStep(owner, c),
     countInFlight: async () => tasks.countInFlight(),
+    admitTenant: async (tenant, id, limit) => tasks.admitTenant(tenant, id, limit),
     wakeByUpstream: async (p, u, now) => tasks.wakeByUpstream(p, u, now),
     requestHd: async (tenant, id, now) => tasks.requestHd(tenant, id, now),
     requestUhd: async (tenant, id, now, callbackUrl) => tasks.requestUhd(tenant, id, now, callbackUrl),

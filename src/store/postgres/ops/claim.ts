@@ -89,7 +89,7 @@ function commitPart(owner: string, c: StepCommit, off: number, values: unknown[]
   const sets = commitSets(fields, (f) => ref.get(f)!, (column) => column, c, until);
 
   const t = `t${s}`;
-  const ctes = [`${t} AS (UPDATE tasks SET ${sets.join(', ')} WHERE id = ${id} AND lease_owner = ${lessee} AND ${canceledFence(c)} RETURNING id)`];
+  const ctes = [`${t} AS (UPDATE tasks SET ${sets.join(', ')} WHERE id = ${id} AND lease_owner = ${lessee} AND ${canceledFence(c)} RETURNING id, tenant_id)`];
   if (c.attempt) {
     const a = c.attempt;
     const task = param(a.taskId, 'text');
@@ -138,8 +138,8 @@ function commitPart(owner: string, c: StepCommit, off: number, values: unknown[]
     const col = (f: (d: (typeof owed)[number]) => unknown, type: string) => param(owed.map(f), `${type}[]`);
     const leased = param(c.deliveriesLeasedUntil === undefined ? null : c.deliveriesLeasedUntil + off, 'bigint');
     // Ids come from the identity in insertion order, which ORDER BY x.n fixes.
-    ctes.push(`d${s} AS (INSERT INTO deliveries (task_id, endpoint_id, url, body, created_at, next_attempt_at, lease_until)
-      SELECT x.task_id, x.endpoint_id, x.url, x.body, x.created_at, x.next_attempt_at, ${leased}
+    ctes.push(`d${s} AS (INSERT INTO deliveries (task_id, tenant_id, endpoint_id, url, body, created_at, next_attempt_at, lease_until)
+      SELECT x.task_id, ${t}.tenant_id, x.endpoint_id, x.url, x.body, x.created_at, x.next_attempt_at, ${leased}
       FROM ${t}, unnest(${col((d) => d.taskId, 'text')}, ${col((d) => d.endpointId ?? null, 'text')}, ${col((d) => d.url, 'text')}, ${col((d) => d.body, 'text')},
         ${col((d) => d.createdAt, 'bigint')}, ${col((d) => d.createdAt + off, 'bigint')})
         WITH ORDINALITY AS x(task_id, endpoint_id, url, body, created_at, next_attempt_at, n)
@@ -252,9 +252,9 @@ export function claimOps(db: Db) {
     max: MAX_GROUP,
     out: MAX_GROUPS_OUT,
     // One owner's, and of one kind: one plain shape, or any commits that are not plain.
-    // A commit that closes a reservation goes alone: two in one statement could update one
-    // tenant's balance twice, and PostgreSQL applies only one update of a row per statement.
-    joins: (p, group) => group.length === 0 || (p.owner === group[0]!.owner && p.shape === group[0]!.shape && !p.c.close && !group[0]!.c.close),
+    // Two closes of one tenant never share a statement: PostgreSQL applies one update of a row
+    // (the tenant's balance) per statement.
+    joins: (p, group) => group.length === 0 || (p.owner === group[0]!.owner && p.shape === group[0]!.shape && !(p.c.close && group.some((g) => g.c.close?.tenantId === p.c.close!.tenantId))),
     key: (p) => p.c.taskId,
     order: (x, y) => (x.c.taskId < y.c.taskId ? -1 : x.c.taskId > y.c.taskId ? 1 : 0),
   });

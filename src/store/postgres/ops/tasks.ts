@@ -83,6 +83,22 @@ export function taskOps(db: Db) {
     });
   }
 
+  // A tenant's starts one at a time (its advisory lock), so two engines cannot both take the last place.
+  async function admitTenant(tenantId: string, taskId: string, limit: number): Promise<boolean> {
+    return db.transaction(async (q) => {
+      await q('reelay_tenant_lock', `SELECT pg_advisory_xact_lock(hashtext('reelay_tenant:' || $1))`, [tenantId]);
+      const { rowCount } = await q(
+        'reelay_tenant_admit',
+        // The places go oldest first: the tenant's older tasks still waiting count as taken.
+        `UPDATE tasks t SET admitted = true WHERE t.id = $2 AND (t.admitted OR
+           (SELECT count(*) FROM tasks o WHERE o.tenant_id = $1 AND o.state NOT IN ('succeeded', 'failed', 'canceled', 'expired')
+              AND (o.state <> 'queued' OR o.admitted OR (o.created_at, o.id) < (t.created_at, t.id))) < $3)`,
+        [tenantId, taskId, limit],
+      );
+      return rowCount === 1;
+    });
+  }
+
   // Reads: the polls of one turn go as one statement, and a row that has not changed since this
   // process last read it is not sent or decoded again (its JSON columns are most of a poll's
   // work). Every read still asks the database: a task another process changed is read anew, so
@@ -123,6 +139,7 @@ export function taskOps(db: Db) {
     createTask: (task: Task, lease?: { owner: string; until: number }, once?: OnceAnswer): Promise<boolean> =>
       once || task.charge ? createWhole(lease ? { task, lease } : { task }, once) : create(lease ? { task, lease } : { task }),
     getTask: (tenantId: string, id: string): Promise<Task | undefined> => read({ tenantId, id }),
+    admitTenant,
     async countInFlight(): Promise<Record<string, number>> {
       const { rows } = await db.query<{ provider: string; n: number }>(
         'reelay_in_flight',
@@ -245,7 +262,7 @@ export function taskOps(db: Db) {
              AND (cancel_outcome IS NULL OR cancel_outcome <> 'pending')
            RETURNING id),
          a AS (DELETE FROM attempts WHERE task_id IN (SELECT id FROM t)),
-         d AS (DELETE FROM deliveries WHERE task_id IN (SELECT id FROM t)),
+         d AS (DELETE FROM deliveries WHERE task_id IN (SELECT id FROM t) AND status <> 'pending'),
          r AS (DELETE FROM artifacts WHERE task_id IN (SELECT id FROM t)),
          e AS (DELETE FROM task_events WHERE task_id IN (SELECT id FROM t))
          SELECT count(*) AS n FROM t`,

@@ -1,5 +1,5 @@
 import type { WebhookEndpoint } from '../../port.js';
-import { deliveryDetail, endpointFromRow } from '../../sql/columns.js';
+import { ENDPOINT_DISABLED, endpointFromRow } from '../../sql/columns.js';
 import type { Db } from '../db.js';
 
 const LIVE = `SELECT secret FROM webhook_secrets WHERE tenant_id = $1 AND (retire_at IS NULL OR retire_at > $2) ORDER BY created_at DESC, secret`;
@@ -22,23 +22,21 @@ export function webhookOps(db: Db) {
       return ((await db.query('reelay_endpoint_delete', `DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2`, [tenantId, id])).rowCount ?? 0) === 1;
     },
     async disableEndpoint(id: string, now: number, reason: string): Promise<void> {
-      // What is still owed to a disabled endpoint is not sent: each such delivery fails, and says why.
-      const error = `not sent: the endpoint was disabled (${reason})`;
-      await db.transaction(async (q) => {
-        const done = await q('reelay_endpoint_disable', `UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3 WHERE id = $1 AND disabled_at IS NULL`, [id, now, reason]);
-        if ((done.rowCount ?? 0) === 0) return;
-        const { rows } = await q<{ id: number; task_id: string; attempts: number; last_status: number | null }>(
-          'reelay_endpoint_drop_owed',
-          `UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, last_error = $2
-           WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at IS NOT NULL
-           RETURNING id, task_id, attempts, last_status`,
-          [id, error],
-        );
-        for (const r of rows) {
-          const detail = deliveryDetail({ id: Number(r.id), attempts: r.attempts, status: 'failed', lastStatus: r.last_status, lastError: error, nextAttemptAt: null, deliveredAt: null });
-          await q('reelay_endpoint_dropped_event', `INSERT INTO task_events (task_id, at, kind, actor, detail) VALUES ($1, $2, 'delivery', 'deliverer', $3::json)`, [r.task_id, now, JSON.stringify(detail)]);
-        }
-      });
+      // What is still owed to a disabled endpoint is not sent: each such delivery fails, and says
+      // why in its task's audit trail, in the statement that disables it.
+      const error = `${ENDPOINT_DISABLED} (${reason})`;
+      await db.query(
+        'reelay_endpoint_disable',
+        `WITH e AS (UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3 WHERE id = $1 AND disabled_at IS NULL RETURNING id),
+         d AS (
+           UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, last_error = $4
+           WHERE endpoint_id IN (SELECT id FROM e) AND status = 'pending' AND next_attempt_at IS NOT NULL
+           RETURNING id, task_id, attempts, last_status)
+         INSERT INTO task_events (task_id, at, kind, actor, detail)
+         SELECT d.task_id, $2, 'delivery', 'deliverer', json_build_object('delivery', d.id, 'try', d.attempts, 'status', d.last_status, 'error', $4::text, 'outcome', 'failed')
+         FROM d WHERE EXISTS (SELECT 1 FROM tasks WHERE id = d.task_id)`,
+        [id, now, reason, error],
+      );
     },
     async webhookSecrets(tenantId: string, now: number, secret: string): Promise<string[]> {
       const found = await live(tenantId, now);

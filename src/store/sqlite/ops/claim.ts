@@ -61,8 +61,8 @@ export function claimOps(db: Database, close: (c: LedgerClose) => void) {
     `INSERT INTO task_events (task_id, at, kind, actor, from_state, to_state, detail) VALUES (@taskId, @at, @kind, @actor, @from, @to, @detail)`,
   );
   const insertDelivery = db.prepare(
-    `INSERT INTO deliveries (task_id, endpoint_id, url, body, created_at, next_attempt_at, lease_until)
-     VALUES (@taskId, @endpointId, @url, @body, @createdAt, @createdAt, @leaseUntil)`,
+    `INSERT INTO deliveries (task_id, tenant_id, endpoint_id, url, body, created_at, next_attempt_at, lease_until)
+     VALUES (@taskId, (SELECT tenant_id FROM tasks WHERE id = @taskId), @endpointId, @url, @body, @createdAt, @createdAt, @leaseUntil)`,
   );
 
   // One prepared UPDATE per distinct set of patched fields.

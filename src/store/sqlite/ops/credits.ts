@@ -25,8 +25,8 @@ export function creditOps(db: Database) {
   // A task's reservation and its close are unique (credit_ledger_reserve, credit_ledger_close):
   // a second one is ignored, and changes no balance.
   const entry = db.prepare(
-    `INSERT OR IGNORE INTO credit_ledger (tenant_id, task_id, kind, amount, charged, at, note)
-     VALUES (@tenantId, @taskId, @kind, @amount, @charged, @at, @note)`,
+    `INSERT INTO credit_ledger (tenant_id, task_id, kind, amount, charged, at, note)
+     VALUES (@tenantId, @taskId, @kind, @amount, @charged, @at, @note) ON CONFLICT DO NOTHING`,
   );
   const event = db.prepare(`INSERT INTO task_events (task_id, at, kind, actor, detail) VALUES (?, ?, 'ledger', ?, ?)`);
   const pages = {
@@ -49,7 +49,10 @@ export function creditOps(db: Database) {
       if (!charge) return;
       const left = take.get({ tenantId: task.tenantId, credits: charge.credits, now: task.createdAt }) as { balance: number } | undefined;
       if (!left) throw new InsufficientCreditsError(charge.credits, Number((account.get(task.tenantId) as Row | undefined)?.balance ?? 0));
-      entry.run({ tenantId: task.tenantId, taskId: task.id, kind: 'reserve', amount: -charge.credits, charged: null, at: task.createdAt, note: charge.item });
+      // A task reserves once: a second reservation would take credits with no entry to show it.
+      if (entry.run({ tenantId: task.tenantId, taskId: task.id, kind: 'reserve', amount: -charge.credits, charged: null, at: task.createdAt, note: charge.item }).changes !== 1) {
+        throw new Error(`task ${task.id} has reserved its credits already`);
+      }
       event.run(task.id, task.createdAt, 'api', JSON.stringify(ledgerDetail({ kind: 'reserve', amount: -charge.credits, balance: left.balance, reason: charge.item })));
     },
     /** Inside a commit's transaction: the task's one close; a second is ignored. */

@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import type { Delivery, DeliveryResult } from '../../port.js';
-import { deliveryDetail } from '../../sql/columns.js';
+import { ENDPOINT_DISABLED, deliveryDetail } from '../../sql/columns.js';
 import { grouped } from '../group.js';
 import { deliveryFromRow } from '../rows.js';
 
@@ -14,6 +14,23 @@ export function deliveryOps(db: Database) {
        ORDER BY next_attempt_at LIMIT @limit)
      RETURNING *`,
   );
+  // A delivery due to a disabled endpoint (owed by a commit that had not heard of the disable,
+  // or sent while it came and answered for a retry) is not sent: it fails, and says why.
+  const dead = db.prepare(
+    `UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, last_error = '${ENDPOINT_DISABLED}'
+     WHERE status = 'pending' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until < @now)
+       AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE disabled_at IS NOT NULL)
+     RETURNING id, task_id, attempts, last_status`,
+  );
+  const deadEvent = db.prepare(
+    `INSERT INTO task_events (task_id, at, kind, actor, detail) SELECT id, @at, 'delivery', 'deliverer', @detail FROM tasks WHERE id = @taskId`,
+  );
+  const claimAll = db.transaction((now: number, leaseMs: number, limit: number): Record<string, unknown>[] => {
+    for (const r of dead.all({ now }) as { id: number; task_id: string; attempts: number; last_status: number | null }[]) {
+      deadEvent.run({ taskId: r.task_id, at: now, detail: JSON.stringify(deliveryDetail({ id: r.id, attempts: r.attempts, status: 'failed', lastStatus: r.last_status, lastError: ENDPOINT_DISABLED, nextAttemptAt: null, deliveredAt: null })) });
+    }
+    return claim.all({ now, until: now + leaseMs, limit }) as Record<string, unknown>[];
+  });
   const finish = db.prepare(
     `UPDATE deliveries SET attempts = @attempts, status = @status, next_attempt_at = @nextAttemptAt,
        last_error = @lastError, last_status = @lastStatus, delivered_at = @deliveredAt, lease_until = NULL
@@ -21,12 +38,16 @@ export function deliveryOps(db: Database) {
   );
   const byTask = db.prepare(`SELECT * FROM deliveries WHERE task_id = ? ORDER BY id`);
   const tried = db.prepare(
-    `INSERT INTO task_events (task_id, at, kind, actor, detail) SELECT task_id, @at, 'delivery', 'deliverer', @detail FROM deliveries WHERE id = @id`,
+    `INSERT INTO task_events (task_id, at, kind, actor, detail) SELECT d.task_id, @at, 'delivery', 'deliverer', @detail FROM deliveries d
+     WHERE d.id = @id AND EXISTS (SELECT 1 FROM tasks WHERE id = d.task_id)`,
   );
+  // A delivery of a deleted task goes once it is done: there is no log left to show it in.
+  const orphan = db.prepare(`DELETE FROM deliveries WHERE id = ? AND status <> 'pending' AND NOT EXISTS (SELECT 1 FROM tasks WHERE id = deliveries.task_id)`);
   const finishGrouped = grouped(db, (r: DeliveryResult): void => {
     finish.run({ id: r.id, attempts: r.attempts, status: r.status, nextAttemptAt: r.nextAttemptAt, lastError: r.lastError, lastStatus: r.lastStatus, deliveredAt: r.deliveredAt });
     tried.run({ id: r.id, at: r.at ?? Date.now(), detail: JSON.stringify(deliveryDetail(r)) });
-  }, { single: true });
+    orphan.run(r.id);
+  });
   const resend = db.prepare(
     `UPDATE deliveries SET status = 'pending', next_attempt_at = @now, lease_until = NULL, delivered_at = NULL
      WHERE id = @id AND task_id = @taskId RETURNING *`,
@@ -37,8 +58,7 @@ export function deliveryOps(db: Database) {
       return row && deliveryFromRow(row);
     },
     claimDueDeliveries(now: number, leaseMs: number, limit: number): Delivery[] {
-      const rows = claim.all({ now, until: now + leaseMs, limit }) as Record<string, unknown>[];
-      return rows.map(deliveryFromRow);
+      return claimAll.immediate(now, leaseMs, limit).map(deliveryFromRow);
     },
     finishDelivery(r: DeliveryResult): Promise<void> {
       return finishGrouped(r);

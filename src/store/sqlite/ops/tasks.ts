@@ -21,6 +21,13 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean, 
      ON CONFLICT (id) DO NOTHING`,
   );
   const byId = db.prepare(`SELECT * FROM tasks WHERE id = ? AND tenant_id = ?`);
+  // One statement: the count and the mark cannot be split by another writer (one per file). The
+  // places go oldest first: the tenant's older tasks still waiting count as taken.
+  const admit = db.prepare(
+    `UPDATE tasks AS t SET admitted = 1 WHERE t.id = @id AND (t.admitted = 1 OR
+       (SELECT count(*) FROM tasks o WHERE o.tenant_id = @tenantId AND o.state NOT IN ('succeeded', 'failed', 'canceled', 'expired')
+          AND (o.state <> 'queued' OR o.admitted = 1 OR (o.created_at, o.id) < (t.created_at, t.id))) < @limit)`,
+  );
   // A leased task is woken too: should its engine be dead, it is due as soon as the lease ends (a
   // live engine keeps its own schedule and overwrites this with its next commit).
   const wake = db.prepare(
@@ -73,7 +80,9 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean, 
        AND (cancel_outcome IS NULL OR cancel_outcome <> 'pending')`);
   const dropTask = db.prepare(`DELETE FROM tasks WHERE id = ?`);
   const dropAttempts = db.prepare(`DELETE FROM attempts WHERE task_id = ?`);
-  const dropDeliveries = db.prepare(`DELETE FROM deliveries WHERE task_id = ?`);
+  // What the task still owes is sent all the same (OpenAI DELETE of a video being made owes its
+  // cancel); each such delivery goes once done (`finishDelivery`).
+  const dropDeliveries = db.prepare(`DELETE FROM deliveries WHERE task_id = ? AND status <> 'pending'`);
   const dropArtifacts = db.prepare(`DELETE FROM artifacts WHERE task_id = ?`);
   const dropEvents = db.prepare(`DELETE FROM task_events WHERE task_id = ?`);
   const remove = db.transaction((tenantId: string, id: string): boolean => {
@@ -133,6 +142,9 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean, 
     getTask(tenantId: string, id: string): Task | undefined {
       const row = byId.get(id, tenantId) as Row | undefined;
       return row && taskFromRow(row);
+    },
+    admitTenant(tenantId: string, taskId: string, limit: number): boolean {
+      return admit.run({ id: taskId, tenantId, limit }).changes === 1;
     },
     countInFlight(): Record<string, number> {
       return Object.fromEntries((inFlight.all() as { provider: string; n: number }[]).map((r) => [r.provider, r.n]));

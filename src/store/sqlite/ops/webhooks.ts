@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import type { WebhookEndpoint } from '../../port.js';
-import { deliveryDetail, endpointFromRow } from '../../sql/columns.js';
+import { ENDPOINT_DISABLED, deliveryDetail, endpointFromRow } from '../../sql/columns.js';
 
 /** Webhook signing secrets per tenant (migration 008). */
 export function webhookOps(db: Database) {
@@ -30,12 +30,12 @@ export function webhookOps(db: Database) {
      WHERE endpoint_id = @id AND status = 'pending' AND next_attempt_at IS NOT NULL
      RETURNING id, task_id, attempts, last_status`,
   );
-  const dropped = db.prepare(`INSERT INTO task_events (task_id, at, kind, actor, detail) VALUES (?, ?, 'delivery', 'deliverer', ?)`);
+  const dropped = db.prepare(`INSERT INTO task_events (task_id, at, kind, actor, detail) SELECT id, ?, 'delivery', 'deliverer', ? FROM tasks WHERE id = ?`);
   const disableAll = db.transaction((id: string, now: number, reason: string): void => {
     if (disable.run(now, reason, id).changes === 0) return;
-    const error = `not sent: the endpoint was disabled (${reason})`;
+    const error = `${ENDPOINT_DISABLED} (${reason})`;
     for (const r of dropOwed.all({ id, error }) as { id: number; task_id: string; attempts: number; last_status: number | null }[]) {
-      dropped.run(r.task_id, now, JSON.stringify(deliveryDetail({ id: r.id, attempts: r.attempts, status: 'failed', lastStatus: r.last_status, lastError: error, nextAttemptAt: null, deliveredAt: null })));
+      dropped.run(now, JSON.stringify(deliveryDetail({ id: r.id, attempts: r.attempts, status: 'failed', lastStatus: r.last_status, lastError: error, nextAttemptAt: null, deliveredAt: null })), r.task_id);
     }
   });
   return {

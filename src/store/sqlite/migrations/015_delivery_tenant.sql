@@ -1,0 +1,3 @@
+-- A delivery names its tenant, so it is still signed, and sent, after its task is deleted
+-- (OpenAI DELETE): deleting a task keeps the deliveries it still owes, and each goes once done.
+ALTER TABLE deliveries ADD COLUMN tenant_id TEXT;
