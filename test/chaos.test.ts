@@ -90,6 +90,7 @@ for (const backend of backends) {
     const tasks = new TaskService(store, guard, { taskDeadlineMs: 120_000, errorSleepMs: 100, maxRetries: 6 });
     tasks.wakeEngine = () => engine.wake();
     tasks.price = (model) => router.price(model);
+    tasks.canceled = (id, before) => engine.canceled(id, before);
     // The engine starts once every create is in: no refund comes back meanwhile, so what the short
     // key is refused does not hang on timing.
     // Two metered keys: one with credits for every task, one for about half of its share at once
@@ -125,9 +126,12 @@ for (const backend of backends) {
       }
     }
     await engine.start();
+    // A tenth of the tasks are canceled a moment later, wherever they are by then (some ended first).
+    await new Promise((r) => setTimeout(r, 300));
+    for (const [i, { id, tenant }] of ids.entries()) if (i % 10 === 3) await tasks.cancel(tenant, id);
     const ended = await waitFor(async () => {
       const all = await Promise.all(ids.map(({ id, tenant }) => store.getTask(tenant, id)));
-      return all.every((t) => t && (t.state === 'succeeded' || t.state === 'failed')) ? all.map((t) => t!) : undefined;
+      return all.every((t) => t && (t.state === 'succeeded' || t.state === 'failed' || (t.state === 'canceled' && t.cancelOutcome !== 'pending'))) ? all.map((t) => t!) : undefined;
     }, 200_000, 200);
 
     const byPrompt = new Map<string, { flaky: number; healthy: number }>();
@@ -138,15 +142,19 @@ for (const backend of backends) {
         byPrompt.set(job.prompt, counts);
       }
     }
-    const outcome = { succeeded: 0, onFallback: 0, safety: 0, retried: 0 };
+    const outcome = { succeeded: 0, onFallback: 0, safety: 0, retried: 0, canceled: 0 };
     for (const t of ended) {
       const attempts = await store.listAttempts(t.id);
       const submitted = attempts.filter((a) => a.outcome === 'submitted');
       if (attempts.some((a) => a.outcome === 'retry' || a.outcome === 'abandoned')) outcome.retried++;
       const accepted = byPrompt.get(t.spec.prompt) ?? { flaky: 0, healthy: 0 };
-      // Every job an upstream accepted is one Reelay recorded, and no upstream id twice.
-      assert.equal(submitted.filter((a) => a.provider === 'flaky').length, accepted.flaky, `${t.id}: jobs on flaky`);
-      assert.equal(submitted.filter((a) => a.provider === 'healthy').length, accepted.healthy, `${t.id}: jobs on healthy`);
+      // Every job an upstream accepted is one Reelay recorded, and no upstream id twice. A job whose
+      // submit was on its way when the task was canceled is recorded by the cancel step instead.
+      const known = new Set(submitted.map((a) => a.upstreamId));
+      const stoppedJobs = attempts.filter((a) => a.step === 'cancel' && a.upstreamId !== null && !known.has(a.upstreamId));
+      const recorded = (provider: string) => [...submitted, ...stoppedJobs].filter((a) => a.provider === provider).length;
+      assert.equal(recorded('flaky'), accepted.flaky, `${t.id}: jobs on flaky: ${JSON.stringify([t.state, t.cancelOutcome, attempts])}`);
+      assert.equal(recorded('healthy'), accepted.healthy, `${t.id}: jobs on healthy: ${JSON.stringify([t.state, t.cancelOutcome, attempts])}`);
       assert.equal(new Set(submitted.map((a) => a.upstreamId)).size, submitted.length, `${t.id}: an upstream id submitted twice`);
       // A new submission to a route only after the previous job there ended (no duplicate in flight).
       for (const [i, a] of attempts.entries()) {
@@ -154,7 +162,9 @@ for (const backend of backends) {
         const before = attempts.slice(0, i).filter((b) => b.outcome === 'submitted').at(-1);
         if (before) assert.ok(attempts.slice(attempts.indexOf(before) + 1, i).some((b) => (b.outcome === 'retry' || b.outcome === 'abandoned') && b.upstreamId === before.upstreamId), `${t.id}: submission ${a.upstreamId} while ${before.upstreamId} was still live`);
       }
-      if (t.state === 'failed') {
+      if (t.state === 'canceled') {
+        outcome.canceled++;
+      } else if (t.state === 'failed') {
         assert.equal(t.lastErrorKind, 'content_policy', `${t.id} failed: ${t.lastError}`);
         outcome.safety++;
       } else {
@@ -163,7 +173,7 @@ for (const backend of backends) {
         assert.equal(t.provider, t.fallback ? 'healthy' : 'flaky');
       }
     }
-    assert.equal(outcome.succeeded + outcome.safety, TASKS - refused);
+    assert.equal(outcome.succeeded + outcome.safety + outcome.canceled, TASKS - refused);
     assert.equal(refused, TASKS / 2 - 600 / 40, 'the short key is refused what its credits do not cover');
 
     // Conservation: for every key, what it was given, less what its tasks were charged, is its
@@ -178,11 +188,15 @@ for (const backend of backends) {
       assert.equal(ledger.reduce((sum, e) => sum + e.amount, 0), balance, `${tenant}: the entries add up to the balance`);
       for (const t of mine) {
         const entries = ledger.filter((e) => e.taskId === t.id);
-        assert.deepEqual(entries.map((e) => e.kind).sort(), [t.state === 'succeeded' ? 'settle' : 'refund', 'reserve'].sort(), `${t.id}: one reserve and one close`);
+        // A success is settled, a safety rejection refunded; a cancel refunded when it stopped the
+        // work (not submitted, or the upstream took it), else charged, as the upstream charges it.
+        const stopped = t.cancelOutcome === 'not_submitted' || t.cancelOutcome === 'upstream_canceled';
+        const closing = t.state === 'succeeded' || (t.state === 'canceled' && !stopped) ? 'settle' : 'refund';
+        assert.deepEqual(entries.map((e) => e.kind).sort(), [closing, 'reserve'].sort(), `${t.id} (${t.state} ${t.cancelOutcome ?? ''}): one reserve and one close`);
         const [close, reserve] = [entries.find((e) => e.kind !== 'reserve')!, entries.find((e) => e.kind === 'reserve')!];
         assert.equal(reserve.amount, -40);
         assert.equal(close.amount + close.charged!, 40, `${t.id}: what came back and what was charged make the reservation`);
-        if (t.state === 'failed') assert.equal(close.charged, 0, `${t.id}: a safety rejection costs nothing`);
+        if (closing === 'refund') assert.equal(close.charged, 0, `${t.id}: a refund costs nothing`);
         else assert.ok(close.charged! > 0, `${t.id}: a video costs something`);
       }
       assert.equal(ledger.filter((e) => e.kind === 'reserve').length, mine.length, `${tenant}: a reservation per task, none for a refused create`);

@@ -11,8 +11,8 @@ import { tmpDir } from './tmp.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const KEY = 'sk-credits-e2e-key';
-/** Every model renders locally, at 10 credits a second (30 at 4k). */
-const ROUTING = { models: [{ match: '*', routes: [{ provider: 'local' }], price: { perSecond: 10, perSecondAt: { '4k': 30 } } }] };
+/** Every model renders locally, at 10 credits a second (30 at 4k); a 1080p rendition asked for later costs 5, a 4k one 50. */
+const ROUTING = { models: [{ match: '*', routes: [{ provider: 'local' }], price: { perSecond: 10, perSecondAt: { '4k': 30 }, hd: 5, uhd: 50 } }] };
 
 for (const backend of SERVER_BACKENDS) {
   describe(`credits against a real server (${backend.name})`, { skip: backend.skip }, () => {
@@ -35,8 +35,8 @@ for (const backend of SERVER_BACKENDS) {
       return r.stdout.trim();
     };
     const balance = async () => (await native('GET', '/balance')).body.credits as number | null;
-    const ledger = async (query = '') => (await native('GET', `/ledger?limit=100${query}`)).body.data as { kind: string; amount: number; charged: number | null; task_id: string | null }[];
-    const closed = (taskId: string) => waitFor(async () => (await ledger(`&task_id=${taskId}`)).find((e) => e.kind === 'settle' || e.kind === 'refund'), 120_000, 100);
+    const ledger = async (query = '') => (await native('GET', `/ledger?limit=100${query}`)).body.data as { kind: string; item: string | null; amount: number; charged: number | null; task_id: string | null }[];
+    const closed = (taskId: string) => waitFor(async () => (await ledger(`&task_id=${taskId}`)).find((e) => (e.kind === 'settle' || e.kind === 'refund') && (e.item === 'video' || e.item === 'extend')), 120_000, 100);
 
     before(async () => {
       const work = tmpDir();
@@ -75,6 +75,14 @@ for (const backend of SERVER_BACKENDS) {
       const trail = (await native('GET', `/tasks/${paid}/events`)).body.data.filter((e: { kind: string }) => e.kind === 'ledger').map((e: { detail: { entry: string; amount: number } }) => [e.detail.entry, e.detail.amount]);
       assert.deepEqual(trail, [['reserve', -80], ['settle', 0]], 'the audit trail holds its ledger entries');
 
+      // Its 1080p rendition, asked for now, is its own item: reserved with the ask, kept once stored.
+      assert.equal((await kie(`veo/get-1080p-video?taskId=${paid}`)).body.code, 400, '1080P is processing');
+      assert.equal(await balance(), 115);
+      await waitFor(async () => ((await kie(`veo/get-1080p-video?taskId=${paid}`)).body.code === 200 ? true : undefined), 120_000, 200);
+      const hd = await waitFor(async () => (await ledger(`&task_id=${paid}`)).find((e) => e.kind === 'settle' && e.item === 'hd:1'), 30_000, 100);
+      assert.deepEqual([hd.amount, hd.charged], [0, 5]);
+      assert.equal(await balance(), 115);
+
       // A safety rejection gives it all back.
       const unsafe = (await kie('veo/generate', { prompt: 'something nsfw please' })).body.data.taskId as string;
       assert.deepEqual([(await closed(unsafe)).kind, (await closed(unsafe)).amount], ['refund', 80]);
@@ -84,16 +92,20 @@ for (const backend of SERVER_BACKENDS) {
       assert.equal(canceled.credits_reserved, 40);
       assert.equal((await native('POST', `/tasks/${canceled.id}/cancel`)).status, 200);
       assert.deepEqual([(await closed(canceled.id)).kind, (await closed(canceled.id)).amount], ['refund', 40]);
-      assert.equal(await balance(), 120);
+      assert.equal(await balance(), 115);
 
-      // 20 credits left: every door refuses a task that costs more, in its own words, and stores none.
-      assert.equal(cli('credit', KEY.slice(0, 10), '-100', '--note', 'taken back'), '20');
+      // 15 credits left: every door refuses a task that costs more, in its own words, and stores none.
+      assert.equal(cli('credit', KEY.slice(0, 10), '-100', '--note', 'taken back'), '15');
       const before = (await native('GET', '/tasks?limit=100')).body.data.length as number;
       const kieRefused = await kie('veo/generate', { prompt: 'too dear' });
       assert.deepEqual([kieRefused.status, kieRefused.body], [200, { code: 402, msg: 'Insufficient Credits', data: null }]);
       const problem = await native('POST', '/tasks', { model: 'veo3.1-fast', prompt: 'too dear', seconds: 4 });
       assert.deepEqual([problem.status, problem.type?.split(';')[0], problem.body.status], [402, 'application/problem+json', 402]);
-      assert.match(problem.body.detail, /costs 40 credits and the balance is 20/);
+      assert.match(problem.body.detail, /costs 40 credits and the balance is 15/);
+      // So is a 4k rendition of a finished task (50), which is then not asked for.
+      const uhd = await kie('veo/get-4k-video', { taskId: paid });
+      assert.deepEqual([uhd.status, uhd.body.code, uhd.body.msg], [200, 402, 'Insufficient Credits']);
+      assert.equal((await native('GET', `/tasks/${paid}`)).body.outputs.video_4k, null);
       const kkiai = await fetch(`${srv.url}/v1/video/create`, { method: 'POST', headers, body: JSON.stringify({ model: 'veo3.1-fast', prompt: 'too dear' }) });
       assert.deepEqual([kkiai.status, ((await kkiai.json()) as any).error.code], [402, 'insufficient_user_quota']);
       const gemini = await fetch(`${srv.url}/v1beta/models/veo-3.1-fast-generate-preview:predictLongRunning`, { method: 'POST', headers: { 'x-goog-api-key': KEY, 'content-type': 'application/json' }, body: JSON.stringify({ instances: [{ prompt: 'too dear' }] }) });
@@ -104,13 +116,13 @@ for (const backend of SERVER_BACKENDS) {
       await assert.rejects(openai.videos.create({ model: 'sora-2', prompt: 'too dear' }), (e: unknown) => e instanceof OpenAI.APIError && e.status === 429 && e.code === 'insufficient_quota');
       assert.equal(sent, 1, 'not retried');
       assert.equal((await native('GET', '/tasks?limit=100')).body.data.length, before, 'no task was stored');
-      assert.equal(await balance(), 20);
+      assert.equal(await balance(), 15);
 
       // The ledger adds up to the balance, and the CLI shows the same.
       const entries = await ledger();
-      assert.equal(entries.reduce((sum, e) => sum + e.amount, 0), 20);
-      assert.equal(entries.filter((e) => e.kind === 'reserve').length, 3, 'one reservation per paid task, none for the refused ones');
-      assert.match(cli('ledger', KEY.slice(0, 10)), /^balance 20\n/);
+      assert.equal(entries.reduce((sum, e) => sum + e.amount, 0), 15);
+      assert.equal(entries.filter((e) => e.kind === 'reserve').length, 4, 'one reservation per paid item (three tasks, one rendition), none for the refused ones');
+      assert.match(cli('ledger', KEY.slice(0, 10)), /^balance 15\n/);
     });
   });
 }

@@ -137,10 +137,7 @@ export class TaskService {
     try {
       created = await this.store.createTask(task, lease, once && { ref: once.ref, answer: once.answer(task) });
     } catch (e) {
-      if (e instanceof InsufficientCreditsError) {
-        throw new ApiError('insufficient_credits', `Insufficient Credits: this task costs ${e.needed} credits and the balance is ${e.balance}`);
-      }
-      throw e;
+      throw creditsRefusal(e, 'this task');
     }
     if (!created) throw new ApiError('internal', 'task id collision; please retry');
     if (lease) this.engine!.adopt(task, lease.until);
@@ -158,6 +155,13 @@ export class TaskService {
     return (await this.store.creditAccount(input.tenantId)) ? charge : null;
   }
 
+  /** What a rendition asked for after success costs a metered key (its price's `hd` or `uhd`); undefined: free. */
+  private async renditionPrice(task: Task, rendition: 'hd' | 'uhd'): Promise<number | undefined> {
+    const credits = Math.ceil(this.price(task.model)?.[rendition] ?? 0);
+    if (credits <= 0 || (rendition === 'hd' ? task.hdState : task.uhdState) === 'pending' || (rendition === 'hd' ? task.hdState : task.uhdState) === 'ready') return undefined;
+    return (await this.store.creditAccount(task.tenantId)) ? credits : undefined;
+  }
+
   /** The key's credit account (none: not metered), and a page of its ledger, newest first. */
   async credits(tenantId: string, page?: { before?: number; limit: number; taskId?: string }): Promise<{ account: CreditAccount | undefined; ledger: LedgerEntry[] }> {
     const [account, ledger] = await Promise.all([this.store.creditAccount(tenantId), page ? this.store.listLedger(tenantId, page) : []]);
@@ -173,7 +177,8 @@ export class TaskService {
    * and wakes the engine; returns the task as it now stands.
    */
   async requestHd(task: Task): Promise<Task> {
-    const now = await this.store.requestHd(task.tenantId, task.id, Date.now());
+    const price = await this.renditionPrice(task, 'hd');
+    const now = await this.store.requestHd(task.tenantId, task.id, Date.now(), price).catch((e: unknown) => Promise.reject(creditsRefusal(e, 'the 1080p rendition')));
     this.wakeEngine();
     return now ?? task;
   }
@@ -259,7 +264,8 @@ export class TaskService {
    */
   async requestUhd(task: Task, callbackUrl?: string): Promise<{ task: Task; asked: boolean }> {
     if (callbackUrl) await this.checkCallbackUrl(callbackUrl);
-    const now = await this.store.requestUhd(task.tenantId, task.id, Date.now(), callbackUrl ?? null);
+    const price = await this.renditionPrice(task, 'uhd');
+    const now = await this.store.requestUhd(task.tenantId, task.id, Date.now(), callbackUrl ?? null, price).catch((e: unknown) => Promise.reject(creditsRefusal(e, 'the 4k rendition')));
     if (now?.asked) this.wakeEngine();
     return now ?? { task, asked: false };
   }
@@ -320,4 +326,10 @@ export class TaskService {
   private async checkCallbackUrl(url: string): Promise<void> {
     await checkHookUrl(this.guard, url, 'callback URL', 'callBackUrl');
   }
+}
+
+/** A store's refusal for credits as the API error every door words its own way; anything else as it is. */
+function creditsRefusal(e: unknown, what: string): unknown {
+  if (!(e instanceof InsufficientCreditsError)) return e;
+  return new ApiError('insufficient_credits', `Insufficient Credits: ${what} costs ${e.needed} credits and the balance is ${e.balance}`);
 }

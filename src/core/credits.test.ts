@@ -42,3 +42,16 @@ test('closingOf: a success settles to the seconds made, a failure refunds by its
   assert.equal(close({ nextRunAt: 9 } as never, canceled), undefined, 'the cancel step, retried: not yet');
   assert.equal(close({ cancelOutcome: 'not_submitted' }, { ...canceled, cancelOutcome: 'not_submitted' }), undefined, 'already stopped');
 });
+
+test('closingOf: a rendition asked for after success closes its own item when it is stored or fails, priced or not', () => {
+  const done = makeTask({ id: 'r', state: 'succeeded', charge: null });
+  const close = (task: Parameters<typeof closingOf>[0], patch: Parameters<typeof closingOf>[1], policy = REFUND_ALL) => {
+    const c = closingOf(task, patch, undefined, policy, 5);
+    return c && [c.item, c.kind, c.amount, c.charged];
+  };
+  assert.deepEqual(close({ ...done, uhdState: 'pending' }, { uhdState: 'ready' }), ['uhd', 'settle', undefined, undefined], 'kept: the store knows what it reserved');
+  assert.deepEqual(close({ ...done, hdState: 'pending' }, { hdState: 'failed' }), ['hd', 'refund', undefined, undefined]);
+  assert.deepEqual(close({ ...done, hdState: 'pending' }, { hdState: 'failed' }, { ...REFUND_ALL, failed: false }), ['hd', 'settle', undefined, undefined]);
+  assert.equal(close({ ...done, hdState: 'pending' }, { nextRunAt: 9 } as never), undefined, 'still being made');
+  assert.equal(close({ ...done, hdState: 'ready' }, { hdState: 'ready' }), undefined, 'made before');
+});

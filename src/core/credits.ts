@@ -11,6 +11,10 @@ export interface Price {
   perSecond: number;
   perSecondAt?: Partial<Record<Resolution, number>>;
   extendPerSecond?: number;
+  /** A 1080p rendition asked for after success (kie `get-1080p-video`): its own item, flat. */
+  hd?: number;
+  /** A 4k rendition asked for after success (kie `get-4k-video`): its own item, flat. */
+  uhd?: number;
 }
 
 /** Which ends give the reservation back (all of them unless the routing file says otherwise). */
@@ -37,16 +41,18 @@ export function chargeOf(price: Price | undefined, spec: Pick<TaskSpec, 'resolut
 }
 
 /**
- * The entry that closes a reservation, once, at the task's end: `settle` keeps what the video
- * cost and gives back the rest; `refund` gives back all of it. `amount` is what goes back to the
- * balance; `charged` what the task cost in the end.
+ * The entry that closes a reservation, once: `settle` keeps what the item cost and gives back the
+ * rest; `refund` gives back all of it. `amount` is what goes back to the balance, `charged` what
+ * the item cost in the end; a rendition's close leaves them out (all of it kept, or all back).
  */
 export interface LedgerClose {
   tenantId: string;
   taskId: string;
+  /** `video` or `extend` (the task's own), or `hd` / `uhd`: the rendition's reservation still open. */
+  item: string;
   kind: 'settle' | 'refund';
-  amount: number;
-  charged: number;
+  amount?: number;
+  charged?: number;
   at: number;
   /** Why: the end (`succeeded`, `content_policy`, `canceled: not_submitted`, …). */
   reason: string;
@@ -62,18 +68,27 @@ const STOPPED = new Set(['not_submitted', 'upstream_canceled']);
  * than was reserved); a failure is refunded by its kind, as `policy` says.
  */
 export function closingOf(
-  task: Pick<Task, 'id' | 'tenantId' | 'state' | 'charge' | 'cancelOutcome'>,
-  patch: Partial<Pick<Task, 'state' | 'lastErrorKind' | 'cancelOutcome'>>,
+  task: Pick<Task, 'id' | 'tenantId' | 'state' | 'charge' | 'cancelOutcome' | 'hdState' | 'uhdState'>,
+  patch: Partial<Pick<Task, 'state' | 'lastErrorKind' | 'cancelOutcome' | 'hdState' | 'uhdState'>>,
   artifacts: readonly Pick<Artifact, 'kind' | 'durationMs'>[] | undefined,
   policy: RefundPolicy,
   at: number,
 ): LedgerClose | undefined {
+  // A rendition asked for after success closes its own reservation, if it made one (the store
+  // finds it): kept when the rendition is stored, given back when it failed.
+  if (task.state === 'succeeded') {
+    for (const [item, before, after] of [['hd', task.hdState, patch.hdState], ['uhd', task.uhdState, patch.uhdState]] as const) {
+      if (before !== 'pending' || (after !== 'ready' && after !== 'failed')) continue;
+      const refund = after === 'failed' && policy.failed;
+      return { tenantId: task.tenantId, taskId: task.id, item, kind: refund ? 'refund' : 'settle', at, reason: `${item === 'hd' ? '1080p' : '4k'} rendition ${after === 'ready' ? 'stored' : 'failed'}` };
+    }
+  }
   const charge = task.charge;
   if (!charge) return undefined;
   const close = (refund: boolean, charged: number, reason: string): LedgerClose =>
     refund
-      ? { tenantId: task.tenantId, taskId: task.id, kind: 'refund', amount: charge.credits, charged: 0, at, reason }
-      : { tenantId: task.tenantId, taskId: task.id, kind: 'settle', amount: charge.credits - charged, charged, at, reason };
+      ? { tenantId: task.tenantId, taskId: task.id, item: charge.item, kind: 'refund', amount: charge.credits, charged: 0, at, reason }
+      : { tenantId: task.tenantId, taskId: task.id, item: charge.item, kind: 'settle', amount: charge.credits - charged, charged, at, reason };
   if (task.state === 'canceled') {
     const outcome = patch.cancelOutcome;
     if (task.cancelOutcome !== 'pending' || outcome === undefined || outcome === null || outcome === 'pending') return undefined;

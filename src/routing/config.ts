@@ -23,6 +23,8 @@ const PriceSchema = Type.Object(
       Type.Object({ '720p': Type.Optional(Credits), '1080p': Type.Optional(Credits), '4k': Type.Optional(Credits) }, { additionalProperties: false, description: 'per-second prices by the resolution asked' }),
     ),
     extendPerSecond: Type.Optional(Type.Number({ minimum: 0, description: 'credits per second an extension adds (default perSecond)' })),
+    hd: Type.Optional(Type.Number({ minimum: 0, description: 'credits for a 1080p rendition asked for after success' })),
+    uhd: Type.Optional(Type.Number({ minimum: 0, description: 'credits for a 4k rendition asked for after success' })),
   },
   { additionalProperties: false },
 );

@@ -51,15 +51,15 @@ export function withTaskCache(inner: Store, maxEntries = 10_000): Store {
       return ok;
     },
     // Dropped before and after the write: a read that raced the write may have put the old task back.
-    async requestHd(tenantId, id, now) {
+    async requestHd(tenantId, id, now, price) {
       drop(id);
-      const task = await inner.requestHd(tenantId, id, now);
+      const task = await inner.requestHd(tenantId, id, now, price);
       drop(id);
       return task;
     },
-    async requestUhd(tenantId, id, now, callbackUrl) {
+    async requestUhd(tenantId, id, now, callbackUrl, price) {
       drop(id);
-      const task = await inner.requestUhd(tenantId, id, now, callbackUrl);
+      const task = await inner.requestUhd(tenantId, id, now, callbackUrl, price);
       drop(id);
       return task;
     },

@@ -699,9 +699,9 @@ for (const backend of backends) {
       assert.equal(await s.createTask(makeTask({ id: 'm1', fileToken: 'fm1', charge: charge(40) })), false, 'an id that exists reserves nothing');
       assert.equal((await s.creditAccount('t_a'))?.balance, 60);
       // The ledger, newest first, and the reservation in the task's audit trail.
-      assert.deepEqual((await s.listLedger('t_a', { limit: 10 })).map((e) => [e.kind, e.amount, e.taskId, e.note]), [['reserve', -40, 'm1', 'video'], ['topup', 100, null, 'first']]);
+      assert.deepEqual((await s.listLedger('t_a', { limit: 10 })).map((e) => [e.kind, e.amount, e.taskId, e.item, e.note]), [['reserve', -40, 'm1', 'video', null], ['topup', 100, null, null, 'first']]);
       const reserved = (await s.listEvents('m1')).filter((e) => e.kind === 'ledger');
-      assert.deepEqual(reserved.map((e) => [e.at, e.actor, e.detail]), [[20, 'api', { entry: 'reserve', amount: -40, balance: 60, reason: 'video' }]]);
+      assert.deepEqual(reserved.map((e) => [e.at, e.actor, e.detail]), [[20, 'api', { entry: 'reserve', item: 'video', amount: -40, balance: 60 }]]);
       // A negative top-up takes credits away, never below 0, and the entry says what it took.
       assert.equal((await s.addCredits('t_a', -1000, 40, 'taken back')).balance, 0);
       const [newest, ...older] = await s.listLedger('t_a', { limit: 10 });
@@ -717,7 +717,7 @@ for (const backend of backends) {
       for (const id of ['c1', 'c2', 'c3']) await s.createTask(makeTask({ id, fileToken: `f${id}`, state: 'generating', nextRunAt: 10, charge: { credits: 20, perSecond: 2.5, item: 'video' } }));
       assert.equal((await s.creditAccount('t_a'))?.balance, 40);
       await s.claimDue('E', 20, 10_000, 3);
-      const close = (taskId: string, kind: 'settle' | 'refund', amount: number, charged: number) => ({ tenantId: 't_a', taskId, kind, amount, charged, at: 30, reason: kind === 'settle' ? 'succeeded' : 'upstream' });
+      const close = (taskId: string, kind: 'settle' | 'refund', amount: number, charged: number) => ({ tenantId: 't_a', taskId, item: 'video', kind, amount, charged, at: 30, reason: kind === 'settle' ? 'succeeded' : 'upstream' });
       assert.equal(await s.commitStep('X', { taskId: 'c3', patch: { state: 'failed', nextRunAt: null }, close: close('c3', 'refund', 20, 0) }), false);
       assert.equal((await s.creditAccount('t_a'))?.balance, 40, 'fenced out: no refund');
       // Two closes of one tenant at once (one statement could update its balance only once).
@@ -729,13 +729,21 @@ for (const backend of backends) {
       assert.equal((await s.creditAccount('t_a'))?.balance, 65);
       // c1 again, with another close: the commit applies, its close is refused.
       assert.equal((await s.claimDue('E', 40, 10_000, 3)).map((x) => x.id).join(), 'c1');
-      assert.equal(await s.commitStep('E', { taskId: 'c1', patch: { state: 'succeeded', nextRunAt: null }, close: close('c1', 'refund', 20, 0) }), true);
+      // (The whole of a success's commit: its video, its attempt, its callback, its events and the close.)
+      const video = { taskId: 'c1', kind: 'video', path: 'x/c1.mp4', contentType: 'video/mp4', bytes: 9, width: 1280, height: 720, durationMs: 8000, codec: 'h264', createdAt: 40 };
+      assert.equal(await s.commitStep('E', {
+        taskId: 'c1', patch: { state: 'succeeded', nextRunAt: null }, close: close('c1', 'refund', 20, 0), artifacts: [video],
+        attempt: { taskId: 'c1', n: 0, step: 'poll', provider: 'local', upstreamId: null, startedAt: 40, endedAt: 41, outcome: 'succeeded', error: null },
+        deliveries: [{ taskId: 'c1', url: 'https://cb.example/c1', body: '{}', createdAt: 41 }],
+        events: [{ taskId: 'c1', at: 41, kind: 'state', actor: 'engine', from: 'generating', to: 'succeeded', detail: null }],
+      }), true);
+      assert.equal((await s.listArtifacts('c1')).length, 1);
       assert.equal((await s.getTask('t_a', 'c1'))?.state, 'succeeded');
       assert.equal((await s.creditAccount('t_a'))?.balance, 65, 'closed once');
       assert.deepEqual((await s.listLedger('t_a', { limit: 10, taskId: 'c1' })).map((e) => [e.kind, e.amount, e.charged]), [['settle', 5, 15], ['reserve', -20, null]]);
       // The reserve, then the one close; the close's balance is after whichever of c1 and c2 went first.
       const logged = (await s.listEvents('c1')).filter((e) => e.kind === 'ledger').map((e) => e.detail!);
-      assert.deepEqual(logged.map(({ balance: _b, ...d }) => d), [{ entry: 'reserve', amount: -20, reason: 'video' }, { entry: 'settle', amount: 5, charged: 15, reason: 'succeeded' }]);
+      assert.deepEqual(logged.map(({ balance: _b, ...d }) => d), [{ entry: 'reserve', item: 'video', amount: -20 }, { entry: 'settle', item: 'video', amount: 5, charged: 15, reason: 'succeeded' }]);
       assert.equal(logged[0]!.balance, 80);
       assert.ok([45, 65].includes(logged[1]!.balance as number), String(logged[1]!.balance));
     });
@@ -778,6 +786,38 @@ for (const backend of backends) {
       await s.finishDelivery({ id: b!.id, attempts: 2, status: 'delivered', nextAttemptAt: null, lastError: null, lastStatus: 200, deliveredAt: 61 });
       assert.deepEqual(await s.listDeliveries('gone'), [], 'done: gone too');
       assert.deepEqual(await s.listEvents('gone'), [], 'no audit trail is left behind for a deleted task');
+    });
+
+    test('credits: a rendition asked for after success is its own item, reserved with its ask and closed by its end; asked again after a failure, a new item', async (t) => {
+      const s = await open(t);
+      await s.addCredits('t_a', 100, 10, null);
+      await s.createTask(makeTask({ id: 'v1', fileToken: 'fv1', state: 'succeeded', nextRunAt: null, completedAt: 5 }));
+      await assert.rejects(s.requestUhd('t_a', 'v1', 20, null, 150), (e: unknown) => e instanceof InsufficientCreditsError && e.needed === 150 && e.balance === 100);
+      assert.equal((await s.getTask('t_a', 'v1'))?.uhdState, 'none', 'refused: nothing asked');
+      assert.equal((await s.requestUhd('t_a', 'v1', 30, null, 60))?.asked, true);
+      assert.equal((await s.requestUhd('t_a', 'v1', 31, null, 60))?.asked, false, 'pending already: asked once');
+      assert.equal((await s.creditAccount('t_a'))?.balance, 40);
+      const end = async (at: number, uhdState: 'ready' | 'failed', kind: 'settle' | 'refund') => {
+        assert.equal((await s.claimDue('E', at, 10_000, 1)).length, 1);
+        assert.ok(await s.commitStep('E', { taskId: 'v1', patch: { uhdState, nextRunAt: null }, close: { tenantId: 't_a', taskId: 'v1', item: 'uhd', kind, at, reason: `4k ${uhdState}` } }));
+      };
+      await end(40, 'failed', 'refund');
+      assert.equal((await s.creditAccount('t_a'))?.balance, 100);
+      assert.equal((await s.requestUhd('t_a', 'v1', 50, null, 60))?.asked, true, 'asked again after the failure');
+      await end(60, 'ready', 'settle');
+      assert.equal((await s.creditAccount('t_a'))?.balance, 40);
+      assert.deepEqual((await s.listLedger('t_a', { limit: 10, taskId: 'v1' })).map((e) => [e.kind, e.item, e.amount, e.charged]), [
+        ['settle', 'uhd:2', 0, 60], ['reserve', 'uhd:2', -60, null], ['refund', 'uhd:1', 60, 0], ['reserve', 'uhd:1', -60, null],
+      ]);
+      // A close with nothing open (a free rendition) changes nothing.
+      assert.ok(await s.requestHd('t_a', 'v1', 70));
+      await s.claimDue('E', 80, 10_000, 1);
+      assert.ok(await s.commitStep('E', { taskId: 'v1', patch: { hdState: 'ready', nextRunAt: null }, close: { tenantId: 't_a', taskId: 'v1', item: 'hd', kind: 'settle', at: 80, reason: '1080p ready' } }));
+      assert.equal((await s.creditAccount('t_a'))?.balance, 40);
+      assert.equal((await s.listLedger('t_a', { limit: 10, taskId: 'v1' })).length, 4);
+      assert.deepEqual((await s.listEvents('v1')).filter((e) => e.kind === 'ledger').map((e) => [e.detail?.entry, e.detail?.item, e.detail?.balance]), [
+        ['reserve', 'uhd:1', 40], ['refund', 'uhd:1', 100], ['reserve', 'uhd:2', 40], ['settle', 'uhd:2', 40],
+      ]);
     });
 
     test('changedTasks: a tenant\'s tasks changed since a time, oldest change first, up to the limit', async (t) => {

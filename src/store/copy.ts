@@ -36,7 +36,7 @@ const TABLES: { name: string; columns: string[]; identity?: true; booleans?: str
   { name: 'webhook_secrets', columns: ['tenant_id', 'secret', 'created_at', 'retire_at'] },
   // Credits: the balances and every entry that made them.
   { name: 'credit_accounts', columns: ['tenant_id', 'balance', 'created_at', 'updated_at'] },
-  { name: 'credit_ledger', columns: ['id', 'tenant_id', 'task_id', 'kind', 'amount', 'charged', 'at', 'note'], identity: true },
+  { name: 'credit_ledger', columns: ['id', 'tenant_id', 'task_id', 'item', 'kind', 'amount', 'charged', 'at', 'note'], identity: true },
 ];
 
 /** PostgreSQL takes at most 65535 parameters per statement. */

@@ -110,15 +110,18 @@ export interface Store {
   wakeByUpstream(provider: string, upstreamId: string, now: number): Promise<void>;
   /**
    * Asks for the 1080p rendition of a succeeded task: sets `hdState` to `pending` and makes the task
-   * due. Returns the task as it is afterwards.
+   * due. Returns the task as it is afterwards. With `credits`, the call that asks reserves them in
+   * the same transaction, as the item `hd:<n>` (the n-th ask): too few is `InsufficientCreditsError`,
+   * and nothing is asked.
    */
-  requestHd(tenantId: string, id: string, now: number): Promise<Task | undefined>;
+  requestHd(tenantId: string, id: string, now: number, credits?: number): Promise<Task | undefined>;
   /**
-   * Asks for the 4k rendition of a succeeded task, as `requestHd` does for 1080p; `callbackUrl`
+   * Asks for the 4k rendition of a succeeded task, as `requestHd` does for 1080p (`credits`
+   * reserved as the item `uhd:<n>`); `callbackUrl`
    * (when given) is where its callback goes. A rendition pending or stored is left as it is:
    * `asked` says whether this call was the one that asked (of two at once, only one is).
    */
-  requestUhd(tenantId: string, id: string, now: number, callbackUrl: string | null): Promise<{ task: Task; asked: boolean } | undefined>;
+  requestUhd(tenantId: string, id: string, now: number, callbackUrl: string | null, credits?: number): Promise<{ task: Task; asked: boolean } | undefined>;
   /**
    * Cancels a task that has not ended: it is `canceled` at once (`completedAt` now,
    * `cancelOutcome` `pending`), its lease is taken away, so a step of it running now cannot
@@ -314,6 +317,8 @@ export interface LedgerEntry {
   id: number;
   tenantId: string;
   taskId: string | null;
+  /** What a task's entry is for: `video`, `extend`, or a rendition asked after success (`hd:1`, `uhd:2`). */
+  item: string | null;
   kind: 'topup' | 'reserve' | 'settle' | 'refund';
   amount: number;
   charged: number | null;

@@ -62,7 +62,7 @@ const LedgerQuery = Type.Object(
 
 /** An entry of the key's credits ledger as the API shows it. */
 function toLedgerEntry(e: LedgerEntry) {
-  return { id: e.id, object: 'ledger_entry', kind: e.kind, amount: e.amount, charged: e.charged, task_id: e.taskId, note: e.note, at: new Date(e.at).toISOString() };
+  return { id: e.id, object: 'ledger_entry', kind: e.kind, item: e.item, amount: e.amount, charged: e.charged, task_id: e.taskId, note: e.note, at: new Date(e.at).toISOString() };
 }
 
 /** A webhook endpoint as the API shows it. */

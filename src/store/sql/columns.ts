@@ -114,8 +114,8 @@ export function eventFromRow(r: Row): TaskEvent {
 export const ENDPOINT_DISABLED = 'not sent: the endpoint was disabled';
 
 /** What a ledger entry of a task puts in its audit trail (`ledger` events). */
-export function ledgerDetail(e: { kind: string; amount: number; charged?: number | null; balance?: number | null; reason?: string | null }): Record<string, unknown> {
-  return { entry: e.kind, amount: e.amount, ...(e.charged != null ? { charged: e.charged } : {}), ...(e.balance != null ? { balance: e.balance } : {}), ...(e.reason ? { reason: e.reason } : {}) };
+export function ledgerDetail(e: { kind: string; item: string; amount: number; charged?: number | null; balance?: number | null; reason?: string | null }): Record<string, unknown> {
+  return { entry: e.kind, item: e.item, amount: e.amount, ...(e.charged != null ? { charged: e.charged } : {}), ...(e.balance != null ? { balance: e.balance } : {}), ...(e.reason ? { reason: e.reason } : {}) };
 }
 
 export function ledgerFromRow(r: Row): LedgerEntry {
@@ -123,6 +123,7 @@ export function ledgerFromRow(r: Row): LedgerEntry {
     id: Number(r.id),
     tenantId: r.tenant_id as string,
     taskId: (r.task_id as string | null) ?? null,
+    item: (r.item as string | null) ?? null,
     kind: r.kind as LedgerEntry['kind'],
     amount: Number(r.amount),
     charged: r.charged === null || r.charged === undefined ? null : Number(r.charged),

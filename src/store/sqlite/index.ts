@@ -32,7 +32,7 @@ export function openSqliteStore(file: string): Store {
   const keys = keyOps(db);
   const idempotency = keyStateOps(db);
   const credits = creditOps(db);
-  const tasks = taskOps(db, idempotency.answerKeyNow, credits.reserve);
+  const tasks = taskOps(db, idempotency.answerKeyNow, credits);
   const claim = claimOps(db, credits.close);
   const retention = retentionOps(db);
   const deliveries = deliveryOps(db);
@@ -63,8 +63,8 @@ export function openSqliteStore(file: string): Store {
     countInFlight: async () => tasks.countInFlight(),
     admitTenant: async (tenant, id, limit) => tasks.admitTenant(tenant, id, limit),
     wakeByUpstream: async (p, u, now) => tasks.wakeByUpstream(p, u, now),
-    requestHd: async (tenant, id, now) => tasks.requestHd(tenant, id, now),
-    requestUhd: async (tenant, id, now, callbackUrl) => tasks.requestUhd(tenant, id, now, callbackUrl),
+    requestHd: async (tenant, id, now, price) => tasks.requestHd(tenant, id, now, price),
+    requestUhd: async (tenant, id, now, callbackUrl, price) => tasks.requestUhd(tenant, id, now, callbackUrl, price),
     cancelTask: async (tenant, id, now, o) => tasks.cancelTask(tenant, id, now, o?.deleteAfter ?? false),
     listTasks: async (tenant, page) => tasks.listTasks(tenant, page),
     deleteTask: async (tenant, id) => tasks.deleteTask(tenant, id),

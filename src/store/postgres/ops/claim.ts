@@ -119,18 +119,27 @@ function commitPart(owner: string, c: StepCommit, off: number, values: unknown[]
         ${col((e) => (e.detail === null ? null : JSON.stringify(e.detail)), 'json')}) AS x)`);
   }
   if (c.close) {
-    // The task's one close: the entry is refused when there is one (credit_ledger_close), and then
-    // neither the balance nor the audit trail changes.
+    // The item's open reservation (`h`: the item itself, or its latest ask, `hd:2`) is closed once:
+    // the entry is refused when there is one (credit_ledger_close), and then neither the balance
+    // nor the audit trail changes. A close without its amounts keeps all (settle) or gives all back.
     const x = c.close;
     const at = param(x.at, 'bigint');
-    const [kind, amount, charged, reason] = [param(x.kind, 'text'), param(x.amount, 'bigint'), param(x.charged, 'bigint'), param(x.reason, 'text')];
+    const [kind, reason, item] = [param(x.kind, 'text'), param(x.reason, 'text'), param(x.item, 'text')];
+    const [amount, charged] = [param(x.amount ?? null, 'bigint'), param(x.charged ?? null, 'bigint')];
     const task = param(x.taskId, 'text');
-    ctes.push(`l${s} AS (INSERT INTO credit_ledger (tenant_id, task_id, kind, amount, charged, at, note)
-      SELECT ${param(x.tenantId, 'text')}, ${task}, ${kind}, ${amount}, ${charged}, ${at}, ${reason} FROM ${t}
-      ON CONFLICT DO NOTHING RETURNING tenant_id, amount)`);
+    ctes.push(`h${s} AS (SELECT o.item, -o.amount AS credits FROM credit_ledger o
+      WHERE o.task_id = ${task} AND o.kind = 'reserve' AND (o.item = ${item} OR o.item LIKE ${item} || ':%')
+        AND NOT EXISTS (SELECT 1 FROM credit_ledger k WHERE k.task_id = o.task_id AND k.item = o.item AND k.kind IN ('settle', 'refund'))
+      ORDER BY o.id DESC LIMIT 1)`);
+    ctes.push(`l${s} AS (INSERT INTO credit_ledger (tenant_id, task_id, item, kind, amount, charged, at, note)
+      SELECT ${param(x.tenantId, 'text')}, ${task}, h${s}.item, ${kind},
+        COALESCE(${amount}, CASE WHEN ${kind} = 'refund' THEN h${s}.credits ELSE 0 END),
+        COALESCE(${charged}, CASE WHEN ${kind} = 'refund' THEN 0 ELSE h${s}.credits END), ${at}, ${reason}
+      FROM ${t}, h${s}
+      ON CONFLICT DO NOTHING RETURNING tenant_id, item, amount, charged)`);
     ctes.push(`b${s} AS (UPDATE credit_accounts c SET balance = c.balance + l${s}.amount, updated_at = ${at} FROM l${s} WHERE c.tenant_id = l${s}.tenant_id RETURNING c.balance)`);
     ctes.push(`v${s} AS (INSERT INTO task_events (task_id, at, kind, actor, detail)
-      SELECT ${task}, ${at}, 'ledger', 'engine', json_build_object('entry', ${kind}, 'amount', ${amount}, 'charged', ${charged}, 'balance', b${s}.balance, 'reason', ${reason}) FROM b${s})`);
+      SELECT ${task}, ${at}, 'ledger', 'engine', json_build_object('entry', ${kind}, 'item', l${s}.item, 'amount', l${s}.amount, 'charged', l${s}.charged, 'balance', b${s}.balance, 'reason', ${reason}) FROM l${s}, b${s})`);
   }
   const outputs = [`(SELECT count(*) FROM ${t}) AS updated${s}`];
   const owed = c.deliveries ?? [];

@@ -4,7 +4,7 @@ import type { Db, Row } from '../db.js';
 import { artifactFromRow, attemptFromRow, eventFromRow } from '../../sql/columns.js';
 import { batched } from '../batch.js';
 import { CANCELED_MESSAGE, canceledStageSql, filterSql } from '../../sql/columns.js';
-import { reserveIn } from './credits.js';
+import { reserveIn, reserveRenditionIn } from './credits.js';
 import { answerIn } from './idempotency.js';
 import { TASK_COLUMNS, TASK_TYPES, taskFromRow, taskValues } from '../rows.js';
 
@@ -83,6 +83,16 @@ export function taskOps(db: Db) {
     });
   }
 
+  // A rendition's ask, and its reservation when it is priced, in one transaction: both or neither.
+  async function ask(tenantId: string, id: string, rendition: 'hd' | 'uhd', now: number, price: number | undefined, name: string, text: string, values: unknown[]): Promise<{ rows: Row[] }> {
+    if (!price) return db.query(name, text, values);
+    return db.transaction(async (q) => {
+      const { rows } = await q(name, text, values);
+      if (rows[0]) await reserveRenditionIn(q, tenantId, id, rendition, price, now);
+      return { rows };
+    });
+  }
+
   // A tenant's starts one at a time (its advisory lock), so two engines cannot both take the last place.
   async function admitTenant(tenantId: string, taskId: string, limit: number): Promise<boolean> {
     return db.transaction(async (q) => {
@@ -157,9 +167,9 @@ export function taskOps(db: Db) {
         [provider, upstreamId, Math.round(now + off)],
       );
     },
-    async requestHd(tenantId: string, id: string, now: number): Promise<Task | undefined> {
+    async requestHd(tenantId: string, id: string, now: number, price?: number): Promise<Task | undefined> {
       const off = await db.offset();
-      const { rows } = await db.query(
+      const { rows } = await ask(tenantId, id, 'hd', now, price,
         'reelay_request_hd',
         `UPDATE tasks SET hd_state = 'pending', next_run_at = $3, updated_at = $4
          WHERE id = $1 AND tenant_id = $2 AND state = 'succeeded' AND hd_state IN ('none', 'failed')
@@ -168,11 +178,11 @@ export function taskOps(db: Db) {
       );
       return rows[0] ? taskFromRow(rows[0], off) : byId(tenantId, id, off);
     },
-    async requestUhd(tenantId: string, id: string, now: number, callbackUrl: string | null): Promise<{ task: Task; asked: boolean } | undefined> {
+    async requestUhd(tenantId: string, id: string, now: number, callbackUrl: string | null, price?: number): Promise<{ task: Task; asked: boolean } | undefined> {
       const off = await db.offset();
       // Of two asks at once, the second waits for the first's row lock, then finds the rendition
-      // pending and changes nothing: only one is `asked`.
-      const { rows } = await db.query(
+      // pending and changes nothing: only one is `asked` (and reserves).
+      const { rows } = await ask(tenantId, id, 'uhd', now, price,
         'reelay_request_uhd',
         `UPDATE tasks SET uhd_state = 'pending', uhd_callback_url = $5, next_run_at = $3, updated_at = $4
          WHERE id = $1 AND tenant_id = $2 AND state = 'succeeded' AND uhd_state IN ('none', 'failed')

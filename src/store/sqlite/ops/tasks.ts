@@ -8,7 +8,12 @@ import { grouped } from '../group.js';
 
 type Row = Record<string, unknown>;
 
-export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean, reserve: (task: Task) => void) {
+export function taskOps(
+  db: Database,
+  answerKey: (once: OnceAnswer) => boolean,
+  credits: { reserve(task: Task): void; reserveRendition(tenantId: string, taskId: string, rendition: 'hd' | 'uhd', credits: number, now: number): void },
+) {
+  const { reserve } = credits;
   const insert = db.prepare(
     `INSERT INTO tasks (id, tenant_id, dialect, model, spec, request, state, enhanced_prompt, images,
        provider, upstream_id, attempt_count, retry_count, max_retries, error_sleep_ms, last_error,
@@ -102,6 +107,18 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean, 
   );
   const artifacts = db.prepare(`SELECT * FROM artifacts WHERE task_id = ? ORDER BY kind`);
 
+  // A rendition's ask, and its reservation when it is priced: both or neither.
+  const askHd = db.transaction((tenantId: string, id: string, now: number, price: number | undefined): boolean => {
+    const asked = hd.run({ id, tenantId, now }).changes === 1;
+    if (asked && price) credits.reserveRendition(tenantId, id, 'hd', price, now);
+    return asked;
+  });
+  const askUhd = db.transaction((tenantId: string, id: string, now: number, callbackUrl: string | null, price: number | undefined): boolean => {
+    const asked = uhd.run({ id, tenantId, now, callbackUrl }).changes === 1;
+    if (asked && price) credits.reserveRendition(tenantId, id, 'uhd', price, now);
+    return asked;
+  });
+
   // Creates that arrive in the same turn of the event loop share one transaction (group commit).
   const create = grouped(db, (task: Task, lease?: { owner: string; until: number }): boolean =>
     insert.run({ ...taskToRow(task), lease_owner: lease?.owner ?? null, lease_until: lease?.until ?? null }).changes === 1, { single: true });
@@ -152,13 +169,13 @@ export function taskOps(db: Database, answerKey: (once: OnceAnswer) => boolean, 
     wakeByUpstream(provider: string, upstreamId: string, now: number): void {
       wake.run({ provider, upstreamId, now });
     },
-    requestHd(tenantId: string, id: string, now: number): Task | undefined {
-      hd.run({ id, tenantId, now });
+    requestHd(tenantId: string, id: string, now: number, price?: number): Task | undefined {
+      askHd.immediate(tenantId, id, now, price);
       const row = byId.get(id, tenantId) as Row | undefined;
       return row && taskFromRow(row);
     },
-    requestUhd(tenantId: string, id: string, now: number, callbackUrl: string | null): { task: Task; asked: boolean } | undefined {
-      const asked = uhd.run({ id, tenantId, now, callbackUrl }).changes === 1;
+    requestUhd(tenantId: string, id: string, now: number, callbackUrl: string | null, price?: number): { task: Task; asked: boolean } | undefined {
+      const asked = askUhd.immediate(tenantId, id, now, callbackUrl, price);
       const row = byId.get(id, tenantId) as Row | undefined;
       return row && { task: taskFromRow(row), asked };
     },
