@@ -337,6 +337,14 @@ console.log(`node ${process.version}, ${loader}, ${ROUNDS} rounds of ${SECONDS} 
 const helloPort = await freePort();
 const hello = await start([here('./hello.js'), String(helloPort)], {}, (o) => o.includes('ready'));
 const embedded = await reelay({ REELAY_DATA_DIR: dir });
+// The same gateway with its key metered: the model priced in the routing file, and a balance for
+// every create of the run, so each create also reserves its price in its transaction.
+const meteredDir = join(dir, 'metered');
+const meteredStore = openSqliteStore(join(meteredDir, 'reelay.sqlite'));
+await meteredStore.addCredits(`t_${hashKey(KEY).slice(0, 16)}`, 1e12, Date.now(), 'bench');
+await meteredStore.close();
+writeFileSync(join(dir, 'priced.json'), JSON.stringify({ models: [{ match: '*', routes: [{ provider: 'local' }], price: { perSecond: 1 } }] }));
+const metered = POSTGRES ? undefined : await reelay({ REELAY_DATA_DIR: meteredDir, REELAY_CONFIG: join(dir, 'priced.json') });
 // Both API processes start at once on the migrated database; each stores the key (idempotent).
 const apis = cluster
   ? await Promise.all([0, 1].map(() => reelay({ REELAY_DATABASE_URL: cluster.url, REELAY_DATA_DIR: join(dir, 'shared') }, 'api')))
@@ -369,6 +377,8 @@ const all: Named[] = POSTGRES
       // task in its transaction), and the same key every time (each a replay of the first answer).
       ['kie generate, Idempotency-Key (durable)', 0.2, { ...generate, uniqueKeys: true }],
       ['kie generate, replayed', 0.25, { ...generate, headers: { ...generate.headers, 'idempotency-key': `${KEY_RUN}-replayed` } }],
+      // A metered key: the create also reads the account and reserves the price in its transaction.
+      ['kie generate, metered (durable)', 0.2, { ...generate, ...on([metered!]) }],
     ];
 
 // (The PG/embedded ratios need both kinds of target.)
@@ -396,7 +406,7 @@ const statements = pgStats
       FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 10`)).map((row) => `${String(row.calls).padStart(9)} calls ${String(row.ms).padStart(7)} ms  mean ${row.mean} ms  ${row.q}`)
   : [];
 // SIGTERM lets each Reelay process write its CPU profile (BENCH_PROF) before it exits.
-const servers = [hello, embedded.child, ...apis.map((a) => a.child)];
+const servers = [hello, embedded.child, ...(metered ? [metered.child] : []), ...apis.map((a) => a.child)];
 for (const s of servers) s.kill('SIGTERM');
 await Promise.all(servers.map((s) => (s.exitCode === null && s.signalCode === null ? once(s, 'exit') : undefined)));
 
