@@ -158,7 +158,10 @@ export class TaskService {
   /** What a rendition asked for after success costs a metered key (its price's `hd` or `uhd`); undefined: free. */
   private async renditionPrice(task: Task, rendition: 'hd' | 'uhd'): Promise<number | undefined> {
     const credits = Math.ceil(this.price(task.model)?.[rendition] ?? 0);
-    if (credits <= 0 || (rendition === 'hd' ? task.hdState : task.uhdState) === 'pending' || (rendition === 'hd' ? task.hdState : task.uhdState) === 'ready') return undefined;
+    // A task made at 4k has its 4k video: asked for, only its thumbnail is made, for nothing.
+    if (credits <= 0 || (rendition === 'uhd' && task.spec.upsample && task.spec.resolution === '4k' && !task.spec.frame)) return undefined;
+    // Whether it is asked for at all is the store's to say (the rendition may have failed since
+    // this copy of the task was read): the price goes with every ask.
     return (await this.store.creditAccount(task.tenantId)) ? credits : undefined;
   }
 

@@ -68,7 +68,7 @@ export interface StepContext {
   downloads?: { enter(): boolean | Promise<void>; finish(): void };
 }
 
-/** How long a queued task of a key at its `keyMaxInFlight` waits before it asks again. */
+/** How long a queued task of a key at its `keyMaxInFlight` waits before it asks again (once to twice this). */
 const KEY_QUEUE_WAIT_MS = 1000;
 
 /** What one step decided, plus work to do once the commit is durable. */
@@ -143,7 +143,7 @@ export class Steps {
       case 'queued':
         if (this.ctx.keyMaxInFlight && !(await this.ctx.store.admitTenant(task.tenantId, task.id, this.ctx.keyMaxInFlight))) {
           // The key has as many tasks under way as it may: this one waits its turn, queued.
-          return { taskId: task.id, patch: { nextRunAt: now + KEY_QUEUE_WAIT_MS } };
+          return { taskId: task.id, patch: { nextRunAt: now + KEY_QUEUE_WAIT_MS * (1 + Math.random()) } };
         }
         return task.images.length > 0 || task.spec.video !== undefined
           ? { taskId: task.id, patch: { state: 'fetching', nextRunAt: now, updatedAt: now } }

@@ -786,6 +786,17 @@ for (const backend of backends) {
       await s.finishDelivery({ id: b!.id, attempts: 2, status: 'delivered', nextAttemptAt: null, lastError: null, lastStatus: 200, deliveredAt: 61 });
       assert.deepEqual(await s.listDeliveries('gone'), [], 'done: gone too');
       assert.deepEqual(await s.listEvents('gone'), [], 'no audit trail is left behind for a deleted task');
+      // One owed to an endpoint that is then disabled goes too, not left failed for good.
+      await s.createEndpoint({ id: 'we_x', tenantId: 't_a', url: 'https://rx.example/x', events: ['video.completed'], createdAt: 1, disabledAt: null, disabledReason: null });
+      await s.createTask(makeTask({ id: 'gone2', fileToken: 'fgone2', state: 'generating', nextRunAt: 10 }));
+      await s.claimDue('E', 70, 10_000, 1);
+      assert.ok(await s.commitStep('E', { taskId: 'gone2', patch: { state: 'succeeded', nextRunAt: null }, deliveries: [{ taskId: 'gone2', endpointId: 'we_x', url: 'https://rx.example/x', body: '{}', createdAt: 80 }] }));
+      const [owed] = await s.claimDueDeliveries(90, 1000, 10);
+      await s.finishDelivery({ id: owed!.id, attempts: 1, status: 'pending', nextAttemptAt: 95, lastError: 'HTTP 503', lastStatus: 503, deliveredAt: null });
+      assert.equal(await s.deleteTask('t_a', 'gone2'), true);
+      await s.disableEndpoint('we_x', 100, 'receiver answered HTTP 410 Gone');
+      assert.deepEqual(await s.listDeliveries('gone2'), []);
+      assert.deepEqual(await s.listEvents('gone2'), []);
     });
 
     test('credits: a rendition asked for after success is its own item, reserved with its ask and closed by its end; asked again after a failure, a new item', async (t) => {
@@ -796,6 +807,7 @@ for (const backend of backends) {
       assert.equal((await s.getTask('t_a', 'v1'))?.uhdState, 'none', 'refused: nothing asked');
       assert.equal((await s.requestUhd('t_a', 'v1', 30, null, 60))?.asked, true);
       assert.equal((await s.requestUhd('t_a', 'v1', 31, null, 60))?.asked, false, 'pending already: asked once');
+      assert.equal(await s.deleteTask('t_a', 'v1'), false, 'not deleted while its rendition (and its reservation) is owed');
       assert.equal((await s.creditAccount('t_a'))?.balance, 40);
       const end = async (at: number, uhdState: 'ready' | 'failed', kind: 'settle' | 'refund') => {
         assert.equal((await s.claimDue('E', at, 10_000, 1)).length, 1);

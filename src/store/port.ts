@@ -158,8 +158,8 @@ export interface Store {
    * Lets a queued task of a tenant start when fewer than `limit` of the tenant's tasks are under
    * way (not ended, and started: past `queued`, or let through here before) or older and still
    * waiting (places go oldest first): it is marked as started (`admitted`) and true is returned.
-   * A task let through once is let through again. One call at a time per tenant across every
-   * process, so the limit holds exactly.
+   * A task let through once is let through again. The limit holds exactly across processes: of
+   * two asks at once, the younger task's counts the older one.
    */
   admitTenant(tenantId: string, taskId: string, limit: number): Promise<boolean>;
 

@@ -1,6 +1,8 @@
 -- Reelay PostgreSQL schema, version 12: the per-key limit on tasks under way
--- (REELAY_KEY_MAX_IN_FLIGHT). A queued task let through is marked `admitted`; a tenant's tasks
--- under way are those not ended that are past `queued` or admitted, counted through the partial
--- index of the tasks not ended, under the tenant's advisory lock.
+-- (REELAY_KEY_MAX_IN_FLIGHT). A queued task let through is marked `admitted`. A tenant's places
+-- are taken by its tasks under way (not ended, and past `queued` or admitted) and by its older
+-- tasks still waiting; each is counted through its own partial index, up to the limit.
 ALTER TABLE tasks ADD COLUMN admitted boolean NOT NULL DEFAULT false;
-CREATE INDEX tasks_tenant_live ON tasks (tenant_id) WHERE state NOT IN ('succeeded', 'failed', 'canceled', 'expired');
+CREATE INDEX tasks_tenant_under_way ON tasks (tenant_id)
+  WHERE state NOT IN ('succeeded', 'failed', 'canceled', 'expired') AND (state <> 'queued' OR admitted);
+CREATE INDEX tasks_tenant_waiting ON tasks (tenant_id, created_at, id) WHERE state = 'queued' AND NOT admitted;

@@ -49,7 +49,14 @@ export function deliveryOps(db: Db) {
            FROM webhook_endpoints e
            WHERE e.id = d.endpoint_id AND e.disabled_at IS NOT NULL
              AND d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until < $1)
+             AND EXISTS (SELECT 1 FROM tasks WHERE id = d.task_id)
            RETURNING d.id, d.task_id, d.attempts, d.last_status),
+         -- (Those of a deleted task go: there is no log left to show them in.)
+         gone AS (
+           DELETE FROM deliveries d USING webhook_endpoints e
+           WHERE e.id = d.endpoint_id AND e.disabled_at IS NOT NULL
+             AND d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until < $1)
+             AND NOT EXISTS (SELECT 1 FROM tasks WHERE id = d.task_id)),
          told AS (
            INSERT INTO task_events (task_id, at, kind, actor, detail)
            SELECT dead.task_id, $4, 'delivery', 'deliverer',

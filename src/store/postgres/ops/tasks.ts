@@ -93,20 +93,20 @@ export function taskOps(db: Db) {
     });
   }
 
-  // A tenant's starts one at a time (its advisory lock), so two engines cannot both take the last place.
+  // One statement, with no lock: of two asks at once, the younger task counts the older (let
+  // through, or still waiting and older), so the two cannot both take the last place. Each count
+  // stops at the limit (its own partial index, migration 012).
   async function admitTenant(tenantId: string, taskId: string, limit: number): Promise<boolean> {
-    return db.transaction(async (q) => {
-      await q('reelay_tenant_lock', `SELECT pg_advisory_xact_lock(hashtext('reelay_tenant:' || $1))`, [tenantId]);
-      const { rowCount } = await q(
-        'reelay_tenant_admit',
-        // The places go oldest first: the tenant's older tasks still waiting count as taken.
-        `UPDATE tasks t SET admitted = true WHERE t.id = $2 AND (t.admitted OR
-           (SELECT count(*) FROM tasks o WHERE o.tenant_id = $1 AND o.state NOT IN ('succeeded', 'failed', 'canceled', 'expired')
-              AND (o.state <> 'queued' OR o.admitted OR (o.created_at, o.id) < (t.created_at, t.id))) < $3)`,
-        [tenantId, taskId, limit],
-      );
-      return rowCount === 1;
-    });
+    const { rowCount } = await db.query(
+      'reelay_tenant_admit',
+      `UPDATE tasks t SET admitted = true WHERE t.id = $2 AND (t.admitted OR
+         (SELECT count(*) FROM (SELECT 1 FROM tasks o WHERE o.tenant_id = $1
+            AND o.state NOT IN ('succeeded', 'failed', 'canceled', 'expired') AND (o.state <> 'queued' OR o.admitted) LIMIT $3) u)
+         + (SELECT count(*) FROM (SELECT 1 FROM tasks w WHERE w.tenant_id = $1 AND w.state = 'queued' AND NOT w.admitted
+            AND (w.created_at, w.id) < (t.created_at, t.id) LIMIT $3) o) < $3)`,
+      [tenantId, taskId, limit],
+    );
+    return rowCount === 1;
   }
 
   // Reads: the polls of one turn go as one statement, and a row that has not changed since this
@@ -269,7 +269,7 @@ export function taskOps(db: Db) {
         `WITH t AS (
            DELETE FROM tasks
            WHERE id = $1 AND tenant_id = $2 AND state IN ('succeeded', 'failed', 'canceled', 'expired') AND lease_owner IS NULL
-             AND (cancel_outcome IS NULL OR cancel_outcome <> 'pending')
+             AND (cancel_outcome IS NULL OR cancel_outcome <> 'pending') AND hd_state <> 'pending' AND uhd_state <> 'pending'
            RETURNING id),
          a AS (DELETE FROM attempts WHERE task_id IN (SELECT id FROM t)),
          d AS (DELETE FROM deliveries WHERE task_id IN (SELECT id FROM t) AND status <> 'pending'),

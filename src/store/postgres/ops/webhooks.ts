@@ -28,9 +28,13 @@ export function webhookOps(db: Db) {
       await db.query(
         'reelay_endpoint_disable',
         `WITH e AS (UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3 WHERE id = $1 AND disabled_at IS NULL RETURNING id),
+         gone AS (
+           DELETE FROM deliveries WHERE endpoint_id IN (SELECT id FROM e) AND status = 'pending'
+             AND NOT EXISTS (SELECT 1 FROM tasks WHERE id = deliveries.task_id)),
          d AS (
            UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, last_error = $4
            WHERE endpoint_id IN (SELECT id FROM e) AND status = 'pending' AND next_attempt_at IS NOT NULL
+             AND EXISTS (SELECT 1 FROM tasks WHERE id = deliveries.task_id)
            RETURNING id, task_id, attempts, last_status)
          INSERT INTO task_events (task_id, at, kind, actor, detail)
          SELECT d.task_id, $2, 'delivery', 'deliverer', json_build_object('delivery', d.id, 'try', d.attempts, 'status', d.last_status, 'error', $4::text, 'outcome', 'failed')

@@ -22,10 +22,16 @@ export function deliveryOps(db: Database) {
        AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE disabled_at IS NOT NULL)
      RETURNING id, task_id, attempts, last_status`,
   );
+  const deadOrphans = db.prepare(
+    `DELETE FROM deliveries WHERE status = 'pending' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until < @now)
+       AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE disabled_at IS NOT NULL)
+       AND NOT EXISTS (SELECT 1 FROM tasks WHERE id = deliveries.task_id)`,
+  );
   const deadEvent = db.prepare(
     `INSERT INTO task_events (task_id, at, kind, actor, detail) SELECT id, @at, 'delivery', 'deliverer', @detail FROM tasks WHERE id = @taskId`,
   );
   const claimAll = db.transaction((now: number, leaseMs: number, limit: number): Record<string, unknown>[] => {
+    deadOrphans.run({ now });
     for (const r of dead.all({ now }) as { id: number; task_id: string; attempts: number; last_status: number | null }[]) {
       deadEvent.run({ taskId: r.task_id, at: now, detail: JSON.stringify(deliveryDetail({ id: r.id, attempts: r.attempts, status: 'failed', lastStatus: r.last_status, lastError: ENDPOINT_DISABLED, nextAttemptAt: null, deliveredAt: null })) });
     }

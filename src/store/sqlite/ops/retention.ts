@@ -6,7 +6,7 @@ export function retentionOps(db: Database) {
   const expiring = db.prepare(
     `SELECT * FROM tasks
      WHERE completed_at IS NOT NULL AND completed_at < @before AND state IN ('succeeded', 'failed', 'canceled')
-       AND (cancel_outcome IS NULL OR cancel_outcome <> 'pending')
+       AND (cancel_outcome IS NULL OR cancel_outcome <> 'pending') AND hd_state <> 'pending' AND uhd_state <> 'pending'
        AND lease_owner IS NULL
      ORDER BY completed_at LIMIT @limit`,
   );

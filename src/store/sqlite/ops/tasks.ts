@@ -28,10 +28,13 @@ export function taskOps(
   const byId = db.prepare(`SELECT * FROM tasks WHERE id = ? AND tenant_id = ?`);
   // One statement: the count and the mark cannot be split by another writer (one per file). The
   // places go oldest first: the tenant's older tasks still waiting count as taken.
+  // Each count stops at the limit (its own partial index, migration 014).
   const admit = db.prepare(
     `UPDATE tasks AS t SET admitted = 1 WHERE t.id = @id AND (t.admitted = 1 OR
-       (SELECT count(*) FROM tasks o WHERE o.tenant_id = @tenantId AND o.state NOT IN ('succeeded', 'failed', 'canceled', 'expired')
-          AND (o.state <> 'queued' OR o.admitted = 1 OR (o.created_at, o.id) < (t.created_at, t.id))) < @limit)`,
+       (SELECT count(*) FROM (SELECT 1 FROM tasks o WHERE o.tenant_id = @tenantId
+          AND o.state NOT IN ('succeeded', 'failed', 'canceled', 'expired') AND (o.state <> 'queued' OR o.admitted = 1) LIMIT @limit))
+       + (SELECT count(*) FROM (SELECT 1 FROM tasks w WHERE w.tenant_id = @tenantId AND w.state = 'queued' AND w.admitted = 0
+          AND (w.created_at, w.id) < (t.created_at, t.id) LIMIT @limit)) < @limit)`,
   );
   // A leased task is woken too: should its engine be dead, it is due as soon as the lease ends (a
   // live engine keeps its own schedule and overwrites this with its next commit).
@@ -81,8 +84,9 @@ export function taskOps(
       `SELECT * FROM tasks WHERE tenant_id = @tenantId AND (created_at, id) < (@createdAt, @id) ORDER BY created_at DESC, id DESC LIMIT @limit`,
     ),
   };
+  // Not while a rendition asked for is owed (its reservation is closed by the step that makes it).
   const deletable = db.prepare(`SELECT id FROM tasks WHERE id = ? AND tenant_id = ? AND state IN ('succeeded', 'failed', 'canceled', 'expired') AND lease_owner IS NULL
-       AND (cancel_outcome IS NULL OR cancel_outcome <> 'pending')`);
+       AND (cancel_outcome IS NULL OR cancel_outcome <> 'pending') AND hd_state <> 'pending' AND uhd_state <> 'pending'`);
   const dropTask = db.prepare(`DELETE FROM tasks WHERE id = ?`);
   const dropAttempts = db.prepare(`DELETE FROM attempts WHERE task_id = ?`);
   // What the task still owes is sent all the same (OpenAI DELETE of a video being made owes its

@@ -25,6 +25,10 @@ export function webhookOps(db: Database) {
   const dropEndpoint = db.prepare(`DELETE FROM webhook_endpoints WHERE tenant_id = ? AND id = ?`);
   const disable = db.prepare(`UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ? WHERE id = ? AND disabled_at IS NULL`);
   // What is still owed to a disabled endpoint is not sent: each such delivery fails, and says why.
+  // (Those of a deleted task go: there is no log left to show them in.)
+  const dropOrphans = db.prepare(
+    `DELETE FROM deliveries WHERE endpoint_id = @id AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM tasks WHERE id = deliveries.task_id)`,
+  );
   const dropOwed = db.prepare(
     `UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, last_error = @error
      WHERE endpoint_id = @id AND status = 'pending' AND next_attempt_at IS NOT NULL
@@ -34,6 +38,7 @@ export function webhookOps(db: Database) {
   const disableAll = db.transaction((id: string, now: number, reason: string): void => {
     if (disable.run(now, reason, id).changes === 0) return;
     const error = `${ENDPOINT_DISABLED} (${reason})`;
+    dropOrphans.run({ id });
     for (const r of dropOwed.all({ id, error }) as { id: number; task_id: string; attempts: number; last_status: number | null }[]) {
       dropped.run(now, JSON.stringify(deliveryDetail({ id: r.id, attempts: r.attempts, status: 'failed', lastStatus: r.last_status, lastError: error, nextAttemptAt: null, deliveredAt: null })), r.task_id);
     }
