@@ -25,7 +25,7 @@ export interface RefundPolicy {
   timeout: boolean;
   /** A safety rejection of the prompt or of an image. */
   safety: boolean;
-  /** A cancel that stopped the work before it cost anything upstream (see `cancelRefunds`). */
+  /** A cancel that stopped the work before it cost anything upstream (`not_submitted`, `upstream_canceled`). */
   canceled: boolean;
 }
 

@@ -15,16 +15,16 @@ const RouteSchema = Type.Object(
   { additionalProperties: false },
 );
 
-const Credits = Type.Number({ minimum: 0 });
+const credits = (description?: string) => Type.Number({ minimum: 0, ...(description ? { description } : {}) });
 const PriceSchema = Type.Object(
   {
-    perSecond: Type.Number({ minimum: 0, description: 'credits per second of video asked' }),
+    perSecond: credits('credits per second of video asked'),
     perSecondAt: Type.Optional(
-      Type.Object({ '720p': Type.Optional(Credits), '1080p': Type.Optional(Credits), '4k': Type.Optional(Credits) }, { additionalProperties: false, description: 'per-second prices by the resolution asked' }),
+      Type.Object({ '720p': Type.Optional(credits()), '1080p': Type.Optional(credits()), '4k': Type.Optional(credits()) }, { additionalProperties: false, description: 'per-second prices by the resolution asked' }),
     ),
-    extendPerSecond: Type.Optional(Type.Number({ minimum: 0, description: 'credits per second an extension adds (default perSecond)' })),
-    hd: Type.Optional(Type.Number({ minimum: 0, description: 'credits for a 1080p rendition asked for after success' })),
-    uhd: Type.Optional(Type.Number({ minimum: 0, description: 'credits for a 4k rendition asked for after success' })),
+    extendPerSecond: Type.Optional(credits('credits per second an extension adds (default perSecond)')),
+    hd: Type.Optional(credits('credits for a 1080p rendition asked for after success')),
+    uhd: Type.Optional(credits('credits for a 4k rendition asked for after success')),
   },
   { additionalProperties: false },
 );

@@ -3,7 +3,7 @@ import type { Price, RefundPolicy } from '../core/credits.js';
 import type { Task } from '../core/task.js';
 import type { ProviderConfig } from '../providers/config.js';
 import type { Provider } from '../providers/port.js';
-import type { RoutingConfig } from './config.js';
+import type { ModelRule, RoutingConfig } from './config.js';
 
 /** One route of a task: where its submission number `index` goes. */
 export interface Route {
@@ -43,7 +43,12 @@ export class Router {
 
   /** What a task of `model` costs a metered key, from the first rule that matches it (none: free). */
   price(model: string): Price | undefined {
-    return this.config.models.find((m) => m.match.some((pattern) => matches(pattern, model)))?.price;
+    return this.ruleFor(model)?.price;
+  }
+
+  /** The first model rule that matches `model`: its routes and its price. */
+  private ruleFor(model: string): ModelRule | undefined {
+    return this.config.models.find((m) => m.match.some((pattern) => matches(pattern, model)));
   }
 
   /** Which ends give a metered task's credits back. */
@@ -66,7 +71,7 @@ export class Router {
    * may then have none (`TaskService` refuses such a task before storing it).
    */
   plan(task: Pick<Task, 'id' | 'model'> & { spec?: Pick<Task['spec'], 'video' | 'videoJob'> }): Route[] {
-    const rule = this.config.models.find((m) => m.match.some((pattern) => matches(pattern, task.model)));
+    const rule = this.ruleFor(task.model);
     const extend = task.spec?.video !== undefined;
     const job = task.spec?.videoJob;
     if (!rule) return [{ index: 0, provider: this.config.providers.get('local')!, model: task.model }].filter((r) => !extend || this.canExtend(r.provider.label, job));

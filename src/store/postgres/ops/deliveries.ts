@@ -61,7 +61,7 @@ export function deliveryOps(db: Db) {
            INSERT INTO task_events (task_id, at, kind, actor, detail)
            SELECT dead.task_id, $4, 'delivery', 'deliverer',
              json_build_object('delivery', dead.id, 'try', dead.attempts, 'status', dead.last_status, 'error', '${ENDPOINT_DISABLED}', 'outcome', 'failed')
-           FROM dead WHERE EXISTS (SELECT 1 FROM tasks WHERE id = dead.task_id)),
+           FROM dead),
          due AS (
            SELECT id FROM deliveries
            WHERE status = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1)

@@ -38,7 +38,7 @@ export function webhookOps(db: Db) {
            RETURNING id, task_id, attempts, last_status)
          INSERT INTO task_events (task_id, at, kind, actor, detail)
          SELECT d.task_id, $2, 'delivery', 'deliverer', json_build_object('delivery', d.id, 'try', d.attempts, 'status', d.last_status, 'error', $4::text, 'outcome', 'failed')
-         FROM d WHERE EXISTS (SELECT 1 FROM tasks WHERE id = d.task_id)`,
+         FROM d`,
         [id, now, reason, error],
       );
     },

@@ -5,6 +5,10 @@ import { grouped } from '../group.js';
 import { deliveryFromRow } from '../rows.js';
 
 export function deliveryOps(db: Database) {
+  // Each claimed row says whether its endpoint was disabled meanwhile, and whether its task is
+  // still there: such a delivery (owed by a commit that had not heard of the disable, or sent
+  // while it came and answered for a retry) is not sent. It fails and says why, or, its task
+  // deleted, goes: there is no log left to show it in.
   const claim = db.prepare(
     `UPDATE deliveries SET lease_until = @until
      WHERE id IN (
@@ -12,30 +16,26 @@ export function deliveryOps(db: Database) {
        WHERE status = 'pending' AND next_attempt_at <= @now
          AND (lease_until IS NULL OR lease_until < @now)
        ORDER BY next_attempt_at LIMIT @limit)
-     RETURNING *`,
+     RETURNING *, endpoint_id IN (SELECT id FROM webhook_endpoints WHERE disabled_at IS NOT NULL) AS endpoint_disabled,
+       EXISTS (SELECT 1 FROM tasks WHERE id = deliveries.task_id) AS task_kept`,
   );
-  // A delivery due to a disabled endpoint (owed by a commit that had not heard of the disable,
-  // or sent while it came and answered for a retry) is not sent: it fails, and says why.
-  const dead = db.prepare(
-    `UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, last_error = '${ENDPOINT_DISABLED}'
-     WHERE status = 'pending' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until < @now)
-       AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE disabled_at IS NOT NULL)
-     RETURNING id, task_id, attempts, last_status`,
-  );
-  const deadOrphans = db.prepare(
-    `DELETE FROM deliveries WHERE status = 'pending' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until < @now)
-       AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE disabled_at IS NOT NULL)
-       AND NOT EXISTS (SELECT 1 FROM tasks WHERE id = deliveries.task_id)`,
-  );
-  const deadEvent = db.prepare(
-    `INSERT INTO task_events (task_id, at, kind, actor, detail) SELECT id, @at, 'delivery', 'deliverer', @detail FROM tasks WHERE id = @taskId`,
-  );
+  const dead = db.prepare(`UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, lease_until = NULL, last_error = '${ENDPOINT_DISABLED}' WHERE id = ?`);
+  const drop = db.prepare(`DELETE FROM deliveries WHERE id = ?`);
+  const deadEvent = db.prepare(`INSERT INTO task_events (task_id, at, kind, actor, detail) VALUES (?, ?, 'delivery', 'deliverer', ?)`);
   const claimAll = db.transaction((now: number, leaseMs: number, limit: number): Record<string, unknown>[] => {
-    deadOrphans.run({ now });
-    for (const r of dead.all({ now }) as { id: number; task_id: string; attempts: number; last_status: number | null }[]) {
-      deadEvent.run({ taskId: r.task_id, at: now, detail: JSON.stringify(deliveryDetail({ id: r.id, attempts: r.attempts, status: 'failed', lastStatus: r.last_status, lastError: ENDPOINT_DISABLED, nextAttemptAt: null, deliveredAt: null })) });
+    const rows = claim.all({ now, until: now + leaseMs, limit }) as Record<string, unknown>[];
+    const live = rows.filter((r) => r.endpoint_disabled !== 1);
+    for (const r of rows) {
+      if (r.endpoint_disabled !== 1) continue;
+      if (r.task_kept !== 1) {
+        drop.run(r.id);
+        continue;
+      }
+      dead.run(r.id);
+      const detail = deliveryDetail({ id: r.id as number, attempts: r.attempts as number, status: 'failed', lastStatus: (r.last_status as number | null) ?? null, lastError: ENDPOINT_DISABLED, nextAttemptAt: null, deliveredAt: null });
+      deadEvent.run(r.task_id, now, JSON.stringify(detail));
     }
-    return claim.all({ now, until: now + leaseMs, limit }) as Record<string, unknown>[];
+    return live;
   });
   const finish = db.prepare(
     `UPDATE deliveries SET attempts = @attempts, status = @status, next_attempt_at = @nextAttemptAt,
