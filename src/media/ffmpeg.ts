@@ -93,9 +93,21 @@ export function killOrphan(pidFile: string, marker: string): void {
 /** Runs a binary to completion; resolves with its stdout, rejects with the tail of stderr. */
 export function run(bin: string, args: string[], opts: RunOptions = {}): Promise<string> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal });
+    if (opts.signal?.aborted) {
+      reject(new FfmpegError(`${bin}: aborted before it started`, ''));
+      return;
+    }
+    // An abort kills the child outright and settles only once it is gone: an ffmpeg asked to stop
+    // with SIGTERM while it is still setting up may yet open and finish its output file, after its
+    // caller removed the job's files.
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const kill = () => child.kill('SIGKILL');
+    opts.signal?.addEventListener('abort', kill, { once: true });
     if (opts.pidFile && child.pid) writeFileSync(opts.pidFile, String(child.pid));
-    const forget = () => opts.pidFile && rmSync(opts.pidFile, { force: true });
+    const forget = () => {
+      opts.signal?.removeEventListener('abort', kill);
+      if (opts.pidFile) rmSync(opts.pidFile, { force: true });
+    };
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -113,7 +125,8 @@ export function run(bin: string, args: string[], opts: RunOptions = {}): Promise
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
       forget();
-      if (code === 0) resolvePromise(Buffer.concat(out).toString());
+      if (opts.signal?.aborted) reject(new FfmpegError(`${bin}: aborted`, err));
+      else if (code === 0) resolvePromise(Buffer.concat(out).toString());
       else {
         const last = err.trim().split('\n').slice(-3).join(' | ');
         reject(new FfmpegError(`${bin} exited with ${code ?? signal}: ${last}`, err));

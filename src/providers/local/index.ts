@@ -64,7 +64,7 @@ export class LocalProvider implements Provider {
   readonly name = 'local';
   readonly extends = true;
   private readonly queue: string[] = [];
-  private readonly active = new Map<string, AbortController>();
+  private readonly active = new Map<string, { abort: AbortController; done: Promise<void> }>();
   /** Jobs canceled while their render ran: the render's end removes their files. */
   private readonly stopping = new Set<string>();
   private wake: (upstreamId: string) => void = () => {};
@@ -140,7 +140,8 @@ export class LocalProvider implements Provider {
 
   /**
    * Stops a job: a queued one never starts, a running one's ffmpeg is killed, and the job's
-   * files go (a canceled job leaves no video behind; a later poll finds it unknown).
+   * files go (a canceled job leaves no video behind; a later poll finds it unknown). Returns once
+   * the ffmpeg is gone and the files with it.
    */
   async cancel(upstreamId: string): Promise<void> {
     const queued = this.queue.indexOf(upstreamId);
@@ -148,7 +149,8 @@ export class LocalProvider implements Provider {
     const running = this.active.get(upstreamId);
     if (running) {
       this.stopping.add(upstreamId);
-      running.abort();
+      running.abort.abort();
+      await running.done;
       return;
     }
     this.release(upstreamId);
@@ -162,7 +164,7 @@ export class LocalProvider implements Provider {
   async close(): Promise<void> {
     this.closed = true;
     this.queue.length = 0;
-    for (const ac of this.active.values()) ac.abort();
+    for (const r of this.active.values()) r.abort.abort();
   }
 
   private blockedWord(text: string): string | undefined {
@@ -192,12 +194,14 @@ export class LocalProvider implements Provider {
   private pump(): void {
     while (!this.closed && this.active.size < this.opts.concurrency && this.queue.length > 0) {
       const id = this.queue.shift()!;
-      const ac = new AbortController();
-      this.active.set(id, ac);
-      void this.render(id, ac.signal).finally(() => {
-        this.active.delete(id);
-        this.pump();
-      });
+      const abort = new AbortController();
+      const done = this.render(id, abort.signal)
+        .catch((e: unknown) => this.opts.log.error({ upstreamId: id, err: coerceError(e).message }, 'local render crashed'))
+        .finally(() => {
+          this.active.delete(id);
+          this.pump();
+        });
+      this.active.set(id, { abort, done });
     }
   }
 
