@@ -122,7 +122,7 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   const app = await buildServer(ctx, serveApi ? DIALECTS : []);
   if (serveApi) registerUpstreamCallbacks(app, config.routing, (provider, upstreamId) => engine.wakeUpstream(provider, upstreamId));
   if (metrics) {
-    app.get('/metrics', async (_req, reply) => {
+    app.get('/metrics', { config: { doc: { summary: 'Prometheus metrics', description: 'With `REELAY_METRICS=on`.', responses: { 200: { description: 'The text exposition format', type: 'text/plain', schema: { type: 'string' } } } } } }, async (_req, reply) => {
       // This engine's own counts are every job's only where it is the store's single writer.
       const counts = store.capabilities.singleWriter ? engine.gate.counts() : await store.countInFlight();
       // The store counts only providers with a job running: every configured one reads 0 without

@@ -3,11 +3,14 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { ApiError } from '../app/errors.js';
 import type { AppContext } from '../app/context.js';
 import { limitJsonDepth } from './json.js';
+import { type DoorDoc, registerOpenApi } from './openapi.js';
 
 /** What the server mounts for a dialect (`dialects/port.ts` says the rest of what a dialect is). */
 export interface Door {
   /** The path its routes live under (`/api/v1/veo`). */
   prefix: string;
+  /** Its part of the API document: its tag and key scheme. */
+  doc: DoorDoc;
   /** Registers its routes, its error envelope and its not-found answer, in a scope of its own. */
   routes(scope: FastifyInstance, ctx: AppContext): Promise<void>;
   /**
@@ -46,11 +49,13 @@ export async function buildServer(ctx: AppContext, dialects: readonly Door[]): P
     ? (Fastify({ ...options, https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } }) as unknown as FastifyInstance)
     : Fastify(options);
   limitJsonDepth(app);
+  // Before any route: the document is made from the routes registered after it.
+  await registerOpenApi(app, ctx.config.publicUrl, dialects);
 
   // Result files: `/files/<token>/<name>`, from where `ResultFiles` keeps them (the local folder or
   // S3), with Range, ETag and 304; or, with `REELAY_FILES=redirect` on S3, a 302 to a presigned URL.
   // The bytes behind a URL never change: any cache may keep them a day.
-  app.get<{ Params: { token: string; name: string } }>('/files/:token/:name', async (req, reply) => {
+  app.get<{ Params: { token: string; name: string } }>('/files/:token/:name', { config: { doc: { summary: 'A result file', description: 'The URLs tasks give for their videos and stills: public (the token is unguessable), with Range, ETag and 304. With `REELAY_FILES=redirect` on S3, a 302 to a presigned URL.', responses: { 200: { description: 'The file', type: 'application/octet-stream', schema: { type: 'string', format: 'binary' } }, 206: { description: 'A range of it' }, 404: { description: 'No such file (or it expired)' } } } } }, async (req, reply) => {
     const served = await ctx.files.serve(req, reply, req.params.token, req.params.name, { cacheControl: 'public, max-age=86400, immutable' });
     if (!served.found) return reply.callNotFound();
     return reply;
@@ -58,8 +63,8 @@ export async function buildServer(ctx: AppContext, dialects: readonly Door[]): P
 
   // Liveness: the process answers. Readiness: it can do its job, the database and the result
   // storage answer (a load balancer sends requests only to ready processes).
-  app.get('/healthz', async () => ({ ok: true, role: ctx.config.role, draining: ctx.tasks.draining }));
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/healthz', { config: { doc: { summary: 'Liveness', responses: { 200: { description: '`{ok, role, draining}`' } } } } }, async () => ({ ok: true, role: ctx.config.role, draining: ctx.tasks.draining }));
+  app.get('/readyz', { config: { doc: { summary: 'Readiness', description: 'The database and the result storage answer, and the process is not draining.', responses: { 200: { description: 'Ready' }, 503: { description: 'Not ready: `database`, `storage` say why' } } } } }, async (_req, reply) => {
     const [database, storage] = await Promise.all([probe(() => ctx.store.ping?.()), probe(() => ctx.files.check())]);
     const ok = database.ok && storage.ok && !ctx.tasks.draining;
     return reply.status(ok ? 200 : 503).send({ ok, role: ctx.config.role, draining: ctx.tasks.draining, database, storage });

@@ -9,7 +9,7 @@ import type { RoutingConfig } from '../routing/config.js';
  * A wrong label or token is a plain 404.
  */
 export function registerUpstreamCallbacks(app: FastifyInstance, routing: RoutingConfig, wakeUpstream: (provider: string, upstreamId: string) => Promise<void>): void {
-  app.post<{ Params: { label: string; token: string } }>('/upstream-callbacks/:label/:token', async (req, reply) => {
+  app.post<{ Params: { label: string; token: string } }>('/upstream-callbacks/:label/:token', { config: { doc: { summary: 'An upstream\'s callback', description: 'Where upstreams with callbacks (kie) say a job changed; it makes the task due now. A wrong label or token is a 404.', responses: { 200: { description: '`{code: 200, msg: "success"}`' }, 404: { description: 'Unknown' } } } } }, async (req, reply) => {
     const p = routing.providers.get(req.params.label);
     const want = p && callbackUrl('', p) ? Buffer.from(callbackToken(p)) : undefined;
     const got = Buffer.from(req.params.token);

@@ -11,6 +11,7 @@ import { GEMINI, geminiRoutes, send } from './routes.js';
 export const gemini: Dialect = {
   name: GEMINI,
   prefix: '/v1beta',
+  doc: { tag: 'Gemini', description: 'The Gemini API\'s Veo surface (`@google/genai`): `models/{model}:predictLongRunning`, its operations (poll, cancel) and files. The key goes in `x-goog-api-key` or `?key=`.', security: 'google' },
   newId: () => geminiTaskId(),
   idFormat: GEMINI_ID,
   credentials: googleApiKey,

@@ -17,6 +17,16 @@ export const GEMINI = 'gemini';
 
 const DOWNLOAD = ':download';
 
+/** The predict body, read by hand (`request.ts`). */
+const PREDICT_BODY = {
+  type: 'object',
+  properties: {
+    instances: { type: 'array', maxItems: 1, items: { type: 'object', properties: { prompt: { type: 'string' }, image: { type: 'object' }, lastFrame: { type: 'object' }, referenceImages: { type: 'array' }, video: { type: 'object' } } } },
+    parameters: { type: 'object', properties: { aspectRatio: { enum: ['16:9', '9:16'] }, durationSeconds: { type: 'integer' }, resolution: { enum: ['720p', '1080p', '4k'] }, seed: { type: 'integer' }, webhookConfig: { type: 'object' } } },
+  },
+  required: ['instances'],
+};
+
 /**
  * The Gemini API's Veo methods under `/v1beta`, as `@google/genai` calls them:
  * - `POST models/{model}:predictLongRunning` creates a task and answers its Operation's name;
@@ -35,7 +45,7 @@ export async function geminiRoutes(app: FastifyInstance, ctx: AppContext): Promi
   // after a parameter: the rest of the path is read by hand.
   // A create may carry a video to extend inline (base64): Google takes about 20 MB of it. This
   // route alone takes bodies up to that (28 MiB of JSON) when REELAY_BODY_LIMIT_BYTES is lower.
-  app.post('/models/*', { bodyLimit: Math.max(ctx.config.bodyLimitBytes, INLINE_VIDEO_BODY) }, async (req, reply) => {
+  app.post('/models/*', { config: { doc: { path: '/v1beta/models/{model}::predictLongRunning', params: { model: 'A `veo-*` model' }, summary: 'Generate videos (a long-running operation)', description: 'Takes `Idempotency-Key`. `parameters.webhookConfig.uris` are POSTed the done operation, signed.', idempotent: true, body: PREDICT_BODY, responses: { 200: { description: 'The operation: `{name}`' }, 400: { description: '`{error: {code, message, status: "INVALID_ARGUMENT"}}`' } } } }, bodyLimit: Math.max(ctx.config.bodyLimitBytes, INLINE_VIDEO_BODY) }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req, googleApiKey);
     const rest = (req.params as { '*': string })['*'];
     const colon = rest.lastIndexOf(':');
@@ -61,7 +71,7 @@ export async function geminiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     if (!params.id) return finish(reply, params, undefined);
     return ctx.tasks.get(tenantId, params.id).then((task) => finish(reply, params, task));
   };
-  app.get<{ Params: OperationParams }>('/models/:model/operations/:id', (req, reply) => {
+  app.get<{ Params: OperationParams }>('/models/:model/operations/:id', { config: { doc: { summary: 'Get an operation', responses: { 200: { description: 'The operation; once `done`, `response.generateVideoResponse.generatedSamples[].video.uri` or `error`' } } } } }, (req, reply) => {
     const tenant = tenantOf(ctx.keys, req, googleApiKey);
     if (typeof tenant === 'string') return lookup(reply, tenant, req.params);
     return tenant.then((tenantId) => lookup(reply, tenantId, req.params));
@@ -69,7 +79,7 @@ export async function geminiRoutes(app: FastifyInstance, ctx: AppContext): Promi
 
   // Google's operation cancel, `POST {name}:cancel`: an empty answer; the operation then ends with
   // code 1 CANCELLED (or as it ended, when it ended first: a cancel is best effort there too).
-  app.post<{ Params: OperationParams }>('/models/:model/operations/:id', async (req) => {
+  app.post<{ Params: OperationParams }>('/models/:model/operations/:id', { config: { doc: { path: '/v1beta/models/{model}/operations/{id}::cancel', params: { model: 'The model', id: 'The operation' }, summary: 'Cancel an operation', description: 'It then ends with `error.code` 1 (CANCELLED), or as it ended.', responses: { 200: { description: '`{}`' } } } } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req, googleApiKey);
     const colon = req.params.id.lastIndexOf(':');
     const id = colon < 0 ? req.params.id : req.params.id.slice(0, colon);
@@ -81,7 +91,7 @@ export async function geminiRoutes(app: FastifyInstance, ctx: AppContext): Promi
   });
 
   // `{id}:download` has the same literal ':'.
-  app.get('/files/*', async (req, reply) => {
+  app.get('/files/*', { config: { doc: { path: '/v1beta/files/{file}', params: { file: 'The file id; `{file}:download` (with `alt=media`) gives the MP4' }, summary: 'A generated video file', responses: { 200: { description: 'The file\'s metadata, or with `:download` the MP4 (Range supported)' } } } } }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req, googleApiKey);
     const rest = (req.params as { '*': string })['*'];
     const download = rest.endsWith(DOWNLOAD);

@@ -8,6 +8,7 @@ import { KIE, kieReplyError, kieRoutes } from './routes.js';
 export const kie: Dialect = {
   name: KIE,
   prefix: '/api/v1',
+  doc: { tag: 'kie', description: 'kie.ai\'s Veo API: generate, record-info, 1080p and 4k renditions, extend, and the credit balance. Business errors are HTTP 200 with `code` in the body.', security: 'bearer' },
   newId: () => kieTaskId(),
   idFormat: KIE_ID,
   credentials: bearer,

@@ -17,6 +17,9 @@ import { EXTEND_MODELS, ExtendBody, GenerateBody, TaskQuery, UhdBody, toExtendSp
 /** Stored as `task.dialect`: the callback of a task is found by it. */
 export const KIE = 'kie';
 
+/** The poll's one query parameter, read by hand. */
+const KIE_TASK_QUERY = { type: 'object', properties: { taskId: { type: 'string', description: 'The id `generate` gave' } }, required: ['taskId'] };
+
 /**
  * The kie.ai Veo dialect: `/api/v1/veo/generate`, `record-info`, `get-1080p-video`, `get-4k-video`,
  * `extend`; and of kie's common API, `/api/v1/chat/credit` (the key's balance).
@@ -32,13 +35,13 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
   const created = (task: Task) => ok({ taskId: task.id });
 
   // The key's credit balance, an integer (0 for a key without an account: one that is not metered).
-  app.get('/chat/credit', async (req) => {
+  app.get('/chat/credit', { config: { doc: { summary: 'Credit balance', description: '`data` is the key\'s credits (0 for a key that is not metered).', responses: { 200: { description: '`{code, msg, data}`' } } } } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const { account } = await ctx.tasks.credits(tenantId);
     return ok(account?.balance ?? 0);
   });
 
-  app.post('/veo/generate', { schema: { body: GenerateBody } }, async (req, reply) => {
+  app.post('/veo/generate', { schema: { body: GenerateBody }, config: { doc: { summary: 'Generate a video', description: 'Text to video, first and last frame, or reference images. Takes `Idempotency-Key`. `callBackUrl` is POSTed the record when the task ends.', idempotent: true, responses: { 200: { description: '`{code: 200, msg, data: {taskId}}`; business errors are HTTP 200 with `code` 401, 402, 422, 400, 451, 455' } } } } }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const body = req.body;
     const spec = toSpec(body, TaskService.randomSeed);
@@ -54,14 +57,14 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
     return createOnce(ctx, req, reply, { tenantId, scope: 'kie.generate', body }, (once) => ctx.tasks.create(input, once), created);
   });
 
-  app.get('/veo/record-info', taskPollHandler(ctx, {
+  app.get('/veo/record-info', { config: { doc: { summary: 'Poll a task', query: KIE_TASK_QUERY, responses: { 200: { description: '`{code, msg, data}`: `successFlag` 0 generating, 1 done (`response.resultUrls`), 2 or 3 failed' } } } } }, taskPollHandler(ctx, {
     param: 'taskId',
     notFound: (id) => new ApiError('not_found', `record is null: no task ${id}`),
     expired: () => new ApiError('expired', KIE_MESSAGES.expired),
     answer: memoAnswer((task) => ok(toRecord(task, taskUrls(ctx.files, task)))),
   }));
 
-  app.get('/veo/get-1080p-video', { schema: { querystring: TaskQuery } }, async (req) => {
+  app.get('/veo/get-1080p-video', { schema: { querystring: TaskQuery }, config: { doc: { summary: 'The 1080p rendition', description: 'Asked for once the task succeeded: first `code 400` "1080P is processing", then the URL.', responses: { 200: { description: '`{code, msg, data: {resultUrl}}`' } } } } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const { index } = req.query;
     if (index !== undefined && !/^\d+$/.test(index)) throw new ApiError('validation', 'index must be a non-negative integer', 'index');
@@ -77,7 +80,7 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
     return ok({ resultUrl: urls.hd1080 });
   });
 
-  app.post('/veo/extend', { schema: { body: ExtendBody } }, async (req, reply) => {
+  app.post('/veo/extend', { schema: { body: ExtendBody }, config: { doc: { summary: 'Extend a video', description: 'A new task continuing a succeeded one from its last frame; its record gives the whole video in `fullResultUrls`. Takes `Idempotency-Key`.', idempotent: true, responses: { 200: { description: '`{code: 200, msg, data: {taskId}}`' } } } } }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const body = req.body;
     const source = await findTask(ctx, tenantId, body.taskId);
@@ -96,7 +99,7 @@ export async function kieRoutes(fastify: FastifyInstance, ctx: AppContext): Prom
 
   // A 4k rendition of a finished video. Asked again while it is being made, or once it is made,
   // kie answers 422 with the task's data (the URLs once they exist), not an error envelope.
-  app.post('/veo/get-4k-video', { schema: { body: UhdBody } }, async (req, reply) => {
+  app.post('/veo/get-4k-video', { schema: { body: UhdBody }, config: { doc: { summary: 'The 4k rendition', idempotent: true, description: 'Starts it (its own `callBackUrl`), then answers 422 while it is made and the URLs once it is.', responses: { 200: { description: '`{code, msg, data}`' } } } } }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const body = req.body;
     return answerOnce(ctx, req, reply, { tenantId, scope: 'kie.4k', body }, () => askUhd(tenantId, body));

@@ -7,6 +7,7 @@ import { KKIAI, kkiaiReplyError, kkiaiRoutes } from './routes.js';
 export const kkiai: Dialect = {
   name: KKIAI,
   prefix: '/v1/video',
+  doc: { tag: 'kkiai', description: 'The kkiai-style unified video API of new-api resellers: create and query.', security: 'bearer' },
   newId: (model) => kkiaiTaskId(model, Date.now()),
   idFormat: KKIAI_ID,
   credentials: bearer,

@@ -50,7 +50,7 @@ export async function kkiaiRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
   app.setErrorHandler((err, _req, reply) => send(reply, toApiError(err), ctx.log));
   app.setNotFoundHandler((req, reply) => send(reply, new ApiError('not_found', `${req.method} ${req.url.split('?')[0]} does not exist`), ctx.log));
 
-  app.post('/create', { schema: { body: CreateBody } }, async (req, reply) => {
+  app.post('/create', { schema: { body: CreateBody }, config: { doc: { summary: 'Create a video task', description: 'Takes `Idempotency-Key`.', idempotent: true, responses: { 200: { description: 'The task: `{id, status: "pending", …}`' }, 400: { description: '`{error: {message, type, param, code}}`' } } } } }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const spec = toSpec(req.body, TaskService.randomSeed);
     const input = {
@@ -65,7 +65,7 @@ export async function kkiaiRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
   });
 
   const keptDays = Math.round(ctx.config.retentionMs / 86_400_000);
-  app.get('/query', taskPollHandler(ctx, {
+  app.get('/query', { config: { doc: { summary: 'Poll a task', query: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] }, responses: { 200: { description: 'The task: `status` pending → image_downloading → video_generating → video_generation_completed → video_upsampling → completed, `video_url`' }, 410: { description: 'Expired' } } } } }, taskPollHandler(ctx, {
     param: 'id',
     notFound: (id) => new ApiError('not_found', `task ${id} not found`, 'id'),
     expired: (id) => new ApiError('expired', `task ${id} has expired: results are kept ${keptDays} days`, 'id'),

@@ -11,6 +11,7 @@ import { NATIVE, nativeReplyError, nativeRoutes } from './routes.js';
 export const native: Dialect = {
   name: NATIVE,
   prefix: '/reelay/v1',
+  doc: { tag: 'Reelay', description: 'Reelay\'s own API: every task of the key, whichever door made it, in the state machine\'s words; cancel, audit trail, callbacks, webhook endpoints, credits and live streams. Errors are RFC 9457 problem details.', security: 'bearer' },
   newId: () => nativeTaskId(),
   idFormat: NATIVE_ID,
   credentials: bearer,

@@ -16,6 +16,9 @@ import { taskUrls } from '../../results/files.js';
 import { nativeTaskId } from './ids.js';
 import { type NativeTask, toDelivery, toEvents, toNative, toProblem } from './mapper.js';
 import { CreateBody, toSpec } from './request.js';
+import {
+  BalanceSchema, DeliveryListSchema, DeliverySchema, EndpointDeletedSchema, EndpointListSchema, EndpointSchema, EventListSchema, LedgerSchema, ProblemSchema, TaskListSchema, TaskSchema,
+} from './schemas.js';
 
 /** Stored as `task.dialect`. */
 export const NATIVE = 'reelay';
@@ -59,6 +62,11 @@ const LedgerQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** A documented answer of this API. */
+const ok = (schema: object, description: string) => ({ description, schema });
+/** Its error answers, problem details by status. */
+const problems = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, { description: 'Problem details', type: 'application/problem+json', schema: ProblemSchema }]));
 
 /** An entry of the key's credits ledger as the API shows it. */
 function toLedgerEntry(e: LedgerEntry) {
@@ -117,7 +125,7 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
     return task;
   };
 
-  app.post('/tasks', { schema: { body: CreateBody } }, async (req, reply) => {
+  app.post('/tasks', { schema: { body: CreateBody }, config: { doc: { summary: 'Create a task', description: 'Takes `Idempotency-Key`: a repeat answers what the first answered (`Idempotent-Replayed: true`); one while the first runs is a 409 with `Retry-After`; the key with another body a 422. A metered key without the credits is a 402 and no task.', idempotent: true, responses: { 200: ok(TaskSchema, 'The task, `queued`'), ...problems(400, 401, 402, 409, 422, 429) } } } }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const spec = toSpec(req.body, TaskService.randomSeed);
     const input = {
@@ -132,12 +140,12 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
     return createOnce(ctx, req, reply, { tenantId, scope: 'reelay.create', body: req.body }, (once) => ctx.tasks.create(input, once), render);
   });
 
-  app.get('/tasks/:id', { schema: { params: TaskParams } }, async (req) => {
+  app.get('/tasks/:id', { schema: { params: TaskParams }, config: { doc: { summary: 'Get a task', description: 'Any task of the key\'s tenant, whichever door made it.', responses: { 200: ok(TaskSchema, 'The task'), ...problems(401, 404) } } } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
     return render(await find(tenantId, req.params.id));
   });
 
-  app.get('/tasks', { schema: { querystring: ListQuery } }, async (req) => {
+  app.get('/tasks', { schema: { querystring: ListQuery }, config: { doc: { summary: 'List tasks', description: 'Newest first (`order=asc` for oldest); `after=<next_cursor>` for the next page. Filters run in the database: `state` (a comma list), `model`, `provider`, `dialect`, `created_from`, `created_to` (ISO 8601).', responses: { 200: ok(TaskListSchema, 'A page of tasks'), ...problems(400, 401) } } } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const q = req.query;
     const limit = q.limit === undefined ? 20 : Number(q.limit);
@@ -155,7 +163,7 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
     return { object: 'list', data, has_more: page.hasMore, next_cursor: page.hasMore ? (data.at(-1)?.id ?? null) : null };
   });
 
-  app.get('/tasks/:id/events', { schema: { params: TaskParams } }, async (req) => {
+  app.get('/tasks/:id/events', { schema: { params: TaskParams }, config: { doc: { summary: 'A task\'s audit trail', description: 'Oldest first: its creation, transitions with their reasons, attempts, upstream exchanges (redacted), ledger entries and callback tries.', responses: { 200: ok(EventListSchema, 'The events'), ...problems(401, 404) } } } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const task = await find(tenantId, req.params.id);
     const { events, attempts } = await ctx.tasks.events(task);
@@ -164,12 +172,12 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
 
   // The key's credits: its balance (null when it has no account, and is not metered), and its
   // ledger, newest first: top-ups, and each metered task's reservation and its one close.
-  app.get('/balance', async (req) => {
+  app.get('/balance', { config: { doc: { summary: 'The key\'s credits balance', responses: { 200: ok(BalanceSchema, 'The balance'), ...problems(401) } } } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const { account } = await ctx.tasks.credits(tenantId);
     return { object: 'balance', metered: account !== undefined, credits: account?.balance ?? null, updated_at: account ? new Date(account.updatedAt).toISOString() : null };
   });
-  app.get('/ledger', { schema: { querystring: LedgerQuery } }, async (req) => {
+  app.get('/ledger', { schema: { querystring: LedgerQuery }, config: { doc: { summary: 'The key\'s credits ledger', description: 'Newest first; `before=<next_before>` for the next page; `task_id` for one task\'s entries.', responses: { 200: ok(LedgerSchema, 'A page of entries'), ...problems(400, 401) } } } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const limit = Number(req.query.limit ?? 20);
     const { ledger } = await ctx.tasks.credits(tenantId, { limit: limit + 1, ...(req.query.before ? { before: Number(req.query.before) } : {}), ...(req.query.task_id ? { taskId: req.query.task_id } : {}) });
@@ -178,15 +186,15 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
   });
 
   // The key's webhook endpoints: every task's end, in this API's words, to each subscribed URL.
-  app.post('/webhooks', { schema: { body: EndpointBody } }, async (req) => {
+  app.post('/webhooks', { schema: { body: EndpointBody }, config: { doc: { summary: 'Add a webhook endpoint', description: 'Every task end of the key that the endpoint subscribed to is POSTed to it, signed (Standard Webhooks).', responses: { 200: ok(EndpointSchema, 'The endpoint'), ...problems(400, 401) } } } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
     return toEndpoint(await ctx.webhooks.create(tenantId, req.body.url, req.body.events ?? [...ENDPOINT_EVENTS]));
   });
-  app.get('/webhooks', async (req) => {
+  app.get('/webhooks', { config: { doc: { summary: 'List webhook endpoints', responses: { 200: ok(EndpointListSchema, 'The key\'s endpoints'), ...problems(401) } } } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
     return { object: 'list', data: (await ctx.webhooks.list(tenantId)).map(toEndpoint) };
   });
-  app.delete('/webhooks/:id', { schema: { params: EndpointParams } }, async (req) => {
+  app.delete('/webhooks/:id', { schema: { params: EndpointParams }, config: { doc: { summary: 'Remove a webhook endpoint', responses: { 200: ok(EndpointDeletedSchema, 'Removed'), ...problems(401, 404) } } } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
     if (!(await ctx.webhooks.remove(tenantId, req.params.id))) throw new ApiError('not_found', `no webhook endpoint ${req.params.id}`, 'id');
     return { id: req.params.id, object: 'webhook_endpoint.deleted', deleted: true };
@@ -196,7 +204,7 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
   // cancel outcome changes (read from the store every half second, so it holds whichever
   // process runs the task), a comment every 15 s to keep proxies from closing it, and
   // `event: end` once nothing more will change (or the server drains).
-  app.get('/tasks/:id/stream', { schema: { params: TaskParams } }, async (req, reply) => {
+  app.get('/tasks/:id/stream', { schema: { params: TaskParams }, config: { doc: { summary: 'Follow a task (Server-Sent Events)', description: '`event: task` with the task each time its state, progress or cancel outcome changes, then `event: end`.', responses: { 200: { description: 'An event stream', type: 'text/event-stream', schema: { type: 'string' } }, ...problems(401, 404) } } } }, async (req, reply) => {
     const stream = new EventStream(req, reply);
     const tenantId = await tenantOf(ctx.keys, req);
     let task: Task | undefined = await find(tenantId, req.params.id);
@@ -226,7 +234,7 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
   // Server-Sent Events of every task of the key: `event: task` with a task each time it changes
   // state (its `updated_at`), read every second from the store; `id` is that time, so a client
   // that reconnects with `Last-Event-ID` misses nothing. Without it, the stream starts now.
-  app.get('/stream', async (req, reply) => {
+  app.get('/stream', { config: { doc: { summary: 'Follow every task of the key (Server-Sent Events)', description: '`event: task` each time one changes state; `id:` is the change\'s time: reconnect with `Last-Event-ID` to miss nothing.', responses: { 200: { description: 'An event stream', type: 'text/event-stream', schema: { type: 'string' } }, ...problems(401) } } } }, async (req, reply) => {
     const stream = new EventStream(req, reply);
     const tenantId = await tenantOf(ctx.keys, req);
     if (!stream.open()) return;
@@ -260,13 +268,13 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
     }
   });
 
-  app.get('/tasks/:id/deliveries', { schema: { params: TaskParams } }, async (req) => {
+  app.get('/tasks/:id/deliveries', { schema: { params: TaskParams }, config: { doc: { summary: 'A task\'s callbacks', responses: { 200: ok(DeliveryListSchema, 'Its deliveries'), ...problems(401, 404) } } } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const task = await find(tenantId, req.params.id);
     return { object: 'list', data: (await ctx.tasks.deliveries(task)).map(toDelivery) };
   });
 
-  app.post('/tasks/:id/deliveries/:delivery/resend', { schema: { params: DeliveryParams }, onRequest: noBody }, async (req) => {
+  app.post('/tasks/:id/deliveries/:delivery/resend', { schema: { params: DeliveryParams }, onRequest: noBody, config: { doc: { summary: 'Send a callback again', description: 'Now, with the same body and `webhook-id`, signed anew; one that had used up its tries gets one more.', responses: { 200: ok(DeliverySchema, 'The delivery'), ...problems(401, 404) } } } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const task = await find(tenantId, req.params.id);
     const d = await ctx.tasks.resend(task, Number(req.params.delivery));
@@ -274,7 +282,7 @@ export async function nativeRoutes(fastify: FastifyInstance, ctx: AppContext): P
     return toDelivery(d);
   });
 
-  app.post('/tasks/:id/cancel', { schema: { params: TaskParams }, onRequest: noBody }, async (req, reply) => {
+  app.post('/tasks/:id/cancel', { schema: { params: TaskParams }, onRequest: noBody, config: { doc: { summary: 'Cancel a task', description: 'The task is `canceled` at once and its work stopped where it runs (`cancel_outcome`); its credits are given back. A task that ended first is a 409 whose problem carries it as it ended.', responses: { 200: ok(TaskSchema, 'The task, `canceled`'), ...problems(401, 404, 409) } } } }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const r = await ctx.tasks.cancel(tenantId, req.params.id);
     if (!r) throw new ApiError('not_found', `no task ${req.params.id}`, 'id');

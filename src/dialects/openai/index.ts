@@ -8,6 +8,7 @@ import { openaiReplyError, openaiRoutes } from './routes.js';
 export const openai: Dialect = {
   name: OPENAI,
   prefix: '/v1/videos',
+  doc: { tag: 'OpenAI', description: 'The OpenAI Videos API (Sora 2 shape) for the `openai` SDK (`baseURL` = `<reelay>/v1`): create, retrieve, list, delete, content, remix and extensions.', security: 'bearer' },
   newId: () => videoId(),
   idFormat: VIDEO_ID,
   credentials: bearer,

@@ -18,6 +18,19 @@ import { type FilePart, type Form, MAX_PROMPT, SIZES, isFile, promptOf, recordOf
 
 const VARIANTS: Record<string, StillKind | 'video'> = { video: 'video', thumbnail: 'thumbnail.webp', spritesheet: 'spritesheet' };
 
+/** The create's fields, read by hand from JSON or a form (`request.ts`). */
+const CREATE_FORM = {
+  type: 'object',
+  properties: {
+    prompt: { type: 'string' },
+    model: { type: 'string', description: 'sora-2, sora-2-pro, or any public model of the routing file' },
+    seconds: { enum: ['4', '8', '12'] },
+    size: { enum: Object.keys(SIZES) },
+    input_reference: { description: 'An image file (multipart), or `{image_url}` (a URL or data: URL)' },
+  },
+  required: ['prompt'],
+};
+
 /**
  * The OpenAI Videos API (Sora 2 shape) under `/v1/videos`: create, retrieve, list, delete,
  * content, remix and extensions, for the official `openai` SDK (`baseURL` = `<reelay>/v1`).
@@ -50,9 +63,9 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     }
   };
 
-  app.get('/:id', retrieveHandler(ctx, answer));
+  app.get('/:id', { config: { doc: { summary: 'Retrieve a video', responses: { 200: { description: 'The video object: `status` queued, in_progress, completed or failed, `progress`' }, 404: { description: '`video_not_found`' } } } } }, retrieveHandler(ctx, answer));
 
-  app.get('/', async (req) => {
+  app.get('/', { config: { doc: { path: '/v1/videos', summary: 'List videos', query: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 100 }, order: { enum: ['asc', 'desc'] }, after: { type: 'string' } } }, responses: { 200: { description: '`{object: "list", data, first_id, last_id, has_more}`' } } } } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const limit = limitOf(queryParam(req.query, 'limit'));
     const order = queryParam(req.query, 'order') ?? 'desc';
@@ -65,7 +78,7 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: page.hasMore };
   });
 
-  app.delete<{ Params: { id: string } }>('/:id', async (req) => {
+  app.delete<{ Params: { id: string } }>('/:id', { config: { doc: { summary: 'Delete a video', description: 'A video still being made is canceled first (its upstream job stopped).', responses: { 200: { description: '`{id, object: "video.deleted", deleted: true}`' } } } } }, async (req) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const task = await find(tenantId, req.params.id);
     // A video still being made is canceled (its upstream job stopped) and deleted once stopped.
@@ -73,7 +86,7 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     return { id: task.id, object: 'video.deleted', deleted: true };
   });
 
-  app.get<{ Params: { id: string } }>('/:id/content', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/:id/content', { config: { doc: { summary: 'Download its content', query: { type: 'object', properties: { variant: { enum: ['video', 'thumbnail', 'spritesheet'] } } }, responses: { 200: { description: 'The MP4 (Range supported), a WebP thumbnail or a JPEG spritesheet', type: 'application/octet-stream', schema: { type: 'string', format: 'binary' } }, 409: { description: 'Not completed yet' } } } } }, async (req, reply) => {
     const tenantId = await tenantOf(ctx.keys, req);
     const name = queryParam(req.query, 'variant') ?? 'video';
     const variant = Object.hasOwn(VARIANTS, name) ? VARIANTS[name]! : undefined;
@@ -91,7 +104,7 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     return reply;
   });
 
-  app.get('/characters/:id', unsupported(ctx, 'Characters (GET /v1/videos/characters/{id})'));
+  app.get('/characters/:id', { config: { doc: { summary: 'Characters (not offered)', responses: { 400: { description: 'Not supported' } } } } }, unsupported(ctx, 'Characters (GET /v1/videos/characters/{id})'));
 
   // The routes that take a body, with multipart in a scope of their own: the plugin adds an
   // onRequest and an onResponse hook to every route of its scope, and the retrieve route must
@@ -108,7 +121,7 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     const videos: FormLimits = { fileBytes: ctx.config.imageMaxBytes * 8, files: 1, fieldBytes: MAX_PROMPT * 4 };
     const remixes: FormLimits = { fileBytes: 1, files: 0, fieldBytes: MAX_PROMPT * 4 };
 
-    forms.post('/', async (req, reply) => {
+    forms.post('/', { config: { doc: { path: '/v1/videos', summary: 'Create a video', description: 'JSON or multipart. Takes `Idempotency-Key`.', idempotent: true, body: CREATE_FORM, multipart: true, responses: { 200: { description: 'The video object, `queued`' } } } } }, async (req, reply) => {
       const tenantId = await tenantOf(ctx.keys, req);
       const form = await readForm(req, images);
       const { model, spec } = toCreateSpec(form, TaskService.randomSeed);
@@ -116,7 +129,7 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
     });
 
     /** A new video from a completed one: its spec (size, seconds, images, seed), a new prompt. */
-    forms.post<{ Params: { id: string } }>('/:id/remix', async (req, reply) => {
+    forms.post<{ Params: { id: string } }>('/:id/remix', { config: { doc: { summary: 'Remix a completed video', idempotent: true, body: { type: 'object', properties: { prompt: { type: 'string' } }, required: ['prompt'] }, responses: { 200: { description: 'The new video object, with `remixed_from_video_id`' } } } } }, async (req, reply) => {
       const tenantId = await tenantOf(ctx.keys, req);
       const source = await find(tenantId, req.params.id, 'video_id');
       usable(source, 'video_id', 'remixed');
@@ -135,7 +148,7 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
      * sent as a data: URL) and `durationSeconds` is the new part; the object's `seconds` is the
      * stitched total, kept in the request. The new video has the source's size.
      */
-    forms.post('/extensions', async (req, reply) => {
+    forms.post('/extensions', { config: { doc: { summary: 'Extend a video', idempotent: true, body: { type: 'object', properties: { prompt: { type: 'string' }, video: { description: '`{id}` of a completed video, or an MP4 file (multipart)' }, seconds: { type: 'string' } }, required: ['prompt', 'video'] }, multipart: true, responses: { 200: { description: 'The new video object; `seconds` is the stitched total' } } } } }, async (req, reply) => {
       const tenantId = await tenantOf(ctx.keys, req);
       const form = await readForm(req, videos);
       const ext = toExtension(form);
@@ -161,8 +174,8 @@ export async function openaiRoutes(app: FastifyInstance, ctx: AppContext): Promi
       return createOnce(ctx, req, reply, { tenantId, scope: 'openai.extensions', body: form }, (once) => create(input, once), render);
     });
 
-    forms.post('/edits', unsupported(ctx, 'Video edits (POST /v1/videos/edits)'));
-    forms.post('/characters', unsupported(ctx, 'Characters (POST /v1/videos/characters)'));
+    forms.post('/edits', { config: { doc: { summary: 'Edits (not offered)', responses: { 400: { description: 'Not supported' } } } } }, unsupported(ctx, 'Video edits (POST /v1/videos/edits)'));
+    forms.post('/characters', { config: { doc: { summary: 'Characters (not offered)', responses: { 400: { description: 'Not supported' } } } } }, unsupported(ctx, 'Characters (POST /v1/videos/characters)'));
   });
 }
 
