@@ -173,7 +173,11 @@ describe('the TypeScript client against a real server', () => {
     await assert.rejects(reelay.wait(long.id, { signal: own.signal }), (e) => e === reason);
 
     // Running (not merely queued), then canceled: the wait ends in TaskCanceledError.
-    await waitFor(async () => ((await reelay.get(long.id)).state === 'generating' ? true : undefined), 60_000, 100);
+    await waitFor(async () => {
+      const { state } = await reelay.get(long.id);
+      assert.equal(isTerminal(state), false, `still running: ${state}`);
+      return state === 'queued' ? undefined : true;
+    }, 60_000, 50);
     const waiting = reelay.wait(long.id).then(() => undefined, (e: unknown) => e);
     const canceled = await reelay.cancel(long.id);
     assert.deepEqual([canceled.state, canceled.cancel_outcome], ['canceled', 'pending']);
