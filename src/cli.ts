@@ -2,14 +2,20 @@
 import './node-check.js';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { createKey } from './auth/keys.js';
-import { ROTATION_OVERLAP_MS, newWebhookSecret } from './engine/signing.js';
+import { registerRemoteCommands } from './cli/remote.js';
 import { ConfigError, ROLES, loadConfig } from './config.js';
-import { createLogger, startReelay } from './reelay.js';
-import { backendOf, openStore } from './store/open.js';
 import type { ApiKeyRow, Store } from './store/port.js';
 
-const program = new Command('reelay').description('Self-hosted gateway for AI video generation');
+// The gateway's own parts are imported by the commands that use them: `reelay generate` and the
+// other commands that talk to a gateway over HTTP start without loading the server.
+const server = () => import('./reelay.js');
+const stores = () => import('./store/open.js');
+
+// A usage error (an unknown flag, a value outside its choices, a missing argument) exits 2, as a
+// bad setting does; help and --version exit 0. Set before any command, so every one inherits it.
+const program = new Command('reelay')
+  .description('Self-hosted gateway for AI video generation')
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 function config(over: Record<string, string | undefined> = {}) {
   try {
@@ -29,6 +35,7 @@ program
   .addOption(new Option('--role <role>', 'what this process does: api (HTTP only), engine (runs tasks only) or all; overrides REELAY_ROLE').choices(ROLES))
   .action(async (o: { role?: string }) => {
     const cfg = config(o.role ? { REELAY_ROLE: o.role } : {});
+    const [{ createLogger, startReelay }, { backendOf }] = await Promise.all([server(), stores()]);
     const log = createLogger(cfg.logLevel);
     const reelay = await startReelay(cfg, log);
     await reelay.app.listen({ port: cfg.port, host: cfg.host });
@@ -83,6 +90,7 @@ program
   .description('apply the pending database migrations and exit (serve also does at start; safe while other processes run)')
   .action(async () => {
     const cfg = config();
+    const { backendOf, openStore } = await stores();
     const s = await openStore(cfg);
     try {
       const n = await s.migrate();
@@ -122,7 +130,8 @@ program
 const keys = program.command('keys').description('manage API keys (each key is its own tenant)');
 
 /** The configured store, migrated (a key command may be the first thing run against a new database). */
-function store() {
+async function store() {
+  const { openStore } = await stores();
   return openStore(config(), { migrate: true });
 }
 
@@ -132,6 +141,7 @@ keys
   .option('-n, --name <name>', 'a label for the key', '')
   .action(async (opts: { name: string }) => {
     const s = await store();
+    const { createKey } = await import('./auth/keys.js');
     const { key, row } = await createKey(s, opts.name);
     console.log(key);
     console.error(`created ${row.id} (tenant ${row.tenantId})`);
@@ -183,6 +193,7 @@ keys
   .option('--rotate', 'make a new secret')
   .action(async (idOrPrefix: string, opts: { rotate?: boolean }) => {
     const { s, key } = await liveKey(idOrPrefix);
+    const { ROTATION_OVERLAP_MS, newWebhookSecret } = await import('./engine/signing.js');
     const now = Date.now();
     const secrets = opts.rotate
       ? await s.rotateWebhookSecret(key.tenantId, newWebhookSecret(), now, ROTATION_OVERLAP_MS)
@@ -219,5 +230,7 @@ keys
     console.log(['id', 'at', 'kind', 'amount', 'charged', 'task', 'note'].join('\t'));
     for (const e of entries) console.log([e.id, new Date(e.at).toISOString(), e.kind, e.amount, e.charged ?? '-', e.taskId ?? '-', e.note ?? '-'].join('\t'));
   });
+
+registerRemoteCommands(program);
 
 await program.parseAsync();
