@@ -199,6 +199,18 @@ describe('reelay generate and reelay tasks: the CLI as a real process against a 
     assert.equal((await api('GET', `/tasks/${id}`)).state, 'canceled');
   });
 
+  test('a create refused for the key\'s rate exits 6 with nothing made', async (t) => {
+    const limited = await startServer({ REELAY_DATA_DIR: join(dir, 'limited'), REELAY_API_KEYS: KEY, REELAY_KEY_CREATES_PER_MINUTE: '1' });
+    t.after(() => limited.stop());
+    const first = await cli(['generate', 'the one allowed', '--no-wait'], { env: { REELAY_URL: limited.url } });
+    assert.equal(first.code, 0, first.stderr);
+    const refused = await cli(['generate', 'one too many', '--no-wait'], { env: { REELAY_URL: limited.url } });
+    assert.equal(refused.code, 6, refused.stderr);
+    assert.equal(refused.stdout, '');
+    const tasks = (await (await fetch(`${limited.url}/reelay/v1/tasks`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { data: { prompt: string }[] };
+    assert.deepEqual(tasks.data.map((x) => x.prompt), ['the one allowed']);
+  });
+
   test('tasks list|get|wait|events|download|cancel and credits', async () => {
     const made = await cli(['generate', 'listed and fetched', '--seconds', '4', '--no-wait']);
     assert.equal(made.code, 0, made.stderr);

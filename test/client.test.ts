@@ -80,8 +80,11 @@ describe('the TypeScript client against a real server', () => {
     assert.equal(task.object, 'task');
     assert.equal(isTerminal(task.state), false);
     assert.equal(task.seconds, 4);
-    const again = await reelay.create(params, { idempotencyKey: 'client-order-1' });
-    assert.equal(again.id, task.id, 'the same key and request: the same task');
+    const again = await reelay.createWithReplay(params, { idempotencyKey: 'client-order-1' });
+    assert.deepEqual([again.task.id, again.replayed], [task.id, true], 'the same key and request: the same task, said to be a replay');
+    const other = await reelay.createWithReplay({ ...params, prompt: `${params.prompt} (another)` });
+    assert.equal(other.replayed, false);
+    await reelay.cancel(other.task.id);
     made.push(task.id);
 
     const a = await reelay.create({ ...SHORT, prompt: 'no key given' });

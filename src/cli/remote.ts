@@ -201,10 +201,11 @@ export function registerRemoteCommands(program: Command): void {
         ...(seed !== undefined ? { seed } : {}),
       };
       const idempotencyKey = o.idempotencyKey ?? (o.new ? undefined : derivedKey(url, o.apiKey ?? process.env.REELAY_API_KEY!.trim(), params, startedAt));
-      let task = await client.create(params, idempotencyKey ? { idempotencyKey } : {});
+      const made = await client.createWithReplay(params, idempotencyKey ? { idempotencyKey } : {});
+      let task = made.task;
       // The id first, before any waiting: whatever happens next, the task can be found again.
       note(`task ${task.id} (${task.model}, ${task.seconds} s, ${task.resolution}, ${task.aspect_ratio})`);
-      if (Date.parse(task.created_at) < startedAt - 1000) {
+      if (made.replayed) {
         // A repeat is answered what the first create was: the task as it is now is read again.
         note(`the same command made this task at ${new Date(task.created_at).toLocaleTimeString()}: following it (--new makes another)`);
         task = await client.get(task.id);

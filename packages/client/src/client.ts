@@ -21,6 +21,11 @@ export interface ClientOptions {
    * a 429 or a 5xx, waiting what `Retry-After` asks. Other 4xx are never tried again.
    */
   maxRetries?: number;
+  /**
+   * The longest `Retry-After` a retry waits for (default 10 000 ms). A longer one (a key's create
+   * rate spent for the minute) is thrown at once as the `ReelayError`, whose `retryAfterMs` says it.
+   */
+  maxRetryDelayMs?: number;
 }
 
 /** What `create` takes besides the task. */
@@ -59,6 +64,7 @@ export interface LedgerParams {
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
+const DEFAULT_MAX_RETRY_DELAY_MS = 10_000;
 const DEFAULT_MAX_RETRIES = 2;
 const API_PATH = '/reelay/v1';
 
@@ -110,6 +116,7 @@ export class Reelay {
       fetch: opts.fetch ?? ((...args) => fetch(...args)),
       timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       maxRetries: opts.maxRetries ?? DEFAULT_MAX_RETRIES,
+      maxRetryDelayMs: opts.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS,
     });
   }
 
@@ -117,9 +124,18 @@ export class Reelay {
    * Creates a task (`POST /tasks`). Always sends an `Idempotency-Key`, the same on each retry, so
    * a retried create makes one task and pays for one video.
    */
-  create(params: CreateParams, opts: CreateOptions = {}): Promise<Task> {
+  async create(params: CreateParams, opts: CreateOptions = {}): Promise<Task> {
+    return (await this.createWithReplay(params, opts)).task;
+  }
+
+  /**
+   * `create`, telling whether the answer is a replay (`Idempotent-Replayed: true`): the key was
+   * used before, so the task is the one the earlier request made, as it was answered then.
+   */
+  async createWithReplay(params: CreateParams, opts: CreateOptions = {}): Promise<{ task: Task; replayed: boolean }> {
     const key = opts.idempotencyKey ?? crypto.randomUUID();
-    return this.http.json<Task>({ method: 'POST', path: '/tasks', body: createBody(params), headers: { 'idempotency-key': key }, signal: opts.signal });
+    const { body, headers } = await this.http.answer<Task>({ method: 'POST', path: '/tasks', body: createBody(params), headers: { 'idempotency-key': key }, signal: opts.signal });
+    return { task: body, replayed: headers.get('idempotent-replayed') === 'true' };
   }
 
   /** The task as it is now (`GET /tasks/{id}`). */

@@ -26,6 +26,16 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
 const problem = (status: number, code: string, extra: Record<string, unknown> = {}) => ({ type: `urn:reelay:error:${code}`, title: 't', status, detail: `a ${code}`, code, ...extra });
 const TASK = { id: 'task_1', object: 'task', state: 'queued' };
 
+test('a Retry-After longer than maxRetryDelayMs is not waited for: the 429 is thrown at once, saying when to come back', async () => {
+  const { reelay, calls } = client(() => json(429, problem(429, 'rate_limited'), { 'retry-after': '42' }), { maxRetries: 3 });
+  const started = Date.now();
+  const err = await reelay.create({ model: 'm', prompt: 'p' }).catch((e: unknown) => e);
+  assert.ok(err instanceof ReelayError);
+  assert.deepEqual([err.status, err.code, err.retryAfterMs], [429, 'rate_limited', 42_000]);
+  assert.equal(calls.length, 1, 'not tried again');
+  assert.ok(Date.now() - started < 1000);
+});
+
 test('a create is tried again after a 503, a 429 and a busy key, with the same Idempotency-Key, waiting what Retry-After asks', async () => {
   const answers = [json(503, problem(503, 'maintenance')), json(429, problem(429, 'rate_limited'), { 'retry-after': '1' }), json(200, TASK)];
   const { reelay, calls } = client(() => answers.shift()!, { maxRetries: 3 });
@@ -72,7 +82,7 @@ test('no answer: network errors are tried again, then a network error; a slow an
 });
 
 test('an abort ends a request at once, retries and all, with the signal\'s reason', async () => {
-  const { reelay, calls } = client(() => json(503, problem(503, 'maintenance'), { 'retry-after': '30' }));
+  const { reelay, calls } = client(() => json(503, problem(503, 'maintenance'), { 'retry-after': '5' }));
   const ctl = new AbortController();
   const reason = new Error('enough');
   setTimeout(() => ctl.abort(reason), 100);

@@ -8,6 +8,8 @@ export interface TransportOptions {
   fetch: typeof fetch;
   timeoutMs: number;
   maxRetries: number;
+  /** A `Retry-After` longer than this is not waited for: the error is thrown, with `retryAfterMs`. */
+  maxRetryDelayMs: number;
 }
 
 /** One request of the API. */
@@ -27,27 +29,29 @@ export interface Call {
   maxRetries?: number;
 }
 
-/** The longest wait between two tries, whatever `Retry-After` asks. */
-const MAX_RETRY_DELAY_MS = 60_000;
-
 /** Why the client ended a try itself: its own timeout. */
 class TimedOut extends Error {}
 
 /**
  * Sends requests with a per-try timeout and retries: network errors, timeouts, 409 `in_progress`,
- * 429 and 5xx are tried again (after `Retry-After` when the answer gives one, else 0.5 s, 1 s, 2 s
- * … with jitter); other 4xx never are. A caller's abort ends it at once, with the signal's reason.
+ * 429 and 5xx are tried again (after `Retry-After` when the answer gives one and it is not longer
+ * than `maxRetryDelayMs`, else 0.5 s, 1 s, 2 s … with jitter); other 4xx never are. A caller's abort ends it at once, with the signal's reason.
  */
 export class Transport {
   constructor(readonly opts: TransportOptions) {}
 
   /** The JSON answer of `call`. */
   async json<T>(call: Call): Promise<T> {
+    return (await this.answer<T>(call)).body;
+  }
+
+  /** The JSON answer of `call`, with its headers. */
+  async answer<T>(call: Call): Promise<{ body: T; headers: Headers }> {
     return this.retrying(call, async (res, timeout) => {
       const text = await timeout.guard(res.text());
       if (!res.ok) throw errorFromResponse(res.status, text, res.headers, call.taskId);
       try {
-        return JSON.parse(text) as T;
+        return { body: JSON.parse(text) as T, headers: res.headers };
       } catch (e) {
         throw new ReelayError(`the answer to ${call.method} ${call.path} is not JSON`, { status: res.status, code: 'invalid_response', ...(call.taskId ? { taskId: call.taskId } : {}), cause: e });
       }
@@ -92,7 +96,7 @@ export class Transport {
       } finally {
         t.done();
       }
-      if (attempt >= retries || !retryable(err)) throw err;
+      if (attempt >= retries || !retryable(err) || (err.retryAfterMs ?? 0) > this.opts.maxRetryDelayMs) throw err;
       await sleep(delayOf(err, attempt), call.signal);
     }
   }
@@ -162,7 +166,7 @@ export function retryable(err: ReelayError): boolean {
 }
 
 function delayOf(err: ReelayError, attempt: number): number {
-  if (err.retryAfterMs !== undefined) return Math.min(err.retryAfterMs, MAX_RETRY_DELAY_MS);
+  if (err.retryAfterMs !== undefined) return err.retryAfterMs;
   const base = Math.min(500 * 2 ** attempt, 8_000);
   return base * (0.75 + Math.random() * 0.5);
 }
