@@ -7,7 +7,7 @@ import { ReelayError, TaskCanceledError, TaskExpiredError, TaskFailedError, Wait
 export const EXIT = {
   /** The task succeeded (and its video was written). */
   ok: 0,
-  /** The task failed (upstream, timeout on the server, a bad input image, an internal error). */
+  /** The task failed (upstream, timeout on the server, a bad input image, an internal error), or the gateway could not be reached. */
   failed: 1,
   /** Bad input: a flag, a file, or a request the server refused as invalid; a missing or wrong key. */
   usage: 2,
@@ -25,6 +25,8 @@ export const EXIT = {
 
 /** The exit code an error of the client (or of reading the command's input) ends the command with. */
 export function exitCodeOf(err: unknown): number {
+  // A Ctrl-C that aborted a request (its signal's reason).
+  if (err instanceof Error && err.name === 'AbortError') return EXIT.interrupted;
   if (err instanceof TaskFailedError) return err.code === 'content_policy' ? EXIT.safety : EXIT.failed;
   if (err instanceof TaskCanceledError) return EXIT.canceled;
   if (err instanceof TaskExpiredError) return EXIT.failed;
@@ -32,6 +34,10 @@ export function exitCodeOf(err: unknown): number {
   if (err instanceof ReelayError) {
     if (err.code === 'content_policy') return EXIT.safety;
     if (err.code === 'insufficient_credits' || err.code === 'rate_limited') return EXIT.refused;
+    // The same request still being answered: nothing wrong with the input, try again.
+    if (err.code === 'in_progress') return EXIT.failed;
+    // The output file could not be written (a folder, no permission).
+    if (err.code === 'file') return EXIT.usage;
     if (err.status !== null && err.status >= 400 && err.status < 500) return EXIT.usage;
     return EXIT.failed;
   }

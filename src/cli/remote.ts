@@ -49,7 +49,7 @@ function exit(code: number): void {
 function fail(e: unknown, json: boolean): number {
   const code = exitCodeOf(e);
   if (json && e instanceof ReelayError && e.task) process.stdout.write(`${JSON.stringify(e.task, null, 2)}\n`);
-  const message = e instanceof Error ? e.message : String(e);
+  const message = code === EXIT.interrupted ? 'interrupted' : e instanceof Error ? e.message : String(e);
   const id = e instanceof ReelayError && e.taskId && !message.includes(e.taskId) ? ` (task ${e.taskId})` : '';
   process.stderr.write(`reelay: ${message}${id}\n`);
   if (e instanceof ReelayError && e.code === 'network') process.stderr.write('reelay: is the gateway running? (--url, REELAY_URL)\n');
@@ -59,7 +59,7 @@ function fail(e: unknown, json: boolean): number {
 /** A duration: `90`, `90s`, `30m`, `1h` (a number alone is seconds). */
 export function parseDuration(v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
-  if (!m) throw new UsageError(`a duration is a number with s, m or h (90s, 30m, 1h), got "${v}"`);
+  if (!m || Number(m[1]) === 0) throw new UsageError(`a duration is a number above 0 with s, m or h (90s, 30m, 1h), got "${v}"`);
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
   return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000));
@@ -111,58 +111,95 @@ function checkVideo(path: string): string {
   return `${p.video.width}×${p.video.height}, ${(p.video.durationMs / 1000).toFixed(1)} s`;
 }
 
+/**
+ * Ctrl-C while a command works: the first aborts what runs now (its `signal`), which the command
+ * then handles as it should (ask to cancel, or say how to go on) and ends with 130; a second exits
+ * 130 at once. Installed for the whole command, so no step runs under Node's default (a kill that
+ * would leave a half-written file).
+ */
+class Interrupt {
+  private readonly ctl = new AbortController();
+  constructor() {
+    process.on('SIGINT', this.fire);
+  }
+  readonly signal = this.ctl.signal;
+  get fired(): boolean {
+    return this.ctl.signal.aborted;
+  }
+  private readonly fire = () => {
+    if (this.fired) return exit(EXIT.interrupted);
+    this.ctl.abort();
+  };
+  dispose(): void {
+    process.off('SIGINT', this.fire);
+  }
+}
+
 interface WaitRun {
   client: Reelay;
   task: Task;
   timeoutMs?: number;
   detach: boolean;
   view: Watch;
+  interrupt: Interrupt;
 }
 
 /**
  * Waits for the task with its progress shown, and handles Ctrl-C: with `--detach` the task is left
- * running; on a terminal the person is asked whether to cancel it; elsewhere it is left running.
- * Either way the command ends with 130 and says how to follow the task again.
+ * running; on a terminal the person is asked whether to cancel it (a second Ctrl-C, or an empty
+ * answer, leaves it running); elsewhere it is left running. Either way the command ends with 130
+ * and says how to follow the task again.
  */
-async function follow({ client, task, timeoutMs, detach, view }: WaitRun): Promise<Task | 'interrupted'> {
-  const abort = new AbortController();
-  let interrupted: Promise<void> | undefined;
-  const onSigint = () => {
-    if (interrupted) exit(EXIT.interrupted);
-    abort.abort();
-    interrupted = (async () => {
-      view.stop();
-      process.stderr.write('\n');
-      if (!detach && process.stdin.isTTY && process.stderr.isTTY) {
-        const rl = createInterface({ input: process.stdin, output: process.stderr });
-        const answer = (await rl.question(`Cancel task ${task.id}? [y/N] `)).trim().toLowerCase();
-        rl.close();
-        if (answer === 'y' || answer === 'yes') {
-          const canceled = await client.cancel(task.id).catch((e: unknown) => e as Error);
-          note(canceled instanceof Error ? `reelay: the cancel failed: ${canceled.message}` : `task ${task.id} canceled`);
-          return;
-        }
-      }
-      note(`task ${task.id} is still running: "reelay tasks wait ${task.id}" follows it again`);
-    })();
-  };
-  process.on('SIGINT', onSigint);
+async function follow({ client, task, timeoutMs, detach, view, interrupt }: WaitRun): Promise<Task | 'interrupted'> {
   try {
-    return await client.wait(task, { signal: abort.signal, ...(timeoutMs ? { timeoutMs } : {}), onUpdate: (t) => view.update(t) });
+    return await client.wait(task, { signal: interrupt.signal, ...(timeoutMs ? { timeoutMs } : {}), onUpdate: (t) => view.update(t) });
   } catch (e) {
-    if (abort.signal.aborted && interrupted) {
-      await interrupted;
-      return 'interrupted';
-    }
-    throw e;
+    if (!interrupt.fired) throw e;
   } finally {
     view.stop();
-    process.off('SIGINT', onSigint);
+  }
+  process.stderr.write('\n');
+  if (!detach && process.stdin.isTTY && process.stderr.isTTY && (await ask(`Cancel task ${task.id}? [y/N] `))) {
+    const canceled = await client.cancel(task.id).catch((e: unknown) => e as Error);
+    note(canceled instanceof Error ? `reelay: the cancel failed: ${canceled.message}` : `task ${task.id} canceled`);
+    return 'interrupted';
+  }
+  note(`task ${task.id} is still running: "reelay tasks wait ${task.id}" follows it again`);
+  return 'interrupted';
+}
+
+/** A yes/no question on the terminal; Ctrl-C or Ctrl-D there is a no. */
+async function ask(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = (await rl.question(question)).trim().toLowerCase();
+    return answer === 'y' || answer === 'yes';
+  } catch {
+    process.stderr.write('\n');
+    return false;
+  } finally {
+    rl.close();
+  }
+}
+
+/** Writes a succeeded task's video; a Ctrl-C stops it with no file left, and says how to write it later. */
+async function save(client: Reelay, task: Task, to: string, interrupt: Interrupt, variant?: Variant): Promise<{ path: string; bytes: number } | 'interrupted'> {
+  try {
+    return await client.download(task, { to, signal: interrupt.signal, ...(variant ? { variant } : {}) });
+  } catch (e) {
+    if (!interrupt.fired) throw e;
+    note(`\ninterrupted: the video was not written; "reelay tasks download ${task.id}" writes it`);
+    return 'interrupted';
   }
 }
 
 /** `reelay generate`, `reelay tasks …` and `reelay credits`: the commands that work through a gateway's API. */
 export function registerRemoteCommands(program: Command): void {
+  // A reader that went away (`reelay tasks list | head -1`) ends the command quietly.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(EXIT.ok);
+    throw e;
+  });
   remote(
     program
       .command('generate <prompt>')
@@ -187,7 +224,7 @@ export function registerRemoteCommands(program: Command): void {
       const { client, url } = clientOf(o);
       if (!prompt.trim()) throw new UsageError('the prompt is empty');
       if (o.image.length > 3) throw new UsageError('at most 3 --image');
-      const seed = o.seed === undefined ? undefined : Number(o.seed);
+      const seed = o.seed === undefined ? undefined : /^\d{1,10}$/.test(o.seed) ? Number(o.seed) : NaN;
       if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 4294967295)) throw new UsageError(`--seed must be a whole number from 0 to 4294967295, got "${o.seed}"`);
       const timeoutMs = o.timeout === undefined ? undefined : parseDuration(o.timeout);
       const params: CreateParams = {
@@ -201,7 +238,15 @@ export function registerRemoteCommands(program: Command): void {
         ...(seed !== undefined ? { seed } : {}),
       };
       const idempotencyKey = o.idempotencyKey ?? (o.new ? undefined : derivedKey(url, o.apiKey ?? process.env.REELAY_API_KEY!.trim(), params, startedAt));
-      const made = await client.createWithReplay(params, idempotencyKey ? { idempotencyKey } : {});
+      const interrupt = new Interrupt();
+      let made: { task: Task; replayed: boolean };
+      try {
+        made = await client.createWithReplay(params, { signal: interrupt.signal, ...(idempotencyKey ? { idempotencyKey } : {}) });
+      } catch (e) {
+        if (!interrupt.fired) throw e;
+        note(`interrupted before the gateway answered: ${idempotencyKey ? 'the same command again follows the task, if one was made' : '"reelay tasks list" shows the task, if one was made'}`);
+        return EXIT.interrupted;
+      }
       let task = made.task;
       // The id first, before any waiting: whatever happens next, the task can be found again.
       note(`task ${task.id} (${task.model}, ${task.seconds} s, ${task.resolution}, ${task.aspect_ratio})`);
@@ -216,10 +261,11 @@ export function registerRemoteCommands(program: Command): void {
       }
       const view = watch(process.stderr, Date.parse(task.created_at) || startedAt);
       view.update(task);
-      const done = await follow({ client, task, ...(timeoutMs ? { timeoutMs } : {}), detach: o.detach === true, view });
+      const done = await follow({ client, task, ...(timeoutMs ? { timeoutMs } : {}), detach: o.detach === true, view, interrupt });
       if (done === 'interrupted') return EXIT.interrupted;
-      const out = o.output ?? `${done.id}.mp4`;
-      const { path, bytes } = await client.download(done, { to: out });
+      const saved = await save(client, done, o.output ?? `${done.id}.mp4`, interrupt);
+      if (saved === 'interrupted') return EXIT.interrupted;
+      const { path, bytes } = saved;
       note(`wrote ${path}: ${checkVideo(path)}, ${bytes} bytes`);
       print(o.json ? done : path);
       return EXIT.ok;
@@ -283,13 +329,16 @@ export function registerRemoteCommands(program: Command): void {
     run(async () => {
       const { client } = clientOf(o);
       const timeoutMs = o.timeout === undefined ? undefined : parseDuration(o.timeout);
-      const task = await client.get(id);
+      const interrupt = new Interrupt();
+      const task = await client.get(id, { signal: interrupt.signal });
       const view = watch(process.stderr, Date.parse(task.created_at));
       view.update(task);
-      const done = await follow({ client, task, ...(timeoutMs ? { timeoutMs } : {}), detach: o.detach === true, view });
+      const done = await follow({ client, task, ...(timeoutMs ? { timeoutMs } : {}), detach: o.detach === true, view, interrupt });
       if (done === 'interrupted') return EXIT.interrupted;
       if (o.output) {
-        const { path, bytes } = await client.download(done, { to: o.output });
+        const saved = await save(client, done, o.output, interrupt);
+        if (saved === 'interrupted') return EXIT.interrupted;
+        const { path, bytes } = saved;
         note(`wrote ${path}: ${checkVideo(path)}, ${bytes} bytes`);
         print(o.json ? done : path);
       } else print(o.json ? done : `${done.id} succeeded: ${done.outputs.video}`);
@@ -340,7 +389,10 @@ export function registerRemoteCommands(program: Command): void {
     run(async () => {
       const { client } = clientOf(o);
       const out = o.output ?? (o.variant === 'video' ? `${id}.mp4` : `${id}-${o.variant}.mp4`);
-      const { path, bytes } = await client.download(id, { to: out, variant: o.variant });
+      const interrupt = new Interrupt();
+      const saved = await save(client, await client.get(id, { signal: interrupt.signal }), out, interrupt, o.variant);
+      if (saved === 'interrupted') return EXIT.interrupted;
+      const { path, bytes } = saved;
       note(`wrote ${path}: ${checkVideo(path)}, ${bytes} bytes`);
       print(path);
     }),
@@ -350,7 +402,8 @@ export function registerRemoteCommands(program: Command): void {
     (o: RemoteOptions & { limit: string; json?: boolean }) =>
       run(async () => {
         const { client } = clientOf(o);
-        const limit = Math.min(100, Math.max(1, Number(o.limit) || 10));
+        const limit = Number(o.limit);
+        if (!(Number.isInteger(limit) && limit >= 1 && limit <= 100)) throw new UsageError(`--limit must be a whole number from 1 to 100, got "${o.limit}"`);
         const [balance, ledger] = await Promise.all([client.balance(), client.ledger({ limit })]);
         if (o.json) return print({ balance, ledger: ledger.data });
         print(balance.metered ? `balance ${balance.credits}` : 'not metered: tasks cost nothing on this key');

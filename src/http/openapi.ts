@@ -104,6 +104,8 @@ export async function registerOpenApi(app: FastifyInstance, publicUrl: string, d
   const byPrefix = [...doors].sort((a, b) => b.prefix.length - a.prefix.length);
   const doorOf = (url: string) => byPrefix.find((d) => url === d.prefix || url.startsWith(`${d.prefix}/`));
   await app.register(fastifySwagger, {
+    // The paths are the routes' own, whatever path the public URL has (`https://gw.example/api`).
+    stripBasePath: false,
     openapi: {
       openapi: '3.1.0',
       info: {
@@ -139,7 +141,7 @@ export async function registerOpenApi(app: FastifyInstance, publicUrl: string, d
         if (doc.params) out.params = { type: 'object', properties: Object.fromEntries(Object.entries(doc.params).map(([k, d]) => [k, { type: 'string', description: d }])), required: Object.keys(doc.params) };
         if (doc.responses) {
           out.response = Object.fromEntries(
-            Object.entries(doc.responses).map(([status, r]) => [status, r.schema ? { description: r.description, ...(r.type ? { content: { [r.type]: { schema: r.schema } } } : r.schema) } : { description: r.description, type: 'null' }]),
+            Object.entries(doc.responses).map(([status, r]) => [status, r.schema ? { ...(r.type ? { content: { [r.type]: { schema: r.schema } } } : r.schema), description: r.description } : { description: r.description, type: 'null' }]),
           );
         }
       }

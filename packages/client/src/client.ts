@@ -1,4 +1,4 @@
-import { urlOf, writeAtomically } from './download.js';
+import { ShortBodyError, urlOf, writeAtomically } from './download.js';
 import { ReelayError } from './errors.js';
 import { type Call, Transport } from './http.js';
 import { TaskPage } from './pages.js';
@@ -191,13 +191,14 @@ export class Reelay {
     const res = await this.content(idOrTask, opts);
     const id = typeof idOrTask === 'string' ? idOrTask : idOrTask.id;
     try {
-      const bytes = await writeAtomically(res.body!, opts.to, opts.signal);
-      const expected = Number(res.headers.get('content-length') ?? NaN);
-      if (Number.isFinite(expected) && expected !== bytes) throw new ReelayError(`the video of task ${id} ended after ${bytes} of ${expected} bytes`, { code: 'network', taskId: id });
+      // The length is known only for a body sent as it is stored (not re-encoded on the way).
+      const length = res.headers.get('content-encoding') ? NaN : Number(res.headers.get('content-length') ?? NaN);
+      const bytes = await writeAtomically(res.body!, opts.to, opts.signal, Number.isFinite(length) ? length : undefined);
       return { path: opts.to, bytes };
     } catch (e) {
       if (opts.signal?.aborted) throw opts.signal.reason;
       if (e instanceof ReelayError) throw e;
+      if (e instanceof ShortBodyError) throw new ReelayError(`the video of task ${id} ended after ${e.bytes} of ${e.expected} bytes`, { code: 'network', taskId: id });
       // A file system error has a `syscall`; anything else broke the download on its way.
       const code = e && typeof e === 'object' && 'syscall' in e ? 'file' : 'network';
       throw new ReelayError(`the video of task ${id} could not be written to ${opts.to}: ${(e as Error).message}`, { code, taskId: id, cause: e });
@@ -240,9 +241,12 @@ export class Reelay {
     return (await this.http.json<{ data: Delivery[] }>({ method: 'GET', path: `${taskPath(id)}/deliveries`, taskId: id })).data;
   }
 
-  /** Sends one of a task's callbacks again now: the same body and `webhook-id`, signed anew. */
+  /**
+   * Sends one of a task's callbacks again now: the same body and `webhook-id`, signed anew. Tried
+   * once: a resend whose answer was lost may have been sent, and each one grants a try.
+   */
   resend(id: string, delivery: number | string): Promise<Delivery> {
-    return this.http.json<Delivery>({ method: 'POST', path: `${taskPath(id)}/deliveries/${encodeURIComponent(String(delivery))}/resend`, taskId: id });
+    return this.http.json<Delivery>({ method: 'POST', path: `${taskPath(id)}/deliveries/${encodeURIComponent(String(delivery))}/resend`, taskId: id, maxRetries: 0 });
   }
 
   /** The key's credits: `metered` false and `credits` null until its first top-up. */

@@ -14,18 +14,35 @@ export function urlOf(task: Task, variant: Variant): string {
   throw new ReelayError(`task ${task.id} has no ${variant} video`, { code: 'not_found', param: 'variant', taskId: task.id, task });
 }
 
+/** A body whose length is not what its `Content-Length` said. */
+export class ShortBodyError extends Error {
+  constructor(
+    readonly bytes: number,
+    readonly expected: number,
+  ) {
+    super(`the body ended after ${bytes} of ${expected} bytes`);
+  }
+}
+
 /**
  * Writes `body` to `to` atomically: into a temporary file beside it, renamed over `to` once every
  * byte is on disk, so `to` is never a partial file. The temporary file is removed on any failure.
  * Node (and runtimes with `node:fs`) only.
  */
-export async function writeAtomically(body: ReadableStream<Uint8Array>, to: string, signal?: AbortSignal): Promise<number> {
+export async function writeAtomically(body: ReadableStream<Uint8Array>, to: string, signal?: AbortSignal, expectedBytes?: number): Promise<number> {
   const fs = await import('node:fs/promises');
   const tmp = `${to}.${crypto.randomUUID().slice(0, 8)}.part`;
-  const file = await fs.open(tmp, 'wx');
+  const reader = body.getReader();
+  let file: Awaited<ReturnType<typeof fs.open>>;
+  try {
+    file = await fs.open(tmp, 'wx');
+  } catch (e) {
+    // Nowhere to write: the answer's body is let go, so its connection is free again.
+    await reader.cancel().catch(() => {});
+    throw e;
+  }
   let bytes = 0;
   let moved = false;
-  const reader = body.getReader();
   try {
     try {
       for (;;) {
@@ -40,6 +57,8 @@ export async function writeAtomically(body: ReadableStream<Uint8Array>, to: stri
     } finally {
       await file.close();
     }
+    // A body cut short is never renamed into place.
+    if (expectedBytes !== undefined && expectedBytes !== bytes) throw new ShortBodyError(bytes, expectedBytes);
     await fs.rename(tmp, to);
     moved = true;
     return bytes;

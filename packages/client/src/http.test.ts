@@ -104,3 +104,20 @@ test('list sends its filters in the wire\'s words, and walks the pages by next_c
   assert.deepEqual(Object.fromEntries(calls[1]!.url.searchParams), { state: 'failed,canceled', created_from: '2026-01-01T00:00:00.000Z', order: 'asc', limit: '2', after: 't2' });
   assert.deepEqual(await reelay.list({ limit: 2 }), { data: [{ id: 't1' }, { id: 't2' }], nextCursor: 't2', hasMore: true });
 });
+
+test('a download whose body is shorter than its Content-Length leaves nothing at `to`, nor a temporary file', async () => {
+  const { mkdtemp, readdir } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'reelay-client-'));
+  const task = { ...TASK, state: 'succeeded', outputs: { video: 'http://reelay.test/files/t/video.mp4', video_720p: null, video_1080p: null, video_4k: null } } as never;
+  const short = client(() => new Response('only part', { status: 200, headers: { 'content-type': 'video/mp4', 'content-length': '1000' } }), { maxRetries: 0 });
+  const err = await short.reelay.download(task, { to: join(dir, 'out.mp4') }).catch((e: unknown) => e);
+  assert.ok(err instanceof ReelayError, String(err));
+  assert.equal(err.code, 'network');
+  assert.match(err.message, /ended after 9 of 1000 bytes/);
+  assert.deepEqual(await readdir(dir), []);
+  const whole = client(() => new Response('all of it', { status: 200, headers: { 'content-type': 'video/mp4', 'content-length': '9' } }), { maxRetries: 0 });
+  assert.deepEqual(await whole.reelay.download(task, { to: join(dir, 'out.mp4') }), { path: join(dir, 'out.mp4'), bytes: 9 });
+  assert.deepEqual(await readdir(dir), ['out.mp4']);
+});
