@@ -134,9 +134,10 @@ export interface Store {
   cancelTask(tenantId: string, id: string, now: number, o?: { deleteAfter?: boolean }): Promise<{ task: Task; canceled: boolean; before?: Task['state'] } | undefined>;
   /**
    * One page of a tenant's tasks by creation time (ties by id): up to `limit`, starting after the
-   * task `after` (a cursor). Undefined when `after` names no task of this tenant.
+   * task `after` (a cursor). Undefined when `after` names no task of this tenant. A `null` tenant
+   * is every tenant's tasks: the dashboard's view for an operator key, never a client's read.
    */
-  listTasks(tenantId: string, page: TaskPage): Promise<Task[] | undefined>;
+  listTasks(tenantId: string | null, page: TaskPage): Promise<Task[] | undefined>;
   /**
    * Deletes a task that is not running (terminal or expired) with its attempts, artifacts and
    * deliveries; its files are removed by the caller first. False when no such task is there, it
@@ -250,6 +251,62 @@ export interface Store {
    * delivery as it now stands; undefined when the task has no such delivery.
    */
   resendDelivery(taskId: string, id: number, now: number): Promise<Delivery | undefined>;
+
+  // --- dashboard ---
+  /** Stores a new dashboard session (its token's hash is new: 256 random bits). */
+  createSession(s: DashboardSession): Promise<void>;
+  /**
+   * The session with this token hash and the key it was opened with, while it lasts
+   * (`idleUntil` after `now`) and its key is live: a revoked key's sessions end with it.
+   */
+  findSession(tokenHash: string, now: number): Promise<{ session: DashboardSession; key: ApiKeyRow } | undefined>;
+  /** Moves a session's idle end on to `idleUntil`, never past its `expiresAt`. */
+  touchSession(tokenHash: string, idleUntil: number): Promise<void>;
+  /** Ends a session (sign-out); nothing when there is none. */
+  deleteSession(tokenHash: string): Promise<void>;
+  /** Deletes up to 1000 sessions ended by `now`; returns how many. */
+  purgeSessions(now: number): Promise<number>;
+  /**
+   * The dashboard's overview of a tenant's tasks (`null`: every tenant's) created since
+   * `w.dayFrom`: their states since `w.hourFrom` and `w.dayFrom`, success rate and time to result
+   * per model and per provider, and the credits charged by closes since `w.dayFrom`.
+   */
+  taskStats(tenantId: string | null, w: { hourFrom: number; dayFrom: number }): Promise<TaskStats>;
+}
+
+/**
+ * A person signed in to the dashboard with a key. The cookie holds a random token; the store
+ * keeps its SHA-256 only. Default lifetime: 12 h idle, 7 days at most (`dashboard/session.ts`).
+ */
+export interface DashboardSession {
+  tokenHash: string;
+  keyId: string;
+  tenantId: string;
+  createdAt: number;
+  /** The session ends then unless it is used (each use moves it on). */
+  idleUntil: number;
+  /** The session ends then, used or not. */
+  expiresAt: number;
+}
+
+/** Success and time to result of one model's or provider's tasks (see `Store.taskStats`). */
+export interface GroupStats {
+  name: string;
+  /** Tasks that succeeded or failed (canceled and expired ones are left out). */
+  ended: number;
+  succeeded: number;
+  /** Nearest-rank percentiles of created → completed of the succeeded ones; null: none. */
+  p50Ms: number | null;
+  p95Ms: number | null;
+}
+
+export interface TaskStats {
+  /** Tasks created in the last hour and the last day, by the state they are in now. */
+  states: { state: Task['state']; hour: number; day: number }[];
+  models: GroupStats[];
+  providers: GroupStats[];
+  /** Credits charged by the reservations closed in the last day. */
+  creditsCharged: number;
 }
 
 /** An idempotency key as one request holds it: scoped to its tenant and endpoint. */
@@ -421,6 +478,8 @@ export interface TaskFilter {
   dialect?: string;
   createdFrom?: number;
   createdTo?: number;
+  /** A task id, or a part of its prompt (case-insensitive for ASCII letters). */
+  search?: string;
 }
 
 

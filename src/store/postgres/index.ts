@@ -9,6 +9,7 @@ import { keyOps } from './ops/keys.js';
 import { retentionOps } from './ops/retention.js';
 import { taskOps } from './ops/tasks.js';
 import { creditOps } from './ops/credits.js';
+import { dashboardOps } from './ops/dashboard.js';
 import { webhookOps } from './ops/webhooks.js';
 import { Signals } from './signals.js';
 
@@ -55,5 +56,6 @@ export function openPostgresStore(url: string, opts: PostgresStoreOptions = {}):
     ...keyStateOps(db),
     ...webhookOps(db),
     ...creditOps(db),
+    ...dashboardOps(db),
   };
 }

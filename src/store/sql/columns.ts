@@ -1,5 +1,5 @@
 import type { Artifact, Attempt, TaskEvent } from '../../core/task.js';
-import type { ApiKeyRow, CreditAccount, DeliveryResult, LedgerEntry, TaskFilter, TaskPatch, WebhookEndpoint } from '../port.js';
+import type { ApiKeyRow, CreditAccount, DashboardSession, DeliveryResult, LedgerEntry, TaskFilter, TaskPatch, WebhookEndpoint } from '../port.js';
 
 type Row = Record<string, unknown>;
 
@@ -142,10 +142,17 @@ export function deliveryDetail(r: DeliveryResult): Record<string, unknown> {
 }
 
 /**
- * The SQL conditions of a filter, for either backend: `param(value)` adds a parameter and gives
- * its placeholder; `row` prefixes the columns. Column names are fixed here, never taken from the request.
+ * A backend's test that a task's prompt (`row` its table's prefix) holds `needle` (a parameter,
+ * lower-cased), ignoring ASCII case: SQLite `instr(lower(json_extract(…)))`, PostgreSQL `strpos(lower(spec->>'prompt'))`.
  */
-export function filterSql(f: TaskFilter | undefined, param: (v: unknown, type: string) => string, row = ''): string {
+export type SearchSql = (row: string, needle: string) => string;
+
+/**
+ * The SQL conditions of a filter, for either backend: `param(value)` adds a parameter and gives
+ * its placeholder; `row` prefixes the columns. Column names are fixed here, never taken from the request;
+ * `search` is the backend's prompt test.
+ */
+export function filterSql(f: TaskFilter | undefined, param: (v: unknown, type: string) => string, search: SearchSql, row = ''): string {
   if (!f) return '';
   const where: string[] = [];
   if (f.states?.length) where.push(`${row}state IN (${f.states.map((s) => param(s, 'text')).join(', ')})`);
@@ -154,6 +161,10 @@ export function filterSql(f: TaskFilter | undefined, param: (v: unknown, type: s
   if (f.dialect !== undefined) where.push(`${row}dialect = ${param(f.dialect, 'text')}`);
   if (f.createdFrom !== undefined) where.push(`${row}created_at >= ${param(f.createdFrom, 'bigint')}`);
   if (f.createdTo !== undefined) where.push(`${row}created_at <= ${param(f.createdTo, 'bigint')}`);
+  if (f.search !== undefined) {
+    // A position test, not LIKE: the text is matched as it is (no `%` or `_` to escape).
+    where.push(`(${row}id = ${param(f.search, 'text')} OR ${search(row, param(f.search.toLowerCase(), 'text'))})`);
+  }
   return where.map((w) => ` AND ${w}`).join('');
 }
 
@@ -166,5 +177,16 @@ export function endpointFromRow(r: Row): WebhookEndpoint {
     createdAt: Number(r.created_at),
     disabledAt: r.disabled_at === null || r.disabled_at === undefined ? null : Number(r.disabled_at),
     disabledReason: (r.disabled_reason as string | null) ?? null,
+  };
+}
+
+export function sessionFromRow(r: Row): DashboardSession {
+  return {
+    tokenHash: r.token_hash as string,
+    keyId: r.key_id as string,
+    tenantId: r.tenant_id as string,
+    createdAt: Number(r.created_at),
+    idleUntil: Number(r.idle_until),
+    expiresAt: Number(r.expires_at),
   };
 }

@@ -6,6 +6,7 @@ import { Checkpointer } from './checkpoint.js';
 import { migrate } from './migrate.js';
 import { claimOps } from './ops/claim.js';
 import { creditOps } from './ops/credits.js';
+import { dashboardOps } from './ops/dashboard.js';
 import { deliveryOps } from './ops/deliveries.js';
 import { keyStateOps } from './ops/idempotency.js';
 import { keyOps } from './ops/keys.js';
@@ -88,5 +89,6 @@ export function openSqliteStore(file: string): Store {
     finishDelivery: (r) => deliveries.finishDelivery(r),
     listDeliveries: async (id) => deliveries.listDeliveries(id),
     resendDelivery: async (taskId, id, now) => deliveries.resendDelivery(taskId, id, now),
+    ...dashboardOps(db),
   };
 }

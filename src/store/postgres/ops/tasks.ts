@@ -3,7 +3,7 @@ import { KeyLostError, type OnceAnswer, type TaskPage } from '../../port.js';
 import type { Db, Row } from '../db.js';
 import { artifactFromRow, attemptFromRow, eventFromRow } from '../../sql/columns.js';
 import { batched } from '../batch.js';
-import { CANCELED_MESSAGE, canceledStageSql, filterSql } from '../../sql/columns.js';
+import { CANCELED_MESSAGE, canceledStageSql, filterSql, type SearchSql } from '../../sql/columns.js';
 import { reserveIn, reserveRenditionIn } from './credits.js';
 import { answerIn } from './idempotency.js';
 import { TASK_COLUMNS, TASK_TYPES, taskFromRow, taskValues } from '../rows.js';
@@ -50,6 +50,10 @@ const PAGES = {
     SELECT t.* FROM c LEFT JOIN LATERAL (
       SELECT * FROM tasks WHERE tenant_id = $1 AND (created_at, id) < (c.created_at, c.id) ORDER BY created_at DESC, id DESC LIMIT $2) t ON true`,
 };
+
+
+/** A prompt holds the search text: a position test on the prompt of the task's spec (json). */
+const SEARCH: SearchSql = (row, needle) => `strpos(lower(${row}spec->>'prompt'), ${needle}) > 0`;
 
 export function taskOps(db: Db) {
   async function byId(tenantId: string, id: string, off: number): Promise<Task | undefined> {
@@ -231,22 +235,24 @@ export function taskOps(db: Db) {
       const task = await byId(tenantId, id, off);
       return task && { task, canceled: false };
     },
-    async listTasks(tenantId: string, page: TaskPage): Promise<Task[] | undefined> {
+    async listTasks(tenantId: string | null, page: TaskPage): Promise<Task[] | undefined> {
       const off = await db.offset();
-      if (page.filter) {
-        // A filtered page: its text depends on the filter's shape only (values are parameters).
+      if (page.filter || tenantId === null) {
+        // A filtered page (or every tenant's, an operator's view): its text depends on the
+        // filter's shape only (values are parameters).
         const values: unknown[] = [tenantId, page.limit];
         const param = (v: unknown, type: string) => (values.push(v), `$${values.length}::${type}`);
         const dir = page.order === 'asc' ? '' : ' DESC';
-        const where = (t: string) => filterSql(page.filter, param, `${t}.`);
+        const where = (t: string) => filterSql(page.filter, param, SEARCH, `${t}.`);
+        const tenant = (t: string) => (tenantId === null ? `$1::text IS NULL` : `${t}.tenant_id = $1`);
         let text: string;
         if (page.after === undefined) {
-          text = `SELECT * FROM tasks t WHERE t.tenant_id = $1${where('t')} ORDER BY t.created_at${dir}, t.id${dir} LIMIT $2`;
+          text = `SELECT * FROM tasks t WHERE ${tenant('t')}${where('t')} ORDER BY t.created_at${dir}, t.id${dir} LIMIT $2`;
         } else {
           const cursor = param(page.after, 'text');
-          text = `WITH c AS (SELECT created_at, id FROM tasks WHERE id = ${cursor} AND tenant_id = $1)
+          text = `WITH c AS (SELECT created_at, id FROM tasks c WHERE id = ${cursor} AND ${tenant('c')})
             SELECT t.* FROM c LEFT JOIN LATERAL (
-              SELECT * FROM tasks t WHERE t.tenant_id = $1 AND (t.created_at, t.id) ${page.order === 'asc' ? '>' : '<'} (c.created_at, c.id)${where('t')}
+              SELECT * FROM tasks t WHERE ${tenant('t')} AND (t.created_at, t.id) ${page.order === 'asc' ? '>' : '<'} (c.created_at, c.id)${where('t')}
               ORDER BY t.created_at${dir}, t.id${dir} LIMIT $2) t ON true`;
         }
         const { rows } = await db.query<Row>('reelay_page_filtered', text, values, false);

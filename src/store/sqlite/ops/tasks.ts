@@ -2,11 +2,15 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { Task } from '../../../core/task.js';
 import { KeyLostError, type OnceAnswer, type TaskPage } from '../../port.js';
 import { artifactFromRow, attemptFromRow, eventFromRow } from '../../sql/columns.js';
-import { CANCELED_MESSAGE, canceledStageSql, filterSql } from '../../sql/columns.js';
+import { CANCELED_MESSAGE, canceledStageSql, filterSql, type SearchSql } from '../../sql/columns.js';
 import { taskFromRow, taskToRow } from '../rows.js';
 import { grouped } from '../group.js';
 
 type Row = Record<string, unknown>;
+
+
+/** A prompt holds the search text: a position test on the prompt of the task's spec (JSON text). */
+const SEARCH: SearchSql = (row, needle) => `instr(lower(json_extract(${row}spec, '$.prompt')), ${needle}) > 0`;
 
 export function taskOps(
   db: Database,
@@ -74,6 +78,7 @@ export function taskOps(
     return row && { task: taskFromRow(row), canceled, ...(canceled ? { before: before!.state as Task['state'] } : {}) };
   });
   const cursor = db.prepare(`SELECT created_at, id FROM tasks WHERE id = ? AND tenant_id = ?`);
+  const cursorAny = db.prepare(`SELECT created_at, id FROM tasks WHERE id = ?`);
   const pages = {
     asc: db.prepare(`SELECT * FROM tasks WHERE tenant_id = @tenantId ORDER BY created_at, id LIMIT @limit`),
     desc: db.prepare(`SELECT * FROM tasks WHERE tenant_id = @tenantId ORDER BY created_at DESC, id DESC LIMIT @limit`),
@@ -136,18 +141,20 @@ export function taskOps(
 
   // A filtered page: one statement per shape of filter (its text names no value), kept.
   const shapes = new Map<string, Statement>();
-  function filtered(tenantId: string, page: TaskPage): Task[] | undefined {
-    const values: unknown[] = [tenantId];
+  function filtered(tenantId: string | null, page: TaskPage): Task[] | undefined {
+    const values: unknown[] = [];
     const param = (v: unknown) => (values.push(v), '?');
+    // Every tenant's (an operator's view): no tenant condition.
+    const tenant = tenantId === null ? '1 = 1' : `tenant_id = ${param(tenantId)}`;
     let after = '';
     if (page.after !== undefined) {
-      const at = cursor.get(page.after, tenantId) as { created_at: number; id: string } | undefined;
+      const at = (tenantId === null ? cursorAny.get(page.after) : cursor.get(page.after, tenantId)) as { created_at: number; id: string } | undefined;
       if (!at) return undefined;
       after = ` AND (created_at, id) ${page.order === 'asc' ? '>' : '<'} (${param(at.created_at)}, ${param(at.id)})`;
     }
-    const where = filterSql(page.filter, param);
+    const where = filterSql(page.filter, param, SEARCH);
     const dir = page.order === 'asc' ? '' : ' DESC';
-    const text = `SELECT * FROM tasks WHERE tenant_id = ?${after}${where} ORDER BY created_at${dir}, id${dir} LIMIT ${param(page.limit)}`;
+    const text = `SELECT * FROM tasks WHERE ${tenant}${after}${where} ORDER BY created_at${dir}, id${dir} LIMIT ${param(page.limit)}`;
     let stmt = shapes.get(text);
     if (!stmt) {
       stmt = db.prepare(text);
@@ -186,9 +193,9 @@ export function taskOps(
     cancelTask(tenantId: string, id: string, now: number, deleteAfter: boolean): { task: Task; canceled: boolean; before?: Task['state'] } | undefined {
       return cancelTask.immediate(tenantId, id, now, deleteAfter);
     },
-    listTasks(tenantId: string, page: TaskPage): Task[] | undefined {
+    listTasks(tenantId: string | null, page: TaskPage): Task[] | undefined {
       let rows: Row[];
-      if (page.filter) return filtered(tenantId, page);
+      if (page.filter || tenantId === null) return filtered(tenantId, page);
       if (page.after === undefined) rows = pages[page.order].all({ tenantId, limit: page.limit }) as Row[];
       else {
         const at = cursor.get(page.after, tenantId) as { created_at: number; id: string } | undefined;
