@@ -133,6 +133,16 @@ export interface Config {
   databaseTimeoutMs: number;
   /** `REELAY_METRICS` (default `off`): `on` serves Prometheus metrics at `/metrics`, without a key (bind to a private address). */
   metrics: boolean;
+  /**
+   * `REELAY_DASHBOARD` (default `on`): the web dashboard at `/dashboard`, where this process serves
+   * the API (role `api` or `all`); `off` leaves it out.
+   */
+  dashboard: boolean;
+  /**
+   * `REELAY_OPERATOR_KEYS` (default none): a comma list of key ids (`reelay keys list`,
+   * `key_…`) whose dashboard sessions see every tenant's tasks. Example: `key_3f2a9c01b7de`.
+   */
+  operatorKeys: string[];
   /** `REELAY_ENGINE_CONCURRENCY` (default 64): engine steps (submits, polls, renders) in progress at once. */
   engineConcurrency: number;
   /** `REELAY_ENGINE_DOWNLOADS` (default 16): downloads of finished jobs' videos at once, beside the steps. */
@@ -227,6 +237,8 @@ export function loadConfig(env: Env = process.env): Config {
     engineConcurrency: int(env, 'REELAY_ENGINE_CONCURRENCY', 64, 1),
     engineDownloads: int(env, 'REELAY_ENGINE_DOWNLOADS', 16, 1),
     metrics: (env.REELAY_METRICS?.trim() || 'off') === 'on',
+    dashboard: onOff(env, 'REELAY_DASHBOARD', true),
+    operatorKeys: list(env.REELAY_OPERATOR_KEYS),
     logLevel: env.LOG_LEVEL?.trim() || 'info',
     ...(env.REELAY_CONFIG?.trim() ? { configFile: resolve(env.REELAY_CONFIG.trim()) } : {}),
     routing: env.REELAY_CONFIG?.trim() ? loadRoutingFile(resolve(env.REELAY_CONFIG.trim()), env) : defaultRouting(),
@@ -256,6 +268,15 @@ function storageOf(env: Env, dataDir: string): Pick<Config, 'storage' | 's3Endpo
   const files = env.REELAY_FILES?.trim() || 'proxy';
   if (files !== 'proxy' && files !== 'redirect') throw new ConfigError(`REELAY_FILES must be proxy or redirect, got "${files}"`);
   return { storage, ...(s3Endpoint ? { s3Endpoint } : {}), filesMode: files };
+}
+
+/** `on` or `off` (any case); the default when unset or empty. */
+function onOff(env: Env, name: string, fallback: boolean): boolean {
+  const v = env[name]?.trim().toLowerCase();
+  if (!v) return fallback;
+  if (v === 'on') return true;
+  if (v === 'off') return false;
+  throw new ConfigError(`${name} must be on or off, got "${env[name]}"`);
 }
 
 function roleOf(env: Env): Role {

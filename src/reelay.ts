@@ -9,6 +9,7 @@ import { KeyCache } from './auth/cache.js';
 import { ensureKeys } from './auth/keys.js';
 import type { Config } from './config.js';
 import type { Task } from './core/task.js';
+import { dashboard } from './dashboard/index.js';
 import { DIALECTS, dialectNamed } from './dialects/index.js';
 import { eventType, toEvent } from './dialects/native/mapper.js';
 import { Deliverer } from './engine/deliveries.js';
@@ -119,7 +120,8 @@ export async function startReelay(config: Config, log: Logger = createLogger(con
   const ctx: AppContext = { config, store, keys: new KeyCache(store), files, tasks, previews: new Previews(files, binaries), webhooks, log };
   // An engine-only process answers health, readiness and metrics; the API is served elsewhere.
   const serveApi = config.role !== 'engine';
-  const app = await buildServer(ctx, serveApi ? DIALECTS : []);
+  // The dashboard is mounted like a door, beside the API it shows.
+  const app = await buildServer(ctx, serveApi ? [...DIALECTS, ...(config.dashboard ? [dashboard] : [])] : []);
   if (serveApi) registerUpstreamCallbacks(app, config.routing, (provider, upstreamId) => engine.wakeUpstream(provider, upstreamId));
   if (metrics) {
     app.get('/metrics', { config: { doc: { summary: 'Prometheus metrics', description: 'With `REELAY_METRICS=on`.', responses: { 200: { description: 'The text exposition format', type: 'text/plain', schema: { type: 'string' } } } } } }, async (_req, reply) => {

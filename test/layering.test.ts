@@ -22,6 +22,7 @@ const LAYERS: string[][] = [
   ['app'],
   ['engine', 'http'],
   ['dialects'],
+  ['dashboard'],
   ['sim'],
   ['reelay', 'node-check'],
   ['index', 'cli'],

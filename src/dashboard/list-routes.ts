@@ -1,0 +1,119 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../app/context.js';
+import type { Task } from '../core/task.js';
+import { DIALECTS } from '../dialects/index.js';
+import { EventStream } from '../http/sse.js';
+import { page } from './layout.js';
+import { filterOf, type ListQuery, type ListView, listBody, listSection, matches, PAGE_SIZE, readListQuery, row } from './list.js';
+import { HIDE, sendHtml, sleep, sseHtml, tenants, viewerOf } from './scope.js';
+import type { Viewer } from './session.js';
+
+/** How often a list's stream reads the changed tasks (so a row changes at most once a second). */
+export const STREAM_POLL_MS = 1000;
+const STREAM_BATCH = 200;
+
+/** The models a form offers: the routing file's public names (no patterns), and the usual ones. */
+export function knownModels(ctx: AppContext): string[] {
+  const named = ctx.config.routing.models.flatMap((m) => m.match).filter((m) => !/[*?]/.test(m));
+  return [...new Set([...named, 'veo3.1-fast', 'veo3.1', 'veo3_fast', 'veo3'])];
+}
+
+/** The tenant a list reads: the viewer's own; an operator's pick, or every tenant's (null). */
+function tenantOfList(viewer: Viewer, q: ListQuery): string | null {
+  if (!viewer.operator) return viewer.tenantId;
+  return q.tenant ?? null;
+}
+
+/** A page of the list, as the store runs its filter; undefined when the cursor names no task. */
+async function listPage(ctx: AppContext, viewer: Viewer, q: ListQuery): Promise<{ tasks: Task[]; hasMore: boolean } | undefined> {
+  const filter = filterOf(q);
+  const size = q.limit ? Number(q.limit) : PAGE_SIZE;
+  const rows = await ctx.store.listTasks(tenantOfList(viewer, q), {
+    limit: size + 1,
+    order: 'desc',
+    ...(q.after ? { after: q.after } : {}),
+    ...(Object.keys(filter).length ? { filter } : {}),
+  });
+  return rows && { tasks: rows.slice(0, size), hasMore: rows.length > size };
+}
+
+async function view(ctx: AppContext, viewer: Viewer, q: ListQuery, live: boolean): Promise<ListView> {
+  const found = (await listPage(ctx, viewer, q)) ?? { tasks: [], hasMore: false };
+  const add = (list: string[], v: string | undefined) => (v && !list.includes(v) ? [...list, v] : list);
+  return {
+    q,
+    ...found,
+    models: add(knownModels(ctx), q.model),
+    providers: add([...ctx.config.routing.providers.keys()], q.provider),
+    dialects: add(DIALECTS.map((d) => d.name), q.dialect),
+    tenants: viewer.operator ? add(await tenants(ctx), q.tenant) : [],
+    live,
+    now: Date.now(),
+  };
+}
+
+/**
+ * `/dashboard/tasks`: the list, filtered and searched by the store (every filter in the query
+ * string), newest first, a cursor (`after`) for older pages; `/tasks/live` is its live part
+ * alone, live or paused (the Pause switch); `/tasks/stream` the SSE stream that keeps it live.
+ */
+export async function listRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  app.get('/tasks', { schema: HIDE }, async (req, reply) => {
+    const viewer = viewerOf(req);
+    const raw = req.query as Record<string, unknown>;
+    const q = readListQuery(raw);
+    const v = await view(ctx, viewer, q, raw.live !== '0');
+    return sendHtml(reply, page({ title: 'Tasks', viewer, section: 'tasks', body: listBody(v, viewer, v.now) }));
+  });
+
+  app.get('/tasks/live', { schema: HIDE }, async (req, reply) => {
+    const viewer = viewerOf(req);
+    const raw = req.query as Record<string, unknown>;
+    const v = await view(ctx, viewer, readListQuery(raw), raw.live === '1');
+    return sendHtml(reply, listSection(v, viewer, v.now));
+  });
+
+  // The list's stream: each second, the tasks changed since the last look (the store's
+  // `changedTasks`, by `updated_at`); a task on the page is sent as its row (`task-<id>`, swapped
+  // in place), a new one that matches the filter as `new` (first page only, put on top).
+  app.get('/tasks/stream', { schema: HIDE }, async (req, reply) => {
+    const stream = new EventStream(req, reply);
+    const viewer = viewerOf(req);
+    const raw = req.query as Record<string, unknown>;
+    const q = readListQuery(raw);
+    const filter = filterOf(q);
+    const tenant = tenantOfList(viewer, q);
+    const shown = new Set(((await listPage(ctx, viewer, q))?.tasks ?? []).map((t) => t.id));
+    if (!stream.open()) return;
+    const asked = Number(raw.since);
+    let since = Number.isFinite(asked) && asked > 0 ? asked : Date.now();
+    const sent = new Map<string, number>();
+    try {
+      while (!stream.closed && !ctx.tasks.draining) {
+        const scopes = tenant === null ? await tenants(ctx) : [tenant];
+        const changed = (await Promise.all(scopes.map((t) => ctx.tasks.changed(t, since, STREAM_BATCH)))).flat().sort((a, b) => a.updatedAt - b.updatedAt);
+        const now = Date.now();
+        for (const t of changed) {
+          if (sent.get(t.id) === t.updatedAt) continue;
+          sent.set(t.id, t.updatedAt);
+          if (shown.has(t.id)) sseHtml(reply, `task-${t.id}`, row(t, now, viewer));
+          else if (!q.after && matches(t, filter)) {
+            shown.add(t.id);
+            sseHtml(reply, 'new', row(t, now, viewer));
+          }
+        }
+        const newest = changed.at(-1)?.updatedAt;
+        if (newest !== undefined && newest > since) {
+          since = newest;
+          for (const [id, at] of sent) if (at < since) sent.delete(id);
+        }
+        stream.keepAlive();
+        await sleep(STREAM_POLL_MS);
+      }
+    } catch (e) {
+      ctx.log.warn({ err: (e as Error).message }, 'dashboard list stream ended by an error');
+    } finally {
+      stream.end();
+    }
+  });
+}

@@ -1,0 +1,233 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { openStore } from '../src/store/open.js';
+import { envKeyId, hidden, setCookies, signIn, trySignIn } from './dashboard-client.js';
+import { SERVER_BACKENDS } from './pg.js';
+import { type ServerProcess, startCallbackReceiver, startServer, waitFor } from './server.js';
+import { tmpDir } from './tmp.js';
+
+// The dashboard over plain HTTP against a real `reelay serve`, on SQLite and on PostgreSQL.
+const KEY_A = 'sk-dash-tenant-a';
+const KEY_B = 'sk-dash-tenant-b';
+const KEY_OP = 'sk-dash-operator';
+const KEY_GONE = 'sk-dash-revoked';
+
+for (const backend of SERVER_BACKENDS) {
+  describe(`dashboard over HTTP (${backend.name})`, { skip: backend.skip }, () => {
+    let srv: ServerProcess;
+    let env: Record<string, string>;
+    const api = async (key: string, method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${srv.url}/reelay/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const json = (await res.json()) as any;
+      assert.ok(res.ok, JSON.stringify(json));
+      return json;
+    };
+    const create = async (key: string, body: Record<string, unknown>) => (await api(key, 'POST', '/tasks', { model: 'veo3.1-fast', seconds: 4, ...body })).id as string;
+    const settled = (key: string, id: string) => waitFor(async () => {
+      const t = await api(key, 'GET', `/tasks/${id}`);
+      return ['succeeded', 'failed', 'canceled'].includes(t.state) ? t : undefined;
+    }, 90_000, 200);
+
+    before(async () => {
+      env = {
+        ...(await backend.env()),
+        REELAY_DATA_DIR: tmpDir(),
+        REELAY_API_KEYS: [KEY_A, KEY_B, KEY_OP, KEY_GONE].join(','),
+        REELAY_OPERATOR_KEYS: envKeyId(KEY_OP),
+        REELAY_URL_ALLOWLIST: '127.0.0.1',
+        REELAY_CALLBACK_BACKOFF_MS: '200',
+      };
+      srv = await startServer(env);
+    });
+    after(async () => {
+      // A server that died during the tests says why.
+      if (srv && srv.child.exitCode !== null) console.error(`the server exited ${srv.child.exitCode}:\n${srv.output()}`);
+      await srv?.stop();
+    });
+
+    test('an operator sees every tenant, with a tenant column and filter; a tenant key sees its own', async () => {
+      const mine = await create(KEY_A, { prompt: 'tenant a only' });
+      const theirs = await create(KEY_B, { prompt: 'tenant b only' });
+      const b = await signIn(srv.url, KEY_B);
+      assert.doesNotMatch(await (await b.get('/dashboard/tasks')).text(), new RegExp(mine));
+      const op = await signIn(srv.url, KEY_OP);
+      const all = await (await op.get('/dashboard/tasks')).text();
+      assert.match(all, new RegExp(`task-${mine}"`));
+      assert.match(all, new RegExp(`task-${theirs}"`));
+      assert.match(all, /<th>Tenant<\/th>/);
+      assert.match(all, /badge operator/);
+      const tenantB = `t_${(await import('node:crypto')).createHash('sha256').update(KEY_B).digest('hex').slice(0, 16)}`;
+      const onlyB = await (await op.get(`/dashboard/tasks?tenant=${tenantB}`)).text();
+      assert.match(onlyB, new RegExp(`task-${theirs}"`));
+      assert.doesNotMatch(onlyB, new RegExp(`task-${mine}"`));
+    });
+
+    test('sign-in sets an HttpOnly, SameSite=Strict session cookie on /dashboard (not Secure on http); the session opens the pages', async () => {
+      const res = await trySignIn(srv.url, KEY_A);
+      assert.equal(res.status, 303);
+      assert.equal(res.headers.get('location'), '/dashboard/tasks');
+      const set = res.headers.getSetCookie().find((c) => c.startsWith('reelay_session='))!;
+      const attrs = set.split(';').map((s) => s.trim());
+      assert.ok(attrs.includes('HttpOnly'), set);
+      assert.ok(attrs.includes('SameSite=Strict'), set);
+      assert.ok(attrs.includes('Path=/dashboard'), set);
+      assert.ok(!attrs.includes('Secure'), 'http: no Secure');
+      assert.match(attrs[0]!, /^reelay_session=[A-Za-z0-9_-]{43}$/);
+      const c = await signIn(srv.url, KEY_A);
+      const page = await c.get('/dashboard/tasks');
+      assert.equal(page.status, 200);
+      const html = await page.text();
+      assert.match(html, /<h1>Tasks<\/h1>/);
+      assert.match(html, /sk-dash-te…/, 'the nav names the key');
+    });
+
+    test('a wrong key is refused and opens no session', async () => {
+      const res = await trySignIn(srv.url, 'sk-not-a-key');
+      assert.equal(res.status, 401);
+      assert.equal(setCookies(res).get('reelay_session'), undefined);
+      assert.match(await res.text(), /not a live key/);
+    });
+
+    test('no session: every page sends the browser to sign-in, with where it was going', async () => {
+      for (const path of ['/dashboard', '/dashboard/tasks?model=x', '/dashboard/tasks/anything', '/dashboard/new']) {
+        const res = await fetch(`${srv.url}${path}`, { redirect: 'manual' });
+        assert.equal(res.status, 303, path);
+        assert.equal(res.headers.get('location'), `/dashboard/signin?next=${encodeURIComponent(path)}`);
+      }
+      const forged = await fetch(`${srv.url}/dashboard/tasks`, { redirect: 'manual', headers: { cookie: 'reelay_session=forged' } });
+      assert.equal(forged.status, 303);
+    });
+
+    test('security headers on every page', async () => {
+      const c = await signIn(srv.url, KEY_A);
+      for (const res of [await c.get('/dashboard/tasks'), await fetch(`${srv.url}/dashboard/signin`)]) {
+        const csp = res.headers.get('content-security-policy')!;
+        assert.match(csp, /default-src 'self'/);
+        assert.match(csp, /script-src 'self'(;|$)/, 'no inline script');
+        assert.match(csp, /frame-ancestors 'none'/);
+        assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+        assert.equal(res.headers.get('referrer-policy'), 'same-origin');
+        assert.equal(res.headers.get('x-frame-options'), 'DENY');
+      }
+      const page = await (await c.get('/dashboard/tasks')).text();
+      assert.doesNotMatch(page, /<script>|<script [^>]*>[^<]+<\/script>/, 'no inline script');
+      const js = await fetch(`${srv.url}/dashboard/assets/htmx.min.js`);
+      assert.equal(js.status, 200);
+      assert.match(js.headers.get('content-type')!, /javascript/);
+      assert.match(await js.text(), /htmx/);
+    });
+
+    test('a POST without the CSRF token, with another session\'s token, or from another site is refused', async () => {
+      const a = await signIn(srv.url, KEY_A);
+      const other = await signIn(srv.url, KEY_A);
+      assert.notEqual(a.csrf, other.csrf);
+      assert.equal((await a.post('/dashboard/signout', {})).status, 403);
+      assert.equal((await a.post('/dashboard/signout', { _csrf: other.csrf })).status, 403);
+      assert.equal((await a.post('/dashboard/signout', { _csrf: a.csrf }, { origin: 'https://evil.example' })).status, 403);
+      assert.equal((await a.post('/dashboard/signout', { _csrf: a.csrf }, { 'sec-fetch-site': 'cross-site' })).status, 403);
+      assert.equal((await a.get('/dashboard/tasks')).status, 200, 'still signed in');
+      // Sign-in without the token its page set is refused too.
+      const signin = await fetch(`${srv.url}/dashboard/signin`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `key=${KEY_A}` });
+      assert.equal(signin.status, 403);
+      // With the token (here the header htmx sends) it goes through.
+      const ok = await a.post('/dashboard/signout', {}, { 'x-csrf-token': a.csrf });
+      assert.equal(ok.status, 303);
+      assert.equal((await a.get('/dashboard/tasks')).status, 303, 'signed out');
+    });
+
+    test('a prompt with <script> is written as text on the list', async () => {
+      const id = await create(KEY_A, { prompt: '<script>alert(1)</script> "quoted" & more' });
+      const c = await signIn(srv.url, KEY_A);
+      for (const path of ['/dashboard/tasks', `/dashboard/tasks?q=${encodeURIComponent('<script>')}`]) {
+        const html = await (await c.get(path)).text();
+        assert.ok(html.includes('&lt;script&gt;alert(1)&lt;/script&gt; &quot;quoted&quot; &amp; more'), path);
+        assert.ok(!html.includes('<script>alert(1)'), path);
+      }
+    });
+
+    test('filters and search live in the URL, run on the server, narrow the list and round-trip into the form; Older follows the cursor', async () => {
+      const zebra = await create(KEY_B, { prompt: 'a zebra crossing', model: 'veo3.1' });
+      const zebra2 = await create(KEY_B, { prompt: 'another Zebra herd', model: 'veo3.1' });
+      const fast = await create(KEY_B, { prompt: 'a zebra, fast', model: 'veo3.1-fast' });
+      const plain = await create(KEY_B, { prompt: 'nothing striped', model: 'veo3.1' });
+      for (const id of [zebra, zebra2, fast, plain]) await settled(KEY_B, id);
+      const c = await signIn(srv.url, KEY_B);
+      const ids = (html: string) => [...html.matchAll(/<tr id="task-([^"]+)"/g)].map((m) => m[1]);
+      const page = await (await c.get('/dashboard/tasks?q=zebra&model=veo3.1&state=succeeded&state=failed')).text();
+      assert.deepEqual(ids(page), [zebra2, zebra]);
+      assert.match(page, /name="q" value="zebra"/);
+      assert.match(page, /<option selected>veo3.1<\/option>/);
+      assert.match(page, /value="succeeded" checked/);
+      assert.match(page, /value="failed" checked/);
+      assert.doesNotMatch(page, /value="queued" checked/);
+      // The live stream of the page follows the same filters.
+      assert.match(page, /sse-connect="\/dashboard\/tasks\/stream\?state=failed&amp;state=succeeded&amp;model=veo3.1&amp;q=zebra&amp;since=\d+"/);
+      // A search by task id; a state that matches none.
+      assert.deepEqual(ids(await (await c.get(`/dashboard/tasks?q=${fast}`)).text()), [fast]);
+      assert.deepEqual(ids(await (await c.get('/dashboard/tasks?state=failed&q=zebra')).text()), []);
+      // A time range that ends before the tasks were made.
+      assert.deepEqual(ids(await (await c.get('/dashboard/tasks?to=2001-01-01T00:00')).text()), []);
+      // Pages of two: Older carries the cursor and the filters.
+      const first = await (await c.get('/dashboard/tasks?model=veo3.1&limit=2')).text();
+      assert.deepEqual(ids(first), [plain, zebra2]);
+      const older = /<a rel="next" href="([^"]+)"/.exec(first)![1]!.replaceAll('&amp;', '&');
+      assert.equal(older, `/dashboard/tasks?model=veo3.1&limit=2&after=${zebra2}`);
+      const second = await (await c.get(older)).text();
+      assert.deepEqual(ids(second), [zebra]);
+      assert.doesNotMatch(second, /rel="next"/);
+    });
+
+    test("a revoked key's session stops working at once; sign-out ends a session", async () => {
+      const c = await signIn(srv.url, KEY_GONE);
+      assert.equal((await c.get('/dashboard/tasks')).status, 200);
+      const store = await openStore({ dataDir: env.REELAY_DATA_DIR!, ...(env.REELAY_DATABASE_URL ? { databaseUrl: env.REELAY_DATABASE_URL } : {}) }, { migrate: false, cache: false });
+      try {
+        assert.equal(await store.revokeKey(envKeyId(KEY_GONE), Date.now()), 1);
+      } finally {
+        await store.close();
+      }
+      const res = await c.get('/dashboard/tasks');
+      assert.equal(res.status, 303);
+      assert.match(res.headers.get('location')!, /^\/dashboard\/signin/);
+
+      const d = await signIn(srv.url, KEY_A);
+      const out = await d.post('/dashboard/signout', { _csrf: d.csrf });
+      assert.equal(out.status, 303);
+      assert.match(out.headers.getSetCookie().join(), /reelay_session=; .*Max-Age=0/);
+      assert.equal((await d.get('/dashboard/tasks')).status, 303, 'the old cookie opens nothing');
+    });
+
+    test('the list stream sends a new task as a row, then its row again when it changes, over one SSE connection', async () => {
+      const c = await signIn(srv.url, KEY_A);
+      const page = await (await c.get('/dashboard/tasks')).text();
+      const stream = /sse-connect="([^"]+)"/.exec(page)![1]!.replaceAll('&amp;', '&');
+      const ac = new AbortController();
+      const res = await c.get(stream, { accept: 'text/event-stream' });
+      assert.match(res.headers.get('content-type')!, /text\/event-stream/);
+      let text = '';
+      const reader = res.body!.getReader();
+      const reading = (async () => {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          text += Buffer.from(value).toString();
+        }
+      })().catch(() => {});
+      try {
+        const id = await create(KEY_A, { prompt: 'watch me <b>live</b>' });
+        await waitFor(async () => (text.includes(`event: new\ndata: <tr id="task-${id}"`) ? true : undefined), 30_000, 100);
+        await waitFor(async () => (new RegExp(`event: task-${id}\\n(data: .*\\n)*data: <td><span class="badge state-succeeded">`).test(text) ? true : undefined), 90_000, 200);
+        assert.ok(text.includes('watch me &lt;b&gt;live&lt;/b&gt;'));
+      } finally {
+        ac.abort();
+        await reader.cancel().catch(() => {});
+        await reading;
+      }
+    });
+
+  });
+}
