@@ -131,4 +131,54 @@ describe('dashboard in Chromium', { skip, timeout: 600_000 }, () => {
     await page.waitForSelector(`#task-${quiet}`);
   });
 
+  test('a task page plays its video; a <script> prompt stays text', async () => {
+    const id = await create({ prompt: '<script>alert(1)</script> a lighthouse at dusk', seconds: 4 });
+    await until(id, ['succeeded']);
+    await page.goto(`${srv.url}/dashboard/tasks/${id}`);
+    assert.equal(await page.textContent('.prompt-full'), '<script>alert(1)</script> a lighthouse at dusk');
+    assert.deepEqual(dialogs, []);
+    await page.waitForFunction(() => ((globalThis as any).document.querySelector('video')?.readyState ?? 0) >= 1, undefined, { timeout: 30_000 });
+    const played = await page.evaluate(async () => {
+      const v = (globalThis as any).document.querySelector('video');
+      v.muted = true;
+      await v.play();
+      const start = v.currentTime;
+      await new Promise((r) => setTimeout(r, 1500));
+      return { duration: v.duration as number, start: start as number, now: v.currentTime as number };
+    });
+    assert.ok(played.duration > 0 && Number.isFinite(played.duration), JSON.stringify(played));
+    assert.ok(played.now > played.start, `currentTime advances: ${JSON.stringify(played)}`);
+    await page.evaluate(() => (globalThis as any).document.querySelector('video').pause());
+    await shot('task.png');
+  });
+
+  test('Cancel on the page of a long task cancels it', async () => {
+    const id = await create({ prompt: 'a long render to cancel', seconds: 8, resolution: '4k' });
+    await page.goto(`${srv.url}/dashboard/tasks/${id}`);
+    await page.click('button.danger');
+    await page.waitForSelector('#t-summary .state-canceled', { timeout: 30_000 });
+    assert.equal((await api(KEY, 'GET', `/tasks/${id}`)).state, 'canceled');
+    assert.equal(await page.$('button.danger'), null, 'no Cancel on a canceled task');
+  });
+
+  test('Resend sends a delivery again with the same webhook-id', async () => {
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const id = await create({ prompt: 'call me back', webhook_url: url });
+    await until(id, ['succeeded']);
+    await waitFor(async () => (hooks.some((h) => h.id.includes(id)) ? true : undefined), 30_000);
+    await page.goto(`${srv.url}/dashboard/tasks/${id}`);
+    await page.waitForSelector('#t-deliveries .delivery-delivered');
+    await page.click('#t-deliveries button[type="submit"]');
+    await page.waitForURL(new RegExp(`/dashboard/tasks/${id}$`));
+    await waitFor(async () => (hooks.filter((h) => h.id.includes(id)).length >= 2 ? true : undefined), 30_000);
+    const ids = hooks.filter((h) => h.id.includes(id)).map((h) => h.id);
+    assert.equal(new Set(ids).size, 1, `one webhook-id: ${ids.join(', ')}`);
+  });
+
+  test("another tenant's task is not found", async () => {
+    const theirs = await create({ prompt: 'not yours' }, OTHER);
+    const res = await page.goto(`${srv.url}/dashboard/tasks/${theirs}`);
+    assert.equal(res!.status(), 404);
+    assert.equal(await page.textContent('h1'), 'Not found');
+  });
 });

@@ -49,23 +49,6 @@ for (const backend of SERVER_BACKENDS) {
       await srv?.stop();
     });
 
-    test('an operator sees every tenant, with a tenant column and filter; a tenant key sees its own', async () => {
-      const mine = await create(KEY_A, { prompt: 'tenant a only' });
-      const theirs = await create(KEY_B, { prompt: 'tenant b only' });
-      const b = await signIn(srv.url, KEY_B);
-      assert.doesNotMatch(await (await b.get('/dashboard/tasks')).text(), new RegExp(mine));
-      const op = await signIn(srv.url, KEY_OP);
-      const all = await (await op.get('/dashboard/tasks')).text();
-      assert.match(all, new RegExp(`task-${mine}"`));
-      assert.match(all, new RegExp(`task-${theirs}"`));
-      assert.match(all, /<th>Tenant<\/th>/);
-      assert.match(all, /badge operator/);
-      const tenantB = `t_${(await import('node:crypto')).createHash('sha256').update(KEY_B).digest('hex').slice(0, 16)}`;
-      const onlyB = await (await op.get(`/dashboard/tasks?tenant=${tenantB}`)).text();
-      assert.match(onlyB, new RegExp(`task-${theirs}"`));
-      assert.doesNotMatch(onlyB, new RegExp(`task-${mine}"`));
-    });
-
     test('sign-in sets an HttpOnly, SameSite=Strict session cookie on /dashboard (not Secure on http); the session opens the pages', async () => {
       const res = await trySignIn(srv.url, KEY_A);
       assert.equal(res.status, 303);
@@ -125,24 +108,26 @@ for (const backend of SERVER_BACKENDS) {
       const a = await signIn(srv.url, KEY_A);
       const other = await signIn(srv.url, KEY_A);
       assert.notEqual(a.csrf, other.csrf);
+      const id = await create(KEY_A, { prompt: 'csrf target', seconds: 8, resolution: '4k' });
+      assert.equal((await a.post(`/dashboard/tasks/${id}/cancel`, {})).status, 403);
+      assert.equal((await a.post(`/dashboard/tasks/${id}/cancel`, { _csrf: other.csrf })).status, 403);
+      assert.equal((await a.post(`/dashboard/tasks/${id}/cancel`, { _csrf: a.csrf }, { origin: 'https://evil.example' })).status, 403);
+      assert.equal((await a.post(`/dashboard/tasks/${id}/cancel`, { _csrf: a.csrf }, { 'sec-fetch-site': 'cross-site' })).status, 403);
       assert.equal((await a.post('/dashboard/signout', {})).status, 403);
-      assert.equal((await a.post('/dashboard/signout', { _csrf: other.csrf })).status, 403);
-      assert.equal((await a.post('/dashboard/signout', { _csrf: a.csrf }, { origin: 'https://evil.example' })).status, 403);
-      assert.equal((await a.post('/dashboard/signout', { _csrf: a.csrf }, { 'sec-fetch-site': 'cross-site' })).status, 403);
-      assert.equal((await a.get('/dashboard/tasks')).status, 200, 'still signed in');
+      assert.notEqual((await api(KEY_A, 'GET', `/tasks/${id}`)).state, 'canceled', 'nothing was canceled');
       // Sign-in without the token its page set is refused too.
       const signin = await fetch(`${srv.url}/dashboard/signin`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `key=${KEY_A}` });
       assert.equal(signin.status, 403);
-      // With the token (here the header htmx sends) it goes through.
-      const ok = await a.post('/dashboard/signout', {}, { 'x-csrf-token': a.csrf });
+      // With the token (a form field, or the header htmx sends) it goes through.
+      const ok = await a.post(`/dashboard/tasks/${id}/cancel`, {}, { 'x-csrf-token': a.csrf });
       assert.equal(ok.status, 303);
-      assert.equal((await a.get('/dashboard/tasks')).status, 303, 'signed out');
+      assert.equal((await settled(KEY_A, id)).state, 'canceled');
     });
 
-    test('a prompt with <script> is written as text on the list', async () => {
+    test('a prompt with <script> is written as text on the list and the task page', async () => {
       const id = await create(KEY_A, { prompt: '<script>alert(1)</script> "quoted" & more' });
       const c = await signIn(srv.url, KEY_A);
-      for (const path of ['/dashboard/tasks', `/dashboard/tasks?q=${encodeURIComponent('<script>')}`]) {
+      for (const path of ['/dashboard/tasks', `/dashboard/tasks/${id}`, `/dashboard/tasks?q=${encodeURIComponent('<script>')}`]) {
         const html = await (await c.get(path)).text();
         assert.ok(html.includes('&lt;script&gt;alert(1)&lt;/script&gt; &quot;quoted&quot; &amp; more'), path);
         assert.ok(!html.includes('<script>alert(1)'), path);
@@ -179,6 +164,33 @@ for (const backend of SERVER_BACKENDS) {
       const second = await (await c.get(older)).text();
       assert.deepEqual(ids(second), [zebra]);
       assert.doesNotMatch(second, /rel="next"/);
+    });
+
+    test("another tenant's task id gives the same not-found page as an unknown id; an operator sees every tenant", async () => {
+      const mine = await create(KEY_A, { prompt: 'tenant a only' });
+      const theirs = await create(KEY_B, { prompt: 'tenant b only' });
+      const b = await signIn(srv.url, KEY_B);
+      const other = await b.get(`/dashboard/tasks/${mine}`);
+      const unknown = await b.get('/dashboard/tasks/task_does_not_exist');
+      assert.equal(other.status, 404);
+      assert.equal(unknown.status, 404);
+      const strip = (s: string, id: string) => s.replace(id, 'ID').replace(/name="_csrf" value="[^"]*"/, '');
+      assert.equal(strip(await other.text(), mine), strip(await unknown.text(), 'task_does_not_exist'));
+      assert.equal((await b.get(`/dashboard/tasks/${mine}/json`)).status, 404);
+      assert.doesNotMatch(await (await b.get('/dashboard/tasks')).text(), new RegExp(mine));
+
+      const op = await signIn(srv.url, KEY_OP);
+      const all = await (await op.get('/dashboard/tasks')).text();
+      assert.match(all, new RegExp(`task-${mine}"`));
+      assert.match(all, new RegExp(`task-${theirs}"`));
+      assert.match(all, /<th>Tenant<\/th>/);
+      assert.match(all, /badge operator/);
+      const tenantB = `t_${(await import('node:crypto')).createHash('sha256').update(KEY_B).digest('hex').slice(0, 16)}`;
+      const onlyB = await (await op.get(`/dashboard/tasks?tenant=${tenantB}`)).text();
+      assert.match(onlyB, new RegExp(`task-${theirs}"`));
+      assert.doesNotMatch(onlyB, new RegExp(`task-${mine}"`));
+      assert.equal((await op.get(`/dashboard/tasks/${mine}`)).status, 200);
+      assert.equal((await op.get(`/dashboard/tasks/${theirs}`)).status, 200);
     });
 
     test("a revoked key's session stops working at once; sign-out ends a session", async () => {
@@ -229,5 +241,31 @@ for (const backend of SERVER_BACKENDS) {
       }
     });
 
+    test('the task page: timeline, Download JSON, and Resend of a delivery sends it again', async () => {
+      const receiver = await startCallbackReceiver();
+      try {
+        const id = await create(KEY_A, { prompt: 'call me back', webhook_url: receiver.url });
+        await settled(KEY_A, id);
+        const arrived = () => [...receiver.byTask.values()].flat().filter((b) => b.includes(id)).length;
+        await waitFor(async () => (arrived() >= 1 ? true : undefined), 30_000);
+        const c = await signIn(srv.url, KEY_A);
+        const page = await (await c.get(`/dashboard/tasks/${id}`)).text();
+        assert.match(page, /generating → <b>succeeded<\/b>/);
+        assert.match(page, /class="badge delivery-delivered"/);
+        const action = /<form method="post" action="([^"]+\/resend)"/.exec(page)![1]!;
+        assert.equal((await c.post(action, { _csrf: c.csrf })).status, 303);
+        await waitFor(async () => (arrived() >= 2 ? true : undefined), 30_000);
+
+        const json = await c.get(`/dashboard/tasks/${id}/json`);
+        assert.match(json.headers.get('content-disposition')!, /^attachment; filename=".+\.json"$/);
+        const body = (await json.json()) as any;
+        assert.equal(body.task.id, id);
+        assert.ok(body.events.some((e: any) => e.to === 'succeeded'));
+        assert.equal(body.deliveries.length, 1);
+        assert.ok(Array.isArray(body.ledger));
+      } finally {
+        await receiver.close();
+      }
+    });
   });
 }

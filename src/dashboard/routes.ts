@@ -10,6 +10,7 @@ import { notFound, page, problem } from './layout.js';
 import { listRoutes } from './list-routes.js';
 import { HIDE, sendHtml, setViewer, viewerOf } from './scope.js';
 import { cookies, newToken, redirect, same, sameSite, Sessions, SIGNIN_COOKIE } from './session.js';
+import { taskRoutes } from './task-routes.js';
 
 /**
  * The security headers of every dashboard answer: a Content-Security-Policy that lets in only
@@ -127,6 +128,7 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: AppContext): Pr
   });
 
   await listRoutes(app, ctx);
+  await taskRoutes(app, ctx);
   app.get('/', { schema: HIDE }, async (_req, reply) => reply.redirect('/dashboard/tasks', 303));
 }
 
