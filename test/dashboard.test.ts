@@ -241,6 +241,47 @@ for (const backend of SERVER_BACKENDS) {
       }
     });
 
+    test('New video: a multipart form with an image makes one task however often it is sent, and its page shows the image', async () => {
+      const c = await signIn(srv.url, KEY_A);
+      const form = await (await c.get('/dashboard/new')).text();
+      const idem = hidden(form, 'idem')!;
+      assert.ok(idem);
+      // A 1x1 PNG.
+      const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+      const send = (csrf: string) => {
+        const fd = new FormData();
+        fd.set('_csrf', csrf);
+        fd.set('idem', idem);
+        fd.set('prompt', 'a kite over the dunes');
+        fd.set('model', 'veo3.1-fast');
+        fd.set('aspect_ratio', '9:16');
+        fd.set('seconds', '4');
+        fd.set('resolution', '720p');
+        fd.set('images', new Blob([png], { type: 'image/png' }), 'frame.png');
+        return fetch(`${srv.url}/dashboard/new`, { method: 'POST', redirect: 'manual', headers: { cookie: c.cookie, origin: srv.url }, body: fd });
+      };
+      assert.equal((await send('wrong')).status, 403);
+      const one = await send(c.csrf);
+      assert.equal(one.status, 303, await one.text());
+      const two = await send(c.csrf);
+      assert.equal(two.status, 303);
+      const where = one.headers.get('location')!;
+      assert.equal(two.headers.get('location'), where, 'the same task');
+      const id = decodeURIComponent(where.split('/').pop()!);
+      const task = await api(KEY_A, 'GET', `/tasks/${id}`);
+      assert.equal(task.aspect_ratio, '9:16');
+      assert.equal(task.seconds, 4);
+      assert.equal(task.images, 1);
+      const list = await api(KEY_A, 'GET', `/tasks?limit=100`);
+      assert.equal(list.data.filter((t: any) => t.prompt === 'a kite over the dunes').length, 1);
+      await settled(KEY_A, id);
+      const html = await (await c.get(where)).text();
+      const img = /<img src="([^"]+)" alt="input image 1"/.exec(html);
+      assert.ok(img, 'a thumbnail of the input image');
+      assert.equal((await fetch(img[1]!.replaceAll('&amp;', '&'))).status, 200);
+      assert.match(html, /<video controls preload="metadata" src="[^"]+\/files\/[^"]+\/video\.mp4"/);
+    });
+
     test('the task page: timeline, Download JSON, and Resend of a delivery sends it again', async () => {
       const receiver = await startCallbackReceiver();
       try {
