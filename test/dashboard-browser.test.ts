@@ -175,10 +175,14 @@ describe('dashboard in Chromium', { skip, timeout: 600_000 }, () => {
     assert.equal(new Set(ids).size, 1, `one webhook-id: ${ids.join(', ')}`);
   });
 
-  test("another tenant's task is not found", async () => {
+  test("another tenant's task is not found; the overview draws its charts", async () => {
     const theirs = await create({ prompt: 'not yours' }, OTHER);
     const res = await page.goto(`${srv.url}/dashboard/tasks/${theirs}`);
     assert.equal(res!.status(), 404);
     assert.equal(await page.textContent('h1'), 'Not found');
+    await page.goto(`${srv.url}/dashboard`);
+    assert.equal(await page.textContent('h1'), 'Overview');
+    assert.ok((await page.$$('figure.chart svg rect')).length >= 3);
+    await shot('overview.png');
   });
 });

@@ -61,10 +61,10 @@ for (const backend of SERVER_BACKENDS) {
       assert.ok(!attrs.includes('Secure'), 'http: no Secure');
       assert.match(attrs[0]!, /^reelay_session=[A-Za-z0-9_-]{43}$/);
       const c = await signIn(srv.url, KEY_A);
-      const page = await c.get('/dashboard/tasks');
+      const page = await c.get('/dashboard');
       assert.equal(page.status, 200);
       const html = await page.text();
-      assert.match(html, /<h1>Tasks<\/h1>/);
+      assert.match(html, /<h1>Overview<\/h1>/);
       assert.match(html, /sk-dash-te…/, 'the nav names the key');
     });
 

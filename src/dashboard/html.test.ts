@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { makeTask } from '../../test/fixtures.js';
 import { html, query, raw } from './html.js';
 import { filterOf, matches, readListQuery } from './list.js';
+import { barChart } from './overview.js';
 import { cookie, sameSite } from './session.js';
 
 test('html escapes every interpolated value, nested templates and raw markup pass as they are', () => {
@@ -11,6 +12,12 @@ test('html escapes every interpolated value, nested templates and raw markup pas
   assert.equal(html`<ul>${['<a>', html`<li>${'<b>'}</li>`, null, false, undefined, 3]}</ul>`.text, '<ul>&lt;a&gt;<li>&lt;b&gt;</li>3</ul>');
   assert.equal(html`${raw('<svg></svg>')}`.text, '<svg></svg>');
   assert.equal(query({ a: '1', b: ['x', 'y'], c: '', d: undefined }), '?a=1&b=x&b=y');
+});
+
+test('a chart escapes its labels', () => {
+  const svg = barChart('<t>', [{ label: '<script>', value: 3 }]).text;
+  assert.ok(!svg.includes('<script>'));
+  assert.ok(svg.includes('&lt;script&gt;'));
 });
 
 test('the session cookie is Secure only when the public URL is https', () => {

@@ -8,6 +8,7 @@ import { registerAssets } from './assets.js';
 import { html } from './html.js';
 import { notFound, page, problem } from './layout.js';
 import { listRoutes } from './list-routes.js';
+import { overviewRoutes } from './overview.js';
 import { newRoutes } from './new.js';
 import { HIDE, sendHtml, setViewer, viewerOf } from './scope.js';
 import { cookies, newToken, redirect, same, sameSite, Sessions, SIGNIN_COOKIE } from './session.js';
@@ -131,7 +132,7 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: AppContext): Pr
   await listRoutes(app, ctx);
   await taskRoutes(app, ctx);
   await newRoutes(app, ctx);
-  app.get('/', { schema: HIDE }, async (_req, reply) => reply.redirect('/dashboard/tasks', 303));
+  await overviewRoutes(app, ctx);
 }
 
 /** A form field as one string (the first when sent twice). */
