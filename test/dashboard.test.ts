@@ -68,6 +68,18 @@ for (const backend of SERVER_BACKENDS) {
       assert.match(html, /sk-dash-te…/, 'the nav names the key');
     });
 
+    test('REELAY_DASHBOARD=off: no dashboard, the API still answers', async () => {
+      const off = await startServer({ ...(await backend.env()), REELAY_DATA_DIR: tmpDir(), REELAY_API_KEYS: KEY_A, REELAY_DASHBOARD: 'off' });
+      try {
+        for (const path of ['/dashboard', '/dashboard/signin', '/dashboard/assets/htmx.min.js']) {
+          assert.equal((await fetch(`${off.url}${path}`, { redirect: 'manual' })).status, 404, path);
+        }
+        assert.equal((await fetch(`${off.url}/reelay/v1/tasks`, { headers: { authorization: `Bearer ${KEY_A}` } })).status, 200);
+      } finally {
+        await off.stop();
+      }
+    });
+
     test('a wrong key is refused and opens no session', async () => {
       const res = await trySignIn(srv.url, 'sk-not-a-key');
       assert.equal(res.status, 401);
@@ -189,6 +201,10 @@ for (const backend of SERVER_BACKENDS) {
       const onlyB = await (await op.get(`/dashboard/tasks?tenant=${tenantB}`)).text();
       assert.match(onlyB, new RegExp(`task-${theirs}"`));
       assert.doesNotMatch(onlyB, new RegExp(`task-${mine}"`));
+      const overview = await (await op.get(`/dashboard?tenant=${tenantB}`)).text();
+      assert.match(overview, new RegExp(`<option selected>${tenantB}</option>`));
+      assert.match(overview, new RegExp(`Tenant ${tenantB}`));
+      assert.match(await (await op.get('/dashboard')).text(), /Every tenant/);
       assert.equal((await op.get(`/dashboard/tasks/${mine}`)).status, 200);
       assert.equal((await op.get(`/dashboard/tasks/${theirs}`)).status, 200);
     });

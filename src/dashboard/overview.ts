@@ -53,11 +53,20 @@ ${groups.map((g) => html`<tr><td>${g.name}</td><td class="num">${g.ended}</td><t
 </section>`;
 }
 
-export function overviewBody(s: TaskStats, scope: string): Html {
+/** An operator's choice of tenant (a plain GET form: the choice is in the URL). */
+function tenantPicker(p: { tenants: string[]; chosen: string | undefined }): Html {
+  return html`<form method="get" action="/dashboard" class="filters">
+<label>Tenant <select name="tenant"><option value="">every tenant</option>${p.tenants.map((t) => html`<option${t === p.chosen ? html` selected` : ''}>${t}</option>`)}</select></label>
+<div class="actions"><button type="submit">Show</button></div>
+</form>`;
+}
+
+export function overviewBody(s: TaskStats, scope: string, picker?: { tenants: string[]; chosen: string | undefined }): Html {
   const of = (w: 'hour' | 'day') => STATES.map((st) => ({ label: st, value: s.states.find((x) => x.state === st)?.[w] ?? 0, colour: COLOURS[st] ?? '#3b6fd8' })).filter((b) => b.value > 0);
   const total = (w: 'hour' | 'day') => s.states.reduce((n, x) => n + x[w], 0);
   return html`<h1>Overview</h1>
 <p class="muted">${scope}</p>
+${picker ? tenantPicker(picker) : ''}
 <div class="stats">
 <div class="stat card"><span class="n">${total('hour')}</span> tasks in the last hour</div>
 <div class="stat card"><span class="n">${total('day')}</span> tasks in the last day</div>
@@ -79,10 +88,11 @@ export async function overviewRoutes(app: FastifyInstance, ctx: AppContext): Pro
     const viewer = viewerOf(req);
     const now = Date.now();
     const tenant = (req.query as Record<string, unknown>).tenant;
-    const pick = viewer.operator && typeof tenant === 'string' && (await tenants(ctx)).includes(tenant) ? tenant : undefined;
+    const known = viewer.operator ? await tenants(ctx) : [];
+    const pick = typeof tenant === 'string' && known.includes(tenant) ? tenant : undefined;
     const scope = viewer.operator ? (pick ?? null) : viewer.tenantId;
     const stats = await ctx.store.taskStats(scope, { hourFrom: now - HOUR, dayFrom: now - DAY });
     const label = scope === null ? 'Every tenant (an operator key)' : viewer.operator ? `Tenant ${scope}` : `Key ${viewer.keyName}: its tenant's tasks`;
-    return sendHtml(reply, page({ title: 'Overview', viewer, section: 'overview', body: overviewBody(stats, label) }));
+    return sendHtml(reply, page({ title: 'Overview', viewer, section: 'overview', body: overviewBody(stats, label, viewer.operator ? { tenants: known, chosen: pick } : undefined) }));
   });
 }

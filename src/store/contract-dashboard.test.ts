@@ -128,5 +128,21 @@ for (const backend of backends) {
       assert.deepEqual(all.models, [{ name: 'm1', ended: 13, succeeded: 10, p50Ms: 5000, p95Ms: 10_000 }]);
       assert.equal(all.states.find((x) => x.state === 'failed')?.day, 3);
     });
+    test('taskStats counts the credits charged by the closes since dayFrom, per tenant or all', async (t) => {
+      const s = await backend.open(t);
+      const now = 100_000_000;
+      for (const tenant of ['t1', 't2']) await s.addCredits(tenant, 100, now - 10, null);
+      const charge = { credits: 20, perSecond: 2.5, item: 'video' as const };
+      await s.createTask(makeTask({ id: 'c1', tenantId: 't1', fileToken: 'f1', state: 'generating', nextRunAt: now, createdAt: now - 5, charge }));
+      await s.createTask(makeTask({ id: 'c2', tenantId: 't2', fileToken: 'f2', state: 'generating', nextRunAt: now, createdAt: now - 5, charge }));
+      await s.claimDue('E', now, 10_000, 2);
+      const close = (tenantId: string, taskId: string, amount: number, charged: number) => ({ tenantId, taskId, item: 'video', kind: 'settle' as const, amount, charged, at: now, reason: 'succeeded' });
+      assert.equal(await s.commitStep('E', { taskId: 'c1', patch: { state: 'succeeded', nextRunAt: null, completedAt: now }, close: close('t1', 'c1', 5, 15) }), true);
+      assert.equal(await s.commitStep('E', { taskId: 'c2', patch: { state: 'succeeded', nextRunAt: null, completedAt: now }, close: close('t2', 'c2', 8, 12) }), true);
+      const w = { hourFrom: now - 3_600_000, dayFrom: now - 86_400_000 };
+      assert.equal((await s.taskStats('t1', w)).creditsCharged, 15);
+      assert.equal((await s.taskStats(null, w)).creditsCharged, 27);
+      assert.equal((await s.taskStats(null, { hourFrom: now + 1, dayFrom: now + 1 })).creditsCharged, 0, 'closes before the window');
+    });
   });
 }
