@@ -53,11 +53,15 @@ describe('dashboard in Chromium', { skip, timeout: 600_000 }, () => {
       const t = await api(key, 'GET', `/tasks/${id}`);
       return states.includes(t.state) ? t : undefined;
     }, 120_000, 250);
+  // Each run writes its screenshots to .tmp/screenshots/; with REELAY_UPDATE_SCREENSHOTS=1 they
+  // replace the README's too.
   const shot = async (name: string) => {
     mkdirSync(SHOTS, { recursive: true });
-    mkdirSync(DOCS, { recursive: true });
     await page.screenshot({ path: join(SHOTS, name), fullPage: true });
-    copyFileSync(join(SHOTS, name), join(DOCS, name));
+    if (process.env.REELAY_UPDATE_SCREENSHOTS === '1') {
+      mkdirSync(DOCS, { recursive: true });
+      copyFileSync(join(SHOTS, name), join(DOCS, name));
+    }
   };
 
   before(async () => {
@@ -117,7 +121,6 @@ describe('dashboard in Chromium', { skip, timeout: 600_000 }, () => {
     await page.waitForSelector(`#task-${live}`, { timeout: 30_000 });
     await page.waitForSelector(`#task-${live} .state-succeeded`, { timeout: 120_000 });
     assert.equal(await page.evaluate(() => (globalThis as any).marker), 42, 'no reload');
-    await shot('tasks.png');
 
     // Paused: the stream is closed, a new task does not arrive; Resume shows it.
     await page.click('#list button.switch');
@@ -131,10 +134,19 @@ describe('dashboard in Chromium', { skip, timeout: 600_000 }, () => {
     await page.waitForSelector(`#task-${quiet}`);
   });
 
-  test('a task page plays its video; a <script> prompt stays text', async () => {
-    const id = await create({ prompt: '<script>alert(1)</script> a lighthouse at dusk', seconds: 4 });
-    await until(id, ['succeeded']);
+  test('a task page follows its task live and plays its video; a <script> prompt stays text', async () => {
+    // 1080p: the upscale keeps it running for a while after its 720p video is there.
+    const id = await create({ prompt: '<script>alert(1)</script> a lighthouse at dusk', seconds: 8, resolution: '1080p' });
+    // Opened while the task is being made: its state and its player arrive over the stream.
+    const streamed = page.waitForRequest((r) => r.url().endsWith(`/dashboard/tasks/${id}/stream`));
     await page.goto(`${srv.url}/dashboard/tasks/${id}`);
+    await streamed;
+    const before = await page.textContent('#t-summary .badge');
+    await page.evaluate(() => ((globalThis as any).marker = 7));
+    assert.notEqual(before, 'succeeded', 'the page opened before the task ended');
+    await page.waitForSelector('#t-summary .state-succeeded', { timeout: 120_000 });
+    await page.waitForSelector('#t-outputs video[data-rendition="1080p"]', { timeout: 30_000 });
+    assert.equal(await page.evaluate(() => (globalThis as any).marker), 7, `no reload (it was ${before} when opened)`);
     assert.equal(await page.textContent('.prompt-full'), '<script>alert(1)</script> a lighthouse at dusk');
     assert.deepEqual(dialogs, []);
     await page.waitForFunction(() => ((globalThis as any).document.querySelector('video')?.readyState ?? 0) >= 1, undefined, { timeout: 30_000 });
@@ -180,6 +192,9 @@ describe('dashboard in Chromium', { skip, timeout: 600_000 }, () => {
     const res = await page.goto(`${srv.url}/dashboard/tasks/${theirs}`);
     assert.equal(res!.status(), 404);
     assert.equal(await page.textContent('h1'), 'Not found');
+    await page.goto(`${srv.url}/dashboard/tasks`);
+    await page.waitForSelector('#list .live.on');
+    await shot('tasks.png');
     await page.goto(`${srv.url}/dashboard`);
     assert.equal(await page.textContent('h1'), 'Overview');
     assert.ok((await page.$$('figure.chart svg rect')).length >= 3);

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openStore } from '../src/store/open.js';
 import { envKeyId, hidden, setCookies, signIn, trySignIn } from './dashboard-client.js';
@@ -11,6 +13,7 @@ const KEY_A = 'sk-dash-tenant-a';
 const KEY_B = 'sk-dash-tenant-b';
 const KEY_OP = 'sk-dash-operator';
 const KEY_GONE = 'sk-dash-revoked';
+const KEY_C = 'sk-dash-metered';
 
 for (const backend of SERVER_BACKENDS) {
   describe(`dashboard over HTTP (${backend.name})`, { skip: backend.skip }, () => {
@@ -33,13 +36,17 @@ for (const backend of SERVER_BACKENDS) {
     }, 90_000, 200);
 
     before(async () => {
+      // One priced model (10 credits a second), every other one free; all render locally.
+      const routing = join(tmpDir(), 'routing.json');
+      writeFileSync(routing, JSON.stringify({ models: [{ match: 'priced-model', routes: [{ provider: 'local' }], price: { perSecond: 10 } }] }));
       env = {
         ...(await backend.env()),
         REELAY_DATA_DIR: tmpDir(),
-        REELAY_API_KEYS: [KEY_A, KEY_B, KEY_OP, KEY_GONE].join(','),
+        REELAY_API_KEYS: [KEY_A, KEY_B, KEY_OP, KEY_GONE, KEY_C].join(','),
         REELAY_OPERATOR_KEYS: envKeyId(KEY_OP),
         REELAY_URL_ALLOWLIST: '127.0.0.1',
         REELAY_CALLBACK_BACKOFF_MS: '200',
+        REELAY_CONFIG: routing,
       };
       srv = await startServer(env);
     });
@@ -207,6 +214,25 @@ for (const backend of SERVER_BACKENDS) {
       assert.match(await (await op.get('/dashboard')).text(), /Every tenant/);
       assert.equal((await op.get(`/dashboard/tasks/${mine}`)).status, 200);
       assert.equal((await op.get(`/dashboard/tasks/${theirs}`)).status, 200);
+    });
+
+    test('a metered task shows its credits on the list, its page (reserved, charged, refunded) and the overview', async () => {
+      const tenantC = `t_${(await import('node:crypto')).createHash('sha256').update(KEY_C).digest('hex').slice(0, 16)}`;
+      const store = await openStore({ dataDir: env.REELAY_DATA_DIR!, ...(env.REELAY_DATABASE_URL ? { databaseUrl: env.REELAY_DATABASE_URL } : {}) }, { migrate: false, cache: false });
+      try {
+        await store.addCredits(tenantC, 100, Date.now(), 'for the dashboard test');
+      } finally {
+        await store.close();
+      }
+      const id = await create(KEY_C, { prompt: 'a paid video', model: 'priced-model', seconds: 4 });
+      await settled(KEY_C, id);
+      const c = await signIn(srv.url, KEY_C);
+      const list = await (await c.get('/dashboard/tasks')).text();
+      assert.match(list, new RegExp(`<tr id="task-${id}"[\\s\\S]*?<td class="num">40</td>`));
+      const page = await (await c.get(`/dashboard/tasks/${id}`)).text();
+      assert.match(page, /<dt>Reserved<\/dt><dd>40<\/dd><dt>Charged<\/dt><dd>40<\/dd><dt>Refunded<\/dt><dd>0<\/dd>/);
+      assert.match(page, /<td>reserve<\/td><td>video<\/td><td class="num">-40<\/td>/);
+      assert.match(await (await c.get('/dashboard')).text(), /<span class="n">40<\/span> credits spent in the last day/);
     });
 
     test("a revoked key's session stops working at once; sign-out ends a session", async () => {
