@@ -259,7 +259,6 @@ for (const backend of SERVER_BACKENDS) {
       const c = await signIn(srv.url, KEY_A);
       const page = await (await c.get('/dashboard/tasks')).text();
       const stream = /sse-connect="([^"]+)"/.exec(page)![1]!.replaceAll('&amp;', '&');
-      const ac = new AbortController();
       const res = await c.get(stream, { accept: 'text/event-stream' });
       assert.match(res.headers.get('content-type')!, /text\/event-stream/);
       let text = '';
@@ -277,7 +276,30 @@ for (const backend of SERVER_BACKENDS) {
         await waitFor(async () => (new RegExp(`event: task-${id}\\n(data: .*\\n)*data: <td><span class="badge state-succeeded">`).test(text) ? true : undefined), 90_000, 200);
         assert.ok(text.includes('watch me &lt;b&gt;live&lt;/b&gt;'));
       } finally {
-        ac.abort();
+        await reader.cancel().catch(() => {});
+        await reading;
+      }
+    });
+
+    test("an operator's list stream sends every tenant's new tasks", async () => {
+      const op = await signIn(srv.url, KEY_OP);
+      const page = await (await op.get('/dashboard/tasks')).text();
+      const res = await op.get(/sse-connect="([^"]+)"/.exec(page)![1]!.replaceAll('&amp;', '&'), { accept: 'text/event-stream' });
+      let text = '';
+      const reader = res.body!.getReader();
+      const reading = (async () => {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          text += Buffer.from(value).toString();
+        }
+      })().catch(() => {});
+      try {
+        const a = await create(KEY_A, { prompt: 'seen by the operator (a)' });
+        const b = await create(KEY_B, { prompt: 'seen by the operator (b)' });
+        for (const id of [a, b]) await waitFor(async () => (text.includes(`event: new\ndata: <tr id="task-${id}"`) ? true : undefined), 30_000, 100);
+        assert.match(text, /<td class="tenant">t_/, 'rows carry their tenant');
+      } finally {
         await reader.cancel().catch(() => {});
         await reading;
       }

@@ -21,6 +21,7 @@ export function page(o: { title: string; viewer?: Viewer; section: Section; body
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0}'>
 <title>${o.title} · Reelay</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${ASSETS}/dashboard.css">
 <script src="${ASSETS}/htmx.min.js" defer></script>
 <script src="${ASSETS}/sse.min.js" defer></script>

@@ -88,9 +88,12 @@ export async function listRoutes(app: FastifyInstance, ctx: AppContext): Promise
     const asked = Number(raw.since);
     let since = Number.isFinite(asked) && asked > 0 ? asked : Date.now();
     const sent = new Map<string, number>();
+    // Every tenant's (an operator's list): the tenants are read again every 10 looks, not each one.
+    let scopes: string[] = tenant === null ? [] : [tenant];
+    let looks = 0;
     try {
       while (!stream.closed && !ctx.tasks.draining) {
-        const scopes = tenant === null ? await tenants(ctx) : [tenant];
+        if (tenant === null && looks++ % 10 === 0) scopes = await tenants(ctx);
         const changed = (await Promise.all(scopes.map((t) => ctx.tasks.changed(t, since, STREAM_BATCH)))).flat().sort((a, b) => a.updatedAt - b.updatedAt);
         const now = Date.now();
         for (const t of changed) {
