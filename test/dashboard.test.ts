@@ -102,6 +102,8 @@ for (const backend of SERVER_BACKENDS) {
       }
       const forged = await fetch(`${srv.url}/dashboard/tasks`, { redirect: 'manual', headers: { cookie: 'reelay_session=forged' } });
       assert.equal(forged.status, 303);
+      // A stream without a session: 204, so EventSource stops retrying.
+      assert.equal((await fetch(`${srv.url}/dashboard/tasks/stream`, { redirect: 'manual' })).status, 204);
     });
 
     test('security headers on every page', async () => {

@@ -76,6 +76,8 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: AppContext): Pr
     }
     if (path.startsWith('/dashboard/assets/') || path === '/dashboard/signin') return;
     const viewer = await sessions.viewer(req);
+    // A stream whose session ended gets 204, which tells EventSource to stop retrying.
+    if (!viewer && path.endsWith('/stream')) return reply.status(204).send();
     if (!viewer) return redirect(req, reply, `/dashboard/signin?next=${encodeURIComponent(req.method === 'GET' ? req.url : '/dashboard')}`);
     setViewer(req, viewer);
   });
