@@ -64,7 +64,7 @@ const UNDOCUMENTED = /^\/(docs|openapi\.json)(\/|$)/;
 /** A door as the document needs it: where it lives and what it says of itself. */
 export interface DocumentedDoor {
   prefix: string;
-  doc: DoorDoc;
+  doc?: DoorDoc;
 }
 
 /** Every route registered, as Fastify has it (method, url): what the document must cover. */
@@ -101,7 +101,8 @@ export async function registerOpenApi(app: FastifyInstance, publicUrl: string, d
     }
   });
   // Longest prefix first: `/v1/videos` before a shorter one that starts it.
-  const byPrefix = [...doors].sort((a, b) => b.prefix.length - a.prefix.length);
+  const documented = doors.filter((d): d is DocumentedDoor & { doc: DoorDoc } => d.doc !== undefined);
+  const byPrefix = [...documented].sort((a, b) => b.prefix.length - a.prefix.length);
   const doorOf = (url: string) => byPrefix.find((d) => url === d.prefix || url.startsWith(`${d.prefix}/`));
   await app.register(fastifySwagger, {
     // The paths are the routes' own, whatever path the public URL has (`https://gw.example/api`).
@@ -116,7 +117,7 @@ export async function registerOpenApi(app: FastifyInstance, publicUrl: string, d
           "and Reelay's own API (`/reelay/v1`) shows every task in the state machine's words. Every create takes an `Idempotency-Key` header.",
       },
       servers: [{ url: publicUrl }],
-      tags: [...doors.map((d) => ({ name: d.doc.tag, description: d.doc.description })), { name: 'Operations', description: 'Result files, health, readiness, metrics and upstream callbacks.' }],
+      tags: [...documented.map((d) => ({ name: d.doc.tag, description: d.doc.description })), { name: 'Operations', description: 'Result files, health, readiness, metrics and upstream callbacks.' }],
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', description: 'A Reelay API key: `Authorization: Bearer <key>`.' },

@@ -9,8 +9,8 @@ import { type DoorDoc, registerOpenApi } from './openapi.js';
 export interface Door {
   /** The path its routes live under (`/api/v1/veo`). */
   prefix: string;
-  /** Its part of the API document: its tag and key scheme. */
-  doc: DoorDoc;
+  /** Its part of the API document: its tag and key scheme. A door without one (the dashboard's pages) is left out of it. */
+  doc?: DoorDoc;
   /** Registers its routes, its error envelope and its not-found answer, in a scope of its own. */
   routes(scope: FastifyInstance, ctx: AppContext): Promise<void>;
   /**
