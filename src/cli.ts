@@ -42,7 +42,9 @@ program
     if (reelay.firstKey) {
       process.stdout.write(
         `\nNo API key existed, so Reelay created one. It is shown only this once:\n\n    ${reelay.firstKey}\n\n` +
-          `Use it as "Authorization: Bearer <key>". Manage keys with "reelay keys create|list|revoke".\n\n`,
+          `Use it as "Authorization: Bearer <key>"${cfg.dashboard && cfg.role !== 'engine' ? `, or paste it at ${cfg.publicUrl}/dashboard to sign in` : ''}.\n` +
+          `Make a video from a terminal: REELAY_API_KEY=<key> npx reelay generate "a lighthouse at dusk".\n` +
+          `Manage keys with "reelay keys create|list|revoke". API reference: ${cfg.publicUrl}/docs\n\n`,
       );
     }
     log.info({ url: cfg.publicUrl, role: cfg.role, store: backendOf(cfg), dataDir: cfg.dataDir }, 'reelay is serving');

@@ -102,8 +102,11 @@ for (const backend of SERVER_BACKENDS) {
       }
       const forged = await fetch(`${srv.url}/dashboard/tasks`, { redirect: 'manual', headers: { cookie: 'reelay_session=forged' } });
       assert.equal(forged.status, 303);
-      // A stream without a session: 204, so EventSource stops retrying.
-      assert.equal((await fetch(`${srv.url}/dashboard/tasks/stream`, { redirect: 'manual' })).status, 204);
+      // A stream without a session: the one event that closes it (sse-close) and loads the sign-in page.
+      const closed = await fetch(`${srv.url}/dashboard/tasks/stream`, { redirect: 'manual' });
+      assert.equal(closed.status, 200);
+      assert.match(closed.headers.get('content-type')!, /text\/event-stream/);
+      assert.match(await closed.text(), /^event: signed-out\ndata: <div hx-get="\/dashboard\/signin" hx-trigger="load"/);
     });
 
     test('security headers on every page', async () => {
@@ -257,6 +260,56 @@ for (const backend of SERVER_BACKENDS) {
       assert.equal((await d.get('/dashboard/tasks')).status, 303, 'the old cookie opens nothing');
     });
 
+    /** Reads an SSE answer into a string as it comes; `stop` ends the reading. */
+    const readAll = (res: Response) => {
+      let text = '';
+      let ended = false;
+      const reader = res.body!.getReader();
+      const reading = (async () => {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          text += Buffer.from(value).toString();
+        }
+      })()
+        .catch(() => {})
+        .finally(() => (ended = true));
+      return { text: () => text, ended: () => ended, stop: async () => { await reader.cancel().catch(() => {}); await reading; } };
+    };
+
+    test('a live stream ends with signed-out once its session is signed out; a task made before it connected is still sent as new', async () => {
+      const c = await signIn(srv.url, KEY_A);
+      const page = await (await c.get('/dashboard/tasks')).text();
+      // Made after the page read its list, before its stream connects.
+      const early = await create(KEY_A, { prompt: 'made between the page and its stream' });
+      const stream = /sse-connect="([^"]+)"/.exec(page)![1]!.replaceAll('&amp;', '&');
+      const live = readAll(await c.get(stream, { accept: 'text/event-stream' }));
+      try {
+        await waitFor(async () => (live.text().includes(`event: new\ndata: <tr id="task-${early}"`) ? true : undefined), 30_000, 100);
+        assert.equal((await c.post('/dashboard/signout', { _csrf: c.csrf })).status, 303);
+        // The stream asks again about every ten seconds.
+        await waitFor(async () => (live.ended() ? true : undefined), 40_000, 100);
+        assert.match(live.text(), /event: signed-out\ndata: <div hx-get="\/dashboard\/signin"/);
+      } finally {
+        await live.stop();
+      }
+    });
+
+    test('a carriage return in a prompt is a character reference on the stream, never a line break', async () => {
+      const c = await signIn(srv.url, KEY_A);
+      const page = await (await c.get('/dashboard/tasks')).text();
+      const live = readAll(await c.get(/sse-connect="([^"]+)"/.exec(page)![1]!.replaceAll('&amp;', '&'), { accept: 'text/event-stream' }));
+      try {
+        const id = await create(KEY_A, { prompt: 'hello\revent: spoofed\rdata: INJECTED\r\rtail' });
+        await waitFor(async () => (live.text().includes(`<tr id="task-${id}"`) ? true : undefined), 30_000, 100);
+        assert.ok(!live.text().includes('\r'), 'no bare CR on the stream');
+        assert.doesNotMatch(live.text(), /^event: spoofed/m);
+        assert.match(live.text(), /hello&#13;event: spoofed&#13;data: INJECTED/);
+      } finally {
+        await live.stop();
+      }
+    });
+
     test('the list stream sends a new task as a row, then its row again when it changes, over one SSE connection', async () => {
       const c = await signIn(srv.url, KEY_A);
       const page = await (await c.get('/dashboard/tasks')).text();
@@ -346,6 +399,17 @@ for (const backend of SERVER_BACKENDS) {
       assert.ok(img, 'a thumbnail of the input image');
       assert.equal((await fetch(img[1]!.replaceAll('&amp;', '&'))).status, 200);
       assert.match(html, /<video controls preload="metadata" src="[^"]+\/files\/[^"]+\/video\.mp4"/);
+
+      // The API's own limits hold for the form: a prompt past 20,000 characters makes no task.
+      const long = new FormData();
+      long.set('_csrf', c.csrf);
+      long.set('idem', `${idem}-long`);
+      long.set('prompt', 'x'.repeat(60_000));
+      long.set('model', 'veo3.1-fast');
+      const refused = await fetch(`${srv.url}/dashboard/new`, { method: 'POST', redirect: 'manual', headers: { cookie: c.cookie, origin: srv.url }, body: long });
+      assert.equal(refused.status, 400);
+      assert.match(await refused.text(), /at most 20000/);
+      assert.equal((await api(KEY_A, 'GET', `/tasks?limit=100`)).data.filter((t: any) => t.prompt.startsWith('xxxx')).length, 0);
     });
 
     test('the task page: timeline, Download JSON, and Resend of a delivery sends it again', async () => {

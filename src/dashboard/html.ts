@@ -13,11 +13,14 @@ export class Html {
   }
 }
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '\r': '&#13;' };
 
-/** Text made safe inside an element or a quoted attribute. */
+/**
+ * Text made safe inside an element or a quoted attribute. A carriage return is written as its
+ * character reference too: sent over SSE, a bare one would end the line it is on.
+ */
 export function escape(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+  return s.replace(/[&<>"'\r]/g, (c) => ESCAPES[c]!);
 }
 
 export type Value = Html | string | number | boolean | null | undefined | readonly Value[];

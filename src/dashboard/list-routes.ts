@@ -5,7 +5,7 @@ import { DIALECTS } from '../dialects/index.js';
 import { EventStream } from '../http/sse.js';
 import { page } from './layout.js';
 import { filterOf, type ListQuery, type ListView, listBody, listSection, matches, PAGE_SIZE, readListQuery, row } from './list.js';
-import { HIDE, sendHtml, sleep, sseHtml, tenants, viewerOf } from './scope.js';
+import { HIDE, RECHECK_LOOKS, SIGNED_OUT, sendHtml, sleep, sseHtml, stillSignedIn, tenants, viewerOf } from './scope.js';
 import type { Viewer } from './session.js';
 
 /** How often a list's stream reads the changed tasks (so a row changes at most once a second). */
@@ -38,6 +38,8 @@ async function listPage(ctx: AppContext, viewer: Viewer, q: ListQuery): Promise<
 }
 
 async function view(ctx: AppContext, viewer: Viewer, q: ListQuery, live: boolean): Promise<ListView> {
+  // Taken before the list is read: the stream goes on from it (a change while reading is sent).
+  const now = Date.now();
   const found = (await listPage(ctx, viewer, q)) ?? { tasks: [], hasMore: false };
   const add = (list: string[], v: string | undefined) => (v && !list.includes(v) ? [...list, v] : list);
   return {
@@ -48,7 +50,7 @@ async function view(ctx: AppContext, viewer: Viewer, q: ListQuery, live: boolean
     dialects: add(DIALECTS.map((d) => d.name), q.dialect),
     tenants: viewer.operator ? add(await tenants(ctx), q.tenant) : [],
     live,
-    now: Date.now(),
+    now,
   };
 }
 
@@ -83,33 +85,50 @@ export async function listRoutes(app: FastifyInstance, ctx: AppContext): Promise
     const q = readListQuery(raw);
     const filter = filterOf(q);
     const tenant = tenantOfList(viewer, q);
-    const shown = new Set(((await listPage(ctx, viewer, q))?.tasks ?? []).map((t) => t.id));
     if (!stream.open()) return;
+    // `since` is when the page read its list: a task made after it is new to the page (or was
+    // sent as new before a reconnect, which sends back the last event's id, its time); one made
+    // before it is a row of the page (when it is on this page at all) and is sent to be redrawn.
     const asked = Number(raw.since);
-    let since = Number.isFinite(asked) && asked > 0 ? asked : Date.now();
+    const resumed = Number(req.headers['last-event-id']);
+    const pageAt = Number.isFinite(asked) && asked > 0 ? asked : Date.now();
+    const known = Number.isFinite(resumed) && resumed > pageAt ? resumed : pageAt;
+    // Each tenant's changes are read from where its own last read ended (an operator's list reads
+    // every tenant, each a batch at a time: one tenant's full batch must not skip another's).
+    const sinceOf = new Map<string, number>();
+    const shown = new Set<string>();
     const sent = new Map<string, number>();
     // Every tenant's (an operator's list): the tenants are read again every 10 looks, not each one.
     let scopes: string[] = tenant === null ? [] : [tenant];
     let looks = 0;
     try {
       while (!stream.closed && !ctx.tasks.draining) {
-        if (tenant === null && looks++ % 10 === 0) scopes = await tenants(ctx);
-        const changed = (await Promise.all(scopes.map((t) => ctx.tasks.changed(t, since, STREAM_BATCH)))).flat().sort((a, b) => a.updatedAt - b.updatedAt);
+        if (looks > 0 && looks % RECHECK_LOOKS === 0 && !(await stillSignedIn(req))) {
+          reply.raw.write(SIGNED_OUT);
+          break;
+        }
+        if (tenant === null && looks % 10 === 0) scopes = await tenants(ctx);
+        looks++;
+        const reads = await Promise.all(scopes.map(async (t) => ({ t, tasks: await ctx.tasks.changed(t, sinceOf.get(t) ?? known, STREAM_BATCH) })));
+        for (const r of reads) {
+          // Oldest change first: a tenant's next read starts at the newest it has seen.
+          const newest = r.tasks.at(-1)?.updatedAt;
+          if (newest !== undefined && newest > (sinceOf.get(r.t) ?? known)) sinceOf.set(r.t, newest);
+        }
+        const changed = reads.flatMap((r) => r.tasks).sort((a, b) => a.updatedAt - b.updatedAt);
         const now = Date.now();
         for (const t of changed) {
           if (sent.get(t.id) === t.updatedAt) continue;
           sent.set(t.id, t.updatedAt);
-          if (shown.has(t.id)) sseHtml(reply, `task-${t.id}`, row(t, now, viewer));
+          if (t.createdAt <= known || shown.has(t.id)) sseHtml(reply, `task-${t.id}`, row(t, now, viewer), t.updatedAt);
           else if (!q.after && matches(t, filter)) {
             shown.add(t.id);
-            sseHtml(reply, 'new', row(t, now, viewer));
+            sseHtml(reply, 'new', row(t, now, viewer), t.updatedAt);
           }
         }
-        const newest = changed.at(-1)?.updatedAt;
-        if (newest !== undefined && newest > since) {
-          since = newest;
-          for (const [id, at] of sent) if (at < since) sent.delete(id);
-        }
+        // What was sent at or after the oldest place a read starts from may come again: kept to skip it.
+        const floor = scopes.length ? Math.min(...scopes.map((t) => sinceOf.get(t) ?? known)) : known;
+        for (const [id, at] of sent) if (at < floor) sent.delete(id);
         stream.keepAlive();
         await sleep(STREAM_POLL_MS);
       }

@@ -4,6 +4,7 @@ import type { TaskFilter } from '../store/port.js';
 import { ago, duration, stateBadge } from './format.js';
 import { html, type Html, query } from './html.js';
 import type { Viewer } from './session.js';
+import { asciiLower } from '../store/sql/columns.js';
 
 /** Tasks per page of the list. */
 export const PAGE_SIZE = 50;
@@ -80,7 +81,7 @@ export function matches(task: Task, f: TaskFilter): boolean {
   if (f.dialect !== undefined && task.dialect !== f.dialect) return false;
   if (f.createdFrom !== undefined && task.createdAt < f.createdFrom) return false;
   if (f.createdTo !== undefined && task.createdAt > f.createdTo) return false;
-  if (f.search !== undefined && task.id !== f.search && !task.spec.prompt.toLowerCase().includes(f.search.toLowerCase())) return false;
+  if (f.search !== undefined && task.id !== f.search && !asciiLower(task.spec.prompt).includes(asciiLower(f.search))) return false;
   return true;
 }
 
@@ -146,8 +147,8 @@ ${q.limit ? html`<input type="hidden" name="limit" value="${q.limit}">` : ''}
 export function liveSection(o: { id: string; streamUrl: string; switchUrl: string; live: boolean; body: Html; title?: Html }): Html {
   const sw = `${o.switchUrl}${o.switchUrl.includes('?') ? '&' : '?'}live=${o.live ? 0 : 1}`;
   const toggle = html`<div class="live ${o.live ? 'on' : 'paused'}"><span class="dot"></span> ${o.live ? 'Live' : 'Paused'} <button type="button" class="switch" hx-get="${sw}" hx-target="#${o.id}" hx-swap="outerHTML">${o.live ? 'Pause' : 'Resume'}</button></div>`;
-  return html`<section id="${o.id}"${o.live ? html` sse-connect="${o.streamUrl}"` : ''}>
-<div class="title-row">${o.title ?? ''}${toggle}</div>
+  return html`<section id="${o.id}"${o.live ? html` sse-connect="${o.streamUrl}" sse-close="signed-out"` : ''}>
+${o.live ? html`<div sse-swap="signed-out" hx-swap="innerHTML"></div>` : ''}<div class="title-row">${o.title ?? ''}${toggle}</div>
 ${o.body}
 </section>`;
 }

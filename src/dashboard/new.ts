@@ -5,8 +5,8 @@ import type { AppContext } from '../app/context.js';
 import { ApiError } from '../app/errors.js';
 import { TaskService } from '../app/tasks.js';
 import { nativeTaskId } from '../dialects/native/ids.js';
-import type { CreateBody } from '../dialects/native/request.js';
-import { toSpec } from '../dialects/native/request.js';
+import Value from 'typebox/value';
+import { CreateBody, MAX_PROMPT, MAX_URL, toSpec } from '../dialects/native/request.js';
 import { NATIVE } from '../dialects/native/routes.js';
 import { toApiError } from '../http/errors.js';
 import { fingerprint, KEY_HOLD_MS } from '../http/idempotency.js';
@@ -95,6 +95,11 @@ export async function newRoutes(app: FastifyInstance, ctx: AppContext): Promise<
     };
     if (!/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$/.test(body.model)) return refuse('Choose a model.');
     if (body.webhook_url && !/^https?:\/\//.test(body.webhook_url)) return refuse('The webhook URL must start with http:// or https://.');
+    // The limits of the API's own create (`POST /reelay/v1/tasks`), which this form stands for.
+    if (body.prompt.length > MAX_PROMPT) return refuse(`The prompt is ${body.prompt.length} characters long: at most ${MAX_PROMPT}.`);
+    if ((body.webhook_url?.length ?? 0) > MAX_URL) return refuse(`The webhook URL is longer than ${MAX_URL} characters.`);
+    const error = Value.Errors(CreateBody, body)[0];
+    if (error) return refuse(`The form is not a task the API would take: ${error.instancePath || 'body'} ${error.message}.`);
     try {
       const id = await createOnce(ctx, viewer, fields.idem, body);
       return redirect(req, reply, `/dashboard/tasks/${encodeURIComponent(id)}`);

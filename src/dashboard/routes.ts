@@ -10,7 +10,7 @@ import { notFound, page, problem } from './layout.js';
 import { listRoutes } from './list-routes.js';
 import { overviewRoutes } from './overview.js';
 import { newRoutes } from './new.js';
-import { HIDE, sendHtml, setViewer, viewerOf } from './scope.js';
+import { HIDE, SIGNED_OUT, sendHtml, setViewer, viewerOf } from './scope.js';
 import { cookies, newToken, redirect, same, sameSite, Sessions, SIGNIN_COOKIE } from './session.js';
 import { taskRoutes } from './task-routes.js';
 
@@ -76,10 +76,12 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: AppContext): Pr
     }
     if (path.startsWith('/dashboard/assets/') || path === '/dashboard/signin') return;
     const viewer = await sessions.viewer(req);
-    // A stream whose session ended gets 204, which tells EventSource to stop retrying.
-    if (!viewer && path.endsWith('/stream')) return reply.status(204).send();
+    // A stream whose session ended is sent the one event that closes it and loads the sign-in
+    // page (an EventSource retries any other answer, 204 included, for ever).
+    if (!viewer && path.endsWith('/stream')) return reply.status(200).type('text/event-stream').header('cache-control', 'no-store').send(SIGNED_OUT);
     if (!viewer) return redirect(req, reply, `/dashboard/signin?next=${encodeURIComponent(req.method === 'GET' ? req.url : '/dashboard')}`);
-    setViewer(req, viewer);
+    // A stream asks again now and then, without counting as use (an open tab does not keep a session alive).
+    setViewer(req, viewer, async () => (await sessions.viewer(req, Date.now(), false)) !== undefined);
   });
   // The CSRF check of every POST but sign-in (its own token) and New video (a multipart form,
   // which checks its field once its parts are read).

@@ -84,13 +84,13 @@ export class Sessions {
   }
 
   /** The viewer of a request's session, when it has one that lasts and whose key is live. */
-  async viewer(req: FastifyRequest, now = Date.now()): Promise<Viewer | undefined> {
+  async viewer(req: FastifyRequest, now = Date.now(), touch = true): Promise<Viewer | undefined> {
     const token = cookies(req)[SESSION_COOKIE];
     if (!token) return undefined;
     const tokenHash = sha256(token);
     const found = await this.store.findSession(tokenHash, now);
     if (!found) return undefined;
-    if (found.session.idleUntil - now < IDLE_MS - TOUCH_EVERY_MS) await this.store.touchSession(tokenHash, now + IDLE_MS);
+    if (touch && found.session.idleUntil - now < IDLE_MS - TOUCH_EVERY_MS) await this.store.touchSession(tokenHash, now + IDLE_MS);
     return {
       keyId: found.key.id,
       // A key from REELAY_API_KEYS has no name of its own: its first characters say which it is.

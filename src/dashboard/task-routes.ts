@@ -8,7 +8,7 @@ import { taskUrls } from '../results/files.js';
 import type { Html } from './html.js';
 import { notFound, page } from './layout.js';
 import { STREAM_POLL_MS } from './list-routes.js';
-import { findTask, HIDE, sendHtml, sleep, sseHtml, viewerOf } from './scope.js';
+import { findTask, HIDE, RECHECK_LOOKS, SIGNED_OUT, sendHtml, sleep, sseHtml, stillSignedIn, viewerOf } from './scope.js';
 import { redirect, type Viewer } from './session.js';
 import { credits, deliveries, inputUrls, outputs, summary, taskSection, type TaskView, timeline } from './task-page.js';
 
@@ -71,9 +71,14 @@ export async function taskRoutes(app: FastifyInstance, ctx: AppContext): Promise
     if (!stream.open()) return;
     const last = new Map<string, string>();
     let task: Task | undefined = f.task;
+    let looks = 0;
     try {
       let first = true;
       while (!stream.closed && !ctx.tasks.draining && task) {
+        if (++looks % RECHECK_LOOKS === 0 && !(await stillSignedIn(req))) {
+          reply.raw.write(SIGNED_OUT);
+          break;
+        }
         const v = await read(ctx, task);
         const parts: [string, Html][] = [['summary', summary(v, f.viewer)], ['outputs', outputs(v)], ['timeline', timeline(v)], ['credits', credits(v)], ['deliveries', deliveries(v, f.viewer)]];
         for (const [name, body] of parts) {

@@ -82,6 +82,12 @@ for (const backend of backends) {
       assert.deepEqual(await ids('t1', 'n_s'), ['a2'], '_ is a character, not a wildcard');
       assert.deepEqual(await ids('t1', 'b1'), [], "another tenant's id");
       assert.deepEqual(await ids(null, 'LIGHTHOUSE'), ['b1', 'a1'], 'every tenant');
+      // A–Z are matched in either case; other letters as they are written, alike on both backends
+      // (and in the dashboard's live filter, which uses the same rule).
+      await s.createTask(makeTask({ id: 'a4', tenantId: 't1', createdAt: 5 }, { prompt: 'ÜBER den Wolken' }));
+      assert.deepEqual(await ids('t1', 'ÜBER'), ['a4']);
+      assert.deepEqual(await ids('t1', 'Über'), ['a4']);
+      assert.deepEqual(await ids('t1', 'über'), []);
     });
 
     test("every tenant's list (null): by creation time, with a cursor, and filters", async (t) => {

@@ -7,10 +7,14 @@ import type { TaskSpec } from '../../core/task.js';
  * (the local renderer serves a model no rule names); `resolution` above 720p is made by the
  * upsample step; `images` are first and last frames, or up to three reference images.
  */
+/** The longest prompt and callback URL a create takes. */
+export const MAX_PROMPT = 20000;
+export const MAX_URL = 2048;
+
 export const CreateBody = Type.Object(
   {
     model: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9._:/-]*$' }),
-    prompt: Type.String({ maxLength: 20000 }),
+    prompt: Type.String({ maxLength: MAX_PROMPT }),
     images: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 16 * 1024 * 1024 }), { maxItems: 3 })),
     image_mode: Type.Optional(Type.Enum(['frames', 'reference'])),
     aspect_ratio: Type.Optional(Type.Enum(['16:9', '9:16', 'auto'])),
@@ -19,7 +23,7 @@ export const CreateBody = Type.Object(
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295 })),
     enhance_prompt: Type.Optional(Type.Boolean()),
     watermark: Type.Optional(Type.String({ maxLength: 100 })),
-    webhook_url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, pattern: '^https?://' })),
+    webhook_url: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_URL, pattern: '^https?://' })),
   },
   { additionalProperties: false },
 );

@@ -163,9 +163,17 @@ export function filterSql(f: TaskFilter | undefined, param: (v: unknown, type: s
   if (f.createdTo !== undefined) where.push(`${row}created_at <= ${param(f.createdTo, 'bigint')}`);
   if (f.search !== undefined) {
     // A position test, not LIKE: the text is matched as it is (no `%` or `_` to escape).
-    where.push(`(${row}id = ${param(f.search, 'text')} OR ${search(row, param(f.search.toLowerCase(), 'text'))})`);
+    where.push(`(${row}id = ${param(f.search, 'text')} OR ${search(row, param(asciiLower(f.search), 'text'))})`);
   }
   return where.map((w) => ` AND ${w}`).join('');
+}
+
+/**
+ * Lower case for the search, A–Z only: what SQLite's `lower()` does (and PostgreSQL's under the C
+ * locale), so the text searched for is cased as the prompt it is matched against.
+ */
+export function asciiLower(s: string): string {
+  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 }
 
 export function endpointFromRow(r: Row): WebhookEndpoint {

@@ -53,7 +53,8 @@ const PAGES = {
 
 
 /** A prompt holds the search text: a position test on the prompt of the task's spec (json). */
-const SEARCH: SearchSql = (row, needle) => `strpos(lower(${row}spec->>'prompt'), ${needle}) > 0`;
+// A–Z lowered alone (`asciiLower`), whatever the database's locale: as SQLite's lower() does.
+const SEARCH: SearchSql = (row, needle) => `strpos(translate(${row}spec->>'prompt', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), ${needle}) > 0`;
 
 export function taskOps(db: Db) {
   async function byId(tenantId: string, id: string, off: number): Promise<Task | undefined> {
