@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { type ServerProcess, startServer, waitFor } from './server.js';
+import { callApi } from './dashboard-client.js';
 import { tmpDir } from './tmp.js';
 
 // The dashboard in a real browser: Debian's Chromium, driven by playwright-core, against a real
@@ -37,16 +38,7 @@ describe('dashboard in Chromium', { skip, timeout: 600_000 }, () => {
   });
   const dialogs: string[] = [];
 
-  const api = async (key: string, method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${srv.url}/reelay/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const json = (await res.json()) as any;
-    assert.ok(res.ok, JSON.stringify(json));
-    return json;
-  };
+  const api = (key: string, method: string, path: string, body?: unknown) => callApi(srv.url, key, method, path, body);
   const create = async (body: Record<string, unknown>, key = KEY) => (await api(key, 'POST', '/tasks', { model: 'veo3.1-fast', seconds: 4, ...body })).id as string;
   const until = (id: string, states: string[], key = KEY) =>
     waitFor(async () => {

@@ -5,6 +5,18 @@ import { createHash } from 'node:crypto';
 export const envKeyId = (key: string) => `key_${createHash('sha256').update(key).digest('hex').slice(0, 12)}`;
 
 /** A browser's side of the dashboard over plain HTTP: its cookies, and the session's CSRF token. */
+/** A call of the native API (`/reelay/v1`) that must succeed: its JSON answer. */
+export async function callApi(base: string, key: string, method: string, path: string, body?: unknown): Promise<any> {
+  const res = await fetch(`${base}/reelay/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const json = (await res.json()) as any;
+  assert.ok(res.ok, JSON.stringify(json));
+  return json;
+}
+
 export interface DashClient {
   cookie: string;
   csrf: string;

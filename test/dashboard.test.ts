@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openStore } from '../src/store/open.js';
-import { envKeyId, hidden, setCookies, signIn, trySignIn } from './dashboard-client.js';
+import { type DashClient, callApi, envKeyId, hidden, setCookies, signIn, trySignIn } from './dashboard-client.js';
 import { SERVER_BACKENDS } from './pg.js';
 import { type ServerProcess, startCallbackReceiver, startServer, waitFor } from './server.js';
 import { tmpDir } from './tmp.js';
@@ -19,16 +19,7 @@ for (const backend of SERVER_BACKENDS) {
   describe(`dashboard over HTTP (${backend.name})`, { skip: backend.skip }, () => {
     let srv: ServerProcess;
     let env: Record<string, string>;
-    const api = async (key: string, method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${srv.url}/reelay/v1${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const json = (await res.json()) as any;
-      assert.ok(res.ok, JSON.stringify(json));
-      return json;
-    };
+    const api = (key: string, method: string, path: string, body?: unknown) => callApi(srv.url, key, method, path, body);
     const create = async (key: string, body: Record<string, unknown>) => (await api(key, 'POST', '/tasks', { model: 'veo3.1-fast', seconds: 4, ...body })).id as string;
     const settled = (key: string, id: string) => waitFor(async () => {
       const t = await api(key, 'GET', `/tasks/${id}`);
@@ -277,6 +268,12 @@ for (const backend of SERVER_BACKENDS) {
       return { text: () => text, ended: () => ended, stop: async () => { await reader.cancel().catch(() => {}); await reading; } };
     };
 
+    /** The stream of the task list's page, as the page's `sse-connect` names it. */
+    const pageStream = async (c: DashClient) => {
+      const page = await (await c.get('/dashboard/tasks')).text();
+      return c.get(/sse-connect="([^"]+)"/.exec(page)![1]!.replaceAll('&amp;', '&'), { accept: 'text/event-stream' });
+    };
+
     test('a live stream ends with signed-out once its session is signed out; a task made before it connected is still sent as new', async () => {
       const c = await signIn(srv.url, KEY_A);
       const page = await (await c.get('/dashboard/tasks')).text();
@@ -297,8 +294,7 @@ for (const backend of SERVER_BACKENDS) {
 
     test('a carriage return in a prompt is a character reference on the stream, never a line break', async () => {
       const c = await signIn(srv.url, KEY_A);
-      const page = await (await c.get('/dashboard/tasks')).text();
-      const live = readAll(await c.get(/sse-connect="([^"]+)"/.exec(page)![1]!.replaceAll('&amp;', '&'), { accept: 'text/event-stream' }));
+      const live = readAll(await pageStream(c));
       try {
         const id = await create(KEY_A, { prompt: 'hello\revent: spoofed\rdata: INJECTED\r\rtail' });
         await waitFor(async () => (live.text().includes(`<tr id="task-${id}"`) ? true : undefined), 30_000, 100);
@@ -312,51 +308,29 @@ for (const backend of SERVER_BACKENDS) {
 
     test('the list stream sends a new task as a row, then its row again when it changes, over one SSE connection', async () => {
       const c = await signIn(srv.url, KEY_A);
-      const page = await (await c.get('/dashboard/tasks')).text();
-      const stream = /sse-connect="([^"]+)"/.exec(page)![1]!.replaceAll('&amp;', '&');
-      const res = await c.get(stream, { accept: 'text/event-stream' });
+      const res = await pageStream(c);
       assert.match(res.headers.get('content-type')!, /text\/event-stream/);
-      let text = '';
-      const reader = res.body!.getReader();
-      const reading = (async () => {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return;
-          text += Buffer.from(value).toString();
-        }
-      })().catch(() => {});
+      const live = readAll(res);
       try {
         const id = await create(KEY_A, { prompt: 'watch me <b>live</b>' });
-        await waitFor(async () => (text.includes(`event: new\ndata: <tr id="task-${id}"`) ? true : undefined), 30_000, 100);
-        await waitFor(async () => (new RegExp(`event: task-${id}\\n(data: .*\\n)*data: <td><span class="badge state-succeeded">`).test(text) ? true : undefined), 90_000, 200);
-        assert.ok(text.includes('watch me &lt;b&gt;live&lt;/b&gt;'));
+        await waitFor(async () => (live.text().includes(`event: new\ndata: <tr id="task-${id}"`) ? true : undefined), 30_000, 100);
+        await waitFor(async () => (new RegExp(`event: task-${id}\\n(data: .*\\n)*data: <td><span class="badge state-succeeded">`).test(live.text()) ? true : undefined), 90_000, 200);
+        assert.ok(live.text().includes('watch me &lt;b&gt;live&lt;/b&gt;'));
       } finally {
-        await reader.cancel().catch(() => {});
-        await reading;
+        await live.stop();
       }
     });
 
     test("an operator's list stream sends every tenant's new tasks", async () => {
       const op = await signIn(srv.url, KEY_OP);
-      const page = await (await op.get('/dashboard/tasks')).text();
-      const res = await op.get(/sse-connect="([^"]+)"/.exec(page)![1]!.replaceAll('&amp;', '&'), { accept: 'text/event-stream' });
-      let text = '';
-      const reader = res.body!.getReader();
-      const reading = (async () => {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return;
-          text += Buffer.from(value).toString();
-        }
-      })().catch(() => {});
+      const live = readAll(await pageStream(op));
       try {
         const a = await create(KEY_A, { prompt: 'seen by the operator (a)' });
         const b = await create(KEY_B, { prompt: 'seen by the operator (b)' });
-        for (const id of [a, b]) await waitFor(async () => (text.includes(`event: new\ndata: <tr id="task-${id}"`) ? true : undefined), 30_000, 100);
-        assert.match(text, /<td class="tenant">t_/, 'rows carry their tenant');
+        for (const id of [a, b]) await waitFor(async () => (live.text().includes(`event: new\ndata: <tr id="task-${id}"`) ? true : undefined), 30_000, 100);
+        assert.match(live.text(), /<td class="tenant">t_/, 'rows carry their tenant');
       } finally {
-        await reader.cancel().catch(() => {});
-        await reading;
+        await live.stop();
       }
     });
 
