@@ -384,6 +384,16 @@ for (const backend of SERVER_BACKENDS) {
       assert.equal(refused.status, 400);
       assert.match(await refused.text(), /at most 20000/);
       assert.equal((await api(KEY_A, 'GET', `/tasks?limit=100`)).data.filter((t: any) => t.prompt.startsWith('xxxx')).length, 0);
+      // A file is taken for what its bytes are, not for the type the browser gave it.
+      const fake = new FormData();
+      fake.set('_csrf', c.csrf);
+      fake.set('idem', `${idem}-fake`);
+      fake.set('prompt', 'from a text file said to be a PNG');
+      fake.set('model', 'veo3.1-fast');
+      fake.set('images', new Blob([Buffer.from('not an image at all')], { type: 'image/png' }), 'notes.png');
+      const notImage = await fetch(`${srv.url}/dashboard/new`, { method: 'POST', redirect: 'manual', headers: { cookie: c.cookie, origin: srv.url }, body: fake });
+      assert.equal(notImage.status, 400);
+      assert.match(await notImage.text(), /notes\.png is not a PNG, JPEG or WebP image/);
     });
 
     test('the task page: timeline, Download JSON, and Resend of a delivery sends it again', async () => {

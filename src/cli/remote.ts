@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { type Command, Option } from 'commander';
 import { type CreateParams, Reelay, ReelayError, type Task, type Variant, isTerminal } from '../../packages/client/src/index.js';
+import { sniffImage } from '../media/images.js';
 import { probeMp4 } from '../media/mp4.js';
 import { EXIT, UsageError, exitCodeOf } from './exit.js';
 import { type Watch, watch } from './watch.js';
@@ -65,13 +66,6 @@ export function parseDuration(v: string): number {
   return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000));
 }
 
-const IMAGE_TYPES: [string, (b: Buffer) => boolean][] = [
-  ['image/png', (b) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))],
-  ['image/jpeg', (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff],
-  ['image/webp', (b) => b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP'],
-  ['image/gif', (b) => b.toString('latin1', 0, 4) === 'GIF8'],
-];
-
 /** An `--image`: a URL is sent as it is; a file is read and sent as a `data:` URL, its type from its bytes. */
 export function imageOf(arg: string): string {
   if (/^(https?|data):/i.test(arg)) return arg;
@@ -81,7 +75,7 @@ export function imageOf(arg: string): string {
   } catch (e) {
     throw new UsageError(`--image ${arg}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
-  const type = IMAGE_TYPES.find(([, is]) => is(bytes))?.[0];
+  const type = sniffImage(bytes)?.type;
   if (!type) throw new UsageError(`--image ${arg}: not a PNG, JPEG, WebP or GIF image`);
   return `data:${type};base64,${bytes.toString('base64')}`;
 }

@@ -6,6 +6,7 @@ import { ApiError } from '../app/errors.js';
 import { TaskService } from '../app/tasks.js';
 import { nativeTaskId } from '../dialects/native/ids.js';
 import Value from 'typebox/value';
+import { sniffImage } from '../media/images.js';
 import { CreateBody, MAX_PROMPT, MAX_URL, toSpec } from '../dialects/native/request.js';
 import { NATIVE } from '../dialects/native/routes.js';
 import { toApiError } from '../http/errors.js';
@@ -68,8 +69,10 @@ export async function newRoutes(app: FastifyInstance, ctx: AppContext): Promise<
         if (part.type === 'file') {
           const bytes = await part.toBuffer();
           if (bytes.length === 0) continue; // the empty part of a file input left empty
-          if (!IMAGE_TYPES.has(part.mimetype)) return refuse(`${part.filename} is not a PNG, JPEG or WebP image.`);
-          images.push({ type: part.mimetype, bytes });
+          // The type its bytes say: the browser's word for it is the file name's.
+          const type = sniffImage(bytes)?.type;
+          if (!type || !IMAGE_TYPES.has(type)) return refuse(`${part.filename} is not a PNG, JPEG or WebP image.`);
+          images.push({ type, bytes });
         } else if (typeof part.value === 'string') {
           (fields as Record<string, string>)[part.fieldname] = part.value;
         }

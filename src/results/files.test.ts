@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { tmpDir } from '../../test/tmp.js';
 import { fileToken } from '../core/ids.js';
-import { sniffImage } from '../engine/inputs.js';
+import { sniffImage } from '../media/images.js';
 import { makeTask } from '../../test/fixtures.js';
 import { FRAME_FILE, HD_FILE, INPUT_EXTENSIONS, ResultFiles, SOURCE_FILE, SPRITESHEET_FILE, THUMBNAIL_WEBP, UHD_FILE, UHD_THUMBNAIL, VIDEO_FILE, WORK_MAX_AGE_MS, taskUrls } from './files.js';
 
