@@ -7,7 +7,7 @@ import pg from 'pg';
 import type { Task } from '../src/core/task.js';
 import { openPostgresStore } from '../src/store/postgres/index.js';
 import { freshDatabase, pgSkipReason, runCluster } from './pg.js';
-import { sleep, startCallbackReceiver, startServer, waitFor } from './server.js';
+import { type ServerProcess, sleep, startCallbackReceiver, startServer, waitFor } from './server.js';
 import { SIM_KEY, startTestSim } from './sim.js';
 import { makeTask } from './fixtures.js';
 import { tmpDir } from './tmp.js';
@@ -113,6 +113,9 @@ interface Answer {
   hung?: boolean;
 }
 
+/** The server under test, for what a failed call reports. */
+let watched: ServerProcess | undefined;
+
 async function call(url: string, init: RequestInit = {}): Promise<Answer> {
   const started = Date.now();
   try {
@@ -126,7 +129,11 @@ async function call(url: string, init: RequestInit = {}): Promise<Answer> {
     }
     return { status: res.status, body, ms: Date.now() - started };
   } catch (e) {
-    return { status: 0, body: String(e), ms: Date.now() - started, hung: true };
+    // No answer: what the socket said, and, when the server is gone, how it ended and its last words.
+    const cause = e instanceof Error && e.cause instanceof Error ? ` (${e.cause.message})` : '';
+    const child = watched?.child;
+    const gone = child && (child.exitCode !== null || child.signalCode !== null) ? `; the server exited (${child.exitCode ?? child.signalCode}):\n${watched!.output().slice(-4000)}` : '';
+    return { status: 0, body: `${String(e)}${cause}${gone}`, ms: Date.now() - started, hung: true };
   }
 }
 
@@ -177,6 +184,7 @@ describe('a slow database', { skip: pgSkipReason() }, async () => {
     REELAY_CALLBACK_TIMEOUT_MS: '2000',
     SIM_KEY,
   });
+  watched = srv;
   cleanup.push(async () => {
     proxy.pass();
     await srv.stop();
