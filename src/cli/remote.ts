@@ -23,12 +23,12 @@ function remote(cmd: Command): Command {
     .addOption(new Option('--api-key <key>', 'the API key (default: REELAY_API_KEY)'));
 }
 
-function clientOf(o: RemoteOptions): { client: Reelay; url: string } {
+function clientOf(o: RemoteOptions): { client: Reelay; url: string; apiKey: string } {
   const url = (o.url ?? process.env.REELAY_URL?.trim()) || DEFAULT_URL;
   const apiKey = o.apiKey ?? process.env.REELAY_API_KEY?.trim();
   if (!apiKey) throw new UsageError('no API key: set REELAY_API_KEY or pass --api-key (make one with "reelay keys create")');
   if (!/^https?:\/\//.test(url)) throw new UsageError(`--url must be an http(s) URL, got "${url}"`);
-  return { client: new Reelay({ baseURL: url, apiKey }), url: url.replace(/\/+$/, '') };
+  return { client: new Reelay({ baseURL: url, apiKey }), url: url.replace(/\/+$/, ''), apiKey };
 }
 
 /** Runs a command's body; an error ends it with a line on stderr and the exit code it means. */
@@ -215,7 +215,7 @@ export function registerRemoteCommands(program: Command): void {
   ).action((prompt: string, o: RemoteOptions & { image: string[]; model: string; aspect: '16:9' | '9:16'; seconds: string; hd?: '1080p' | '4k'; imageMode?: 'frames' | 'reference'; seed?: string; output?: string; json?: boolean; timeout?: string; detach?: boolean; wait: boolean; idempotencyKey?: string; new?: boolean }) =>
     run(async () => {
       const startedAt = Date.now();
-      const { client, url } = clientOf(o);
+      const { client, url, apiKey } = clientOf(o);
       if (!prompt.trim()) throw new UsageError('the prompt is empty');
       if (o.image.length > 3) throw new UsageError('at most 3 --image');
       const seed = o.seed === undefined ? undefined : /^\d{1,10}$/.test(o.seed) ? Number(o.seed) : NaN;
@@ -231,7 +231,7 @@ export function registerRemoteCommands(program: Command): void {
         ...(o.imageMode ? { imageMode: o.imageMode } : {}),
         ...(seed !== undefined ? { seed } : {}),
       };
-      const idempotencyKey = o.idempotencyKey ?? (o.new ? undefined : derivedKey(url, o.apiKey ?? process.env.REELAY_API_KEY!.trim(), params, startedAt));
+      const idempotencyKey = o.idempotencyKey ?? (o.new ? undefined : derivedKey(url, apiKey, params, startedAt));
       const interrupt = new Interrupt();
       let made: { task: Task; replayed: boolean };
       try {
